@@ -1,0 +1,150 @@
+//! CID lists as Lotus prints them: a tipset or `[]cid.Cid` as `[a b]`, a `TipSetKey` as `{a,b}`
+//! (lotus-facts §2.1). Every CID is validated with the `cid` crate; order is kept, because the
+//! order inside a tipset is the ticket order and users compare it with Lotus output.
+
+use cid::Cid;
+
+/// Why a CID list was rejected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CidListError {
+    #[error("no closing bracket in CID list")]
+    Unclosed,
+    #[error("invalid CID {0:?}")]
+    InvalidCid(String),
+    #[error("no CID list found")]
+    Missing,
+}
+
+/// Validates one CID and returns its canonical text form.
+pub fn validate_cid(text: &str) -> Result<String, CidListError> {
+    let t = text.trim();
+    match Cid::try_from(t) {
+        Ok(c) => {
+            // Canonical form: Filecoin CIDs are v1 base32 and print back identically; a v0
+            // (`Qm…`) prints as base58, also identical. Use the crate's rendering regardless.
+            Ok(c.to_string())
+        }
+        Err(_) => Err(CidListError::InvalidCid(t.chars().take(80).collect())),
+    }
+}
+
+/// Parses a CID list that starts at the beginning of `s` (after optional spaces):
+/// `[a b c]` or `{a,b,c}`. Returns the CIDs and the number of bytes consumed.
+///
+/// Tokens may be split by line wraps (pasted logs): when a token is not a valid CID but it
+/// and the next token joined are, they are joined.
+pub fn parse_cid_list_prefix(s: &str) -> Result<(Vec<String>, usize), CidListError> {
+    let lead = s.len() - s.trim_start().len();
+    let body = &s[lead..];
+    let (open, close) = match body.as_bytes().first() {
+        Some(b'[') => ('[', ']'),
+        Some(b'{') => ('{', '}'),
+        _ => return Err(CidListError::Missing),
+    };
+    let end = body.find(close).ok_or(CidListError::Unclosed)?;
+    let inner = &body[open.len_utf8()..end];
+    let cids = parse_cid_tokens(inner)?;
+    Ok((cids, lead + end + 1))
+}
+
+/// Parses whitespace- or comma-separated CIDs, re-joining tokens broken by line wraps.
+pub fn parse_cid_tokens(inner: &str) -> Result<Vec<String>, CidListError> {
+    let tokens: Vec<&str> = inner
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|t| !t.is_empty())
+        .collect();
+    let mut out = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        match validate_cid(tokens[i]) {
+            Ok(c) => {
+                out.push(c);
+                i += 1;
+            }
+            Err(e) => {
+                // Try to re-join a CID broken over up to three physical lines.
+                let mut joined = tokens[i].to_string();
+                let mut ok = None;
+                for (k, t) in tokens.iter().enumerate().skip(i + 1).take(2) {
+                    joined.push_str(t);
+                    if let Ok(c) = validate_cid(&joined) {
+                        ok = Some((c, k));
+                        break;
+                    }
+                }
+                match ok {
+                    Some((c, k)) => {
+                        out.push(c);
+                        i = k + 1;
+                    }
+                    None => return Err(e),
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Finds every block-like CID (`bafy…`, `bafk…`, `Qm…` of plausible length) anywhere in free text,
+/// e.g. inside an error message. Invalid candidates are skipped, not errors: free text is not a list.
+pub fn find_cids_in_text(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i + 4 <= bytes.len() {
+        let starts = bytes[i..].starts_with(b"bafy") || bytes[i..].starts_with(b"bafk");
+        let boundary = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+        if starts && boundary {
+            let len = bytes[i..].iter().take_while(|c| c.is_ascii_alphanumeric()).count();
+            if let Ok(c) = validate_cid(&text[i..i + len]) {
+                if !out.contains(&c) {
+                    out.push(c);
+                }
+            }
+            i += len;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "bafy2bzacecnamqgqmifpluoeldx7zzglxcljo6oja4vrmtj7432rphldpdmm2";
+    const B: &str = "bafy2bzacecyaggy24wol5ruvs6qm73gjibs2l2iyhcqmvi7r7a4ph7zx3yqd4";
+
+    #[test]
+    fn tipset_and_key_forms() {
+        let (c, n) = parse_cid_list_prefix(&format!("[{A} {B}] (height=5)")).unwrap();
+        assert_eq!(c, vec![A, B]);
+        assert_eq!(n, A.len() + B.len() + 3);
+        let (c, _) = parse_cid_list_prefix(&format!("{{{B},{A}}} against")).unwrap();
+        assert_eq!(c, vec![B, A]);
+        let (c, _) = parse_cid_list_prefix("[]").unwrap();
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn rejoins_wrapped_cids() {
+        let (a1, a2) = A.split_at(30);
+        let (c, _) = parse_cid_list_prefix(&format!("[{a1}\n{a2} {B}]")).unwrap();
+        assert_eq!(c, vec![A, B]);
+    }
+
+    #[test]
+    fn invalid_cid_is_an_error() {
+        let truncated = &A[..40];
+        assert!(matches!(parse_cid_list_prefix(&format!("[{truncated}]")), Err(CidListError::InvalidCid(_))));
+        assert_eq!(parse_cid_list_prefix(&format!("[{A}")), Err(CidListError::Unclosed));
+        assert_eq!(parse_cid_list_prefix("x"), Err(CidListError::Missing));
+    }
+
+    #[test]
+    fn finds_cids_in_errors() {
+        let t = format!("validating block {A}:\n  - parent {B} bad; x{A}");
+        assert_eq!(find_cids_in_text(&t), vec![A, B]);
+    }
+}

@@ -1,0 +1,311 @@
+//! Streaming parser of Lotus journals (`<repo>/journal/lotus-journal*.ndjson`, lotus-facts §1).
+//!
+//! Each record is `{"System","Event","Timestamp","Data"}`. `sync:head_change` is fully typed;
+//! every other record keeps System, Event, Timestamp and position, and its raw `Data` only when
+//! asked (mpool events can be most of a journal's bytes). Lines that are not JSON become
+//! `malformed` events. Records pasted into documents (`>` quote prefixes, hard wraps) are
+//! re-joined when the pieces form one JSON object.
+
+use crate::cids::validate_cid;
+use crate::event::{Event, EventKind, HeadChange, JournalMeta, LineStats};
+use crate::log::LineClass;
+use crate::time::Timestamp;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+
+/// How many physical lines a hard-wrapped record may span before it is given up as malformed.
+const MAX_WRAPPED_LINES: u32 = 32;
+const MAX_WRAPPED_BYTES: usize = 256 * 1024;
+
+#[derive(Deserialize)]
+struct RawRecord<'a> {
+    #[serde(rename = "System", borrow)]
+    system: Option<Cow<'a, str>>,
+    #[serde(rename = "Event", borrow)]
+    event: Option<Cow<'a, str>>,
+    #[serde(rename = "Timestamp", borrow)]
+    timestamp: Option<Cow<'a, str>>,
+    #[serde(rename = "Data", borrow)]
+    data: Option<&'a RawValue>,
+    /// Journals before v0.8.0 wrote `Val` with an `op` instead of `Event`/`Data`.
+    #[serde(rename = "Val", borrow)]
+    val: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct CidObj<'a> {
+    #[serde(rename = "/", borrow)]
+    cid: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+#[allow(non_snake_case)]
+struct HeadChangeData<'a> {
+    #[serde(borrow)]
+    From: Vec<CidObj<'a>>,
+    FromHeight: i64,
+    #[serde(borrow)]
+    To: Vec<CidObj<'a>>,
+    ToHeight: i64,
+    RevertCount: i64,
+    ApplyCount: i64,
+}
+
+#[derive(Deserialize)]
+struct LegacyVal<'a> {
+    #[serde(borrow)]
+    op: Option<Cow<'a, str>>,
+}
+
+/// Options of the journal parser.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct JournalOptions {
+    /// Keep the raw `Data` JSON of non-head_change records.
+    pub keep_raw: bool,
+}
+
+struct Wrapped {
+    line: u64,
+    line_count: u32,
+    text: String,
+}
+
+/// The streaming journal parser.
+#[derive(Default)]
+pub struct JournalParser {
+    opts: JournalOptions,
+    wrapped: Option<Wrapped>,
+    stats: LineStats,
+}
+
+impl JournalParser {
+    pub fn new(opts: JournalOptions) -> JournalParser {
+        JournalParser { opts, wrapped: None, stats: LineStats::default() }
+    }
+
+    pub fn stats(&self) -> &LineStats {
+        &self.stats
+    }
+
+    /// First line of a wrapped record still being joined, if any.
+    pub fn open_record_line(&self) -> Option<u64> {
+        self.wrapped.as_ref().map(|w| w.line)
+    }
+
+    /// Feeds one physical line (without `\n`).
+    pub fn push_line(&mut self, line_no: u64, raw: &[u8], out: &mut Vec<Event>) -> LineClass {
+        self.stats.lines += 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let text = String::from_utf8_lossy(raw);
+        // Pasted journals: `>` quote prefixes and trailing hard-wrap spaces.
+        let t = text.trim().trim_start_matches('>').trim();
+        if t.is_empty() {
+            self.stats.blank += 1;
+            return LineClass::Blank;
+        }
+        if let Some(w) = self.wrapped.as_mut() {
+            if !t.starts_with('{') && w.line_count < MAX_WRAPPED_LINES && w.text.len() + t.len() < MAX_WRAPPED_BYTES {
+                w.text.push_str(t);
+                w.line_count += 1;
+                self.stats.continuation_lines += 1;
+                match serde_json::from_str::<RawRecord>(&w.text) {
+                    Ok(_) => {
+                        let w = self.wrapped.take().expect("checked");
+                        let mut ev = self.record(w.line, &w.text);
+                        ev.line_count = w.line_count;
+                        out.push(ev);
+                    }
+                    Err(e) if e.is_eof() => {}
+                    Err(_) => {
+                        let w = self.wrapped.take().expect("checked");
+                        out.push(malformed(w.line, w.line_count, &w.text, "not a JSON journal record"));
+                    }
+                }
+                return LineClass::Continuation;
+            }
+            self.flush_wrapped(out);
+        }
+        if !t.starts_with('{') {
+            out.push(malformed(line_no, 1, t, "not a JSON journal record"));
+            return LineClass::Malformed;
+        }
+        match serde_json::from_str::<RawRecord>(t) {
+            Ok(_) => {
+                let ev = self.record(line_no, t);
+                let class = if ev.kind == EventKind::Malformed { LineClass::Malformed } else { LineClass::RecordStart };
+                out.push(ev);
+                class
+            }
+            Err(e) if e.is_eof() => {
+                self.wrapped = Some(Wrapped { line: line_no, line_count: 1, text: t.to_string() });
+                LineClass::RecordStart
+            }
+            Err(e) => {
+                out.push(malformed(line_no, 1, t, &format!("invalid JSON: {e}")));
+                LineClass::Malformed
+            }
+        }
+    }
+
+    /// Ends the input: a record still being joined is reported as malformed (truncated).
+    pub fn finish(&mut self, out: &mut Vec<Event>) {
+        self.flush_wrapped(out);
+    }
+
+    fn flush_wrapped(&mut self, out: &mut Vec<Event>) {
+        if let Some(w) = self.wrapped.take() {
+            out.push(malformed(w.line, w.line_count, &w.text, "truncated JSON journal record"));
+        }
+    }
+
+    /// Turns one complete JSON text into an event (head_change, other, or malformed).
+    fn record(&self, line: u64, t: &str) -> Event {
+        let rec: RawRecord = match serde_json::from_str(t) {
+            Ok(r) => r,
+            Err(e) => return malformed(line, 1, t, &format!("invalid JSON: {e}")),
+        };
+        let Some(ts_text) = rec.timestamp.as_deref() else {
+            return malformed(line, 1, t, "no Timestamp");
+        };
+        let ts = match Timestamp::parse(ts_text) {
+            Ok(ts) => ts,
+            Err(e) => return malformed(line, 1, t, &e.to_string()),
+        };
+        let Some(system) = rec.system.as_deref() else {
+            return malformed(line, 1, t, "no System");
+        };
+        let event_name: Cow<str> = match (&rec.event, rec.val) {
+            (Some(e), _) => Cow::Borrowed(e.as_ref()),
+            (None, Some(v)) => match serde_json::from_str::<LegacyVal>(v.get()) {
+                Ok(LegacyVal { op: Some(op) }) => Cow::Owned(op.into_owned()),
+                _ => Cow::Borrowed(""),
+            },
+            (None, None) => return malformed(line, 1, t, "no Event"),
+        };
+        if system == "sync" && event_name == "head_change" {
+            let Some(data) = rec.data else {
+                return malformed(line, 1, t, "head_change without Data");
+            };
+            let d: HeadChangeData = match serde_json::from_str(data.get()) {
+                Ok(d) => d,
+                Err(e) => return malformed(line, 1, t, &format!("head_change Data: {e}")),
+            };
+            let conv = |v: Vec<CidObj>| -> Result<Vec<String>, String> {
+                v.iter().map(|c| validate_cid(&c.cid).map_err(|e| e.to_string())).collect()
+            };
+            let (from, to) = match (conv(d.From), conv(d.To)) {
+                (Ok(f), Ok(to)) => (f, to),
+                (Err(e), _) | (_, Err(e)) => return malformed(line, 1, t, &format!("head_change: {e}")),
+            };
+            let mut ev = Event::new(EventKind::HeadChange, line, String::new());
+            ev.ts = Some(ts);
+            ev.height = Some(d.ToHeight);
+            ev.cids = to.clone();
+            ev.cids.extend(from.iter().cloned());
+            ev.text = format!(
+                "head_change {}→{} revert={} apply={}",
+                d.FromHeight, d.ToHeight, d.RevertCount, d.ApplyCount
+            );
+            ev.head_change = Some(HeadChange {
+                from,
+                from_height: d.FromHeight,
+                to,
+                to_height: d.ToHeight,
+                revert_count: d.RevertCount,
+                apply_count: d.ApplyCount,
+            });
+            ev.journal = Some(JournalMeta { system: system.to_string(), event: event_name.into_owned(), raw_data: None });
+            return ev;
+        }
+        let mut ev = Event::new(EventKind::JournalOther, line, format!("{system}:{event_name}"));
+        ev.ts = Some(ts);
+        let raw_data = if self.opts.keep_raw { rec.data.or(rec.val).map(|d| d.get().to_string()) } else { None };
+        ev.journal = Some(JournalMeta { system: system.to_string(), event: event_name.into_owned(), raw_data });
+        ev
+    }
+}
+
+fn malformed(line: u64, line_count: u32, text: &str, why: &str) -> Event {
+    let mut ev = Event::new(EventKind::Malformed, line, text.chars().take(2048).collect::<String>());
+    ev.line_count = line_count;
+    ev.problem = Some(why.to_string());
+    ev
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "bafy2bzacecnamqgqmifpluoeldx7zzglxcljo6oja4vrmtj7432rphldpdmm2";
+    const B: &str = "bafy2bzacecyaggy24wol5ruvs6qm73gjibs2l2iyhcqmvi7r7a4ph7zx3yqd4";
+
+    fn run(text: &str, keep_raw: bool) -> Vec<Event> {
+        let mut p = JournalParser::new(JournalOptions { keep_raw });
+        let mut out = Vec::new();
+        for (i, l) in text.lines().enumerate() {
+            p.push_line(i as u64 + 1, l.as_bytes(), &mut out);
+        }
+        p.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn head_change_typed() {
+        let line = format!("{{\"System\":\"sync\",\"Event\":\"head_change\",\"Timestamp\":\"2021-11-11T16:13:30.689264594+08:00\",\"Data\":{{\"From\":[{{\"/\":\"{A}\"}}],\"FromHeight\":1277067,\"To\":[{{\"/\":\"{A}\"}},{{\"/\":\"{B}\"}}],\"ToHeight\":1277067,\"RevertCount\":1,\"ApplyCount\":1}}}}");
+        let evs = run(&line, false);
+        assert_eq!(evs.len(), 1);
+        let hc = evs[0].head_change.as_ref().unwrap();
+        assert_eq!(hc.to, vec![A, B]);
+        assert_eq!((hc.from_height, hc.revert_count, hc.apply_count), (1277067, 1, 1));
+        assert_eq!(hc.class(), crate::event::ReorgClass::Widen);
+        assert_eq!(evs[0].ts.unwrap().to_string(), "2021-11-11T16:13:30.689264594+08:00");
+    }
+
+    #[test]
+    fn real_miner_journal_other_events() {
+        let evs = run(include_str!("../../fixtures/samples/lotus-docs-miner-journal.ndjson"), true);
+        assert_eq!(evs.len(), 4);
+        assert!(evs.iter().all(|e| e.kind == EventKind::JournalOther));
+        let j = evs[2].journal.as_ref().unwrap();
+        assert_eq!((j.system.as_str(), j.event.as_str()), ("wdpost", "scheduler"));
+        assert!(j.raw_data.as_deref().unwrap().contains("CurrentEpoch"));
+        let evs = run(include_str!("../../fixtures/samples/lotus-docs-miner-journal.ndjson"), false);
+        assert!(evs[2].journal.as_ref().unwrap().raw_data.is_none());
+    }
+
+    #[test]
+    fn pasted_journal_is_rejoined_or_reported() {
+        let evs = run(include_str!("../../fixtures/samples/filecoin-docs-miner-journal-quoted.ndjson"), false);
+        let good = evs.iter().filter(|e| e.kind == EventKind::JournalOther).count();
+        let bad: Vec<_> = evs.iter().filter(|e| e.kind == EventKind::Malformed).collect();
+        assert!(good >= 3, "{evs:#?}");
+        assert!(!bad.is_empty());
+        assert!(bad.iter().all(|e| e.problem.is_some() && e.line >= 1));
+    }
+
+    #[test]
+    fn torn_and_garbage_lines_are_malformed_not_fatal() {
+        let good = "{\"System\":\"mpool\",\"Event\":\"add\",\"Timestamp\":\"2024-06-23T12:15:52.11Z\",\"Data\":{}}";
+        let text = format!("{good}\n{{\"System\":\"sync\",\"Eve\n{good}\nnot json\n{{\"System\":\"sync\",\"Event\":\"head_change\",\"Timestamp\":\"2024-06-23T12:15:52Z\",\"Data\":{{\"From\":[{{\"/\":\"nope\"}}],\"FromHeight\":1,\"To\":[],\"ToHeight\":2,\"RevertCount\":0,\"ApplyCount\":1}}}}\n");
+        let evs = run(&text, false);
+        let kinds: Vec<_> = evs.iter().map(|e| (e.kind, e.line)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (EventKind::JournalOther, 1),
+                (EventKind::Malformed, 2),
+                (EventKind::JournalOther, 3),
+                (EventKind::Malformed, 4),
+                (EventKind::Malformed, 5)
+            ]
+        );
+    }
+
+    #[test]
+    fn legacy_val_format_is_kept() {
+        let evs = run("{\"System\":\"sync\",\"Timestamp\":\"2020-06-01T00:00:00Z\",\"Val\":{\"op\":\"headChange\",\"from\":[],\"to\":[],\"rev\":0,\"apply\":1}}", false);
+        assert_eq!(evs[0].kind, EventKind::JournalOther);
+        assert_eq!(evs[0].journal.as_ref().unwrap().event, "headChange");
+    }
+}

@@ -1,0 +1,19 @@
+//! `lsync-core`: the formats and the chain model of lsync.
+//!
+//! Architecture invariant: this crate does no I/O. Parsers take bytes and return events; they
+//! never fail on a bad line, they report it as a `malformed` or `unknown` event.
+
+pub mod cids;
+pub mod detect;
+pub mod duration;
+pub mod event;
+pub mod journal;
+pub mod log;
+pub mod messages;
+pub mod time;
+
+pub use detect::{detect_format, FileFormat};
+pub use event::{Event, EventKind, HeadChange, JournalMeta, LineStats, ReorgClass};
+pub use journal::{JournalOptions, JournalParser};
+pub use log::{LineClass, LogParser};
+pub use time::Timestamp;

@@ -1,0 +1,241 @@
+use super::*;
+
+const A: &str = "bafy2bzacecnamqgqmifpluoeldx7zzglxcljo6oja4vrmtj7432rphldpdmm2";
+const B: &str = "bafy2bzacecyaggy24wol5ruvs6qm73gjibs2l2iyhcqmvi7r7a4ph7zx3yqd4";
+
+fn parse_all(text: &str) -> (Vec<Event>, LineStats) {
+    let mut p = LogParser::new();
+    let mut out = Vec::new();
+    for (i, l) in text.split('\n').enumerate() {
+        if i == text.split('\n').count() - 1 && l.is_empty() {
+            break;
+        }
+        p.push_line(i as u64 + 1, l.as_bytes(), &mut out);
+    }
+    p.finish(&mut out);
+    (out, p.stats().clone())
+}
+
+fn one(text: &str) -> Event {
+    let (evs, _) = parse_all(text);
+    assert_eq!(evs.len(), 1, "{evs:#?}");
+    evs.into_iter().next().unwrap()
+}
+
+#[test]
+fn plain_tabs_selected_target() {
+    let e = one(&format!("2021-11-26T09:44:30.657+0800\tINFO\tchain\tchain/sync_manager.go:232\tselected sync target: [{A} {B}]"));
+    assert_eq!(e.kind, EventKind::SelectedTarget);
+    assert_eq!(e.cids, vec![A, B]);
+    assert_eq!(e.logger.as_deref(), Some("chain"));
+    assert_eq!(e.caller.as_deref(), Some("chain/sync_manager.go:232"));
+    assert_eq!(e.level, Some("INFO"));
+    assert_eq!(e.ts.unwrap().to_string(), "2021-11-26T09:44:30.657+08:00");
+}
+
+#[test]
+fn lost_tabs_aligned_and_single_spaces() {
+    for sep in [" ", "    ", "  \t "] {
+        let line = format!("2021-11-26T09:44:30.657+0800{sep}INFO{sep}chain{sep}chain/sync_manager.go:314{sep}worker 261121 syncing in [{A}]");
+        let e = one(&line);
+        assert_eq!(e.kind, EventKind::WorkerStart, "{line}");
+        assert_eq!(e.worker, Some(261121));
+        assert_eq!(e.cids, vec![A]);
+    }
+}
+
+#[test]
+fn colour_bytes_and_caret_text() {
+    let e = one(&format!("2021-02-01T10:00:00.000+0100\t\u{1b}[34mINFO\u{1b}[0m\tchainstore\tstore/store.go:583\tNew heaviest tipset! [{A}] (height=5)"));
+    assert_eq!((e.kind, e.height, e.level), (EventKind::NewHeaviest, Some(5), Some("INFO")));
+    let e = one(&format!("2021-02-01T10:00:00.000+0100\t^[[33mWARN^[[0m\tsub\tsub/incoming.go:104\tReceived block with large delay 12 from miner f01234"));
+    assert_eq!((e.kind, e.delay_s, e.miner.as_deref()), (EventKind::BlockDelay, Some(12.0), Some("f01234")));
+}
+
+#[test]
+fn structured_block_delay_text_and_json() {
+    let e = one(&format!("2021-04-17T19:45:41.038-0700\tWARN\tsub\tsub/incoming.go:104\treceived block with large delay from miner\t{{\"block\": \"{A}\", \"delay\": 11, \"miner\": \"f012345\"}}"));
+    assert_eq!(e.kind, EventKind::BlockDelay);
+    assert_eq!((e.delay_s, e.miner.as_deref(), e.cids.clone()), (Some(11.0), Some("f012345"), vec![A.to_string()]));
+    // tabs lost
+    let e = one(&format!("2021-04-17T19:45:41.038-0700 WARN sub sub/incoming.go:104 received block with large delay from miner {{\"block\": \"{A}\", \"delay\": 11, \"miner\": \"f012345\"}}"));
+    assert_eq!((e.kind, e.delay_s), (EventKind::BlockDelay, Some(11.0)));
+    let e = one(&format!("{{\"level\":\"warn\",\"ts\":\"2023-04-29T12:51:31.958Z\",\"logger\":\"sub\",\"caller\":\"sub/incoming.go:102\",\"msg\":\"received block with large delay from miner\",\"block\":\"{A}\",\"delay\":7,\"miner\":\"f01000\"}}"));
+    assert_eq!((e.kind, e.delay_s, e.level), (EventKind::BlockDelay, Some(7.0), Some("WARN")));
+}
+
+#[test]
+fn json_worker_done_with_micro_sign() {
+    let e = one("{\"level\":\"info\",\"ts\":\"2023-04-29T12:51:31.958Z\",\"logger\":\"chain\",\"caller\":\"chain/sync_manager.go:323\",\"msg\":\"worker 3714 done; took 2.01µs\"}");
+    assert_eq!(e.kind, EventKind::WorkerDone);
+    assert_eq!(e.worker, Some(3714));
+    assert!((e.duration_ms.unwrap() - 0.00201).abs() < 1e-12);
+}
+
+#[test]
+fn rust_ffi_and_foreign_lines_are_unknown() {
+    let (evs, _) = parse_all("{\"level\":\"info\",\"ts\":\"2023-04-29T12:51:32.267+0000\",\"logger\":\"filcrypto::fvm::machine\",\"caller\":\"src/fvm/machine.rs:54\",\"msg\":\"using FVM V1\"}\n2021/11/26 09:44:30 some std log\n[DEBUG]<StorageMiner::1000> hello\nml@ml:~$ ls\n");
+    assert_eq!(evs.iter().map(|e| e.kind).collect::<Vec<_>>(), vec![EventKind::Unknown; 4]);
+    assert_eq!(evs.iter().map(|e| e.line).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+}
+
+#[test]
+fn legacy_multiline_sync_error_keeps_continuations() {
+    let text = format!("2020-09-01T10:00:00.000+0000\tERROR\tchain\tchain/sync_manager.go:350\tsync error: collectChain failed:\n    github.com/filecoin-project/lotus/chain.(*Syncer).collectChain\n        /lotus/chain/sync.go:1543\n  - block {A} was bad\n2020-09-01T10:00:01.000+0000\tINFO\tchain\tchain/sync.go:1\tother\n");
+    let (evs, stats) = parse_all(&text);
+    assert_eq!(evs.len(), 1);
+    let e = &evs[0];
+    assert_eq!(e.kind, EventKind::SyncError);
+    assert_eq!(e.line_count, 4);
+    assert_eq!(e.cids, vec![A]);
+    assert!(e.text.contains("was bad"));
+    assert_eq!(stats.continuation_lines, 3);
+    assert_eq!(stats.other_records, 1);
+}
+
+#[test]
+fn wrapped_cid_list_is_rejoined() {
+    let (a1, a2) = A.split_at(25);
+    let e = one(&format!("2021-11-26T09:44:31.213+0800\tINFO\tchainstore\tstore/store.go:646\tNew heaviest tipset! [{a1}\n{a2} {B}] (height=1319489)"));
+    assert_eq!(e.kind, EventKind::NewHeaviest);
+    assert_eq!(e.cids, vec![A, B]);
+    assert_eq!(e.height, Some(1319489));
+    assert_eq!(e.line_count, 2);
+}
+
+#[test]
+fn syslog_prefix_is_accepted() {
+    let e = one(&format!("Nov 26 09:44:30 node1 lotus[1234]: 2021-11-26T09:44:30.657+0800\tINFO\tchain\tchain/sync_manager.go:232\tselected sync target: [{A}]"));
+    assert_eq!(e.kind, EventKind::SelectedTarget);
+    let e = one(&format!("2021-11-26T09:44:30+0800 node1 lotus[1234]: 2021-11-26T09:44:30.657+0800 INFO chain chain/sync_manager.go:232 selected initial sync target: [{A}]"));
+    assert_eq!(e.kind, EventKind::SelectedInitialTarget);
+}
+
+#[test]
+fn decoys_do_not_count() {
+    let (evs, stats) = parse_all(&format!(
+        "2023-01-01T00:00:00.000Z\tINFO\tmigration\tmigration/util.go:50\tworker 3 done; took 1s\n\
+         2023-01-01T00:00:00.000Z\tINFO\tchain\tchain/foo.go:1\tWorker 3 done. Processed 10 actors\n\
+         2023-01-01T00:00:00.000Z\tINFO\tchain\tchain/foo.go:1\tworker pool started\n\
+         2023-01-01T00:00:00.000Z\tINFO\tsealing\tsealing/x.go:1\tselected sync target: [{A}]\n"
+    ));
+    assert!(evs.is_empty(), "{evs:#?}");
+    assert_eq!(stats.other_records, 4);
+}
+
+#[test]
+fn invalid_cid_is_malformed_with_reason() {
+    let e = one("2021-11-26T09:44:30.657+0800\tINFO\tchain\tchain/sync_manager.go:232\tselected sync target: [bafy2bzacecd6...]");
+    assert_eq!(e.kind, EventKind::Malformed);
+    assert!(e.problem.as_deref().unwrap().contains("invalid CID"), "{:?}", e.problem);
+    assert!(e.cids.is_empty());
+}
+
+#[test]
+fn bad_timestamp_is_malformed() {
+    let e = one("2021-13-26T09:44:30.657+0800\tINFO\tchain\tchain/sync_manager.go:232\tselected sync target: []");
+    assert_eq!(e.kind, EventKind::Malformed);
+}
+
+#[test]
+fn lost_first_character_is_recovered() {
+    let e = one(&format!("021-11-26T09:44:30.657+0800\tINFO\tchain\tchain/sync_manager.go:232\tselected sync target: [{A}]"));
+    assert_eq!(e.kind, EventKind::SelectedTarget);
+    assert_eq!(e.ts.unwrap().to_string(), "2021-11-26T09:44:30.657+08:00");
+}
+
+#[test]
+fn block_validation_fields() {
+    let e = one("2024-06-23T12:15:52.110Z\tINFO\tchain\tchain/sync.go:625\tblock validation\t{\"took\": 0.015409259, \"height\": \"5027\", \"age\": 1.109900288}");
+    assert_eq!(e.kind, EventKind::BlockValidation);
+    assert_eq!(e.height, Some(5027));
+    assert!((e.duration_ms.unwrap() - 15.409259).abs() < 1e-9);
+    assert!((e.delay_s.unwrap() - 1.109900288).abs() < 1e-9);
+}
+
+#[test]
+fn weight_tie_and_draw() {
+    let e = one(&format!("2022-01-01T00:00:00.000Z\tINFO\tchainstore\tstore/store.go:1342\tweight tie broken in favour of {{{A}}} against {{{B},{A}}}"));
+    assert_eq!(e.kind, EventKind::WeightTieBroken);
+    assert_eq!(e.cids, vec![A, B, A]);
+    let e = one(&format!("2021-06-01T00:00:00.000Z\tERROR\tchainstore\tstore/store.go:393\tweight draw\t{{\"currTs\": \"[{A}]\", \"ts\": \"[{B}]\"}}"));
+    assert_eq!(e.kind, EventKind::WeightDraw);
+    assert_eq!(e.cids, vec![B, A]);
+}
+
+#[test]
+fn impossible_height_all_wordings() {
+    for (logger, msg) in [("chain", "Received block with impossibly large height 12345"), ("chain", "received block outside of consensus range at height 12345"), ("consensus-common", "received block outside of consensus range (12345)")] {
+        let e = one(&format!("2023-01-01T00:00:00.000Z\tWARN\t{logger}\tx/y.go:1\t{msg}"));
+        assert_eq!((e.kind, e.height), (EventKind::ImpossibleHeight, Some(12345)), "{msg}");
+    }
+}
+
+#[test]
+fn reorg_backlog_both_wordings() {
+    for msg in ["reorg channel is heavily backlogged, waiting a bit before trying to take process new tipsets", "Reorg channel running behind, 20 reorgs buffered"] {
+        assert_eq!(one(&format!("2023-01-01T00:00:00.000Z\tERROR\tchainstore\tstore/store.go:404\t{msg}")).kind, EventKind::ReorgBacklog);
+    }
+}
+
+#[test]
+fn not_better_old_and_new() {
+    let e = one(&format!("2020-10-01T00:00:00.000Z\tINFO\tchain\tchain/sync.go:270\tincoming tipset from 12D3KooWabc does not appear to be better than our best chain, ignoring for now"));
+    assert_eq!((e.kind, e.peer.as_deref()), (EventKind::NotBetter, Some("12D3KooWabc")));
+    let e = one(&format!("2024-01-01T00:00:00.000Z\tDEBUG\tchain\tchain/sync.go:246\tincoming tipset does not appear to be better than our best chain, ignoring for now\t{{\"miners\": [\"f01\"], \"bestPweight\": \"1\", \"bestTS\": \"[{B}]\", \"incomingWeight\": \"1\", \"incomingTS\": \"[{A}]\"}}"));
+    assert_eq!((e.kind, e.cids.clone(), e.miner.as_deref()), (EventKind::NotBetter, vec![A.to_string()], Some("f01")));
+}
+
+#[test]
+fn sync_error_and_bad_block_and_slow_fetch() {
+    let e = one(&format!("2024-01-01T00:00:00.000Z\tERROR\tchain\tchain/sync_manager.go:257\terror during sync in [{A}]: collectChain synced [{B}], wanted to sync [{A}]"));
+    assert_eq!((e.kind, e.cids.clone()), (EventKind::SyncError, vec![A.to_string()]));
+    let e = one(&format!("2024-01-01T00:00:00.000Z\tWARN\tchain\tchain/sync.go:220\tInformNewHead called on block marked as bad: {A} (reason: linked to {B})"));
+    assert_eq!((e.kind, e.cids.clone()), (EventKind::BadBlock, vec![A.to_string()]));
+    let e = one(&format!("2024-01-01T00:00:00.000Z\tWARN\tsub\tsub/incoming.go:103\tSlow msg fetch\t{{\"cid\": \"{A}\", \"source\": \"12D3KooWxyz\", \"msgfetch\": 3.5}}"));
+    assert_eq!((e.kind, e.peer.as_deref(), e.duration_ms), (EventKind::SlowMsgFetch, Some("12D3KooWxyz"), Some(3500.0)));
+}
+
+#[test]
+fn fork_variant_new_heaviest() {
+    let e = one(&format!("2020-09-01T00:00:00.000+0800\tINFO\tchainstore\tstore/store.go:441\tNew heaviest tipset (height=48834)! [{A}], [t03176-940684669 t0123-1]"));
+    assert_eq!((e.kind, e.height, e.cids.clone()), (EventKind::NewHeaviest, Some(48834), vec![A.to_string()]));
+}
+
+#[test]
+fn real_sample_snapshot_log() {
+    let text = include_str!("../../../fixtures/samples/community-china-testnet-snapshot.log");
+    let (evs, stats) = parse_all(text);
+    let heaviest: Vec<_> = evs.iter().filter(|e| e.kind == EventKind::NewHeaviest).collect();
+    assert_eq!(heaviest.len(), 1);
+    assert_eq!(heaviest[0].height, Some(0));
+    assert_eq!(heaviest[0].cids, vec!["bafy2bzacecz3trtejxtzix4f4eebs7dekm6snfsmvffiqz2rfx7iwgsgtieq4"]);
+    assert!(evs.iter().all(|e| e.kind != EventKind::Malformed), "{evs:#?}");
+    // Shell prompts and the halt message are foreign.
+    assert!(evs.iter().filter(|e| e.kind == EventKind::Unknown).count() >= 3);
+    assert!(stats.blank > 0);
+}
+
+#[test]
+fn real_sample_multiline_error() {
+    let text = include_str!("../../../fixtures/samples/community-china-local-2k-block-from-future.log");
+    let (evs, stats) = parse_all(text);
+    assert!(evs.is_empty(), "{evs:#?}");
+    assert_eq!(stats.other_records, 1);
+    assert_eq!(stats.continuation_lines, 6);
+}
+
+#[test]
+fn never_panics_on_garbage() {
+    let mut p = LogParser::new();
+    let mut out = Vec::new();
+    for (i, l) in ["\u{1b}", "^[", "^[[", "{", "{\"msg\":1,\"level\":2}", "2021-", "2021-01-01T00:00:00", "2021-01-01T00:00:00Z", "2021-01-01T00:00:00Z INFO", "\t", "\u{1b}[31m", "\u{ff}\u{fe}", "0000-00-00T00:00:00Z\tINFO"].iter().enumerate() {
+        p.push_line(i as u64, l.as_bytes(), &mut out);
+    }
+    p.push_line(99, &[0xff, 0xfe, b'\t'], &mut out);
+    // Multi-byte characters around the prefix-scan limits.
+    let long = format!("{}: {}", "é".repeat(150), "2021-01-01T00:00:00Z INFO x y.go:1 m");
+    p.push_line(100, long.as_bytes(), &mut out);
+    p.push_line(101, format!("021-{}", "é".repeat(40)).as_bytes(), &mut out);
+    p.finish(&mut out);
+}

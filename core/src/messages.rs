@@ -1,0 +1,341 @@
+//! The Lotus sync-pipeline message table: one row per wording (lotus-facts §2.2–§2.3), from
+//! v0.4 to v1.36. A new Lotus wording is one new row here, nothing else.
+//!
+//! A row matches on the start of the message (never on the caller: `file:line` moves between
+//! versions) and, where a wording is also used elsewhere, on the logger. Its `parse` function
+//! fills the event's fields from the message text and, for structured (`…w`) calls, the JSON
+//! fields; an `Err` turns the record into a `malformed` event carrying the reason.
+
+use crate::cids::{find_cids_in_text, parse_cid_list_prefix, validate_cid};
+use crate::duration::parse_go_duration_ms;
+use crate::event::{Event, EventKind};
+use serde_json::{Map, Value};
+
+/// Structured fields of a go-log record (`{"k": v, …}` after the message, or the extra keys of
+/// a JSON-format line).
+pub type Fields = Map<String, Value>;
+
+/// Result of a row's field extraction.
+pub type ParseResult = Result<(), String>;
+
+/// One wording of one message.
+pub struct MessageRule {
+    pub kind: EventKind,
+    /// The message starts with this text.
+    pub prefix: &'static str,
+    /// Loggers that may emit it; empty = any. A known logger outside this list makes the line a
+    /// decoy (e.g. `Worker N done` of a state migration is not a sync worker).
+    pub loggers: &'static [&'static str],
+    /// Whether the row needs the structured fields (saves parsing JSON for the others).
+    pub wants_fields: bool,
+    pub parse: fn(&str, Option<&Fields>, &mut Event) -> ParseResult,
+}
+
+const CHAIN: &[&str] = &["chain"];
+const CHAINSTORE: &[&str] = &["chainstore"];
+const SUB: &[&str] = &["sub"];
+const CONSENSUS: &[&str] = &["chain", "consensus-common", "consensus", "filcns"];
+
+/// The table, most specific prefixes first where one is a prefix of another.
+pub static RULES: &[MessageRule] = &[
+    MessageRule { kind: EventKind::SelectedInitialTarget, prefix: "selected initial sync target:", loggers: CHAIN, wants_fields: false, parse: target_list },
+    MessageRule { kind: EventKind::SelectedDeferredTarget, prefix: "selected deferred sync target:", loggers: CHAIN, wants_fields: false, parse: target_list },
+    MessageRule { kind: EventKind::SelectedTarget, prefix: "selected sync target:", loggers: CHAIN, wants_fields: false, parse: target_list },
+    MessageRule { kind: EventKind::WorkerStart, prefix: "worker ", loggers: CHAIN, wants_fields: false, parse: worker_line },
+    MessageRule { kind: EventKind::SyncError, prefix: "error during sync in ", loggers: CHAIN, wants_fields: false, parse: error_during_sync },
+    MessageRule { kind: EventKind::SyncError, prefix: "sync error:", loggers: CHAIN, wants_fields: false, parse: legacy_sync_error },
+    MessageRule { kind: EventKind::SyncError, prefix: "collectChain headers[0] should be equal to sync target", loggers: CHAIN, wants_fields: false, parse: collect_chain_mismatch },
+    MessageRule { kind: EventKind::NewHeaviest, prefix: "New heaviest tipset", loggers: &[], wants_fields: false, parse: new_heaviest },
+    MessageRule { kind: EventKind::SlowMsgFetch, prefix: "Slow msg fetch", loggers: SUB, wants_fields: true, parse: pubsub_block_fields },
+    MessageRule { kind: EventKind::BlockOverPubsub, prefix: "new block over pubsub", loggers: SUB, wants_fields: true, parse: pubsub_block_fields },
+    MessageRule { kind: EventKind::BlockDelay, prefix: "received block with large delay from miner", loggers: SUB, wants_fields: true, parse: block_delay_structured },
+    MessageRule { kind: EventKind::BlockDelay, prefix: "Received block with large delay ", loggers: SUB, wants_fields: false, parse: block_delay_legacy },
+    MessageRule { kind: EventKind::MsgFetchFailed, prefix: "failed to fetch all bls messages for block received over pub", loggers: SUB, wants_fields: false, parse: msg_fetch_failed },
+    MessageRule { kind: EventKind::MsgFetchFailed, prefix: "failed to fetch all secpk messages for block received over pub", loggers: SUB, wants_fields: false, parse: msg_fetch_failed },
+    MessageRule { kind: EventKind::ReorgBacklog, prefix: "reorg channel is heavily backlogged", loggers: CHAINSTORE, wants_fields: false, parse: reorg_backlog },
+    MessageRule { kind: EventKind::ReorgBacklog, prefix: "Reorg channel running behind", loggers: CHAINSTORE, wants_fields: false, parse: reorg_backlog },
+    MessageRule { kind: EventKind::NotBetter, prefix: "incoming tipset ", loggers: CHAIN, wants_fields: true, parse: not_better },
+    MessageRule { kind: EventKind::BadBlock, prefix: "InformNewHead called on block marked as bad:", loggers: CHAIN, wants_fields: false, parse: bad_block },
+    MessageRule { kind: EventKind::WeightDraw, prefix: "weight draw", loggers: CHAINSTORE, wants_fields: true, parse: weight_draw },
+    MessageRule { kind: EventKind::WeightTieBroken, prefix: "weight tie broken in favour of ", loggers: CHAINSTORE, wants_fields: false, parse: weight_tie_broken },
+    MessageRule { kind: EventKind::WeightTieBroken, prefix: "weight tie between ", loggers: CHAINSTORE, wants_fields: false, parse: weight_tie_unbroken },
+    MessageRule { kind: EventKind::WeightShrank, prefix: "chainstore heaviest tipset's weight SHRANK", loggers: CHAINSTORE, wants_fields: false, parse: weight_shrank },
+    MessageRule { kind: EventKind::ImpossibleHeight, prefix: "Received block with impossibly large height ", loggers: CHAIN, wants_fields: false, parse: trailing_height },
+    MessageRule { kind: EventKind::ImpossibleHeight, prefix: "received block outside of consensus range", loggers: CONSENSUS, wants_fields: false, parse: trailing_height },
+    MessageRule { kind: EventKind::BlockValidation, prefix: "block validation", loggers: CHAIN, wants_fields: true, parse: block_validation },
+];
+
+/// Finds the row whose prefix starts `msg`, if any. Cheap: a first-byte check then `starts_with`.
+pub fn match_rule(msg: &str) -> Option<&'static MessageRule> {
+    let first = *msg.as_bytes().first()?;
+    RULES.iter().find(|r| r.prefix.as_bytes()[0] == first && msg.starts_with(r.prefix))
+}
+
+/// True when a known logger rules the row out.
+pub fn logger_allowed(rule: &MessageRule, logger: Option<&str>) -> bool {
+    match logger {
+        None => true,
+        Some(l) => rule.loggers.is_empty() || rule.loggers.contains(&l),
+    }
+}
+
+fn rest<'a>(msg: &'a str, prefix: &str) -> &'a str {
+    msg.get(prefix.len()..).unwrap_or("")
+}
+
+fn cid_list(s: &str) -> Result<(Vec<String>, usize), String> {
+    parse_cid_list_prefix(s).map_err(|e| e.to_string())
+}
+
+fn target_list(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
+    let prefix = match_rule(msg).map(|r| r.prefix).unwrap_or("");
+    let (cids, _) = cid_list(rest(msg, prefix))?;
+    if cids.is_empty() {
+        return Err("empty sync target".into());
+    }
+    ev.cids = cids;
+    Ok(())
+}
+
+/// `worker N syncing in [..]` or `worker N done; took D`; the row's kind is refined here.
+fn worker_line(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
+    let r = rest(msg, "worker ");
+    let n = r.bytes().take_while(|c| c.is_ascii_digit()).count();
+    if n == 0 {
+        return Err(NOT_THIS_MESSAGE.into());
+    }
+    let id: u64 = r[..n].parse().map_err(|_| "worker id out of range".to_string())?;
+    let after = &r[n..];
+    if let Some(list) = after.strip_prefix(" syncing in ") {
+        ev.kind = EventKind::WorkerStart;
+        ev.worker = Some(id);
+        ev.cids = cid_list(list)?.0;
+        Ok(())
+    } else if let Some(d) = after.strip_prefix(" done; took ") {
+        ev.kind = EventKind::WorkerDone;
+        ev.worker = Some(id);
+        let d = d.split_whitespace().next().unwrap_or("");
+        ev.duration_ms = Some(parse_go_duration_ms(d).ok_or_else(|| format!("bad duration {d:?}"))?);
+        Ok(())
+    } else {
+        Err(NOT_THIS_MESSAGE.into())
+    }
+}
+
+/// Sentinel: the prefix matched but the wording is something else (a decoy); the record is then
+/// counted as an ordinary record, not as malformed.
+pub const NOT_THIS_MESSAGE: &str = "\u{0}not a sync message";
+
+fn error_during_sync(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
+    let (cids, used) = cid_list(rest(msg, "error during sync in "))?;
+    ev.cids = cids;
+    let tail = &rest(msg, "error during sync in ")[used..];
+    if !tail.starts_with(':') {
+        return Err("missing ': error' after the tipset".into());
+    }
+    Ok(())
+}
+
+fn legacy_sync_error(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
+    ev.cids = find_cids_in_text(msg);
+    Ok(())
+}
+
+fn collect_chain_mismatch(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
+    ev.cids = find_cids_in_text(msg);
+    Ok(())
+}
+
+fn new_heaviest(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
+    // Lotus: `New heaviest tipset! [a b] (height=H)`. Modified forks print e.g.
+    // `New heaviest tipset (height=48834)! [..], [t03176-…]`: take the first list and the height.
+    let open = msg.find('[').ok_or("no tipset list")?;
+    ev.cids = cid_list(&msg[open..])?.0;
+    let h = msg.find("height=").ok_or("no height")?;
+    let digits: String = msg[h + 7..].chars().take_while(|c| c.is_ascii_digit() || *c == '-').collect();
+    ev.height = Some(digits.parse().map_err(|_| format!("bad height {digits:?}"))?);
+    Ok(())
+}
+
+fn field_str(fields: Option<&Fields>, key: &str) -> Option<String> {
+    match fields?.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+fn field_f64(fields: Option<&Fields>, key: &str) -> Option<f64> {
+    match fields?.get(key)? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// zap encodes a `time.Duration` field as float seconds; some builds and tools write Go text.
+fn field_duration_ms(fields: Option<&Fields>, key: &str) -> Option<f64> {
+    match fields?.get(key)? {
+        Value::Number(n) => n.as_f64().map(|s| s * 1000.0),
+        Value::String(s) => parse_go_duration_ms(s).or_else(|| s.parse::<f64>().ok().map(|v| v * 1000.0)),
+        _ => None,
+    }
+}
+
+fn field_cid(fields: Option<&Fields>, key: &str) -> Result<Option<String>, String> {
+    match fields.and_then(|f| f.get(key)) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => validate_cid(s).map(Some).map_err(|e| format!("field {key}: {e}")),
+        Some(Value::Object(o)) => match o.get("/") {
+            Some(Value::String(s)) => validate_cid(s).map(Some).map_err(|e| format!("field {key}: {e}")),
+            _ => Err(format!("field {key}: not a CID")),
+        },
+        Some(_) => Err(format!("field {key}: not a CID")),
+    }
+}
+
+/// A tipset printed into a field: `"[a b]"`, or `[{"/":a},…]` via reflection.
+fn field_cid_list(fields: Option<&Fields>, key: &str) -> Result<Vec<String>, String> {
+    match fields.and_then(|f| f.get(key)) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(s)) => {
+            if s.starts_with('[') || s.starts_with('{') {
+                Ok(cid_list(s)?.0)
+            } else {
+                crate::cids::parse_cid_tokens(s).map_err(|e| e.to_string())
+            }
+        }
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => validate_cid(s).map_err(|e| e.to_string()),
+                Value::Object(o) => match o.get("/") {
+                    Some(Value::String(s)) => validate_cid(s).map_err(|e| e.to_string()),
+                    _ => Err(format!("field {key}: not a CID")),
+                },
+                _ => Err(format!("field {key}: not a CID")),
+            })
+            .collect(),
+        Some(_) => Err(format!("field {key}: not a CID list")),
+    }
+}
+
+fn pubsub_block_fields(_: &str, fields: Option<&Fields>, ev: &mut Event) -> ParseResult {
+    if let Some(c) = field_cid(fields, "cid")? {
+        ev.cids = vec![c];
+    }
+    ev.peer = field_str(fields, "source");
+    ev.duration_ms = field_duration_ms(fields, "msgfetch");
+    Ok(())
+}
+
+fn block_delay_structured(_: &str, fields: Option<&Fields>, ev: &mut Event) -> ParseResult {
+    let fields = fields.ok_or("no fields (block, delay, miner)")?;
+    if let Some(c) = field_cid(Some(fields), "block")? {
+        ev.cids = vec![c];
+    }
+    ev.delay_s = Some(field_f64(Some(fields), "delay").ok_or("no delay field")?);
+    ev.miner = field_str(Some(fields), "miner");
+    Ok(())
+}
+
+fn block_delay_legacy(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
+    // `Received block with large delay %d from miner %s` (≤ v1.5.0): no block CID.
+    let r = rest(msg, "Received block with large delay ");
+    let mut it = r.split_whitespace();
+    let delay = it.next().ok_or("no delay")?;
+    ev.delay_s = Some(delay.parse::<f64>().map_err(|_| format!("bad delay {delay:?}"))?);
+    if it.next() != Some("from") || it.next() != Some("miner") {
+        return Err("expected 'from miner'".into());
+    }
+    ev.miner = Some(it.next().ok_or("no miner")?.to_string());
+    Ok(())
+}
+
+fn msg_fetch_failed(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
+    ev.cids = find_cids_in_text(msg);
+    if let Some(p) = msg.rfind("; source: ") {
+        ev.peer = msg[p + 10..].split_whitespace().next().map(str::to_string);
+    }
+    Ok(())
+}
+
+fn reorg_backlog(_: &str, _: Option<&Fields>, _: &mut Event) -> ParseResult {
+    Ok(())
+}
+
+fn not_better(msg: &str, fields: Option<&Fields>, ev: &mut Event) -> ParseResult {
+    if !msg.contains("does not appear to be better than our best chain") {
+        return Err(NOT_THIS_MESSAGE.into());
+    }
+    // v1.0.x: `incoming tipset from %s does not appear …`
+    if let Some(from) = rest(msg, "incoming tipset ").strip_prefix("from ") {
+        ev.peer = from.split_whitespace().next().map(str::to_string);
+    }
+    ev.cids = field_cid_list(fields, "incomingTS")?;
+    if let Some(Value::Array(m)) = fields.and_then(|f| f.get("miners")) {
+        let miners: Vec<&str> = m.iter().filter_map(Value::as_str).collect();
+        if !miners.is_empty() {
+            ev.miner = Some(miners.join(","));
+        }
+    }
+    Ok(())
+}
+
+fn bad_block(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
+    let r = rest(msg, "InformNewHead called on block marked as bad:").trim_start();
+    let c = r.split(|ch: char| ch.is_whitespace()).next().unwrap_or("");
+    ev.cids = vec![validate_cid(c).map_err(|e| e.to_string())?];
+    Ok(())
+}
+
+fn weight_draw(_: &str, fields: Option<&Fields>, ev: &mut Event) -> ParseResult {
+    let mut cids = field_cid_list(fields, "ts")?;
+    cids.extend(field_cid_list(fields, "currTs")?);
+    ev.cids = cids;
+    Ok(())
+}
+
+fn weight_tie_broken(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
+    let r = rest(msg, "weight tie broken in favour of ");
+    let (mut winner, used) = cid_list(r)?;
+    let r2 = r[used..].trim_start().strip_prefix("against").ok_or("expected 'against'")?;
+    let (loser, _) = cid_list(r2)?;
+    winner.extend(loser);
+    ev.cids = winner;
+    Ok(())
+}
+
+fn weight_tie_unbroken(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
+    ev.cids = find_cids_in_text(msg);
+    Ok(())
+}
+
+fn weight_shrank(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
+    ev.cids = find_cids_in_text(msg);
+    Ok(())
+}
+
+fn trailing_height(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
+    // `… impossibly large height %d`, `… range at height %d`, `… range (%d)`.
+    let digits: String = msg
+        .trim_end()
+        .trim_end_matches(')')
+        .chars()
+        .rev()
+        .take_while(|c| c.is_ascii_digit() || *c == '-')
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    ev.height = Some(digits.parse().map_err(|_| "no height".to_string())?);
+    Ok(())
+}
+
+fn block_validation(_: &str, fields: Option<&Fields>, ev: &mut Event) -> ParseResult {
+    ev.duration_ms = field_duration_ms(fields, "took");
+    ev.height = field_f64(fields, "height").map(|h| h as i64);
+    ev.delay_s = field_duration_ms(fields, "age").map(|ms| ms / 1000.0);
+    Ok(())
+}

@@ -1,0 +1,312 @@
+//! Timestamps as Lotus writes them, parsed by hand on the hot path.
+//!
+//! Two layouts matter (lotus-facts §1.2, §3):
+//! - go-log lines: `2006-01-02T15:04:05.000Z0700` — three fraction digits, zone `Z` or `+0800`;
+//! - journal records: Go's RFC 3339 with nanoseconds, trailing zeros trimmed, zone `Z` or `+08:00`.
+//!
+//! Real logs also carry `+0000` (Rust FFI), no zone at all (some collectors strip it), and
+//! a space instead of `T` when people paste. One parser accepts all of them and remembers how
+//! the original was written, so output can reproduce the offset and precision the user saw.
+
+use std::fmt;
+
+/// An instant plus the way it was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp {
+    /// Nanoseconds since the Unix epoch, UTC.
+    pub unix_nanos: i64,
+    /// The zone offset as written, in seconds east of UTC (0 when absent).
+    pub offset_secs: i32,
+    /// Number of fraction digits as written (0–9).
+    pub frac_digits: u8,
+    /// False when the text carried no zone; the instant was then read as UTC.
+    pub zone_known: bool,
+}
+
+/// Why a timestamp did not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid timestamp {text:?}: {reason}")]
+pub struct TimestampError {
+    pub text: String,
+    pub reason: &'static str,
+}
+
+fn digits(b: &[u8], n: usize) -> Option<u32> {
+    if b.len() < n {
+        return None;
+    }
+    let mut v: u32 = 0;
+    for &c in &b[..n] {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (c - b'0') as u32;
+    }
+    Some(v)
+}
+
+/// Days from 1970-01-01 to the given proleptic Gregorian date (Hinnant's algorithm).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ => {
+            if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 {
+                29
+            } else {
+                28
+            }
+        }
+    }
+}
+
+impl Timestamp {
+    /// Length in bytes of the timestamp at the start of `b`, if `b` starts with one.
+    /// Used to find where the next token begins without allocating.
+    pub fn parse_prefix(b: &[u8]) -> Result<(Timestamp, usize), TimestampError> {
+        let err = |reason| TimestampError {
+            text: String::from_utf8_lossy(&b[..b.len().min(40)]).into_owned(),
+            reason,
+        };
+        if b.len() < 19 {
+            return Err(err("too short"));
+        }
+        let year = digits(b, 4).ok_or_else(|| err("bad year"))? as i64;
+        if b[4] != b'-' || b[7] != b'-' || (b[10] != b'T' && b[10] != b' ') || b[13] != b':' || b[16] != b':' {
+            return Err(err("bad separators"));
+        }
+        let month = digits(&b[5..], 2).ok_or_else(|| err("bad month"))?;
+        let day = digits(&b[8..], 2).ok_or_else(|| err("bad day"))?;
+        let hour = digits(&b[11..], 2).ok_or_else(|| err("bad hour"))?;
+        let min = digits(&b[14..], 2).ok_or_else(|| err("bad minute"))?;
+        let sec = digits(&b[17..], 2).ok_or_else(|| err("bad second"))?;
+        if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+            return Err(err("date out of range"));
+        }
+        // 60 is a leap second; Go never writes it, but accept it rather than lose a line.
+        if hour > 23 || min > 59 || sec > 60 {
+            return Err(err("time out of range"));
+        }
+        let mut i = 19;
+        let mut nanos: i64 = 0;
+        let mut frac_digits = 0u8;
+        if i < b.len() && (b[i] == b'.' || b[i] == b',') {
+            i += 1;
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                if i - start < 9 {
+                    nanos = nanos * 10 + (b[i] - b'0') as i64;
+                }
+                i += 1;
+            }
+            let n = i - start;
+            if n == 0 {
+                return Err(err("empty fraction"));
+            }
+            for _ in n.min(9)..9 {
+                nanos *= 10;
+            }
+            frac_digits = n.min(9) as u8;
+        }
+        let mut offset_secs: i32 = 0;
+        let mut zone_known = false;
+        if i < b.len() {
+            match b[i] {
+                b'Z' | b'z' => {
+                    i += 1;
+                    zone_known = true;
+                }
+                b'+' | b'-' => {
+                    let sign = if b[i] == b'-' { -1 } else { 1 };
+                    let hh = digits(&b[i + 1..], 2).ok_or_else(|| err("bad zone hours"))?;
+                    let mut j = i + 3;
+                    if j < b.len() && b[j] == b':' {
+                        j += 1;
+                    }
+                    let mm = digits(&b[j..], 2).ok_or_else(|| err("bad zone minutes"))?;
+                    if hh > 23 || mm > 59 {
+                        return Err(err("zone out of range"));
+                    }
+                    offset_secs = sign * (hh as i32 * 3600 + mm as i32 * 60);
+                    zone_known = true;
+                    i = j + 2;
+                }
+                _ => {}
+            }
+        }
+        let days = days_from_civil(year, month, day);
+        let local_secs = days * 86400 + hour as i64 * 3600 + min as i64 * 60 + sec as i64;
+        let utc_secs = local_secs - offset_secs as i64;
+        let unix_nanos = utc_secs
+            .checked_mul(1_000_000_000)
+            .and_then(|v| v.checked_add(nanos))
+            .ok_or_else(|| err("out of range"))?;
+        Ok((Timestamp { unix_nanos, offset_secs, frac_digits, zone_known }, i))
+    }
+
+    /// Parses a whole string; trailing bytes are an error.
+    pub fn parse(s: &str) -> Result<Timestamp, TimestampError> {
+        let (ts, n) = Timestamp::parse_prefix(s.as_bytes())?;
+        if n != s.len() {
+            return Err(TimestampError { text: s.to_string(), reason: "trailing characters" });
+        }
+        Ok(ts)
+    }
+
+    /// Builds a timestamp from Unix nanoseconds and a zone offset.
+    pub fn from_unix_nanos(unix_nanos: i64, offset_secs: i32, frac_digits: u8) -> Timestamp {
+        Timestamp { unix_nanos, offset_secs, frac_digits, zone_known: true }
+    }
+
+    /// Milliseconds since the epoch (floor).
+    pub fn unix_millis(&self) -> i64 {
+        self.unix_nanos.div_euclid(1_000_000)
+    }
+
+    /// RFC 3339 in the original offset and precision, e.g. `2021-11-26T09:44:30.657+08:00`.
+    pub fn to_rfc3339(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let local = self.unix_nanos + self.offset_secs as i64 * 1_000_000_000;
+        let secs = local.div_euclid(1_000_000_000);
+        let nanos = local.rem_euclid(1_000_000_000);
+        let days = secs.div_euclid(86400);
+        let sod = secs.rem_euclid(86400);
+        let (y, m, d) = civil_from_days(days);
+        write!(f, "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", y, m, d, sod / 3600, (sod / 60) % 60, sod % 60)?;
+        if self.frac_digits > 0 {
+            let digits = format!("{:09}", nanos);
+            write!(f, ".{}", &digits[..self.frac_digits as usize])?;
+        }
+        if self.offset_secs == 0 {
+            write!(f, "Z")
+        } else {
+            let sign = if self.offset_secs < 0 { '-' } else { '+' };
+            let a = self.offset_secs.abs();
+            write!(f, "{}{:02}:{:02}", sign, a / 3600, (a / 60) % 60)
+        }
+    }
+}
+
+/// Inverse of [`days_from_civil`].
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719468;
+    let era = if z >= 0 { z } else { z - 146096 } / 146097;
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Parses a user-supplied time bound (`--since`/`--until`): RFC 3339 or the go-log form,
+/// a bare date (`2021-11-26`, midnight UTC), or Unix seconds.
+pub fn parse_user_time(s: &str) -> Result<Timestamp, TimestampError> {
+    let t = s.trim();
+    if let Ok(ts) = Timestamp::parse(t) {
+        return Ok(ts);
+    }
+    if t.len() == 10 {
+        if let Ok(ts) = Timestamp::parse(&format!("{t}T00:00:00Z")) {
+            return Ok(ts);
+        }
+    }
+    if let Ok(secs) = t.parse::<i64>() {
+        if let Some(n) = secs.checked_mul(1_000_000_000) {
+            return Ok(Timestamp { unix_nanos: n, offset_secs: 0, frac_digits: 0, zone_known: true });
+        }
+    }
+    Err(TimestampError {
+        text: s.to_string(),
+        reason: "expected RFC 3339 (2021-11-26T09:44:30+08:00), a date (2021-11-26) or Unix seconds",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, NaiveDate};
+    use proptest::prelude::*;
+
+    #[test]
+    fn golog_forms() {
+        let t = Timestamp::parse("2021-11-26T09:44:30.657+0800").unwrap();
+        assert_eq!(t.offset_secs, 8 * 3600);
+        assert_eq!(t.frac_digits, 3);
+        assert_eq!(t.to_string(), "2021-11-26T09:44:30.657+08:00");
+        let expect = DateTime::parse_from_rfc3339("2021-11-26T09:44:30.657+08:00").unwrap();
+        assert_eq!(t.unix_nanos, expect.timestamp_nanos_opt().unwrap());
+        let t = Timestamp::parse("2021-04-17T19:45:41.038-0700").unwrap();
+        assert_eq!(t.to_string(), "2021-04-17T19:45:41.038-07:00");
+        let t = Timestamp::parse("2023-04-29T12:51:32.267+0000").unwrap();
+        assert_eq!(t.to_string(), "2023-04-29T12:51:32.267Z");
+        let t = Timestamp::parse("2024-06-23T12:15:52.094Z").unwrap();
+        assert!(t.zone_known);
+        let t = Timestamp::parse("2024-06-23T12:15:52.094").unwrap();
+        assert!(!t.zone_known);
+        assert_eq!(t.unix_nanos, Timestamp::parse("2024-06-23T12:15:52.094Z").unwrap().unix_nanos);
+    }
+
+    #[test]
+    fn journal_forms() {
+        let t = Timestamp::parse("2021-04-17T19:45:41.077431207-07:00").unwrap();
+        assert_eq!(t.frac_digits, 9);
+        assert_eq!(t.to_string(), "2021-04-17T19:45:41.077431207-07:00");
+        let t = Timestamp::parse("2024-06-23T12:15:52.11Z").unwrap();
+        assert_eq!(t.to_string(), "2024-06-23T12:15:52.11Z");
+        assert_eq!(t.unix_nanos % 1_000_000_000, 110_000_000);
+        let t = Timestamp::parse("2024-06-23T12:15:52Z").unwrap();
+        assert_eq!(t.frac_digits, 0);
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        for bad in ["2021-13-01T00:00:00Z", "2021-02-30T00:00:00Z", "2021-01-01T25:00:00Z", "2021-01-01", "abc", "2021-01-01T00:00:00+08", "2021-01-01T00:00:00.Z"] {
+            assert!(Timestamp::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn user_times() {
+        assert_eq!(parse_user_time("2021-11-26").unwrap().to_string(), "2021-11-26T00:00:00Z");
+        assert_eq!(parse_user_time("1598306400").unwrap().to_string(), "2020-08-24T22:00:00Z");
+        assert!(parse_user_time("yesterday").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn agrees_with_chrono(secs in -2_000_000_000i64..4_000_000_000i64, nanos in 0u32..1_000_000_000, off_min in -720i32..840) {
+            let offset = chrono::FixedOffset::east_opt(off_min * 60).unwrap();
+            let dt = DateTime::from_timestamp(secs, nanos).unwrap().with_timezone(&offset);
+            let text = dt.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+            let ts = Timestamp::parse(&text).unwrap();
+            prop_assert_eq!(ts.unix_nanos, dt.timestamp_nanos_opt().unwrap());
+            prop_assert_eq!(ts.to_string(), text);
+        }
+
+        #[test]
+        fn civil_roundtrip(days in -1_000_000i64..1_000_000) {
+            let (y, m, d) = civil_from_days(days);
+            prop_assert_eq!(days_from_civil(y, m, d), days);
+            let nd = NaiveDate::from_ymd_opt(y as i32, m, d).unwrap();
+            prop_assert_eq!((nd - NaiveDate::from_ymd_opt(1970,1,1).unwrap()).num_days(), days);
+        }
+    }
+}
