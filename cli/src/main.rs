@@ -1,1 +1,220 @@
-fn main() {}
+//! `lsync`: the command-line front end. It parses arguments, calls the library crates, and
+//! prints; it holds no parsing, storage or chain logic of its own.
+
+mod output;
+mod reports;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "lsync",
+    version,
+    about = "Reconstruct what happened to every Filecoin block from Lotus logs and journals",
+    long_about = "lsync reads a Lotus node's daemon logs and journal into SQLite and answers questions about them:\n\
+                  when each block arrived, when it was picked as a sync target, which worker synced it,\n\
+                  when it became the heaviest tipset, which reorgs hit the node, and which miners were late.\n\n\
+                  Typical session:\n  \
+                  lsync ingest ~/.lotus /var/log/lotus/daemon.log --node mynode\n  \
+                  lsync summary\n  \
+                  lsync reorgs --min-apply 2\n  \
+                  lsync trace bafy2bzace...\n  \
+                  lsync miners --min-delay 6"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The database option every command shares.
+#[derive(Args, Clone)]
+struct DbArg {
+    /// SQLite database file.
+    #[arg(long, env = "LSYNC_DB", default_value = "lsync.db", global = true)]
+    db: PathBuf,
+}
+
+/// Output format options of the reports.
+#[derive(Args, Clone, Copy)]
+struct OutputArgs {
+    /// Print JSON (one object per line where the report is a list).
+    #[arg(long, conflicts_with = "csv")]
+    json: bool,
+    /// Print CSV (tabular reports).
+    #[arg(long)]
+    csv: bool,
+}
+
+/// Filters shared by the reports.
+#[derive(Args, Clone)]
+struct FilterArgs {
+    /// Only this node (the name given to `ingest --node`).
+    #[arg(long)]
+    node: Option<String>,
+    /// Only events at or after this time (RFC 3339, a date like 2021-11-26, or Unix seconds).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only events at or before this time.
+    #[arg(long)]
+    until: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read Lotus logs and journals into the database (incremental: re-runs read only new bytes).
+    ///
+    /// PATH may be a file (plain, .gz or .zst), a directory (every file below it), or a Lotus
+    /// repo such as ~/.lotus (its journal/ files, ordered as Lotus rolled them). Each file's
+    /// format (journal, text log, JSON log) is detected from its content.
+    Ingest {
+        /// Files, directories or Lotus repos.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Name of the node these files come from.
+        #[arg(long, default_value = "local")]
+        node: String,
+        /// Keep the raw Data of journal events other than head_change (can be most of a journal).
+        #[arg(long)]
+        keep_raw: bool,
+        /// Print the closing summary as JSON.
+        #[arg(long)]
+        json: bool,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// List parsed events (sync-pipeline events and journal head changes by default).
+    Events {
+        /// Only these kinds (repeatable): selected_target, worker_start, new_heaviest, head_change,
+        /// block_delay, … (`lsync kinds` lists them all).
+        #[arg(long = "kind", value_name = "KIND")]
+        kinds: Vec<String>,
+        /// Only events that name this CID (also inside tipset lists).
+        #[arg(long)]
+        cid: Option<String>,
+        /// Include journal_other, unknown and malformed records.
+        #[arg(long)]
+        all: bool,
+        /// At most this many rows.
+        #[arg(long)]
+        limit: Option<u64>,
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[command(flatten)]
+        out: OutputArgs,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// One block's life: arrival → sync target → worker → New heaviest → journal, with latencies.
+    Trace {
+        /// The block CID.
+        cid: String,
+        /// Only this node.
+        #[arg(long)]
+        node: Option<String>,
+        /// Print JSON: {"cid","nodes","events","stages"}.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Journal head changes that reverted tipsets, classified extend / widen / sibling / reorg.
+    ///
+    /// The defaults select exactly what operators' jq query selects:
+    /// select(.Event == "head_change" and .Data.ApplyCount > 1 and .Data.RevertCount > 0)
+    Reorgs {
+        /// Minimum ApplyCount.
+        #[arg(long, default_value_t = 2)]
+        min_apply: i64,
+        /// Minimum RevertCount.
+        #[arg(long, default_value_t = 1)]
+        min_revert: i64,
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[command(flatten)]
+        out: OutputArgs,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Late miners: per-miner delay statistics from "received block with large delay" warnings.
+    Miners {
+        /// Only delays of at least this many seconds.
+        #[arg(long, default_value_t = 0.0)]
+        min_delay: f64,
+        /// How many worst blocks to list per miner.
+        #[arg(long, default_value_t = 3)]
+        worst: usize,
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[command(flatten)]
+        out: OutputArgs,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// What the database holds: sources, time range, heights, counts, reorgs, worker durations.
+    Summary {
+        /// Only this node.
+        #[arg(long)]
+        node: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// List the event kinds and what each means.
+    Kinds {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            // One clear sentence: the chain of causes on one line.
+            let msg = e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ");
+            eprintln!("lsync: error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Ingest { paths, node, keep_raw, json, quiet, db } => reports::ingest(&db.db, &paths, &node, keep_raw, json, quiet),
+        Command::Events { kinds, cid, all, limit, filter, out, db } => reports::events(&db.db, &kinds, cid, all, limit, &filter, out),
+        Command::Trace { cid, node, json, db } => reports::trace(&db.db, &cid, node.as_deref(), json),
+        Command::Reorgs { min_apply, min_revert, filter, out, db } => reports::reorgs(&db.db, min_apply, min_revert, &filter, out),
+        Command::Miners { min_delay, worst, filter, out, db } => reports::miners(&db.db, min_delay, worst, &filter, out),
+        Command::Summary { node, json, db } => reports::summary(&db.db, node.as_deref(), json),
+        Command::Kinds { json } => {
+            reports::kinds(json);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+impl FilterArgs {
+    fn to_filter(&self) -> Result<lsync_analyzers::query::Filter> {
+        let t = |s: &Option<String>, what: &str| -> Result<Option<lsync_core::Timestamp>> {
+            s.as_deref()
+                .map(|v| lsync_core::time::parse_user_time(v).with_context(|| format!("--{what}")))
+                .transpose()
+        };
+        Ok(lsync_analyzers::query::Filter {
+            node: self.node.clone(),
+            since: t(&self.since, "since")?,
+            until: t(&self.until, "until")?,
+            ..Default::default()
+        })
+    }
+}

@@ -1,0 +1,642 @@
+//! `lsync ingest`: files → events in SQLite, incrementally and idempotently.
+//!
+//! A file is known by its *identity* — the hash of its first bytes (up to 4 KiB), not its path —
+//! so a journal that Lotus rolled (`lotus-journal.ndjson` → `lotus-journal-<T>.ndjson`) or a
+//! copied log is recognised and resumed. Per identity the store keeps a checkpoint (byte offset,
+//! next line number) that always sits on a record boundary. Events and the checkpoint are written
+//! in one transaction, so a crash or `kill -9` at any point leaves the database as of the last
+//! commit and the next run neither duplicates nor skips a row (`UNIQUE(source_id, line)` is the
+//! second line of defence).
+//!
+//! A last line without its `\n` is *torn*: Lotus is still writing it. It waits for the next run,
+//! except in files that can no longer grow (compressed files, rolled journals), where it is
+//! parsed as it stands.
+
+use crate::store::{self, Result, StoreError};
+use lsync_core::{detect_format, Event, EventKind, FileFormat, JournalOptions, JournalParser, LineClass, LineStats, LogParser};
+use multihash_codetable::{Code, MultihashDigest};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// How many bytes of a file make its identity.
+const FINGERPRINT_LEN: usize = 4096;
+/// Events per transaction.
+const BATCH_EVENTS: usize = 20_000;
+/// Unknown lines stored per file (all are counted; the first ones are kept to show where).
+const MAX_STORED_UNKNOWN: i64 = 1000;
+/// Problems listed per file in the closing summary.
+const MAX_REPORTED_PROBLEMS: usize = 5;
+
+/// Options of one ingest run.
+#[derive(Clone, Debug)]
+pub struct IngestOptions {
+    pub node: String,
+    pub keep_raw: bool,
+}
+
+/// Progress notifications, for a progress bar.
+pub trait Progress {
+    /// Called once with the total bytes to read (new bytes, all files).
+    fn start(&mut self, _total_bytes: u64) {}
+    /// Called as bytes are consumed; `delta` since the last call.
+    fn advance(&mut self, _delta: u64, _file: &str) {}
+    fn finish(&mut self) {}
+}
+
+/// No progress output.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// A file to ingest, with the path as the user gave it (or as found under a given directory).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputFile {
+    pub path: PathBuf,
+}
+
+/// What happened to one file.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct FileReport {
+    pub path: String,
+    pub format: String,
+    pub compression: Option<String>,
+    /// `new`, `resumed`, `unchanged`, `renamed` (a rolled journal), or `truncated` (restarted).
+    pub status: String,
+    pub bytes: u64,
+    pub lines: u64,
+    pub events: u64,
+    pub by_kind: BTreeMap<String, u64>,
+    pub malformed: u64,
+    pub unknown: u64,
+    pub other_records: u64,
+    /// First problems: `(line, kind, reason-or-text)`.
+    pub problems: Vec<(u64, String, String)>,
+    /// Line number of a torn last line left for the next run.
+    pub torn_line: Option<u64>,
+}
+
+/// The closing summary of a run.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct IngestReport {
+    pub node: String,
+    pub files: Vec<FileReport>,
+    pub bytes: u64,
+    pub lines: u64,
+    pub events: u64,
+    pub by_kind: BTreeMap<String, u64>,
+    pub malformed: u64,
+    pub unknown: u64,
+}
+
+/// Expands the user's paths into files in ingest order.
+///
+/// - a file is taken as is;
+/// - a Lotus repo (a directory with `journal/`) contributes its journal files;
+/// - any other directory contributes every regular file below it (hidden files and lsync's own
+///   database files skipped).
+///
+/// Journal files are ordered by the roll time in their names, the current `lotus-journal.ndjson`
+/// last, so head changes are ingested in the order Lotus wrote them.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<InputFile>> {
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|e| StoreError::Io {
+            path: p.display().to_string(),
+            source: std::io::Error::new(e.kind(), if e.kind() == std::io::ErrorKind::NotFound { "no such file or directory".to_string() } else { e.to_string() }),
+        })?;
+        if meta.is_file() {
+            out.push(InputFile { path: p.clone() });
+            continue;
+        }
+        let journal = p.join("journal");
+        let root = if journal.is_dir() { journal } else { p.clone() };
+        let mut files = Vec::new();
+        walk(&root, &mut files)?;
+        files.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
+        out.extend(files.into_iter().map(|path| InputFile { path }));
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let rd = std::fs::read_dir(dir).map_err(|source| StoreError::Io { path: dir.display().to_string(), source })?;
+    let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || name.ends_with(".db") || name.ends_with(".db-wal") || name.ends_with(".db-shm") {
+            continue;
+        }
+        let path = e.path();
+        let ft = match e.file_type() {
+            Ok(ft) => ft,
+            Err(_) => continue,
+        };
+        if ft.is_dir() {
+            walk(&path, out)?;
+        } else if ft.is_file() || (ft.is_symlink() && path.is_file()) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Sort key: directory, then journal files by roll time with the current file last, then name.
+fn order_key(p: &Path) -> (PathBuf, u8, i64, String) {
+    let dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
+    let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let base = name.trim_end_matches(".gz").trim_end_matches(".zst");
+    if base == "lotus-journal.ndjson" {
+        return (dir, 1, i64::MAX, name);
+    }
+    if let Some(t) = base.strip_prefix("lotus-journal-").and_then(|s| s.strip_suffix(".ndjson")) {
+        if let Some(ns) = journal_name_time(t) {
+            return (dir, 1, ns, name);
+        }
+    }
+    (dir, 0, 0, name)
+}
+
+/// Parses the `2006-01-02T150405Z0700` roll time of a journal file name.
+pub fn journal_name_time(t: &str) -> Option<i64> {
+    // Re-insert the colons the layout leaves out, then use the common parser.
+    if t.len() < 17 || t.as_bytes().get(10) != Some(&b'T') {
+        return None;
+    }
+    let (date, rest) = t.split_at(11);
+    let (hms, zone) = rest.split_at(6.min(rest.len()));
+    let iso = format!("{date}{}:{}:{}{zone}", &hms[0..2], &hms[2..4], &hms[4..6]);
+    lsync_core::Timestamp::parse(&iso).ok().map(|ts| ts.unix_nanos)
+}
+
+fn is_rolled_journal(path: &Path) -> bool {
+    path.file_name()
+        .map(|n| {
+            let n = n.to_string_lossy();
+            n.starts_with("lotus-journal-") && n.contains(".ndjson")
+        })
+        .unwrap_or(false)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    fn name(self) -> Option<&'static str> {
+        match self {
+            Compression::None => None,
+            Compression::Gzip => Some("gz"),
+            Compression::Zstd => Some("zst"),
+        }
+    }
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> StoreError {
+    StoreError::Io { path: path.display().to_string(), source }
+}
+
+fn sniff_compression(path: &Path) -> Result<Compression> {
+    let mut f = File::open(path).map_err(|e| io_err(path, e))?;
+    let mut magic = [0u8; 4];
+    let n = read_full(&mut f, &mut magic).map_err(|e| io_err(path, e))?;
+    Ok(match &magic[..n] {
+        [0x1f, 0x8b, ..] => Compression::Gzip,
+        [0x28, 0xb5, 0x2f, 0xfd] => Compression::Zstd,
+        _ => Compression::None,
+    })
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Opens the file's (decompressed) content, positioned at `offset`.
+fn open_content(path: &Path, comp: Compression, offset: u64) -> Result<Box<dyn BufRead>> {
+    let mut f = File::open(path).map_err(|e| io_err(path, e))?;
+    let reader: Box<dyn Read> = match comp {
+        Compression::None => {
+            f.seek(SeekFrom::Start(offset)).map_err(|e| io_err(path, e))?;
+            return Ok(Box::new(BufReader::with_capacity(1 << 20, f)));
+        }
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(f))),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(f).map_err(|e| io_err(path, e))?),
+    };
+    let mut r = BufReader::with_capacity(1 << 20, reader);
+    // Compressed streams cannot seek: decompress and discard up to the checkpoint.
+    let skipped = std::io::copy(&mut (&mut r).take(offset), &mut std::io::sink()).map_err(|e| io_err(path, e))?;
+    if skipped < offset {
+        return Err(StoreError::Input(format!("{}: shorter than its checkpoint", path.display())));
+    }
+    Ok(Box::new(r))
+}
+
+fn fingerprint(bytes: &[u8]) -> Vec<u8> {
+    Code::Blake2b256.digest(bytes).digest().to_vec()
+}
+
+struct SourceRow {
+    id: i64,
+    path: String,
+    fp_len: usize,
+    fp_hash: Vec<u8>,
+    byte_offset: u64,
+    next_line: u64,
+    unknown: i64,
+}
+
+/// Finds the stored identity this file continues, if any: the longest stored fingerprint that
+/// is a prefix of this file's first bytes.
+fn find_source(conn: &Connection, node_id: i64, prefix: &[u8], path: &str) -> Result<Option<SourceRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, path, fp_len, fp_hash, byte_offset, next_line, unknown FROM sources WHERE node_id = ?1 AND fp_len <= ?2",
+    )?;
+    let rows = stmt.query_map(params![node_id, prefix.len() as i64], |r| {
+        Ok(SourceRow {
+            id: r.get(0)?,
+            path: r.get(1)?,
+            fp_len: r.get::<_, i64>(2)? as usize,
+            fp_hash: r.get(3)?,
+            byte_offset: r.get::<_, i64>(4)? as u64,
+            next_line: r.get::<_, i64>(5)? as u64,
+            unknown: r.get(6)?,
+        })
+    })?;
+    let mut cache: HashMap<usize, Vec<u8>> = HashMap::new();
+    let mut best: Option<SourceRow> = None;
+    for row in rows {
+        let row = row?;
+        if row.fp_len == 0 {
+            continue;
+        }
+        let h = cache.entry(row.fp_len).or_insert_with(|| fingerprint(&prefix[..row.fp_len]));
+        if *h != row.fp_hash {
+            continue;
+        }
+        let better = match &best {
+            None => true,
+            Some(b) => row.fp_len > b.fp_len || (row.fp_len == b.fp_len && row.path == path),
+        };
+        if better {
+            best = Some(row);
+        }
+    }
+    Ok(best)
+}
+
+/// Ingests `files` for one node. Files are processed in order; each in batched transactions.
+pub fn ingest(conn: &mut Connection, files: &[InputFile], opts: &IngestOptions, progress: &mut dyn Progress) -> Result<IngestReport> {
+    let node_id = store::node_id(conn, &opts.node)?;
+    // Plan first, so the progress bar knows the total.
+    let mut plans = Vec::new();
+    let mut total = 0u64;
+    for f in files {
+        let comp = sniff_compression(&f.path)?;
+        let size = std::fs::metadata(&f.path).map_err(|e| io_err(&f.path, e))?.len();
+        let mut prefix = vec![0u8; FINGERPRINT_LEN];
+        let mut r = open_content(&f.path, comp, 0)?;
+        let n = read_full(&mut r, &mut prefix).map_err(|e| io_err(&f.path, e))?;
+        prefix.truncate(n);
+        let display = f.path.display().to_string();
+        let existing = find_source(conn, node_id, &prefix, &display)?;
+        let remaining = match (&existing, comp) {
+            (Some(s), Compression::None) => size.saturating_sub(s.byte_offset),
+            (None, Compression::None) => size,
+            // For compressed files the on-disk size says little; count the whole file.
+            (_, _) => size,
+        };
+        total += remaining;
+        plans.push((f, comp, size, prefix, existing));
+    }
+    progress.start(total);
+    let mut report = IngestReport { node: opts.node.clone(), ..Default::default() };
+    for (f, comp, size, prefix, existing) in plans {
+        let fr = ingest_file(conn, node_id, f, comp, size, &prefix, existing, opts, progress)?;
+        report.bytes += fr.bytes;
+        report.lines += fr.lines;
+        report.events += fr.events;
+        report.malformed += fr.malformed;
+        report.unknown += fr.unknown;
+        for (k, v) in &fr.by_kind {
+            *report.by_kind.entry(k.clone()).or_default() += v;
+        }
+        report.files.push(fr);
+    }
+    progress.finish();
+    Ok(report)
+}
+
+enum Parser {
+    Log(LogParser),
+    Journal(JournalParser),
+}
+
+impl Parser {
+    fn push(&mut self, line_no: u64, line: &[u8], out: &mut Vec<Event>) -> LineClass {
+        match self {
+            Parser::Log(p) => p.push_line(line_no, line, out),
+            Parser::Journal(p) => p.push_line(line_no, line, out),
+        }
+    }
+    fn finish(&mut self, out: &mut Vec<Event>) {
+        match self {
+            Parser::Log(p) => p.finish(out),
+            Parser::Journal(p) => p.finish(out),
+        }
+    }
+    fn open_record_line(&self) -> Option<u64> {
+        match self {
+            Parser::Log(p) => p.open_record_line(),
+            Parser::Journal(p) => p.open_record_line(),
+        }
+    }
+    fn stats(&self) -> LineStats {
+        match self {
+            Parser::Log(p) => p.stats().clone(),
+            Parser::Journal(p) => p.stats().clone(),
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn ingest_file(
+    conn: &mut Connection,
+    node_id: i64,
+    f: &InputFile,
+    comp: Compression,
+    size: u64,
+    prefix: &[u8],
+    existing: Option<SourceRow>,
+    opts: &IngestOptions,
+    progress: &mut dyn Progress,
+) -> Result<FileReport> {
+    let display = f.path.display().to_string();
+    let format = detect_format(prefix);
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut fr = FileReport {
+        path: display.clone(),
+        format: format.as_str().to_string(),
+        compression: comp.name().map(str::to_string),
+        ..Default::default()
+    };
+    let fp_len = prefix.len();
+    let (source_id, mut offset, mut next_line, mut unknown_stored) = match existing {
+        Some(s) if comp != Compression::None || s.byte_offset <= size => {
+            fr.status = if s.path != display {
+                "renamed".into()
+            } else if s.byte_offset == size && comp == Compression::None {
+                "unchanged".into()
+            } else {
+                "resumed".into()
+            };
+            conn.execute(
+                "UPDATE sources SET path = ?2, fp_len = ?3, fp_hash = ?4 WHERE id = ?1",
+                params![s.id, display, fp_len as i64, fingerprint(prefix)],
+            )?;
+            (s.id, s.byte_offset, s.next_line, s.unknown)
+        }
+        other => {
+            fr.status = if other.is_some() { "truncated".into() } else { "new".into() };
+            conn.execute(
+                "INSERT INTO sources(node_id, path, format, compression, fp_len, fp_hash, first_ingest, last_ingest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                params![node_id, display, format.as_str(), comp.name(), fp_len as i64, fingerprint(prefix), now],
+            )?;
+            (conn.last_insert_rowid(), 0, 1, 0)
+        }
+    };
+    if fr.status == "unchanged" {
+        return Ok(fr);
+    }
+    let final_file = comp != Compression::None || is_rolled_journal(&f.path);
+    let mut reader = open_content(&f.path, comp, offset)?;
+    let mut parser = match format {
+        FileFormat::Log => Parser::Log(LogParser::new()),
+        FileFormat::Journal => Parser::Journal(JournalParser::new(JournalOptions { keep_raw: opts.keep_raw })),
+    };
+    let mut buf = Vec::with_capacity(4096);
+    let mut events = Vec::with_capacity(BATCH_EVENTS);
+    // Where the open record began (byte offset, line): a checkpoint never passes it.
+    let mut boundary = (offset, next_line);
+    let mut writer = BatchWriter::new();
+    let mut stats_base = LineStats::default();
+    loop {
+        buf.clear();
+        let n = reader.read_until(b'\n', &mut buf).map_err(|e| io_err(&f.path, e))?;
+        if n == 0 {
+            break;
+        }
+        let complete = buf.last() == Some(&b'\n');
+        if !complete && !final_file {
+            fr.torn_line = Some(next_line);
+            break;
+        }
+        let line = if complete { &buf[..buf.len() - 1] } else { &buf[..] };
+        let before = (offset, next_line);
+        let class = parser.push(next_line, line, &mut events);
+        if matches!(class, LineClass::RecordStart) {
+            boundary = before;
+        }
+        offset += n as u64;
+        next_line += 1;
+        fr.bytes += n as u64;
+        progress.advance(n as u64, &display);
+        if events.len() >= BATCH_EVENTS {
+            let checkpoint = if parser.open_record_line().is_some() { boundary } else { (offset, next_line) };
+            let st = parser.stats();
+            writer.commit(conn, source_id, &mut events, checkpoint, &st, &stats_base, &mut fr, &mut unknown_stored, fp_len, prefix, &now)?;
+            stats_base = st;
+        }
+    }
+    parser.finish(&mut events);
+    let st = parser.stats();
+    writer.commit(conn, source_id, &mut events, (offset, next_line), &st, &stats_base, &mut fr, &mut unknown_stored, fp_len, prefix, &now)?;
+    fr.lines = st.lines;
+    fr.other_records = st.other_records;
+    Ok(fr)
+}
+
+/// Writes events and moves the checkpoint, in one transaction.
+struct BatchWriter {
+    cid_cache: HashMap<String, i64>,
+}
+
+impl BatchWriter {
+    fn new() -> BatchWriter {
+        BatchWriter { cid_cache: HashMap::new() }
+    }
+
+    fn cid_id(&mut self, tx: &Transaction, cid: &str) -> Result<i64> {
+        if let Some(id) = self.cid_cache.get(cid) {
+            return Ok(*id);
+        }
+        tx.prepare_cached("INSERT OR IGNORE INTO cids(cid) VALUES (?1)")?.execute(params![cid])?;
+        let id: i64 = tx.prepare_cached("SELECT id FROM cids WHERE cid = ?1")?.query_row(params![cid], |r| r.get(0))?;
+        if self.cid_cache.len() > 1_000_000 {
+            self.cid_cache.clear();
+        }
+        self.cid_cache.insert(cid.to_string(), id);
+        Ok(id)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn commit(
+        &mut self,
+        conn: &mut Connection,
+        source_id: i64,
+        events: &mut Vec<Event>,
+        checkpoint: (u64, u64),
+        stats: &LineStats,
+        stats_base: &LineStats,
+        fr: &mut FileReport,
+        unknown_stored: &mut i64,
+        fp_len: usize,
+        prefix: &[u8],
+        now: &str,
+    ) -> Result<()> {
+        let tx = conn.transaction()?;
+        let mut n_events = 0i64;
+        let mut n_malformed = 0i64;
+        let mut n_unknown = 0i64;
+        for ev in events.drain(..) {
+            match ev.kind {
+                EventKind::Malformed => {
+                    n_malformed += 1;
+                    fr.malformed += 1;
+                }
+                EventKind::Unknown => {
+                    n_unknown += 1;
+                    fr.unknown += 1;
+                }
+                _ => {}
+            }
+            if matches!(ev.kind, EventKind::Malformed | EventKind::Unknown) && fr.problems.len() < MAX_REPORTED_PROBLEMS {
+                fr.problems.push((ev.line, ev.kind.as_str().to_string(), ev.problem.clone().unwrap_or_else(|| ev.text.chars().take(120).collect())));
+            }
+            if ev.kind == EventKind::Unknown {
+                if *unknown_stored >= MAX_STORED_UNKNOWN {
+                    continue;
+                }
+                *unknown_stored += 1;
+            }
+            *fr.by_kind.entry(ev.kind.as_str().to_string()).or_default() += 1;
+            fr.events += 1;
+            n_events += 1;
+            let ts = ev.ts;
+            let (system, event, raw) = match &ev.journal {
+                Some(j) => (Some(j.system.as_str()), Some(j.event.as_str()), j.raw_data.as_deref()),
+                None => (None, None, None),
+            };
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO events(source_id, line, line_count, kind, ts_ns, ts_off, ts_prec, level, logger, caller, height, worker, miner, delay_s, duration_ms, peer, text, problem, system, event, raw_data)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+                )?
+                .execute(params![
+                    source_id,
+                    ev.line as i64,
+                    ev.line_count as i64,
+                    ev.kind.as_str(),
+                    ts.map(|t| t.unix_nanos),
+                    ts.map(|t| t.offset_secs),
+                    ts.map(|t| t.frac_digits as i64),
+                    ev.level,
+                    ev.logger,
+                    ev.caller,
+                    ev.height,
+                    ev.worker.map(|w| w as i64),
+                    ev.miner,
+                    ev.delay_s,
+                    ev.duration_ms,
+                    ev.peer,
+                    ev.text,
+                    ev.problem,
+                    system,
+                    event,
+                    raw,
+                ])?;
+            if inserted == 0 {
+                continue; // already stored by an earlier run that crashed after the insert
+            }
+            let event_id = tx.last_insert_rowid();
+            for (pos, cid) in ev.cids.iter().enumerate() {
+                let cid_id = self.cid_id(&tx, cid)?;
+                tx.prepare_cached("INSERT INTO event_cids(event_id, pos, cid_id) VALUES (?1, ?2, ?3)")?
+                    .execute(params![event_id, pos as i64, cid_id])?;
+            }
+            if let Some(hc) = &ev.head_change {
+                tx.prepare_cached(
+                    "INSERT INTO head_changes(event_id, from_height, to_height, revert_count, apply_count, to_n, class) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![event_id, hc.from_height, hc.to_height, hc.revert_count, hc.apply_count, hc.to.len() as i64, hc.class().as_str()])?;
+            }
+        }
+        let d = |a: u64, b: u64| (a - b) as i64;
+        tx.execute(
+            "UPDATE sources SET byte_offset = ?2, next_line = ?3, lines = lines + ?4, blank = blank + ?5, other_records = other_records + ?6,
+                 continuation_lines = continuation_lines + ?7, events = events + ?8, malformed = malformed + ?9, unknown = unknown + ?10,
+                 fp_len = ?11, fp_hash = ?12, last_ingest = ?13
+             WHERE id = ?1",
+            params![
+                source_id,
+                checkpoint.0 as i64,
+                checkpoint.1 as i64,
+                d(stats.lines, stats_base.lines),
+                d(stats.blank, stats_base.blank),
+                d(stats.other_records, stats_base.other_records),
+                d(stats.continuation_lines, stats_base.continuation_lines),
+                n_events,
+                n_malformed,
+                n_unknown,
+                fp_len as i64,
+                fingerprint(prefix),
+                now
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// The checkpoint of a stored source (for tests and `lsync summary`).
+pub fn checkpoint(conn: &Connection, path: &str) -> Result<Option<(u64, u64)>> {
+    Ok(conn
+        .query_row("SELECT byte_offset, next_line FROM sources WHERE path = ?1", params![path], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+        })
+        .optional()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journal_names_order_by_roll_time_current_last() {
+        let names = [
+            "lotus-journal.ndjson",
+            "lotus-journal-2021-09-01T120305+0200.ndjson",
+            "lotus-journal-2021-08-31T235959Z.ndjson",
+            "daemon.log",
+        ];
+        let mut paths: Vec<PathBuf> = names.iter().map(|n| PathBuf::from("/r/journal").join(n)).collect();
+        paths.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
+        let got: Vec<_> = paths.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        assert_eq!(got, vec!["daemon.log", "lotus-journal-2021-08-31T235959Z.ndjson", "lotus-journal-2021-09-01T120305+0200.ndjson", "lotus-journal.ndjson"]);
+        // 12:03:05+02:00 is 10:03:05Z.
+        assert_eq!(journal_name_time("2021-09-01T120305+0200"), journal_name_time("2021-09-01T100305Z"));
+    }
+}

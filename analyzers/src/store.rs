@@ -1,0 +1,196 @@
+//! The SQLite store: schema, connection settings, and typed errors.
+//!
+//! Invariant: only this crate touches SQLite. Every lookup the reports make (by CID, by kind and
+//! time, by node) has an index; `tests::query_plans_use_indexes` pins the plans.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+
+/// Errors of the analyzers crate.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: {source}")]
+    Open { path: String, source: rusqlite::Error },
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("database {path} was written by a newer lsync (schema {found}, this build knows {known})")]
+    NewerSchema { path: String, found: i64, known: i64 },
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{0}")]
+    Input(String),
+    #[error("statistics: {0}")]
+    Stats(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Schema version stored in `PRAGMA user_version`.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS nodes (
+    id   INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+-- One row per file identity (not per path: a rolled journal keeps its row).
+CREATE TABLE IF NOT EXISTS sources (
+    id          INTEGER PRIMARY KEY,
+    node_id     INTEGER NOT NULL REFERENCES nodes(id),
+    path        TEXT NOT NULL,
+    format      TEXT NOT NULL,
+    compression TEXT,
+    fp_len      INTEGER NOT NULL,
+    fp_hash     BLOB NOT NULL,
+    byte_offset INTEGER NOT NULL DEFAULT 0,
+    next_line   INTEGER NOT NULL DEFAULT 1,
+    lines       INTEGER NOT NULL DEFAULT 0,
+    blank       INTEGER NOT NULL DEFAULT 0,
+    other_records INTEGER NOT NULL DEFAULT 0,
+    continuation_lines INTEGER NOT NULL DEFAULT 0,
+    events      INTEGER NOT NULL DEFAULT 0,
+    malformed   INTEGER NOT NULL DEFAULT 0,
+    unknown     INTEGER NOT NULL DEFAULT 0,
+    first_ingest TEXT NOT NULL,
+    last_ingest  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sources_node ON sources(node_id);
+CREATE TABLE IF NOT EXISTS cids (
+    id  INTEGER PRIMARY KEY,
+    cid TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS events (
+    id          INTEGER PRIMARY KEY,
+    source_id   INTEGER NOT NULL REFERENCES sources(id),
+    line        INTEGER NOT NULL,
+    line_count  INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
+    ts_ns       INTEGER,
+    ts_off      INTEGER,
+    ts_prec     INTEGER,
+    level       TEXT,
+    logger      TEXT,
+    caller      TEXT,
+    height      INTEGER,
+    worker      INTEGER,
+    miner       TEXT,
+    delay_s     REAL,
+    duration_ms REAL,
+    peer        TEXT,
+    text        TEXT,
+    problem     TEXT,
+    system      TEXT,
+    event       TEXT,
+    raw_data    TEXT,
+    UNIQUE (source_id, line)
+);
+CREATE INDEX IF NOT EXISTS events_kind_ts ON events(kind, ts_ns);
+CREATE INDEX IF NOT EXISTS events_ts ON events(ts_ns);
+CREATE INDEX IF NOT EXISTS events_miner ON events(miner) WHERE miner IS NOT NULL;
+-- CIDs named by an event, in the order the event lists them.
+CREATE TABLE IF NOT EXISTS event_cids (
+    event_id INTEGER NOT NULL,
+    pos      INTEGER NOT NULL,
+    cid_id   INTEGER NOT NULL,
+    PRIMARY KEY (event_id, pos)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS event_cids_cid ON event_cids(cid_id, event_id);
+-- The typed Data of journal head_change events; `to` CIDs come first in event_cids.
+CREATE TABLE IF NOT EXISTS head_changes (
+    event_id     INTEGER PRIMARY KEY,
+    from_height  INTEGER NOT NULL,
+    to_height    INTEGER NOT NULL,
+    revert_count INTEGER NOT NULL,
+    apply_count  INTEGER NOT NULL,
+    to_n         INTEGER NOT NULL,
+    class        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS head_changes_counts ON head_changes(apply_count, revert_count);
+"#;
+
+/// Opens (creating if needed) the database at `path` with lsync's settings: WAL, so readers do
+/// not block an ingest and a crash leaves the file consistent; `synchronous=NORMAL`, which in
+/// WAL mode can lose the last transaction on power loss but never corrupts.
+pub fn open(path: &Path) -> Result<Connection> {
+    let p = path.display().to_string();
+    let conn = Connection::open(path).map_err(|source| StoreError::Open { path: p.clone(), source })?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(|source| StoreError::Open { path: p.clone(), source })?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "cache_size", -65536)?; // 64 MiB
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema { path: p, found: version, known: SCHEMA_VERSION });
+    }
+    conn.execute_batch(SCHEMA)?;
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    Ok(conn)
+}
+
+/// Opens an existing database for reports; a missing file is an error, not an empty database.
+pub fn open_existing(path: &Path) -> Result<Connection> {
+    if !path.exists() {
+        return Err(StoreError::Input(format!(
+            "no database at {} (run `lsync ingest PATH… --db {}` first, or set LSYNC_DB)",
+            path.display(),
+            path.display()
+        )));
+    }
+    open(path)
+}
+
+/// The id of a node, created on first use.
+pub fn node_id(conn: &Connection, name: &str) -> Result<i64> {
+    conn.execute("INSERT OR IGNORE INTO nodes(name) VALUES (?1)", params![name])?;
+    Ok(conn.query_row("SELECT id FROM nodes WHERE name = ?1", params![name], |r| r.get(0))?)
+}
+
+/// The id of a node if it exists.
+pub fn find_node(conn: &Connection, name: &str) -> Result<Option<i64>> {
+    Ok(conn.query_row("SELECT id FROM nodes WHERE name = ?1", params![name], |r| r.get(0)).optional()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap();
+        rows.map(|r| r.unwrap()).collect::<Vec<_>>().join(" | ")
+    }
+
+    #[test]
+    fn query_plans_use_indexes() {
+        let dir = std::env::temp_dir().join(format!("lsync-plan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conn = open(&dir.join("p.db")).unwrap();
+        // trace: CID → events
+        let p = plan(&conn, crate::query::TRACE_SQL_FOR_PLAN);
+        assert!(p.contains("USING INDEX sqlite_autoindex_cids_1") || p.contains("USING COVERING INDEX sqlite_autoindex_cids_1"), "{p}");
+        assert!(p.contains("event_cids_cid"), "{p}");
+        assert!(!p.contains("SCAN events"), "{p}");
+        // reorgs: filter on counts
+        let p = plan(&conn, crate::query::REORGS_SQL_FOR_PLAN);
+        assert!(p.contains("head_changes_counts"), "{p}");
+        // events by kind and time
+        let p = plan(&conn, "SELECT id FROM events WHERE kind = 'new_heaviest' AND ts_ns >= 0 AND ts_ns < 10");
+        assert!(p.contains("events_kind_ts"), "{p}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn refuses_newer_schema() {
+        let dir = std::env::temp_dir().join(format!("lsync-schema-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.db");
+        {
+            let conn = open(&path).unwrap();
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+        }
+        assert!(matches!(open(&path), Err(StoreError::NewerSchema { .. })));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

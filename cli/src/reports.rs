@@ -1,0 +1,383 @@
+//! The commands: call the analyzers, print tables / CSV / JSON.
+
+use crate::output::{self, bytes, ms, ok_on_pipe, opt, table};
+use crate::{FilterArgs, OutputArgs};
+use anyhow::{Context, Result};
+use lsync_analyzers::ingest::{self, IngestOptions, Progress};
+use lsync_analyzers::query::{self, TraceResult};
+use lsync_core::EventKind;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+struct Bar {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress for Bar {
+    fn start(&mut self, total: u64) {
+        if let Some(b) = &self.bar {
+            b.set_length(total);
+        }
+    }
+    fn advance(&mut self, delta: u64, file: &str) {
+        if let Some(b) = &self.bar {
+            b.inc(delta);
+            if b.message() != file {
+                b.set_message(file.to_string());
+            }
+        }
+    }
+    fn finish(&mut self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+pub fn ingest(db: &Path, paths: &[PathBuf], node: &str, keep_raw: bool, json: bool, quiet: bool) -> Result<ExitCode> {
+    let files = ingest::discover(paths)?;
+    if files.is_empty() {
+        anyhow::bail!("no files found under {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+    }
+    let mut conn = lsync_analyzers::open(db)?;
+    let bar = if !quiet && std::io::stderr().is_terminal() {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} {msg}")
+                .expect("static template")
+                .progress_chars("=> "),
+        );
+        Some(b)
+    } else {
+        None
+    };
+    let opts = IngestOptions { node: node.to_string(), keep_raw };
+    let report = ingest::ingest(&mut conn, &files, &opts, &mut Bar { bar })?;
+    if json {
+        ok_on_pipe(output::print(&serde_json::to_string_pretty(&report)?))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut s = format!(
+        "Ingested {} file(s) for node {:?} into {}: {}, {} lines, {} events stored.\n",
+        report.files.len(),
+        report.node,
+        db.display(),
+        bytes(report.bytes),
+        report.lines,
+        report.events
+    );
+    let mut t = table(&["file", "format", "status", "new bytes", "lines", "events", "malformed", "unknown"]);
+    for f in &report.files {
+        t.add_row(vec![
+            f.path.clone(),
+            format!("{}{}", f.format, f.compression.as_deref().map(|c| format!(" ({c})")).unwrap_or_default()),
+            f.status.clone(),
+            bytes(f.bytes),
+            f.lines.to_string(),
+            f.events.to_string(),
+            f.malformed.to_string(),
+            f.unknown.to_string(),
+        ]);
+    }
+    s.push_str(&t.to_string());
+    s.push('\n');
+    if !report.by_kind.is_empty() {
+        let mut k = table(&["kind", "events"]);
+        for (kind, n) in &report.by_kind {
+            k.add_row(vec![kind.clone(), n.to_string()]);
+        }
+        s.push_str(&k.to_string());
+        s.push('\n');
+    }
+    for f in &report.files {
+        for (line, kind, why) in &f.problems {
+            s.push_str(&format!("{kind}: {}:{line}: {why}\n", f.path));
+        }
+        let shown = f.problems.len() as u64;
+        if f.malformed + f.unknown > shown {
+            s.push_str(&format!("… and {} more malformed/unknown line(s) in {} (`lsync events --kind malformed --kind unknown`)\n", f.malformed + f.unknown - shown, f.path));
+        }
+        if let Some(l) = f.torn_line {
+            s.push_str(&format!("{}:{l}: last line is incomplete (still being written); it will be read on the next run\n", f.path));
+        }
+    }
+    ok_on_pipe(output::print(&s))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_kinds(kinds: &[String]) -> Result<Vec<EventKind>> {
+    kinds
+        .iter()
+        .flat_map(|k| k.split(','))
+        .filter(|k| !k.is_empty())
+        .map(|k| {
+            k.parse::<EventKind>().map_err(|_| {
+                anyhow::anyhow!("unknown event kind {k:?}; known kinds: {}", EventKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "))
+            })
+        })
+        .collect()
+}
+
+pub fn events(db: &Path, kinds: &[String], cid: Option<String>, all: bool, limit: Option<u64>, filter: &FilterArgs, out: OutputArgs) -> Result<ExitCode> {
+    let mut f = filter.to_filter()?;
+    f.kinds = parse_kinds(kinds)?;
+    f.cid = cid;
+    f.all_kinds = all;
+    f.limit = limit;
+    let conn = lsync_analyzers::open_existing(db)?;
+    let rows = query::events(&conn, &f)?;
+    if out.json {
+        return ok_on_pipe(output::write_json_lines(&rows)).map(|_| ExitCode::SUCCESS);
+    }
+    let headers = ["kind", "ts", "node", "file", "line", "level", "logger", "caller", "cids", "height", "worker", "miner", "delay_s", "duration_ms", "peer", "text"];
+    if out.csv {
+        let csv_rows = rows.iter().map(|r| {
+            vec![
+                r.kind.clone(),
+                opt(&r.ts),
+                r.node.clone(),
+                r.file.clone(),
+                r.line.to_string(),
+                opt(&r.level),
+                opt(&r.logger),
+                opt(&r.caller),
+                r.cids.join(" "),
+                opt(&r.height),
+                opt(&r.worker),
+                opt(&r.miner),
+                opt(&r.delay_s),
+                opt(&r.duration_ms),
+                opt(&r.peer),
+                opt(&r.text),
+            ]
+        });
+        return ok_on_pipe(output::write_csv(&headers, csv_rows)).map(|_| ExitCode::SUCCESS);
+    }
+    let mut t = table(&["ts", "node", "kind", "where", "height", "worker", "cids", "detail"]);
+    for r in &rows {
+        let detail = match r.kind.as_str() {
+            "block_delay" => format!("delay {}s miner {}", opt(&r.delay_s), opt(&r.miner)),
+            "worker_done" | "block_validation" | "slow_msg_fetch" => ms(r.duration_ms),
+            "malformed" => r.problem.clone().unwrap_or_default(),
+            _ => r.text.clone().unwrap_or_default().lines().next().unwrap_or("").chars().take(80).collect(),
+        };
+        t.add_row(vec![
+            opt(&r.ts),
+            r.node.clone(),
+            r.kind.clone(),
+            format!("{}:{}", r.file, r.line),
+            opt(&r.height),
+            opt(&r.worker),
+            r.cids.join("\n"),
+            detail,
+        ]);
+    }
+    let s = if rows.is_empty() { "No events match.".to_string() } else { format!("{t}\n{} event(s)", rows.len()) };
+    ok_on_pipe(output::print(&s))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn trace(db: &Path, cid: &str, node: Option<&str>, json: bool) -> Result<ExitCode> {
+    // Validate before touching the database: an invalid CID is a usage error.
+    query::parse_cid_arg(cid)?;
+    let conn = lsync_analyzers::open_existing(db)?;
+    match query::trace(&conn, cid, node)? {
+        TraceResult::NotFound { cid, similar } => {
+            let mut msg = format!("no events name {cid}");
+            if !similar.is_empty() {
+                msg.push_str(&format!("; known CIDs with the same prefix: {}", similar.join(", ")));
+            }
+            anyhow::bail!(msg)
+        }
+        TraceResult::Found(t) => {
+            if json {
+                ok_on_pipe(output::print(&serde_json::to_string(&t)?))?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut s = format!("{} — {} event(s) on {} node(s)\n", t.cid, t.events.len(), t.nodes.len());
+            for n in &t.nodes {
+                s.push_str(&format!("\nnode {n}\n"));
+                let mut tb = table(&["stage", "ts", "+prev", "+first", "where", "detail"]);
+                for st in t.stages.iter().filter(|s| &s.node == n) {
+                    tb.add_row(vec![
+                        st.stage.clone(),
+                        opt(&st.ts),
+                        ms(st.since_prev_ms),
+                        ms(st.since_first_ms),
+                        format!("{}:{}", st.file, st.line),
+                        st.detail.clone(),
+                    ]);
+                }
+                s.push_str(&tb.to_string());
+                s.push('\n');
+            }
+            ok_on_pipe(output::print(&s))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+pub fn reorgs(db: &Path, min_apply: i64, min_revert: i64, filter: &FilterArgs, out: OutputArgs) -> Result<ExitCode> {
+    let f = filter.to_filter()?;
+    let conn = lsync_analyzers::open_existing(db)?;
+    let rows = query::reorgs(&conn, min_apply, min_revert, &f)?;
+    if out.json {
+        return ok_on_pipe(output::write_json_lines(&rows)).map(|_| ExitCode::SUCCESS);
+    }
+    let headers = ["ts", "node", "file", "line", "from", "from_height", "to", "to_height", "revert_count", "apply_count", "class", "depth", "distance"];
+    if out.csv {
+        let csv_rows = rows.iter().map(|r| {
+            vec![
+                opt(&r.ts),
+                r.node.clone(),
+                r.file.clone(),
+                r.line.to_string(),
+                r.from.join(" "),
+                r.from_height.to_string(),
+                r.to.join(" "),
+                r.to_height.to_string(),
+                r.revert_count.to_string(),
+                r.apply_count.to_string(),
+                r.class.clone(),
+                r.depth.to_string(),
+                r.distance.to_string(),
+            ]
+        });
+        return ok_on_pipe(output::write_csv(&headers, csv_rows)).map(|_| ExitCode::SUCCESS);
+    }
+    let mut t = table(&["ts", "node", "class", "heights", "revert", "apply", "from", "to", "where"]);
+    for r in &rows {
+        t.add_row(vec![
+            opt(&r.ts),
+            r.node.clone(),
+            r.class.clone(),
+            format!("{}→{}", r.from_height, r.to_height),
+            r.revert_count.to_string(),
+            r.apply_count.to_string(),
+            r.from.join("\n"),
+            r.to.join("\n"),
+            format!("{}:{}", r.file, r.line),
+        ]);
+    }
+    let s = if rows.is_empty() {
+        format!("No head changes with ApplyCount ≥ {min_apply} and RevertCount ≥ {min_revert}.")
+    } else {
+        format!("{t}\n{} head change(s) with ApplyCount ≥ {min_apply} and RevertCount ≥ {min_revert}", rows.len())
+    };
+    ok_on_pipe(output::print(&s))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn miners(db: &Path, min_delay: f64, worst: usize, filter: &FilterArgs, out: OutputArgs) -> Result<ExitCode> {
+    let f = filter.to_filter()?;
+    let conn = lsync_analyzers::open_existing(db)?;
+    let rows = lsync_analyzers::miners::miners(&conn, min_delay, &f, worst).context("computing miner statistics")?;
+    if out.json {
+        return ok_on_pipe(output::write_json_lines(&rows)).map(|_| ExitCode::SUCCESS);
+    }
+    let headers = ["miner", "late_blocks", "mean_delay_s", "p50_delay_s", "p95_delay_s", "max_delay_s", "worst"];
+    let worst_text = |r: &lsync_analyzers::miners::MinerRow, sep: &str| {
+        r.worst.iter().map(|w| format!("{}s {}", w.delay_s, w.cid.as_deref().unwrap_or("(no CID in old log format)"))).collect::<Vec<_>>().join(sep)
+    };
+    if out.csv {
+        let csv_rows = rows.iter().map(|r| {
+            vec![
+                r.miner.clone(),
+                r.late_blocks.to_string(),
+                format!("{:.3}", r.mean_delay_s),
+                format!("{:.3}", r.p50_delay_s),
+                format!("{:.3}", r.p95_delay_s),
+                format!("{:.3}", r.max_delay_s),
+                worst_text(r, " "),
+            ]
+        });
+        return ok_on_pipe(output::write_csv(&headers, csv_rows)).map(|_| ExitCode::SUCCESS);
+    }
+    let mut t = table(&["miner", "late blocks", "mean", "p50", "p95", "max", "worst blocks"]);
+    for r in &rows {
+        t.add_row(vec![
+            r.miner.clone(),
+            r.late_blocks.to_string(),
+            format!("{:.1}s", r.mean_delay_s),
+            format!("{:.1}s", r.p50_delay_s),
+            format!("{:.1}s", r.p95_delay_s),
+            format!("{:.1}s", r.max_delay_s),
+            worst_text(r, "\n"),
+        ]);
+    }
+    let s = if rows.is_empty() { format!("No block_delay events with delay ≥ {min_delay}s.") } else { format!("{t}\n{} miner(s)", rows.len()) };
+    ok_on_pipe(output::print(&s))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn summary(db: &Path, node: Option<&str>, json: bool) -> Result<ExitCode> {
+    let conn = lsync_analyzers::open_existing(db)?;
+    let s = query::summary(&conn, node)?;
+    if json {
+        ok_on_pipe(output::print(&serde_json::to_string_pretty(&s)?))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut o = String::new();
+    let mut t = table(&["node", "file", "format", "bytes", "lines", "events", "other", "malformed", "unknown"]);
+    for src in &s.sources {
+        t.add_row(vec![
+            src.node.clone(),
+            src.file.clone(),
+            format!("{}{}", src.format, src.compression.as_deref().map(|c| format!(" ({c})")).unwrap_or_default()),
+            bytes(src.bytes as u64),
+            src.lines.to_string(),
+            src.events.to_string(),
+            src.other_records.to_string(),
+            src.malformed.to_string(),
+            src.unknown.to_string(),
+        ]);
+    }
+    o.push_str(&format!("Sources\n{t}\n\n"));
+    o.push_str(&format!("Time range: {} — {}\n", opt(&s.first_ts), opt(&s.last_ts)));
+    o.push_str(&format!("Heights:    {} — {}\n\n", opt(&s.min_height), opt(&s.max_height)));
+    let mut k = table(&["kind", "events"]);
+    for (kind, n) in &s.by_kind {
+        k.add_row(vec![kind.clone(), n.to_string()]);
+    }
+    o.push_str(&format!("Events by kind\n{k}\n\n"));
+    if !s.reorg_classes.is_empty() {
+        let mut r = table(&["head change class", "count"]);
+        for (c, n) in &s.reorg_classes {
+            r.add_row(vec![c.clone(), n.to_string()]);
+        }
+        o.push_str(&format!("{r}\n"));
+        let mut d = table(&["revert depth", "head changes"]);
+        for (depth, n) in &s.revert_depths {
+            d.add_row(vec![depth.to_string(), n.to_string()]);
+        }
+        o.push_str(&format!("{d}\n\n"));
+    }
+    if let Some(p) = &s.worker_duration_ms {
+        o.push_str(&format!("Sync worker durations ({} workers): p50 {}  p90 {}  p99 {}  max {}\n", p.count, ms(Some(p.p50)), ms(Some(p.p90)), ms(Some(p.p99)), ms(Some(p.max))));
+    }
+    if s.reorg_backlog_episodes.is_empty() {
+        o.push_str("Reorg-backlog episodes: none\n");
+    } else {
+        let mut e = table(&["node", "backlog from", "to", "errors"]);
+        for ep in &s.reorg_backlog_episodes {
+            e.add_row(vec![ep.node.clone(), opt(&ep.start), opt(&ep.end), ep.count.to_string()]);
+        }
+        o.push_str(&format!("Reorg-backlog episodes\n{e}\n"));
+    }
+    ok_on_pipe(output::print(&o))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn kinds(json: bool) {
+    if json {
+        let v: Vec<_> = EventKind::ALL.iter().map(|k| serde_json::json!({"kind": k.as_str(), "description": k.describe()})).collect();
+        let _ = output::write_json_lines(&v);
+        return;
+    }
+    let mut t = table(&["kind", "meaning"]);
+    for k in EventKind::ALL {
+        t.add_row(vec![k.as_str(), k.describe()]);
+    }
+    let _ = output::print(&t.to_string());
+}
