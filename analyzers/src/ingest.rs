@@ -93,7 +93,8 @@ pub struct IngestReport {
 /// Expands the user's paths into files in ingest order.
 ///
 /// - a file is taken as is;
-/// - a Lotus repo (a directory with `journal/`) contributes its journal files;
+/// - a Lotus repo (a directory with `journal/`) contributes its journal files and any `*.log`
+///   files directly inside it;
 /// - any other directory contributes every regular file below it (hidden files and lsync's own
 ///   database files skipped).
 ///
@@ -111,14 +112,31 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<InputFile>> {
             continue;
         }
         let journal = p.join("journal");
-        let root = if journal.is_dir() { journal } else { p.clone() };
         let mut files = Vec::new();
-        walk(&root, &mut files)?;
+        if journal.is_dir() {
+            // A Lotus repo: its journal, plus log files kept beside it (`*.log`, `*.log.gz`, …);
+            // never config.toml, keystore/ or datastore/.
+            walk(&journal, &mut files)?;
+            let rd = std::fs::read_dir(p).map_err(|source| StoreError::Io { path: p.display().to_string(), source })?;
+            for e in rd.filter_map(|e| e.ok()) {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let is_log = name.ends_with(".log") || name.contains(".log.");
+                if is_log && e.path().is_file() {
+                    files.push(e.path());
+                }
+            }
+        } else {
+            walk(p, &mut files)?;
+        }
         files.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
         out.extend(files.into_iter().map(|path| InputFile { path }));
     }
     Ok(out)
 }
+
+/// Files a directory walk passes over: databases, documents, configuration, CARs. Name such a
+/// file explicitly to ingest it anyway.
+const SKIPPED_IN_DIRECTORIES: &[&str] = &[".db", ".db-wal", ".db-shm", ".md", ".toml", ".car", ".yaml", ".yml", ".json", ".lock"];
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     let rd = std::fs::read_dir(dir).map_err(|source| StoreError::Io { path: dir.display().to_string(), source })?;
@@ -126,7 +144,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || name.ends_with(".db") || name.ends_with(".db-wal") || name.ends_with(".db-shm") {
+        if name.starts_with('.') || SKIPPED_IN_DIRECTORIES.iter().any(|ext| name.ends_with(ext)) {
             continue;
         }
         let path = e.path();

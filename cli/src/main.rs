@@ -66,9 +66,14 @@ struct FilterArgs {
 enum Command {
     /// Read Lotus logs and journals into the database (incremental: re-runs read only new bytes).
     ///
-    /// PATH may be a file (plain, .gz or .zst), a directory (every file below it), or a Lotus
-    /// repo such as ~/.lotus (its journal/ files, ordered as Lotus rolled them). Each file's
-    /// format (journal, text log, JSON log) is detected from its content.
+    /// PATH may be a file (plain, .gz or .zst), a directory (every file below it, except
+    /// .json/.md/.toml/.car/.db files), or a Lotus repo such as ~/.lotus (its journal/ files,
+    /// ordered as Lotus rolled them, and any *.log beside them). Each file's format (journal,
+    /// text log, JSON log) is detected from its content.
+    ///
+    /// Re-running is safe: each file is remembered by its first 4 KiB, so only new bytes are
+    /// read, a journal Lotus renamed when it rolled is recognised, and a last line that is
+    /// still being written waits for the next run.
     Ingest {
         /// Files, directories or Lotus repos.
         #[arg(required = true)]

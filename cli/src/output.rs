@@ -7,7 +7,7 @@ use std::io::Write;
 /// pipes and golden files.
 pub fn table(headers: &[&str]) -> Table {
     let mut t = Table::new();
-    t.load_style(presets::UTF8_HORIZONTAL_ONLY);
+    t.load_style(presets::UTF8_FULL_CONDENSED);
     t.force_no_tty();
     t.set_content_arrangement(ContentArrangement::Disabled);
     t.set_header(headers.iter().map(|h| Cell::new(h)));

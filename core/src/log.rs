@@ -261,6 +261,10 @@ impl LogParser {
         };
         match (c.rule.parse)(&c.message, fields.as_ref(), &mut ev) {
             Ok(()) => {
+                // Float seconds → ms leave binary noise (0.12 s → 120.00099999999999 ms):
+                // round to the nanosecond, the precision Go durations have.
+                ev.duration_ms = ev.duration_ms.map(|v| (v * 1e6).round() / 1e6);
+                ev.delay_s = ev.delay_s.map(|v| (v * 1e9).round() / 1e9);
                 ev.text = c.message;
                 out.push(ev);
             }

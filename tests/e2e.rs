@@ -1,0 +1,321 @@
+//! End-to-end tests: drive the `lsync` binary on generated and bundled data.
+
+mod common;
+
+use common::{lsync, lsync_raw, root, TempDir};
+use lsync_fixtures::{generate, Answers, Scenario, Style};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+fn write_scenario(dir: &Path, sc: &Scenario) -> Answers {
+    std::fs::create_dir_all(dir.join("journal")).unwrap();
+    let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
+    let j = std::fs::File::create(dir.join("journal/lotus-journal.ndjson")).unwrap();
+    generate(sc, std::io::BufWriter::new(log), std::io::BufWriter::new(j)).unwrap()
+}
+
+fn counts_by_kind(rows: &[Value]) -> BTreeMap<String, u64> {
+    let mut m = BTreeMap::new();
+    for r in rows {
+        *m.entry(r["kind"].as_str().unwrap().to_string()).or_default() += 1;
+    }
+    m
+}
+
+/// The operators' jq filter, implemented independently over the raw journal files:
+/// `select(.Event == "head_change" and .Data.ApplyCount > 1 and .Data.RevertCount > 0)`.
+fn jq_equivalent(journal_dir: &Path) -> Vec<Value> {
+    let mut names: Vec<_> = std::fs::read_dir(journal_dir).unwrap().map(|e| e.unwrap().path()).collect();
+    names.sort(); // the shell glob order jq would see
+    let mut out = Vec::new();
+    for p in names {
+        for line in std::fs::read_to_string(&p).unwrap().lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            if v["Event"] == "head_change" && v["Data"]["ApplyCount"].as_i64().unwrap() > 1 && v["Data"]["RevertCount"].as_i64().unwrap() > 0 {
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
+fn cids_of(v: &Value) -> Vec<String> {
+    v.as_array().unwrap().iter().map(|c| c["/"].as_str().map(str::to_string).unwrap_or_else(|| c.as_str().unwrap().to_string())).collect()
+}
+
+#[test]
+fn every_style_finds_exactly_the_known_events() {
+    let tmp = TempDir::new("styles");
+    for (i, style) in Style::ALL.into_iter().enumerate() {
+        let mut sc = Scenario::new(100 + i as u64, 80, style);
+        sc.deep_reorg_rate = 0.08;
+        sc.offset_secs = [8, -7, 0, 9, -3, 1, 5][i] * 3600;
+        let dir = tmp.join(style.name());
+        let answers = write_scenario(&dir, &sc);
+        let db = tmp.join("styles.db");
+        lsync(&db, &["ingest", "-q", dir.to_str().unwrap(), "--node", style.name()]).ok();
+        let rows = lsync(&db, &["events", "--all", "--json", "--node", style.name()]).ok().json_lines();
+        let got = counts_by_kind(&rows);
+        let mut want: BTreeMap<String, u64> = answers.log_events.clone();
+        want.insert("head_change".into(), answers.journal_head_changes);
+        want.insert("journal_other".into(), answers.journal_other);
+        if answers.unknown_lines > 0 {
+            want.insert("unknown".into(), answers.unknown_lines);
+        }
+        assert_eq!(got, want, "style {}", style.name());
+        // Late miners come out with their counts.
+        let miners = lsync(&db, &["miners", "--json", "--node", style.name()]).ok().json_lines();
+        let got_late: BTreeMap<String, u64> = miners.iter().map(|m| (m["miner"].as_str().unwrap().to_string(), m["late_blocks"].as_u64().unwrap())).collect();
+        assert_eq!(got_late, answers.late_by_miner, "style {}", style.name());
+        // Reorgs equal the generator's list and the jq filter.
+        let reorgs = lsync(&db, &["reorgs", "--json", "--node", style.name()]).ok().json_lines();
+        assert_eq!(reorgs.len(), answers.deep_reorgs.len(), "style {}", style.name());
+        for (r, e) in reorgs.iter().zip(&answers.deep_reorgs) {
+            assert_eq!(cids_of(&r["from"]), e.from);
+            assert_eq!(cids_of(&r["to"]), e.to);
+            assert_eq!((r["from_height"].as_i64().unwrap(), r["to_height"].as_i64().unwrap()), (e.from_height, e.to_height));
+            assert_eq!((r["revert_count"].as_i64().unwrap(), r["apply_count"].as_i64().unwrap()), (e.revert_count, e.apply_count));
+            assert_eq!(r["class"], e.class);
+        }
+        let jq = jq_equivalent(&dir.join("journal"));
+        assert_eq!(jq.len(), reorgs.len());
+        for (r, j) in reorgs.iter().zip(&jq) {
+            assert_eq!(cids_of(&r["from"]), cids_of(&j["Data"]["From"]));
+            assert_eq!(cids_of(&r["to"]), cids_of(&j["Data"]["To"]));
+            assert_eq!(r["ts"].as_str().unwrap(), j["Timestamp"].as_str().unwrap());
+        }
+    }
+}
+
+#[test]
+fn reorgs_equal_real_jq_when_installed() {
+    let Ok(out) = std::process::Command::new("jq").arg("--version").output() else {
+        eprintln!("jq not installed; the jq-equivalent check in every_style_finds_exactly_the_known_events still runs");
+        return;
+    };
+    assert!(out.status.success());
+    let tmp = TempDir::new("jq");
+    let db = tmp.join("jq.db");
+    let repo = root().join("fixtures/generated/v1.29-text");
+    lsync(&db, &["ingest", "-q", "fixtures/generated/v1.29-text"]).ok();
+    let ours = lsync(&db, &["reorgs", "--json"]).ok().json_lines();
+    let mut files: Vec<_> = std::fs::read_dir(repo.join("journal")).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let jq = std::process::Command::new("jq")
+        .arg("-c")
+        .arg("select(.Event == \"head_change\" and .Data.ApplyCount > 1 and .Data.RevertCount > 0)")
+        .args(&files)
+        .output()
+        .unwrap();
+    let theirs: Vec<Value> = String::from_utf8(jq.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(!theirs.is_empty());
+    assert_eq!(ours.len(), theirs.len());
+    for (r, j) in ours.iter().zip(&theirs) {
+        assert_eq!(cids_of(&r["to"]), cids_of(&j["Data"]["To"]));
+        assert_eq!(r["revert_count"], j["Data"]["RevertCount"]);
+        assert_eq!(r["ts"], j["Timestamp"]);
+    }
+}
+
+fn total_events(db: &Path) -> u64 {
+    let s = lsync(db, &["summary", "--json"]).ok().json();
+    s["by_kind"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum()
+}
+
+#[test]
+fn ingesting_twice_adds_nothing() {
+    let tmp = TempDir::new("twice");
+    let db = tmp.join("t.db");
+    lsync(&db, &["ingest", "-q", "fixtures/generated/v1.29-text", "fixtures/logs"]).ok();
+    let first = total_events(&db);
+    let events1 = lsync(&db, &["events", "--all", "--json"]).ok().stdout;
+    let again = lsync(&db, &["ingest", "--json", "fixtures/generated/v1.29-text", "fixtures/logs"]).ok().json();
+    assert_eq!(again["events"], 0);
+    assert!(again["files"].as_array().unwrap().iter().all(|f| f["status"] == "unchanged"), "{again}");
+    assert_eq!(total_events(&db), first);
+    assert_eq!(lsync(&db, &["events", "--all", "--json"]).ok().stdout, events1);
+}
+
+#[test]
+fn appended_lines_are_picked_up_and_equal_one_full_run() {
+    let tmp = TempDir::new("append");
+    let full = std::fs::read_to_string(root().join("fixtures/generated/v1.11-colour/daemon.log")).unwrap();
+    let lines: Vec<&str> = full.split_inclusive('\n').collect();
+    let log = tmp.join("daemon.log");
+    let db = tmp.join("a.db");
+    // Three runs over a growing file, cut at arbitrary lines (inside multi-line records too).
+    let cuts = [lines.len() / 3, lines.len() / 3 + 1, lines.len() * 2 / 3, lines.len()];
+    let mut written = 0;
+    for &cut in &cuts {
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+        f.write_all(lines[written..cut].concat().as_bytes()).unwrap();
+        written = cut;
+        lsync(&db, &["ingest", "-q", log.to_str().unwrap()]).ok();
+    }
+    let db_full = tmp.join("full.db");
+    lsync(&db_full, &["ingest", "-q", log.to_str().unwrap()]).ok();
+    let a = lsync(&db, &["events", "--all", "--json"]).ok().stdout;
+    let b = lsync(&db_full, &["events", "--all", "--json"]).ok().stdout;
+    assert_eq!(a.lines().count(), b.lines().count());
+    assert_eq!(a, b);
+}
+
+#[test]
+fn a_torn_last_line_waits_for_the_next_run() {
+    let tmp = TempDir::new("torn");
+    let j = tmp.join("journal");
+    std::fs::create_dir_all(&j).unwrap();
+    let full = std::fs::read_to_string(root().join("fixtures/generated/v1.29-text/journal/lotus-journal.ndjson")).unwrap();
+    let lines: Vec<&str> = full.lines().collect();
+    let current = j.join("lotus-journal.ndjson");
+    let head: String = lines[..10].iter().map(|l| format!("{l}\n")).collect();
+    let half = &lines[10][..lines[10].len() / 2];
+    std::fs::write(&current, format!("{head}{half}")).unwrap();
+    let db = tmp.join("t.db");
+    let r = lsync(&db, &["ingest", "--json", tmp.path().to_str().unwrap()]).ok().json();
+    assert_eq!(r["files"][0]["torn_line"], 11, "{r}");
+    assert_eq!(r["malformed"], 0);
+    assert_eq!(r["events"], 10);
+    // Human output says so too.
+    std::fs::write(&current, format!("{head}{half}")).unwrap();
+    // Lotus finishes the line and writes another.
+    std::fs::write(&current, format!("{head}{}\n{}\n", lines[10], lines[11])).unwrap();
+    let r = lsync(&db, &["ingest", "--json", tmp.path().to_str().unwrap()]).ok().json();
+    assert_eq!(r["events"], 2, "{r}");
+    assert_eq!(r["malformed"], 0);
+    assert_eq!(total_events(&db), 12);
+}
+
+#[test]
+fn a_rolled_journal_is_recognised_not_duplicated() {
+    let tmp = TempDir::new("roll");
+    let j = tmp.join("repo/journal");
+    std::fs::create_dir_all(&j).unwrap();
+    let full = std::fs::read_to_string(root().join("fixtures/generated/v1.4-legacy/journal/lotus-journal.ndjson")).unwrap();
+    let lines: Vec<&str> = full.lines().collect();
+    let part = |a: usize, b: usize| lines[a..b].iter().map(|l| format!("{l}\n")).collect::<String>();
+    std::fs::write(j.join("lotus-journal.ndjson"), part(0, 40)).unwrap();
+    let db = tmp.join("r.db");
+    let repo = tmp.join("repo");
+    lsync(&db, &["ingest", "-q", repo.to_str().unwrap()]).ok();
+    // Lotus restarts: renames the current file after the roll time, opens a new one.
+    std::fs::rename(j.join("lotus-journal.ndjson"), j.join("lotus-journal-2021-11-26T100000+0800.ndjson")).unwrap();
+    std::fs::write(j.join("lotus-journal.ndjson"), part(40, lines.len())).unwrap();
+    let r = lsync(&db, &["ingest", "--json", repo.to_str().unwrap()]).ok().json();
+    let statuses: Vec<&str> = r["files"].as_array().unwrap().iter().map(|f| f["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, vec!["renamed", "new"]);
+    assert_eq!(total_events(&db), lines.len() as u64);
+    // Reorgs still come out in journal order and match a one-shot ingest of the whole journal.
+    let db2 = tmp.join("r2.db");
+    lsync(&db2, &["ingest", "-q", "fixtures/generated/v1.4-legacy/journal"]).ok();
+    let strip = |rows: Vec<Value>| rows.into_iter().map(|mut v| { v.as_object_mut().unwrap().remove("file"); v.as_object_mut().unwrap().remove("line"); v }).collect::<Vec<_>>();
+    assert_eq!(strip(lsync(&db, &["reorgs", "--json"]).ok().json_lines()), strip(lsync(&db2, &["reorgs", "--json"]).ok().json_lines()));
+}
+
+#[test]
+fn compressed_files_read_like_plain_ones() {
+    let tmp = TempDir::new("gz");
+    let plain = std::fs::read(root().join("fixtures/generated/v1.26-json/daemon.log")).unwrap();
+    let gz = tmp.join("daemon.log.gz");
+    let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::fast());
+    enc.write_all(&plain).unwrap();
+    enc.finish().unwrap();
+    let zst = tmp.join("daemon.log.zst");
+    std::fs::write(&zst, zstd::encode_all(&plain[..], 3).unwrap()).unwrap();
+    let mut outputs = Vec::new();
+    for (name, p) in [("plain", root().join("fixtures/generated/v1.26-json/daemon.log")), ("gz", gz), ("zst", zst)] {
+        let db = tmp.join(&format!("{name}.db"));
+        let r = lsync(&db, &["ingest", "--json", p.to_str().unwrap()]).ok().json();
+        assert_eq!(r["files"][0]["compression"], if name == "plain" { Value::Null } else { Value::from(name) });
+        let mut rows = lsync(&db, &["events", "--all", "--json"]).ok().json_lines();
+        for r in &mut rows {
+            r.as_object_mut().unwrap().remove("file");
+        }
+        outputs.push(rows);
+        // A second run over a compressed file adds nothing.
+        let again = lsync(&db, &["ingest", "--json", p.to_str().unwrap()]).ok().json();
+        assert_eq!(again["events"], 0, "{name}: {again}");
+    }
+    assert!(!outputs[0].is_empty());
+    assert_eq!(outputs[0], outputs[1]);
+    assert_eq!(outputs[0], outputs[2]);
+}
+
+#[test]
+fn trace_follows_a_late_block_and_an_orphaned_block() {
+    let tmp = TempDir::new("trace");
+    let db = tmp.join("t.db");
+    lsync(&db, &["ingest", "-q", "fixtures/generated/v1.29-text"]).ok();
+    let answers: Value = serde_json::from_str(&std::fs::read_to_string(root().join("fixtures/generated/v1.29-text/answers.json")).unwrap()).unwrap();
+    let late = answers["late_block"].as_str().unwrap();
+    let t = lsync(&db, &["trace", late, "--json"]).ok().json();
+    let stages: Vec<&str> = t["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
+    assert_eq!(&stages[..2], &["delay_warning", "selected_target"], "{stages:?}");
+    for s in ["worker_start", "worker_done", "new_heaviest"] {
+        assert!(stages.contains(&s), "{s} missing in {stages:?}");
+    }
+    assert!(stages.iter().any(|s| s.starts_with("journal_")), "{stages:?}");
+    let orphan = answers["orphaned"][0].as_str().unwrap();
+    let t = lsync(&db, &["trace", orphan, "--json"]).ok().json();
+    let stages: Vec<&str> = t["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
+    assert_eq!(stages.last(), Some(&"journal_revert"), "{stages:?}");
+    // Latencies are measured between stages.
+    assert!(t["stages"][1]["since_prev_ms"].as_f64().unwrap() >= 0.0);
+}
+
+#[test]
+fn errors_are_one_clear_sentence_and_nonzero() {
+    let tmp = TempDir::new("errors");
+    let db = tmp.join("e.db");
+    let r = lsync(&db, &["summary"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("no database at"), "{}", r.stderr);
+    lsync(&db, &["ingest", "-q", "fixtures/logs/mixed-versions.log"]).ok();
+    let r = lsync(&db, &["trace", "bafy-not-a-cid"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("is not a valid CID"), "{}", r.stderr);
+    // A valid CID that is not in the database but shares a long prefix with one that is.
+    let known = "bafy2bzacednhp3ypdh3dokrnu6bnc4fn6gfcrl5gcaskxspufqc3mti7nl62m";
+    let c = cid::Cid::try_from(known).unwrap();
+    let mut digest = c.hash().digest().to_vec();
+    *digest.last_mut().unwrap() ^= 0xff;
+    let other = cid::Cid::new_v1(0x71, cid::multihash::Multihash::<64>::wrap(0xb220, &digest).unwrap()).to_string();
+    let r = lsync(&db, &["trace", &other]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("no events name"), "{}", r.stderr);
+    assert!(r.stderr.contains(known), "{}", r.stderr);
+    let r = lsync(&db, &["ingest", "no/such/file.log"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("no/such/file.log") && r.stderr.contains("no such file"), "{}", r.stderr);
+    let r = lsync(&db, &["events", "--kind", "selected"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("unknown event kind"), "{}", r.stderr);
+    let r = lsync(&db, &["events", "--since", "yesterday"]);
+    assert_eq!(r.code, 1);
+    let r = lsync_raw(&["--help"]);
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains("lsync ingest"), "{}", r.stdout);
+}
+
+#[test]
+fn events_filters_by_cid_kind_node_and_time() {
+    let tmp = TempDir::new("filters");
+    let db = tmp.join("f.db");
+    lsync(&db, &["ingest", "-q", "fixtures/logs/mixed-versions.log", "--node", "a"]).ok();
+    lsync(&db, &["ingest", "-q", "fixtures/generated/v1.29-text", "--node", "b"]).ok();
+    let c = "bafy2bzacebvejsv3inwpbdhextyrllbodv6atccog4j3ju7xr6p2gngrvnwbq";
+    let rows = lsync(&db, &["events", "--cid", c, "--json"]).ok().json_lines();
+    let kinds: Vec<&str> = rows.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, vec!["selected_deferred_target", "new_heaviest"]);
+    let rows = lsync(&db, &["events", "--kind", "worker_done", "--node", "a", "--json"]).ok().json_lines();
+    assert_eq!(rows.len(), 3);
+    let rows = lsync(&db, &["events", "--node", "a", "--since", "2025-03-02T01:03:00Z", "--until", "2025-03-02T01:03:05Z", "--json"]).ok().json_lines();
+    assert_eq!(rows.len(), 6, "{rows:#?}");
+    let csv = lsync(&db, &["events", "--kind", "block_delay", "--node", "a", "--csv"]).ok().stdout;
+    assert_eq!(csv.lines().count(), 3);
+    assert!(csv.starts_with("kind,ts,node,file,line,"));
+}
