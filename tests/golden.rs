@@ -43,3 +43,11 @@ fn generated_repo_reports() {
     let orphan = answers["orphaned"][0].as_str().unwrap();
     golden("v1.29-text.trace-orphan.txt", &lsync(&db, &["trace", orphan]).ok().stdout);
 }
+
+#[test]
+fn inspect_car_on_the_real_mainnet_segment() {
+    let tmp = TempDir::new("g-car");
+    let db = tmp.join("unused.db");
+    golden("forest-export40.inspect.json", &lsync(&db, &["inspect", "car", "fixtures/lotus/forest-export40.car", "--json"]).ok().stdout);
+    golden("forest-export40.inspect.txt", &lsync(&db, &["inspect", "car", "fixtures/lotus/forest-export40.car"]).ok().stdout);
+}

@@ -263,6 +263,12 @@ fn open_content(path: &Path, comp: Compression, offset: u64) -> Result<Box<dyn B
     Ok(Box::new(r))
 }
 
+/// Opens a file for reading, decompressing `.gz`/`.zst` content (detected by magic bytes).
+pub fn open_decompressed(path: &Path) -> Result<Box<dyn BufRead>> {
+    let comp = sniff_compression(path)?;
+    open_content(path, comp, 0)
+}
+
 fn fingerprint(bytes: &[u8]) -> Vec<u8> {
     Code::Blake2b256.digest(bytes).digest().to_vec()
 }

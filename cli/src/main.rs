@@ -87,7 +87,7 @@ enum Command {
         /// Print the closing summary as JSON.
         #[arg(long)]
         json: bool,
-        /// No progress bar.
+        /// No progress bar, and a one-line summary.
         #[arg(long, short)]
         quiet: bool,
         #[command(flatten)]
@@ -172,9 +172,29 @@ enum Command {
         #[command(flatten)]
         db: DbArg,
     },
+    /// Inspect Filecoin data files.
+    #[command(subcommand)]
+    Inspect(InspectCommand),
     /// List the event kinds and what each means.
     Kinds {
         /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum InspectCommand {
+    /// Every block header in a CAR file (CARv1, plain, .zst or .gz), as tipsets ordered by height.
+    ///
+    /// Every block's hash is checked against its CID; headers are re-encoded and must hash to
+    /// their CID. Example: lsync inspect car build/genesis/mainnet.car.zst
+    Car {
+        file: PathBuf,
+        /// Address letter: mainnet prints f0…, calibnet t0….
+        #[arg(long, default_value = "mainnet", value_parser = ["mainnet", "calibnet", "testnet"])]
+        network: String,
+        /// Print {"roots":[…],"headers":[{"cid","height","miner","parents","parent_weight","timestamp","win_count"}…]}.
         #[arg(long)]
         json: bool,
     },
@@ -186,7 +206,18 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             // One clear sentence: the chain of causes on one line.
-            let msg = e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ");
+            // Causes already quoted by their parent (thiserror's "{path}: {source}") are skipped.
+            let mut msg = String::new();
+            for cause in e.chain() {
+                let text = cause.to_string();
+                if text.is_empty() || msg.contains(&text) {
+                    continue;
+                }
+                if !msg.is_empty() {
+                    msg.push_str(": ");
+                }
+                msg.push_str(&text);
+            }
             eprintln!("lsync: error: {msg}");
             ExitCode::from(1)
         }
@@ -201,6 +232,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Reorgs { min_apply, min_revert, filter, out, db } => reports::reorgs(&db.db, min_apply, min_revert, &filter, out),
         Command::Miners { min_delay, worst, filter, out, db } => reports::miners(&db.db, min_delay, worst, &filter, out),
         Command::Summary { node, json, db } => reports::summary(&db.db, node.as_deref(), json),
+        Command::Inspect(InspectCommand::Car { file, network, json }) => reports::inspect_car(&file, &network, json),
         Command::Kinds { json } => {
             reports::kinds(json);
             Ok(ExitCode::SUCCESS)

@@ -67,6 +67,16 @@ pub fn ingest(db: &Path, paths: &[PathBuf], node: &str, keep_raw: bool, json: bo
         report.lines,
         report.events
     );
+    if quiet {
+        if report.malformed + report.unknown > 0 {
+            s.push_str(&format!("{} malformed and {} unknown line(s): `lsync events --kind malformed --kind unknown`\n", report.malformed, report.unknown));
+        }
+        for f in report.files.iter().filter(|f| f.torn_line.is_some()) {
+            s.push_str(&format!("{}:{}: last line is incomplete; it will be read on the next run\n", f.path, f.torn_line.unwrap_or(0)));
+        }
+        ok_on_pipe(output::print(&s))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut t = table(&["file", "format", "status", "new bytes", "lines", "events", "malformed", "unknown"]);
     for f in &report.files {
         t.add_row(vec![
@@ -380,4 +390,36 @@ pub fn kinds(json: bool) {
         t.add_row(vec![k.as_str(), k.describe()]);
     }
     let _ = output::print(&t.to_string());
+}
+
+pub fn inspect_car(file: &Path, network: &str, json: bool) -> Result<ExitCode> {
+    use lsync_core::chain::{read_chain_headers, Network};
+    let net = if network == "mainnet" { Network::Mainnet } else { Network::Testnet };
+    let reader = lsync_analyzers::ingest::open_decompressed(file)?;
+    let headers = read_chain_headers(reader).with_context(|| format!("{} is not a valid CAR file", file.display()))?;
+    if json {
+        ok_on_pipe(output::print(&serde_json::to_string(&headers.report(net))?))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let tipsets = headers.tipset_table(net).with_context(|| format!("{}: headers do not form tipsets", file.display()))?;
+    let mut s = format!(
+        "{}: {} block(s), {} header(s) in {} tipset(s); root(s) {}\n",
+        file.display(),
+        headers.blocks_read,
+        headers.headers.len(),
+        tipsets.len(),
+        headers.roots.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", ")
+    );
+    let nulls = headers.null_rounds();
+    if !nulls.is_empty() {
+        s.push_str(&format!("null rounds: {}\n", nulls.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(", ")));
+    }
+    let mut t = table(&["height", "blocks (ticket order)", "miners", "parent weight", "win count", "timestamp"]);
+    for ts in &tipsets {
+        let time = lsync_core::Timestamp::from_unix_nanos(ts.min_timestamp as i64 * 1_000_000_000, 0, 0).to_string();
+        t.add_row(vec![ts.height.to_string(), ts.cids.join("\n"), ts.miners.join("\n"), ts.parent_weight.clone(), ts.win_count_sum.to_string(), time]);
+    }
+    s.push_str(&t.to_string());
+    ok_on_pipe(output::print(&s))?;
+    Ok(ExitCode::SUCCESS)
 }

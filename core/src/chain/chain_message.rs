@@ -1,0 +1,182 @@
+//! Chain messages (lotus `chain/types/message.go`, `signedmessage.go`, `blockmsg`'s `MsgMeta`):
+//! what chain exchange returns in `CompactedMessages` and gossip carries on `/fil/msgs/<net>`.
+//!
+//! Fully typed rather than kept as raw CBOR: the types are small and typing them lets a caller
+//! count, attribute (From/To) and price (GasFeeCap/GasPremium) messages without another decoder.
+
+use cid::Cid;
+use fvm_ipld_encoding::strict_bytes;
+use fvm_ipld_encoding::tuple::*;
+use num_bigint::BigInt;
+
+use super::address::Address;
+use super::bigint::bigint_bytes;
+use super::cbor;
+use super::error::{DecodeError, EncodeError};
+use super::signature::{Signature, SignatureType};
+
+/// An unsigned message: a CBOR tuple of 10.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize_tuple, Deserialize_tuple)]
+pub struct Message {
+    pub version: u64,
+    pub to: Address,
+    pub from: Address,
+    pub nonce: u64,
+    #[serde(with = "bigint_bytes")]
+    pub value: BigInt,
+    pub gas_limit: i64,
+    #[serde(with = "bigint_bytes")]
+    pub gas_fee_cap: BigInt,
+    #[serde(with = "bigint_bytes")]
+    pub gas_premium: BigInt,
+    pub method: u64,
+    #[serde(with = "strict_bytes")]
+    pub params: Vec<u8>,
+}
+
+impl Message {
+    pub const FIELDS: u64 = 10;
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        cbor::decode_tuple("Message", Self::FIELDS, bytes)
+    }
+
+    pub fn to_cbor(&self) -> Result<Vec<u8>, EncodeError> {
+        cbor::encode("Message", self)
+    }
+
+    /// The message CID: blake2b-256 DAG-CBOR CID of its encoding.
+    pub fn cid(&self) -> Result<Cid, EncodeError> {
+        Ok(cbor::block_cid(&self.to_cbor()?))
+    }
+}
+
+/// `[Message, Signature]`: a message with its sender's signature (never null here).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize_tuple, Deserialize_tuple)]
+pub struct SignedMessage {
+    pub message: Message,
+    pub signature: Signature,
+}
+
+impl SignedMessage {
+    pub const FIELDS: u64 = 2;
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        cbor::decode_tuple("SignedMessage", Self::FIELDS, bytes)
+    }
+
+    pub fn to_cbor(&self) -> Result<Vec<u8>, EncodeError> {
+        cbor::encode("SignedMessage", self)
+    }
+
+    /// Lotus's rule: a BLS-signed message is identified by its *unsigned* message CID (BLS
+    /// signatures are aggregated into the block, so the signed form never appears on chain);
+    /// any other is identified by the CID of the signed encoding.
+    pub fn cid(&self) -> Result<Cid, EncodeError> {
+        if self.signature.sig_type() == SignatureType::Bls {
+            self.message.cid()
+        } else {
+            Ok(cbor::block_cid(&self.to_cbor()?))
+        }
+    }
+}
+
+/// `[BlsMessages, SecpkMessages]`: the AMT roots a header's `Messages` CID points to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize_tuple, Deserialize_tuple)]
+pub struct MsgMeta {
+    pub bls_messages: Cid,
+    pub secpk_messages: Cid,
+}
+
+impl MsgMeta {
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        cbor::decode_tuple("MsgMeta", 2, bytes)
+    }
+
+    pub fn to_cbor(&self) -> Result<Vec<u8>, EncodeError> {
+        cbor::encode("MsgMeta", self)
+    }
+
+    pub fn cid(&self) -> Result<Cid, EncodeError> {
+        Ok(cbor::block_cid(&self.to_cbor()?))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn sample_message(nonce: u64) -> Message {
+        Message {
+            version: 0,
+            to: Address::new_id(1000).unwrap(),
+            from: "f12fiakbhe2gwd5cnmrenekasyn6v5tnaxaqizq6a".parse().unwrap(),
+            nonce,
+            value: BigInt::from(10).pow(18),
+            gas_limit: 1_000_000,
+            gas_fee_cap: BigInt::from(100_000_000),
+            gas_premium: BigInt::from(99_000),
+            method: 2,
+            params: vec![0x80],
+        }
+    }
+
+    pub(crate) fn sample_signed(nonce: u64, sig_type: SignatureType) -> SignedMessage {
+        let len = sig_type.expected_len().unwrap_or(65);
+        SignedMessage {
+            message: sample_message(nonce),
+            signature: Signature::new(sig_type, vec![9; len]).unwrap(),
+        }
+    }
+
+    #[test]
+    fn message_round_trips_and_has_ten_fields() {
+        let m = sample_message(7);
+        let bytes = m.to_cbor().unwrap();
+        assert_eq!(bytes[0], 0x8a);
+        assert_eq!(Message::decode(&bytes).unwrap(), m);
+        assert!(m.cid().unwrap().to_string().starts_with("bafy2bzace"));
+        let mut nine = bytes.clone();
+        nine[0] = 0x89;
+        assert_eq!(
+            Message::decode(&nine).unwrap_err(),
+            DecodeError::WrongFieldCount {
+                what: "Message",
+                expected: 10,
+                found: 9
+            }
+        );
+    }
+
+    #[test]
+    fn signed_message_cid_follows_the_bls_rule() {
+        let bls = sample_signed(1, SignatureType::Bls);
+        assert_eq!(bls.cid().unwrap(), bls.message.cid().unwrap());
+        let secp = sample_signed(1, SignatureType::Secp256k1);
+        assert_ne!(secp.cid().unwrap(), secp.message.cid().unwrap());
+        assert_eq!(
+            secp.cid().unwrap(),
+            cbor::block_cid(&secp.to_cbor().unwrap())
+        );
+        assert_eq!(
+            SignedMessage::decode(&secp.to_cbor().unwrap()).unwrap(),
+            secp
+        );
+        // A null signature is not a SignedMessage.
+        let mut null_sig = cbor::encode("t", &(sample_message(1), ())).unwrap();
+        assert_eq!(*null_sig.last().unwrap(), 0xf6);
+        null_sig[0] = 0x82;
+        assert!(SignedMessage::decode(&null_sig).is_err());
+    }
+
+    #[test]
+    fn msg_meta_round_trips() {
+        let a = cbor::block_cid(b"a");
+        let b = cbor::block_cid(b"b");
+        let meta = MsgMeta {
+            bls_messages: a,
+            secpk_messages: b,
+        };
+        assert_eq!(MsgMeta::decode(&meta.to_cbor().unwrap()).unwrap(), meta);
+    }
+}
