@@ -323,19 +323,18 @@ fn events_filters_by_cid_kind_node_and_time() {
 #[test]
 fn inspect_car_finds_both_genesis_blocks_and_rejects_garbage() {
     let tmp = TempDir::new("car");
-    let db = tmp.join("unused.db");
     for (file, root, ts) in [
         ("fixtures/lotus/lotus-genesis-mainnet.car.zst", "bafy2bzacecnamqgqmifpluoeldx7zzglxcljo6oja4vrmtj7432rphldpdmm2", 1598306400),
         ("fixtures/lotus/lotus-genesis-calibnet.car.zst", "bafy2bzacecyaggy24wol5ruvs6qm73gjibs2l2iyhcqmvi7r7a4ph7zx3yqd4", 1667326380),
     ] {
-        let r = lsync(&db, &["inspect", "car", file, "--json"]).ok().json();
+        let r = lsync_raw(&["inspect", "car", file, "--json"]).ok().json();
         assert_eq!(r["roots"][0], root);
         assert_eq!(r["headers"].as_array().unwrap().len(), 1);
         assert_eq!(r["headers"][0]["cid"], root);
         assert_eq!(r["headers"][0]["height"], 0);
         assert_eq!(r["headers"][0]["timestamp"], ts);
     }
-    let r = lsync(&db, &["inspect", "car", "fixtures/lotus/forest-export40.car", "--json"]).ok().json();
+    let r = lsync_raw(&["inspect", "car", "fixtures/lotus/forest-export40.car", "--json"]).ok().json();
     let h = r["headers"].as_array().unwrap();
     assert_eq!(h.len(), 49);
     let h39: Vec<&Value> = h.iter().filter(|x| x["height"] == 39).collect();
@@ -344,7 +343,7 @@ fn inspect_car_finds_both_genesis_blocks_and_rejects_garbage() {
     // A truncated CAR is an error naming the file, not a panic.
     let cut = tmp.join("cut.car");
     std::fs::write(&cut, &std::fs::read(root().join("fixtures/lotus/forest-export40.car")).unwrap()[..100_000]).unwrap();
-    let r = lsync(&db, &["inspect", "car", cut.to_str().unwrap()]);
+    let r = lsync_raw(&["inspect", "car", cut.to_str().unwrap()]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("cut.car") && r.stderr.contains("not a valid CAR"), "{}", r.stderr);
 }
