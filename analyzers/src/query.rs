@@ -89,33 +89,65 @@ fn cid_id(conn: &Connection, cid: &str) -> Result<Option<i64>> {
     Ok(conn.query_row("SELECT id FROM cids WHERE cid = ?1", [cid], |r| r.get(0)).optional()?)
 }
 
+/// The `journal_other` records (a compact table of their own), shaped like [`EVENT_COLUMNS`].
+const JOURNAL_COLUMNS: &str = "0, 'journal_other', jr.ts_ns, jr.ts_off, jr.ts_prec, n.name, s.path, jr.line, NULL, NULL, NULL,
+    NULL, NULL, NULL, NULL, NULL, NULL, NULL, jt.system || ':' || jt.event, NULL";
+
 /// `lsync events`.
 pub fn events(conn: &Connection, f: &Filter) -> Result<Vec<EventRow>> {
-    let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events e JOIN sources s ON s.id = e.source_id JOIN nodes n ON n.id = s.node_id");
     let mut args: Vec<SqlValue> = Vec::new();
     let mut conds: Vec<String> = Vec::new();
+    let mut cid_filter = None;
     if let Some(cid) = &f.cid {
         let cid = parse_cid_arg(cid)?;
         match cid_id(conn, &cid)? {
-            Some(id) => {
-                conds.push("e.id IN (SELECT event_id FROM event_cids WHERE cid_id = ?)".into());
-                args.push(SqlValue::Integer(id));
-            }
+            Some(id) => cid_filter = Some(id),
             None => return Ok(Vec::new()),
         }
     }
-    if !f.kinds.is_empty() {
-        conds.push(format!("e.kind IN ({})", vec!["?"; f.kinds.len()].join(",")));
-        args.extend(f.kinds.iter().map(|k| SqlValue::Text(k.as_str().to_string())));
+    if let Some(id) = cid_filter {
+        conds.push("e.id IN (SELECT event_id FROM event_cids WHERE cid_id = ?)".into());
+        args.push(SqlValue::Integer(id));
+    }
+    let want_journal_other = cid_filter.is_none()
+        && if f.kinds.is_empty() { f.all_kinds } else { f.kinds.contains(&EventKind::JournalOther) };
+    let event_kinds: Vec<&EventKind> = f.kinds.iter().filter(|k| **k != EventKind::JournalOther).collect();
+    let want_events = f.kinds.is_empty() || !event_kinds.is_empty();
+    if !event_kinds.is_empty() {
+        conds.push(format!("e.kind IN ({})", vec!["?"; event_kinds.len()].join(",")));
+        args.extend(event_kinds.iter().map(|k| SqlValue::Text(k.as_str().to_string())));
     } else if !f.all_kinds {
-        conds.push("e.kind NOT IN ('journal_other', 'unknown', 'malformed')".into());
+        conds.push("e.kind NOT IN ('unknown', 'malformed')".into());
     }
-    push_common(&mut conds, &mut args, f);
-    if !conds.is_empty() {
-        sql.push_str(" WHERE ");
-        sql.push_str(&conds.join(" AND "));
+    push_common(&mut conds, &mut args, f, "e");
+    let mut parts = Vec::new();
+    if want_events {
+        let mut q = format!("SELECT {EVENT_COLUMNS}, s.id AS sid FROM events e JOIN sources s ON s.id = e.source_id JOIN nodes n ON n.id = s.node_id");
+        if !conds.is_empty() {
+            q.push_str(" WHERE ");
+            q.push_str(&conds.join(" AND "));
+        }
+        parts.push(q);
+    } else {
+        args.clear();
     }
-    sql.push_str(" ORDER BY e.ts_ns IS NULL, e.ts_ns, s.id, e.line");
+    if want_journal_other {
+        let mut jconds = Vec::new();
+        push_common(&mut jconds, &mut args, f, "jr");
+        let mut q = format!(
+            "SELECT {JOURNAL_COLUMNS}, s.id AS sid FROM journal_records jr JOIN journal_types jt ON jt.id = jr.type_id
+             JOIN sources s ON s.id = jr.source_id JOIN nodes n ON n.id = s.node_id"
+        );
+        if !jconds.is_empty() {
+            q.push_str(" WHERE ");
+            q.push_str(&jconds.join(" AND "));
+        }
+        parts.push(q);
+    }
+    if parts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = format!("SELECT * FROM ({}) ORDER BY ts_ns IS NULL, ts_ns, sid, line", parts.join(" UNION ALL "));
     if let Some(l) = f.limit {
         sql.push_str(&format!(" LIMIT {l}"));
     }
@@ -124,17 +156,17 @@ pub fn events(conn: &Connection, f: &Filter) -> Result<Vec<EventRow>> {
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-fn push_common(conds: &mut Vec<String>, args: &mut Vec<SqlValue>, f: &Filter) {
+fn push_common(conds: &mut Vec<String>, args: &mut Vec<SqlValue>, f: &Filter, alias: &str) {
     if let Some(node) = &f.node {
         conds.push("n.name = ?".into());
         args.push(SqlValue::Text(node.clone()));
     }
     if let Some(t) = f.since {
-        conds.push("e.ts_ns >= ?".into());
+        conds.push(format!("{alias}.ts_ns >= ?"));
         args.push(SqlValue::Integer(t.unix_nanos));
     }
     if let Some(t) = f.until {
-        conds.push("e.ts_ns <= ?".into());
+        conds.push(format!("{alias}.ts_ns <= ?"));
         args.push(SqlValue::Integer(t.unix_nanos));
     }
 }
@@ -171,7 +203,7 @@ pub fn reorgs(conn: &Connection, min_apply: i64, min_revert: i64, f: &Filter) ->
     );
     let mut args = vec![SqlValue::Integer(min_apply), SqlValue::Integer(min_revert)];
     let mut conds = Vec::new();
-    push_common(&mut conds, &mut args, f);
+    push_common(&mut conds, &mut args, f, "e");
     for c in conds {
         sql.push_str(" AND ");
         sql.push_str(&c);
@@ -334,8 +366,8 @@ fn node_stages(conn: &Connection, cid: &str, node: &str, evs: &[&EventRow]) -> R
     let mut stmt = conn.prepare_cached(
         "SELECT e.id, hc.from_height, hc.to_height, hc.revert_count, hc.apply_count, hc.to_n,
                 (SELECT ec.pos FROM event_cids ec JOIN cids c ON c.id = ec.cid_id WHERE ec.event_id = e.id AND c.cid = ?1 ORDER BY ec.pos LIMIT 1)
-         FROM head_changes hc JOIN events e ON e.id = hc.event_id JOIN sources s ON s.id = e.source_id JOIN nodes n ON n.id = s.node_id
-         WHERE n.name = ?2 AND e.ts_ns >= ?3 ORDER BY e.ts_ns, s.id, e.line",
+         FROM events e JOIN head_changes hc ON hc.event_id = e.id JOIN sources s ON s.id = e.source_id JOIN nodes n ON n.id = s.node_id
+         WHERE e.kind = 'head_change' AND e.ts_ns >= ?3 AND n.name = ?2 ORDER BY e.ts_ns",
     )?;
     let by_id: BTreeMap<i64, &EventRow> = evs.iter().map(|e| (e.id, *e)).collect();
     let applied = evs.iter().find(|e| e.kind == "head_change" && in_to(conn, e.id, cid).unwrap_or(false)).copied();
@@ -351,6 +383,10 @@ fn node_stages(conn: &Connection, cid: &str, node: &str, evs: &[&EventRow]) -> R
             let (id, fh, th, rc, ac, to_n, pos) = row?;
             if id == a.id {
                 continue;
+            }
+            // Past finality nothing can revert the block any more: stop scanning.
+            if fh - rc > h + lsync_core::chain::CHAIN_FINALITY as i64 {
+                break;
             }
             let cid_in_to = pos.map(|p| p < to_n).unwrap_or(false);
             // The old chain lost every height above the ancestor, which is at most fh − rc.
@@ -507,17 +543,31 @@ pub fn summary(conn: &Connection, node: Option<&str>) -> Result<Summary> {
     }
     let from = format!("FROM events e JOIN sources s ON s.id = e.source_id JOIN nodes n ON n.id = s.node_id {node_cond}");
     let and = if node.is_some() { "AND" } else { "WHERE" };
-    let (first, last): (Option<(i64, i64, i64)>, Option<(i64, i64, i64)>) = {
-        let q = |order: &str| -> Result<Option<(i64, i64, i64)>> {
+    let jfrom = format!("FROM journal_records jr JOIN sources s ON s.id = jr.source_id JOIN nodes n ON n.id = s.node_id {node_cond}");
+    let jn: i64 = conn.query_row(&format!("SELECT count(*) {jfrom}"), params_from_iter(np.clone()), |r| r.get(0))?;
+    if jn > 0 {
+        s.by_kind.insert("journal_other".into(), jn);
+    }
+
+    type TsParts = Option<(i64, i64, i64)>;
+    let (first, last): (TsParts, TsParts) = {
+        let q = |order: &str, table_from: &str, alias: &str| -> Result<TsParts> {
             Ok(conn
                 .query_row(
-                    &format!("SELECT e.ts_ns, e.ts_off, e.ts_prec {from} {and} e.ts_ns IS NOT NULL ORDER BY e.ts_ns {order} LIMIT 1"),
+                    &format!("SELECT {alias}.ts_ns, {alias}.ts_off, {alias}.ts_prec {table_from} {and} {alias}.ts_ns IS NOT NULL ORDER BY {alias}.ts_ns {order} LIMIT 1"),
                     params_from_iter(np.clone()),
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()?)
         };
-        (q("ASC")?, q("DESC")?)
+        let pick = |a: TsParts, b: TsParts, earliest: bool| match (a, b) {
+            (Some(x), Some(y)) => Some(if (x.0 <= y.0) == earliest { x } else { y }),
+            (x, y) => x.or(y),
+        };
+        (
+            pick(q("ASC", &from, "e")?, if jn > 0 { q("ASC", &jfrom, "jr")? } else { None }, true),
+            pick(q("DESC", &from, "e")?, if jn > 0 { q("DESC", &jfrom, "jr")? } else { None }, false),
+        )
     };
     s.first_ts = first.and_then(|(a, b, c)| ts_text(Some(a), Some(b), Some(c)));
     s.last_ts = last.and_then(|(a, b, c)| ts_text(Some(a), Some(b), Some(c)));

@@ -106,6 +106,24 @@ CREATE TABLE IF NOT EXISTS head_changes (
     class        TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS head_changes_counts ON head_changes(apply_count, revert_count);
+-- Journal records other than head_change (`journal_other`): only the envelope, in a compact
+-- table of its own, because mpool events can be most of a journal's records.
+CREATE TABLE IF NOT EXISTS journal_types (
+    id     INTEGER PRIMARY KEY,
+    system TEXT NOT NULL,
+    event  TEXT NOT NULL,
+    UNIQUE (system, event)
+);
+CREATE TABLE IF NOT EXISTS journal_records (
+    source_id INTEGER NOT NULL,
+    line      INTEGER NOT NULL,
+    type_id   INTEGER NOT NULL,
+    ts_ns     INTEGER,
+    ts_off    INTEGER,
+    ts_prec   INTEGER,
+    raw_data  TEXT,
+    PRIMARY KEY (source_id, line)
+) WITHOUT ROWID;
 "#;
 
 /// Opens (creating if needed) the database at `path` with lsync's settings: WAL, so readers do

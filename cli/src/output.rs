@@ -10,7 +10,7 @@ pub fn table(headers: &[&str]) -> Table {
     t.load_style(presets::UTF8_FULL_CONDENSED);
     t.force_no_tty();
     t.set_content_arrangement(ContentArrangement::Disabled);
-    t.set_header(headers.iter().map(|h| Cell::new(h)));
+    t.set_header(headers.iter().map(Cell::new));
     t
 }
 

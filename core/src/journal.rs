@@ -97,6 +97,12 @@ impl JournalParser {
     pub fn push_line(&mut self, line_no: u64, raw: &[u8], out: &mut Vec<Event>) -> LineClass {
         self.stats.lines += 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if self.wrapped.is_none() {
+            if let Some(ev) = envelope_fast_path(line_no, raw, self.opts.keep_raw) {
+                out.push(ev);
+                return LineClass::RecordStart;
+            }
+        }
         let text = String::from_utf8_lossy(raw);
         // Pasted journals: `>` quote prefixes and trailing hard-wrap spaces.
         let t = text.trim().trim_start_matches('>').trim();
@@ -226,6 +232,75 @@ impl JournalParser {
     }
 }
 
+/// Lotus writes every record as `{"System":"…","Event":"…","Timestamp":"…","Data":…}` in that key
+/// order (Go's encoding/json of `journal.Event`). For records other than `sync:head_change` —
+/// mpool events are most of a journal's bytes — the envelope is all lsync keeps, so it is read
+/// straight from the bytes: the `Data` value is not decoded, only required to close the object.
+/// Anything not in that exact shape (escapes, other key order, head changes) returns `None` and
+/// takes the full JSON path.
+fn envelope_fast_path(line_no: u64, raw: &[u8], keep_raw: bool) -> Option<Event> {
+    fn quoted(b: &[u8]) -> Option<(&str, &[u8])> {
+        let end = memchr::memchr(b'"', b)?;
+        let s = &b[..end];
+        if s.contains(&b'\\') || !s.is_ascii() {
+            return None;
+        }
+        Some((std::str::from_utf8(s).ok()?, &b[end + 1..]))
+    }
+    let rest = raw.strip_prefix(b"{\"System\":\"")?;
+    let (system, rest) = quoted(rest)?;
+    let rest = rest.strip_prefix(b",\"Event\":\"")?;
+    let (event, rest) = quoted(rest)?;
+    if system == "sync" && event == "head_change" {
+        return None;
+    }
+    let rest = rest.strip_prefix(b",\"Timestamp\":\"")?;
+    let (ts_text, rest) = quoted(rest)?;
+    let data = rest.strip_prefix(b",\"Data\":")?;
+    let data = data.trim_ascii_end().strip_suffix(b"}")?;
+    if data.is_empty() || !balanced(data) {
+        return None;
+    }
+    let ts = Timestamp::parse(ts_text).ok()?;
+    let mut ev = Event::new(EventKind::JournalOther, line_no, format!("{system}:{event}"));
+    ev.ts = Some(ts);
+    let raw_data = if keep_raw { Some(String::from_utf8_lossy(data).into_owned()) } else { None };
+    ev.journal = Some(JournalMeta { system: system.to_string(), event: event.to_string(), raw_data });
+    Some(ev)
+}
+
+/// Structural check of a JSON value's bytes: brackets balance outside strings. Catches a record
+/// torn mid-`Data` (which may still end in `}`) at memory speed, without building values.
+fn balanced(b: &[u8]) -> bool {
+    let mut depth: i64 = 0;
+    let mut in_str = false;
+    let mut escaped = false;
+    for &c in b {
+        if in_str {
+            if escaped {
+                escaped = false;
+            } else if c == b'\\' {
+                escaped = true;
+            } else if c == b'"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_str = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    depth == 0 && !in_str
+}
+
 fn malformed(line: u64, line_count: u32, text: &str, why: &str) -> Event {
     let mut ev = Event::new(EventKind::Malformed, line, text.chars().take(2048).collect::<String>());
     ev.line_count = line_count;
@@ -300,6 +375,31 @@ mod tests {
                 (EventKind::Malformed, 5)
             ]
         );
+    }
+
+    #[test]
+    fn fast_path_agrees_with_full_parse() {
+        let lines = [
+            "{\"System\":\"mpool\",\"Event\":\"add\",\"Timestamp\":\"2024-06-23T12:15:52.11Z\",\"Data\":{\"Action\":\"add\",\"Messages\":[]}}",
+            "{\"System\":\"miner\",\"Event\":\"block_mined\",\"Timestamp\":\"2021-09-22T12:49:56.313760193+08:00\",\"Data\":{\"epoch\":31437}}  ",
+        ];
+        for l in lines {
+            let fast = envelope_fast_path(7, l.as_bytes(), true).expect("fast path taken");
+            let full = JournalParser::new(JournalOptions { keep_raw: true }).record(7, l.trim());
+            assert_eq!(fast, full);
+        }
+        // Shapes the fast path must leave to the full parser.
+        for l in [
+            "{\"System\":\"sync\",\"Event\":\"head_change\",\"Timestamp\":\"2024-06-23T12:15:52Z\",\"Data\":{}}",
+            "{\"Event\":\"add\",\"System\":\"mpool\",\"Timestamp\":\"2024-06-23T12:15:52Z\",\"Data\":{}}",
+            "{\"System\":\"mp\\\"ool\",\"Event\":\"add\",\"Timestamp\":\"2024-06-23T12:15:52Z\",\"Data\":{}}",
+            "{\"System\":\"mpool\",\"Event\":\"add\",\"Timestamp\":\"2024-06-23T12:15:52Z\",\"Data\":{\"a\":1",
+            "{\"System\":\"mpool\",\"Event\":\"add\",\"Timestamp\":\"bad\",\"Data\":{}}",
+            // torn inside Data, yet ending in a brace
+            "{\"System\":\"mpool\",\"Event\":\"add\",\"Timestamp\":\"2024-06-23T12:15:52Z\",\"Data\":{\"Messages\":[{\"a\":\"}\"}}",
+        ] {
+            assert!(envelope_fast_path(1, l.as_bytes(), false).is_none(), "{l}");
+        }
     }
 
     #[test]

@@ -10,8 +10,10 @@
 use crate::event::{normalize_level, Event, EventKind, LineStats};
 use crate::messages::{logger_allowed, match_rule, Fields, MessageRule, NOT_THIS_MESSAGE};
 use crate::time::Timestamp;
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use serde_json::Value;
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
 /// How one physical line was classified; lets the caller checkpoint at record boundaries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,6 +116,13 @@ impl LogParser {
     pub fn push_line(&mut self, line_no: u64, raw: &[u8], out: &mut Vec<Event>) -> LineClass {
         self.stats.lines += 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if is_plain_other_record(raw) {
+            // Most lines of a busy node (mpool, bitswap, markets…) take this path: open a record
+            // for checkpointing and continuation lines, nothing else.
+            self.close(out);
+            self.open = Some(OpenRecord { line: line_no, line_count: 1, candidate: None });
+            return LineClass::RecordStart;
+        }
         let text: Cow<str> = String::from_utf8_lossy(raw);
         if text.trim().is_empty() {
             self.stats.blank += 1;
@@ -283,6 +292,40 @@ impl LogParser {
             }
         }
     }
+}
+
+/// Every row prefix of the message table, searched in one pass over the line's bytes. A line that
+/// contains none of them cannot be a sync event (a row's message *starts* with its prefix), so it
+/// is skipped without decoding. Built from [`crate::messages::RULES`], so it never drifts.
+static RULE_PREFIXES: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        // A full DFA: ~25 short patterns make a small one, and it scans several times faster
+        // than the default NFA on lines that match nothing (the common case).
+        .kind(Some(AhoCorasickKind::DFA))
+        .build(crate::messages::RULES.iter().map(|r| r.prefix))
+        .expect("static patterns")
+});
+
+/// `::` marks a Rust logger (`filcrypto::proofs`); such lines are foreign.
+static RUST_PATH_SEP: LazyLock<memchr::memmem::Finder<'static>> = LazyLock::new(|| memchr::memmem::Finder::new(b"::"));
+
+/// True for a well-formed go-log text line (valid timestamp, a level token, no Rust `::` logger)
+/// that names no message-table prefix: an ordinary record that needs no further parsing.
+fn is_plain_other_record(raw: &[u8]) -> bool {
+    if raw.len() < 30 || !raw[0].is_ascii_digit() || raw[4] != b'-' || raw[10] != b'T' {
+        return false;
+    }
+    let Ok((_, n)) = Timestamp::parse_prefix(raw) else { return false };
+    let rest = &raw[n..];
+    if !matches!(rest.first(), Some(b'\t' | b' ')) {
+        return false;
+    }
+    let tok_start = rest.iter().position(|b| *b != b'\t' && *b != b' ').unwrap_or(rest.len());
+    let tok = &rest[tok_start..];
+    let level_ok = [&b"INFO"[..], b"WARN", b"ERROR", b"DEBUG", b"DPANIC", b"PANIC", b"FATAL", b"\x1b[", b"^[["]
+        .iter()
+        .any(|l| tok.starts_with(l));
+    level_ok && RUST_PATH_SEP.find(raw).is_none() && !RULE_PREFIXES.is_match(raw)
 }
 
 /// The largest char boundary of `s` at or below `max`.

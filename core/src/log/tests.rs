@@ -48,7 +48,7 @@ fn lost_tabs_aligned_and_single_spaces() {
 fn colour_bytes_and_caret_text() {
     let e = one(&format!("2021-02-01T10:00:00.000+0100\t\u{1b}[34mINFO\u{1b}[0m\tchainstore\tstore/store.go:583\tNew heaviest tipset! [{A}] (height=5)"));
     assert_eq!((e.kind, e.height, e.level), (EventKind::NewHeaviest, Some(5), Some("INFO")));
-    let e = one(&format!("2021-02-01T10:00:00.000+0100\t^[[33mWARN^[[0m\tsub\tsub/incoming.go:104\tReceived block with large delay 12 from miner f01234"));
+    let e = one("2021-02-01T10:00:00.000+0100\t^[[33mWARN^[[0m\tsub\tsub/incoming.go:104\tReceived block with large delay 12 from miner f01234");
     assert_eq!((e.kind, e.delay_s, e.miner.as_deref()), (EventKind::BlockDelay, Some(12.0), Some("f01234")));
 }
 
@@ -180,7 +180,7 @@ fn reorg_backlog_both_wordings() {
 
 #[test]
 fn not_better_old_and_new() {
-    let e = one(&format!("2020-10-01T00:00:00.000Z\tINFO\tchain\tchain/sync.go:270\tincoming tipset from 12D3KooWabc does not appear to be better than our best chain, ignoring for now"));
+    let e = one("2020-10-01T00:00:00.000Z\tINFO\tchain\tchain/sync.go:270\tincoming tipset from 12D3KooWabc does not appear to be better than our best chain, ignoring for now");
     assert_eq!((e.kind, e.peer.as_deref()), (EventKind::NotBetter, Some("12D3KooWabc")));
     let e = one(&format!("2024-01-01T00:00:00.000Z\tDEBUG\tchain\tchain/sync.go:246\tincoming tipset does not appear to be better than our best chain, ignoring for now\t{{\"miners\": [\"f01\"], \"bestPweight\": \"1\", \"bestTS\": \"[{B}]\", \"incomingWeight\": \"1\", \"incomingTS\": \"[{A}]\"}}"));
     assert_eq!((e.kind, e.cids.clone(), e.miner.as_deref()), (EventKind::NotBetter, vec![A.to_string()], Some("f01")));
