@@ -541,7 +541,8 @@ fn parse_stream(
 /// Writes events and moves the checkpoint, in one transaction.
 struct BatchWriter {
     cid_cache: HashMap<String, i64>,
-    journal_types: HashMap<(String, String), i64>,
+    /// System → Event → type id; two lookups by `&str`, no allocation per record.
+    journal_types: HashMap<String, HashMap<String, i64>>,
 }
 
 impl BatchWriter {
@@ -550,12 +551,12 @@ impl BatchWriter {
     }
 
     fn journal_type(&mut self, tx: &Transaction, system: &str, event: &str) -> Result<i64> {
-        if let Some(id) = self.journal_types.get(&(system.to_string(), event.to_string())) {
+        if let Some(id) = self.journal_types.get(system).and_then(|m| m.get(event)) {
             return Ok(*id);
         }
         tx.prepare_cached("INSERT OR IGNORE INTO journal_types(system, event) VALUES (?1, ?2)")?.execute(params![system, event])?;
         let id: i64 = tx.prepare_cached("SELECT id FROM journal_types WHERE system = ?1 AND event = ?2")?.query_row(params![system, event], |r| r.get(0))?;
-        self.journal_types.insert((system.to_string(), event.to_string()), id);
+        self.journal_types.entry(system.to_string()).or_default().insert(event.to_string(), id);
         Ok(id)
     }
 
@@ -644,7 +645,7 @@ impl BatchWriter {
                 continue;
             }
             let (system, event, raw) = match &ev.journal {
-                Some(j) => (Some(j.system.as_str()), Some(j.event.as_str()), j.raw_data.as_deref()),
+                Some(j) => (Some(&*j.system), Some(&*j.event), j.raw_data.as_deref()),
                 None => (None, None, None),
             };
             let inserted = insert_event

@@ -1,6 +1,7 @@
 //! The typed events that parsers produce and every report consumes.
 
 use crate::time::Timestamp;
+use std::sync::Arc;
 use std::fmt;
 use std::str::FromStr;
 
@@ -126,8 +127,9 @@ impl HeadChange {
 /// The journal record's envelope, kept for every journal event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JournalMeta {
-    pub system: String,
-    pub event: String,
+    /// Shared: a journal has a handful of distinct System/Event names and millions of records.
+    pub system: Arc<str>,
+    pub event: Arc<str>,
     /// The raw `Data` JSON, only when the caller asked for it (`--keep-raw`).
     pub raw_data: Option<String>,
 }

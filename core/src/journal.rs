@@ -13,6 +13,7 @@ use crate::time::Timestamp;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// How many physical lines a hard-wrapped record may span before it is given up as malformed.
 const MAX_WRAPPED_LINES: u32 = 32;
@@ -77,11 +78,13 @@ pub struct JournalParser {
     opts: JournalOptions,
     wrapped: Option<Wrapped>,
     stats: LineStats,
+    /// Interned System/Event names, so a record costs no allocation for them.
+    names: Vec<Arc<str>>,
 }
 
 impl JournalParser {
     pub fn new(opts: JournalOptions) -> JournalParser {
-        JournalParser { opts, wrapped: None, stats: LineStats::default() }
+        JournalParser { opts, wrapped: None, stats: LineStats::default(), names: Vec::new() }
     }
 
     pub fn stats(&self) -> &LineStats {
@@ -98,7 +101,7 @@ impl JournalParser {
         self.stats.lines += 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         if self.wrapped.is_none() {
-            if let Some(ev) = envelope_fast_path(line_no, raw, self.opts.keep_raw) {
+            if let Some(ev) = envelope_fast_path(line_no, raw, self.opts.keep_raw, &mut self.names) {
                 out.push(ev);
                 return LineClass::RecordStart;
             }
@@ -221,13 +224,13 @@ impl JournalParser {
                 revert_count: d.RevertCount,
                 apply_count: d.ApplyCount,
             });
-            ev.journal = Some(JournalMeta { system: system.to_string(), event: event_name.into_owned(), raw_data: None });
+            ev.journal = Some(JournalMeta { system: Arc::from(system), event: Arc::from(event_name.as_ref()), raw_data: None });
             return ev;
         }
-        let mut ev = Event::new(EventKind::JournalOther, line, format!("{system}:{event_name}"));
+        let mut ev = Event::new(EventKind::JournalOther, line, String::new());
         ev.ts = Some(ts);
         let raw_data = if self.opts.keep_raw { rec.data.or(rec.val).map(|d| d.get().to_string()) } else { None };
-        ev.journal = Some(JournalMeta { system: system.to_string(), event: event_name.into_owned(), raw_data });
+        ev.journal = Some(JournalMeta { system: Arc::from(system), event: Arc::from(event_name.as_ref()), raw_data });
         ev
     }
 }
@@ -238,7 +241,7 @@ impl JournalParser {
 /// straight from the bytes: the `Data` value is not decoded, only required to close the object.
 /// Anything not in that exact shape (escapes, other key order, head changes) returns `None` and
 /// takes the full JSON path.
-fn envelope_fast_path(line_no: u64, raw: &[u8], keep_raw: bool) -> Option<Event> {
+fn envelope_fast_path(line_no: u64, raw: &[u8], keep_raw: bool, names: &mut Vec<Arc<str>>) -> Option<Event> {
     fn quoted(b: &[u8]) -> Option<(&str, &[u8])> {
         let end = memchr::memchr(b'"', b)?;
         let s = &b[..end];
@@ -262,32 +265,50 @@ fn envelope_fast_path(line_no: u64, raw: &[u8], keep_raw: bool) -> Option<Event>
         return None;
     }
     let ts = Timestamp::parse(ts_text).ok()?;
-    let mut ev = Event::new(EventKind::JournalOther, line_no, format!("{system}:{event}"));
+    // journal_other rows keep System/Event in their own columns; no text is needed.
+    let mut ev = Event::new(EventKind::JournalOther, line_no, String::new());
     ev.ts = Some(ts);
     let raw_data = if keep_raw { Some(String::from_utf8_lossy(data).into_owned()) } else { None };
-    ev.journal = Some(JournalMeta { system: system.to_string(), event: event.to_string(), raw_data });
+    ev.journal = Some(JournalMeta { system: intern(names, system), event: intern(names, event), raw_data });
     Some(ev)
+}
+
+fn intern(names: &mut Vec<Arc<str>>, s: &str) -> Arc<str> {
+    if let Some(n) = names.iter().find(|n| &***n == s) {
+        return n.clone();
+    }
+    let n: Arc<str> = Arc::from(s);
+    if names.len() < 256 {
+        names.push(n.clone());
+    }
+    n
 }
 
 /// Structural check of a JSON value's bytes: brackets balance outside strings. Catches a record
 /// torn mid-`Data` (which may still end in `}`) at memory speed, without building values.
 fn balanced(b: &[u8]) -> bool {
     let mut depth: i64 = 0;
-    let mut in_str = false;
-    let mut escaped = false;
-    for &c in b {
-        if in_str {
-            if escaped {
-                escaped = false;
-            } else if c == b'\\' {
-                escaped = true;
-            } else if c == b'"' {
-                in_str = false;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                // Jump to the closing quote (memchr speed over long base64 strings).
+                let mut j = i + 1;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &b[j..]) {
+                        None => return false,
+                        Some(k) if b[j + k] == b'\\' => j += k + 2,
+                        Some(k) => {
+                            j += k;
+                            break;
+                        }
+                    }
+                    if j >= b.len() {
+                        return false;
+                    }
+                }
+                i = j;
             }
-            continue;
-        }
-        match c {
-            b'"' => in_str = true,
             b'{' | b'[' => depth += 1,
             b'}' | b']' => {
                 depth -= 1;
@@ -297,8 +318,9 @@ fn balanced(b: &[u8]) -> bool {
             }
             _ => {}
         }
+        i += 1;
     }
-    depth == 0 && !in_str
+    depth == 0
 }
 
 fn malformed(line: u64, line_count: u32, text: &str, why: &str) -> Event {
@@ -343,7 +365,7 @@ mod tests {
         assert_eq!(evs.len(), 4);
         assert!(evs.iter().all(|e| e.kind == EventKind::JournalOther));
         let j = evs[2].journal.as_ref().unwrap();
-        assert_eq!((j.system.as_str(), j.event.as_str()), ("wdpost", "scheduler"));
+        assert_eq!((&*j.system, &*j.event), ("wdpost", "scheduler"));
         assert!(j.raw_data.as_deref().unwrap().contains("CurrentEpoch"));
         let evs = run(include_str!("../../fixtures/samples/lotus-docs-miner-journal.ndjson"), false);
         assert!(evs[2].journal.as_ref().unwrap().raw_data.is_none());
@@ -384,7 +406,7 @@ mod tests {
             "{\"System\":\"miner\",\"Event\":\"block_mined\",\"Timestamp\":\"2021-09-22T12:49:56.313760193+08:00\",\"Data\":{\"epoch\":31437}}  ",
         ];
         for l in lines {
-            let fast = envelope_fast_path(7, l.as_bytes(), true).expect("fast path taken");
+            let fast = envelope_fast_path(7, l.as_bytes(), true, &mut Vec::new()).expect("fast path taken");
             let full = JournalParser::new(JournalOptions { keep_raw: true }).record(7, l.trim());
             assert_eq!(fast, full);
         }
@@ -398,7 +420,7 @@ mod tests {
             // torn inside Data, yet ending in a brace
             "{\"System\":\"mpool\",\"Event\":\"add\",\"Timestamp\":\"2024-06-23T12:15:52Z\",\"Data\":{\"Messages\":[{\"a\":\"}\"}}",
         ] {
-            assert!(envelope_fast_path(1, l.as_bytes(), false).is_none(), "{l}");
+            assert!(envelope_fast_path(1, l.as_bytes(), false, &mut Vec::new()).is_none(), "{l}");
         }
     }
 
@@ -406,6 +428,6 @@ mod tests {
     fn legacy_val_format_is_kept() {
         let evs = run("{\"System\":\"sync\",\"Timestamp\":\"2020-06-01T00:00:00Z\",\"Val\":{\"op\":\"headChange\",\"from\":[],\"to\":[],\"rev\":0,\"apply\":1}}", false);
         assert_eq!(evs[0].kind, EventKind::JournalOther);
-        assert_eq!(evs[0].journal.as_ref().unwrap().event, "headChange");
+        assert_eq!(&*evs[0].journal.as_ref().unwrap().event, "headChange");
     }
 }

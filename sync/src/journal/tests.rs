@@ -311,8 +311,8 @@ fn every_line_parses_as_the_typed_head_change_written() {
     let own: Vec<_> = events
         .iter()
         .filter_map(|e| e.journal.as_ref())
-        .filter(|j| j.system == SYSTEM_LSYNC)
-        .map(|j| j.event.as_str())
+        .filter(|j| &*j.system == SYSTEM_LSYNC)
+        .map(|j| &*j.event)
         .collect();
     assert!(own.contains(&EVENT_REORG_PATH) && own.contains(&EVENT_BLOCK_SEEN));
     assert!(events
