@@ -592,8 +592,8 @@ impl BatchWriter {
         let tx = conn.transaction()?;
         // Prepared once per batch: a statement-cache lookup per row shows in profiles.
         let mut insert_event = tx.prepare_cached(
-            "INSERT OR IGNORE INTO events(source_id, line, line_count, kind, ts_ns, ts_off, ts_prec, level, logger, caller, height, worker, miner, delay_s, duration_ms, peer, text, problem, system, event, raw_data)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+            "INSERT OR IGNORE INTO events(id, source_id, line, line_count, kind, ts_ns, ts_off, ts_prec, level, logger, caller, height, worker, miner, delay_s, duration_ms, peer, text, problem, system, event, raw_data)
+             VALUES (?22, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
         )?;
         let mut insert_journal = tx.prepare_cached(
             "INSERT OR IGNORE INTO journal_records(source_id, line, type_id, ts_ns, ts_off, ts_prec, raw_data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -671,11 +671,12 @@ impl BatchWriter {
                     system,
                     event,
                     raw,
+                    store::event_id(source_id, ev.line),
                 ])?;
             if inserted == 0 {
                 continue; // already stored by an earlier run that crashed after the insert
             }
-            let event_id = tx.last_insert_rowid();
+            let event_id = store::event_id(source_id, ev.line);
             for (pos, cid) in ev.cids.iter().enumerate() {
                 let cid_id = self.cid_id(&tx, cid)?;
                 insert_cid.execute(params![event_id, pos as i64, cid_id])?;

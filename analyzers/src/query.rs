@@ -116,8 +116,15 @@ pub fn events(conn: &Connection, f: &Filter) -> Result<Vec<EventRow>> {
     if !event_kinds.is_empty() {
         conds.push(format!("e.kind IN ({})", vec!["?"; event_kinds.len()].join(",")));
         args.extend(event_kinds.iter().map(|k| SqlValue::Text(k.as_str().to_string())));
-    } else if !f.all_kinds {
-        conds.push("e.kind NOT IN ('unknown', 'malformed')".into());
+    } else {
+        // Name the kinds even when the user did not, so time ranges use the (kind, ts) index.
+        let kinds: Vec<&str> = EventKind::ALL
+            .iter()
+            .filter(|k| **k != EventKind::JournalOther && (f.all_kinds || !matches!(k, EventKind::Unknown | EventKind::Malformed)))
+            .map(|k| k.as_str())
+            .collect();
+        conds.push(format!("e.kind IN ({})", vec!["?"; kinds.len()].join(",")));
+        args.extend(kinds.iter().map(|k| SqlValue::Text(k.to_string())));
     }
     push_common(&mut conds, &mut args, f, "e");
     let mut parts = Vec::new();

@@ -10,10 +10,8 @@
 use crate::event::{normalize_level, Event, EventKind, LineStats};
 use crate::messages::{logger_allowed, match_rule, Fields, MessageRule, NOT_THIS_MESSAGE};
 use crate::time::Timestamp;
-use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use serde_json::Value;
 use std::borrow::Cow;
-use std::sync::LazyLock;
 
 /// How one physical line was classified; lets the caller checkpoint at record boundaries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -294,23 +292,31 @@ impl LogParser {
     }
 }
 
-/// Every row prefix of the message table, searched in one pass over the line's bytes. A line that
-/// contains none of them cannot be a sync event (a row's message *starts* with its prefix), so it
-/// is skipped without decoding. Built from [`crate::messages::RULES`], so it never drifts.
-static RULE_PREFIXES: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    AhoCorasick::builder()
-        // A full DFA: ~25 short patterns make a small one, and it scans several times faster
-        // than the default NFA on lines that match nothing (the common case).
-        .kind(Some(AhoCorasickKind::DFA))
-        .build(crate::messages::RULES.iter().map(|r| r.prefix))
-        .expect("static patterns")
-});
-
 /// `::` marks a Rust logger (`filcrypto::proofs`); such lines are foreign.
-static RUST_PATH_SEP: LazyLock<memchr::memmem::Finder<'static>> = LazyLock::new(|| memchr::memmem::Finder::new(b"::"));
+fn is_rust_path(tok: &[u8]) -> bool {
+    tok.windows(2).any(|w| w == b"::")
+}
 
-/// True for a well-formed go-log text line (valid timestamp, a level token, no Rust `::` logger)
-/// that names no message-table prefix: an ordinary record that needs no further parsing.
+/// Splits off the next token (after a run of tabs/spaces) without decoding.
+fn next_token_bytes(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    let start = b.iter().position(|c| *c != b'\t' && *c != b' ')?;
+    let b = &b[start..];
+    let end = b.iter().position(|c| *c == b'\t' || *c == b' ').unwrap_or(b.len());
+    Some((&b[..end], &b[end..]))
+}
+
+fn looks_like_caller_bytes(tok: &[u8]) -> bool {
+    match tok.iter().rposition(|c| *c == b':') {
+        Some(i) => i + 1 < tok.len() && tok[i + 1..].iter().all(u8::is_ascii_digit) && tok[..i].contains(&b'.'),
+        None => false,
+    }
+}
+
+/// True for a well-formed go-log text line — valid timestamp, a level, a Go logger and a caller —
+/// whose message starts with no row prefix of the message table: an ordinary record (mpool,
+/// bitswap, …) that needs no further parsing. Looks only at the header and the message's first
+/// bytes, so it costs the same whatever the line's length. Anything unusual returns false and
+/// takes the full parser.
 fn is_plain_other_record(raw: &[u8]) -> bool {
     if raw.len() < 30 || !raw[0].is_ascii_digit() || raw[4] != b'-' || raw[10] != b'T' {
         return false;
@@ -320,12 +326,21 @@ fn is_plain_other_record(raw: &[u8]) -> bool {
     if !matches!(rest.first(), Some(b'\t' | b' ')) {
         return false;
     }
-    let tok_start = rest.iter().position(|b| *b != b'\t' && *b != b' ').unwrap_or(rest.len());
-    let tok = &rest[tok_start..];
+    let Some((level, rest)) = next_token_bytes(rest) else { return false };
     let level_ok = [&b"INFO"[..], b"WARN", b"ERROR", b"DEBUG", b"DPANIC", b"PANIC", b"FATAL", b"\x1b[", b"^[["]
         .iter()
-        .any(|l| tok.starts_with(l));
-    level_ok && RUST_PATH_SEP.find(raw).is_none() && !RULE_PREFIXES.is_match(raw)
+        .any(|l| level.starts_with(l));
+    if !level_ok {
+        return false;
+    }
+    let Some((logger, rest)) = next_token_bytes(rest) else { return false };
+    let Some((caller, rest)) = next_token_bytes(rest) else { return false };
+    if is_rust_path(logger) || !looks_like_caller_bytes(caller) {
+        return false;
+    }
+    let Some(start) = rest.iter().position(|c| *c != b'\t' && *c != b' ') else { return true };
+    let msg = &rest[start..];
+    !crate::messages::RULES.iter().any(|r| msg.starts_with(r.prefix.as_bytes()))
 }
 
 /// The largest char boundary of `s` at or below `max`.
