@@ -53,6 +53,16 @@ struct Candidate {
 }
 
 impl Candidate {
+    /// A trial parse of the record as it stands (message rows only: field rows are judged by
+    /// their braces in [`Candidate::incomplete`]).
+    fn does_not_parse_yet(&self) -> bool {
+        if self.rule.wants_fields || self.rule.kind == EventKind::SyncError {
+            return false;
+        }
+        let mut scratch = Event::new(self.rule.kind, 0, String::new());
+        matches!((self.rule.parse)(&self.message, None, &mut scratch), Err(e) if e != NOT_THIS_MESSAGE)
+    }
+
     /// True while a wrapped record has an unclosed CID list or field object.
     fn incomplete(&self) -> bool {
         let unbalanced = |s: &str, o: char, c: char| s.matches(o).count() > s.matches(c).count();
@@ -199,8 +209,9 @@ impl LogParser {
         if text.starts_with("github.com/") || text.starts_with("golang.org/") || text.starts_with("goroutine ") {
             return true;
         }
-        // A hard-wrapped record whose CID list or field object is still open.
-        open.candidate.as_ref().map(|c| c.incomplete()).unwrap_or(false)
+        // A hard-wrapped record whose CID list or field object is still open, or whose message
+        // does not parse yet (e.g. `(heig` | `ht=123)`), takes up to a few more lines.
+        open.line_count < 4 && open.candidate.as_ref().map(|c| c.incomplete() || c.does_not_parse_yet()).unwrap_or(false)
     }
 
     fn open_text(&mut self, line_no: u64, h: Header<'_>) {
@@ -466,6 +477,12 @@ fn parse_line(text: &str) -> Parsed<'_> {
         }
         return Parsed::Foreign;
     }
+    // Any other collector's prefix: docker-compose (`lotus_1  | `), Kubernetes CRI
+    // (`<time> stderr F `), Markdown quotes, line numbers. Accepted only when what follows is a
+    // complete go-log header, so stack frames and prose are not mistaken for records.
+    if let Some(p) = find_embedded_record(text) {
+        return p;
+    }
     if let Some(reason) = bad {
         return Parsed::Bad(reason);
     }
@@ -476,6 +493,28 @@ fn parse_line(text: &str) -> Parsed<'_> {
         return Parsed::Foreign;
     }
     Parsed::NotARecord
+}
+
+fn find_embedded_record(text: &str) -> Option<Parsed<'_>> {
+    let limit = floor_boundary(text, 200);
+    let b = text.as_bytes();
+    for i in 1..limit {
+        let after_sep = matches!(b[i - 1], b' ' | b'\t' | b'|' | b'>' | b':' | b']');
+        if !after_sep {
+            continue;
+        }
+        if b[i] == b'{' && text[i..].starts_with("{\"level\"") {
+            if let p @ Parsed::Json(_) = parse_json_line(&text[i..]) {
+                return Some(p);
+            }
+        }
+        if i + 11 < b.len() && b[i].is_ascii_digit() && b[i + 4] == b'-' && b[i + 7] == b'-' && b[i + 10] == b'T' {
+            if let Some(p @ Parsed::Text(_)) = parse_text_header(&text[i..]) {
+                return Some(p);
+            }
+        }
+    }
+    None
 }
 
 /// Lines that are certainly not go-log records: Go std-log, FVM/actor debug output, shell text.

@@ -114,7 +114,8 @@ fn worker_line(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
     } else if let Some(d) = after.strip_prefix(" done; took ") {
         ev.kind = EventKind::WorkerDone;
         ev.worker = Some(id);
-        let d = d.split_whitespace().next().unwrap_or("");
+        let flat = d.replace('\n', "");
+        let d = flat.split_whitespace().next().unwrap_or("");
         ev.duration_ms = Some(parse_go_duration_ms(d).ok_or_else(|| format!("bad duration {d:?}"))?);
         Ok(())
     } else {
@@ -151,8 +152,10 @@ fn new_heaviest(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
     // `New heaviest tipset (height=48834)! [..], [t03176-…]`: take the first list and the height.
     let open = msg.find('[').ok_or("no tipset list")?;
     ev.cids = cid_list(&msg[open..])?.0;
-    let h = msg.find("height=").ok_or("no height")?;
-    let digits: String = msg[h + 7..].chars().take_while(|c| c.is_ascii_digit() || *c == '-').collect();
+    // A hard wrap may split `(height=123)` over lines: read it with the line breaks removed.
+    let flat = msg.replace('\n', "");
+    let h = flat.find("height=").ok_or("no height")?;
+    let digits: String = flat[h + 7..].chars().take_while(|c| c.is_ascii_digit() || *c == '-').collect();
     ev.height = Some(digits.parse().map_err(|_| format!("bad height {digits:?}"))?);
     Ok(())
 }
@@ -319,7 +322,8 @@ fn weight_shrank(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
 
 fn trailing_height(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
     // `… impossibly large height %d`, `… range at height %d`, `… range (%d)`.
-    let digits: String = msg
+    let flat = msg.replace('\n', "");
+    let digits: String = flat
         .trim_end()
         .trim_end_matches(')')
         .chars()

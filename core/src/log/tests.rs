@@ -239,3 +239,27 @@ fn never_panics_on_garbage() {
     p.push_line(101, format!("021-{}", "é".repeat(40)).as_bytes(), &mut out);
     p.finish(&mut out);
 }
+
+#[test]
+fn collector_prefixes_docker_cri_quote() {
+    for prefix in ["lotus_1  | ", "2021-11-26T01:44:30.657123456Z stderr F ", "> ", "1234: "] {
+        let e = one(&format!("{prefix}2021-11-26T09:44:30.657+0800\tINFO\tchain\tchain/sync_manager.go:232\tselected sync target: [{A}]"));
+        assert_eq!(e.kind, EventKind::SelectedTarget, "{prefix:?}");
+        assert_eq!(e.cids, vec![A]);
+    }
+    let e = one(&format!("lotus_1  | {{\"level\":\"info\",\"ts\":\"2023-04-29T12:51:31.958Z\",\"logger\":\"chain\",\"caller\":\"chain/sync_manager.go:323\",\"msg\":\"worker 3714 done; took 2.01µs\"}}"));
+    assert_eq!(e.kind, EventKind::WorkerDone);
+    // A stack frame mentioning a date is still a continuation, not a record.
+    let (evs, stats) = parse_all(&format!("2021-11-26T09:44:30.657+0800\tERROR\tchain\tchain/sync_manager.go:308\tsync error: x\n    at 2021-11-26T09:44:30 in a frame\n"));
+    assert_eq!(evs.len(), 1);
+    assert_eq!(stats.continuation_lines, 1);
+}
+
+#[test]
+fn hard_wrap_inside_the_height_is_rejoined() {
+    let e = one(&format!("2021-11-26T09:44:31.213+0800\tINFO\tchainstore\tstore/store.go:646\tNew heaviest tipset! [{A}] (heig\nht=1319489)"));
+    assert_eq!((e.kind, e.height, e.line_count), (EventKind::NewHeaviest, Some(1319489), 2));
+    let e = one("2021-11-26T09:44:31.213+0800\tINFO\tchain\tchain/sync_manager.go:326\tworker 7 done; took 117.83\n1817ms");
+    assert_eq!(e.kind, EventKind::WorkerDone);
+    assert!((e.duration_ms.unwrap() - 117.831817).abs() < 1e-9);
+}
