@@ -347,3 +347,28 @@ fn inspect_car_finds_both_genesis_blocks_and_rejects_garbage() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("cut.car") && r.stderr.contains("not a valid CAR"), "{}", r.stderr);
 }
+
+#[test]
+fn an_over_long_line_is_reported_not_buffered_whole() {
+    let tmp = TempDir::new("longline");
+    let log = tmp.join("daemon.log");
+    let head = std::fs::read_to_string(root().join("fixtures/logs/mixed-versions.log")).unwrap();
+    // 12 MiB of garbage on one line between two copies of a real log.
+    let mut f = std::fs::File::create(&log).unwrap();
+    f.write_all(head.as_bytes()).unwrap();
+    f.write_all(&vec![b'x'; 12 << 20]).unwrap();
+    f.write_all(b"\n").unwrap();
+    f.write_all(head.as_bytes()).unwrap();
+    drop(f);
+    let db = tmp.join("l.db");
+    let r = lsync(&db, &["ingest", "--json", log.to_str().unwrap()]).ok().json();
+    let lines = head.lines().count() as u64;
+    assert_eq!(r["lines"], lines * 2 + 1);
+    assert_eq!(r["files"][0]["bytes"], std::fs::metadata(&log).unwrap().len());
+    let unknown = lsync(&db, &["events", "--kind", "unknown", "--json"]).ok().json_lines();
+    assert!(unknown.iter().any(|e| e["line"] == lines + 1), "{unknown:?}");
+    // Both copies parsed: twice the events of one.
+    let ev = lsync(&db, &["events", "--json"]).ok().json_lines();
+    assert_eq!(ev.len() % 2, 0);
+    assert!(!ev.is_empty());
+}

@@ -456,7 +456,10 @@ fn ingest_file(
     let (torn_line, stats) = std::thread::scope(|scope| -> Result<(Option<u64>, LineStats)> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(2);
         let path = f.path.clone();
-        let parse = scope.spawn(move || parse_stream(reader, parser, offset, next_line, final_file, &path, tx));
+        let parse = std::thread::Builder::new()
+            .name("lsync-parse".into())
+            .spawn_scoped(scope, move || parse_stream(reader, parser, offset, next_line, final_file, &path, tx))
+            .map_err(|e| io_err(&f.path, e))?;
         let mut stats_base = LineStats::default();
         for mut batch in rx.iter() {
             fr.bytes += batch.bytes;
@@ -472,6 +475,9 @@ fn ingest_file(
     fr.other_records = stats.other_records;
     Ok(fr)
 }
+
+/// Longest line kept whole (bytes); anything longer keeps its first MAX_LINE_BYTES.
+const MAX_LINE_BYTES: usize = 4 << 20;
 
 /// Parsed events up to a checkpoint, handed from the parser thread to the writer.
 struct Batch {
@@ -492,62 +498,157 @@ const BATCH_BYTES: u64 = 8 << 20;
 /// last line left for the next run.
 fn parse_stream(
     mut reader: Box<dyn BufRead + Send>,
-    mut parser: Parser,
-    mut offset: u64,
-    mut next_line: u64,
+    parser: Parser,
+    offset: u64,
+    next_line: u64,
     final_file: bool,
     path: &Path,
     tx: std::sync::mpsc::SyncSender<Batch>,
 ) -> Result<Option<u64>> {
-    let mut buf = Vec::with_capacity(4096);
-    let mut events = Vec::with_capacity(BATCH_EVENTS);
-    // Where the open record began (byte offset, line): a checkpoint never passes it.
-    let mut boundary = (offset, next_line);
-    let mut unsent_bytes = 0u64;
-    let mut torn = None;
+    let mut sink = LineSink {
+        parser,
+        events: Vec::with_capacity(BATCH_EVENTS),
+        boundary: (offset, next_line),
+        offset,
+        next_line,
+        unsent_bytes: 0,
+        tx,
+    };
+    // Lines are parsed where they sit in the reader's buffer; only a line that straddles two
+    // buffer fills is copied (into `carry`).
+    let mut carry: Vec<u8> = Vec::new();
+    // Bytes of the current straddling line, including any dropped from an over-long one.
+    let mut carry_bytes: u64 = 0;
     loop {
-        buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).map_err(|e| io_err(path, e))?;
-        if n == 0 {
+        let buf = reader.fill_buf().map_err(|e| io_err(path, e))?;
+        if buf.is_empty() {
             break;
         }
-        let complete = buf.last() == Some(&b'\n');
-        if !complete && !final_file {
-            torn = Some(next_line);
-            break;
-        }
-        let line = if complete { &buf[..buf.len() - 1] } else { &buf[..] };
-        let before = (offset, next_line);
-        if parser.push(next_line, line, &mut events) == LineClass::RecordStart {
-            boundary = before;
-        }
-        offset += n as u64;
-        next_line += 1;
-        unsent_bytes += n as u64;
-        if events.len() >= BATCH_EVENTS || unsent_bytes >= BATCH_BYTES {
-            let checkpoint = if parser.open_record_line().is_some() { boundary } else { (offset, next_line) };
-            let batch = Batch { events: std::mem::replace(&mut events, Vec::with_capacity(BATCH_EVENTS)), checkpoint, stats: parser.stats(), bytes: unsent_bytes };
-            unsent_bytes = 0;
-            if tx.send(batch).is_err() {
-                return Ok(None); // the writer stopped on an error; it reports it
+        let len = buf.len();
+        let mut pos = 0;
+        if !carry.is_empty() {
+            match memchr::memchr(b'\n', buf) {
+                Some(nl) => {
+                    if carry.len() < MAX_LINE_BYTES {
+                        carry.extend_from_slice(&buf[..nl.min(MAX_LINE_BYTES)]);
+                    }
+                    pos = nl + 1;
+                    let n = carry_bytes + nl as u64 + 1;
+                    if !sink.line(&carry, n) {
+                        return Ok(None);
+                    }
+                    carry.clear();
+                    carry_bytes = 0;
+                }
+                None => {
+                    // Memory stays bounded: an over-long line keeps only its first bytes (the
+                    // parser then reports it as the malformed or foreign line it is).
+                    if carry.len() < MAX_LINE_BYTES {
+                        carry.extend_from_slice(&buf[..len.min(MAX_LINE_BYTES)]);
+                    }
+                    carry_bytes += len as u64;
+                    reader.consume(len);
+                    continue;
+                }
             }
         }
+        while let Some(nl) = memchr::memchr(b'\n', &buf[pos..]) {
+            if !sink.line(&buf[pos..pos + nl], nl as u64 + 1) {
+                return Ok(None); // the writer stopped on an error; it reports it
+            }
+            pos += nl + 1;
+        }
+        carry.extend_from_slice(&buf[pos..]);
+        carry_bytes = (len - pos) as u64;
+        reader.consume(len);
     }
-    parser.finish(&mut events);
-    let _ = tx.send(Batch { events, checkpoint: (offset, next_line), stats: parser.stats(), bytes: unsent_bytes });
+    let mut torn = None;
+    if !carry.is_empty() {
+        // A last line without its newline: still being written, unless the file is final.
+        if final_file {
+            sink.line(&carry, carry_bytes);
+        } else {
+            torn = Some(sink.next_line);
+        }
+    }
+    sink.finish();
     Ok(torn)
 }
 
+/// The parser side of ingest: feeds lines, tracks the checkpoint, sends batches.
+struct LineSink {
+    parser: Parser,
+    events: Vec<Event>,
+    /// Where the open record began (byte offset, line): a checkpoint never passes it.
+    boundary: (u64, u64),
+    offset: u64,
+    next_line: u64,
+    unsent_bytes: u64,
+    tx: std::sync::mpsc::SyncSender<Batch>,
+}
+
+impl LineSink {
+    /// One physical line (without its `\n`) that took `n` bytes of input. False when the writer
+    /// has gone away.
+    fn line(&mut self, line: &[u8], n: u64) -> bool {
+        let before = (self.offset, self.next_line);
+        if self.parser.push(self.next_line, line, &mut self.events) == LineClass::RecordStart {
+            self.boundary = before;
+        }
+        self.offset += n;
+        self.next_line += 1;
+        self.unsent_bytes += n;
+        if self.events.len() >= BATCH_EVENTS || self.unsent_bytes >= BATCH_BYTES {
+            let checkpoint = if self.parser.open_record_line().is_some() { self.boundary } else { (self.offset, self.next_line) };
+            let batch = Batch {
+                events: std::mem::replace(&mut self.events, Vec::with_capacity(BATCH_EVENTS)),
+                checkpoint,
+                stats: self.parser.stats(),
+                bytes: self.unsent_bytes,
+            };
+            self.unsent_bytes = 0;
+            return self.tx.send(batch).is_ok();
+        }
+        true
+    }
+
+    fn finish(mut self) {
+        self.parser.finish(&mut self.events);
+        let _ = self.tx.send(Batch { events: self.events, checkpoint: (self.offset, self.next_line), stats: self.parser.stats(), bytes: self.unsent_bytes });
+    }
+}
+
 /// Writes events and moves the checkpoint, in one transaction.
+/// FNV-1a: the CID cache's keys are random base32, so a cryptographic hash (SipHash, the std
+/// default) buys nothing and shows in profiles.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h ^= *b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type FnvMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+
 struct BatchWriter {
-    cid_cache: HashMap<String, i64>,
+    cid_cache: FnvMap<String, i64>,
     /// System → Event → type id; two lookups by `&str`, no allocation per record.
     journal_types: HashMap<String, HashMap<String, i64>>,
 }
 
 impl BatchWriter {
     fn new() -> BatchWriter {
-        BatchWriter { cid_cache: HashMap::new(), journal_types: HashMap::new() }
+        BatchWriter { cid_cache: FnvMap::default(), journal_types: HashMap::new() }
     }
 
     fn journal_type(&mut self, tx: &Transaction, system: &str, event: &str) -> Result<i64> {

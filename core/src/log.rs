@@ -303,6 +303,15 @@ impl LogParser {
     }
 }
 
+/// Which bytes start some row prefix: most messages are ruled out by their first byte alone.
+static RULE_FIRST_BYTES: std::sync::LazyLock<[bool; 256]> = std::sync::LazyLock::new(|| {
+    let mut t = [false; 256];
+    for r in crate::messages::RULES {
+        t[r.prefix.as_bytes()[0] as usize] = true;
+    }
+    t
+});
+
 /// `::` marks a Rust logger (`filcrypto::proofs`); such lines are foreign.
 fn is_rust_path(tok: &[u8]) -> bool {
     tok.windows(2).any(|w| w == b"::")
@@ -351,7 +360,7 @@ fn is_plain_other_record(raw: &[u8]) -> bool {
     }
     let Some(start) = rest.iter().position(|c| *c != b'\t' && *c != b' ') else { return true };
     let msg = &rest[start..];
-    !crate::messages::RULES.iter().any(|r| msg.starts_with(r.prefix.as_bytes()))
+    !RULE_FIRST_BYTES[msg[0] as usize] || !crate::messages::RULES.iter().any(|r| msg.starts_with(r.prefix.as_bytes()))
 }
 
 /// The largest char boundary of `s` at or below `max`.
