@@ -538,7 +538,6 @@ fn parse_stream(
                         return Ok(None);
                     }
                     carry.clear();
-                    carry_bytes = 0;
                 }
                 None => {
                     // Memory stays bounded: an over-long line keeps only its first bytes (the

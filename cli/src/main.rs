@@ -75,8 +75,7 @@ enum Command {
     /// read, a journal Lotus renamed when it rolled is recognised, and a last line that is
     /// still being written waits for the next run.
     Ingest {
-        /// Files, directories or Lotus repos.
-        #[arg(required = true)]
+        /// Files, directories or Lotus repos [default: $LOTUS_PATH, else ~/.lotus].
         paths: Vec<PathBuf>,
         /// Name of the node these files come from.
         #[arg(long, default_value = "local")]
@@ -226,7 +225,10 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Ingest { paths, node, keep_raw, json, quiet, db } => reports::ingest(&db.db, &paths, &node, keep_raw, json, quiet),
+        Command::Ingest { paths, node, keep_raw, json, quiet, db } => {
+            let paths = if paths.is_empty() { vec![default_lotus_repo()?] } else { paths };
+            reports::ingest(&db.db, &paths, &node, keep_raw, json, quiet)
+        }
         Command::Events { kinds, cid, all, limit, filter, out, db } => reports::events(&db.db, &kinds, cid, all, limit, &filter, out),
         Command::Trace { cid, node, json, db } => reports::trace(&db.db, &cid, node.as_deref(), json),
         Command::Reorgs { min_apply, min_revert, filter, out, db } => reports::reorgs(&db.db, min_apply, min_revert, &filter, out),
@@ -238,6 +240,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Lotus's own default: `$LOTUS_PATH`, else `~/.lotus`.
+fn default_lotus_repo() -> Result<PathBuf> {
+    let repo = match std::env::var_os("LOTUS_PATH") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".lotus"),
+    };
+    if !repo.is_dir() {
+        anyhow::bail!("no PATH given and the default Lotus repo {} does not exist (set LOTUS_PATH or name files)", repo.display());
+    }
+    Ok(repo)
 }
 
 impl FilterArgs {
