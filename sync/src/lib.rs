@@ -13,10 +13,12 @@
 //! I/O through `std::fs` only and take the time as a parameter. The network driver (libp2p)
 //! lives elsewhere in this crate and only moves inputs and actions.
 
+pub mod devnet;
 pub mod follower;
 pub mod go_text;
 pub mod golog;
 pub mod journal;
+pub mod p2p;
 
 #[cfg(test)]
 pub(crate) mod test_chain;

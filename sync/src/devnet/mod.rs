@@ -1,0 +1,570 @@
+//! A loopback Filecoin devnet: `miners` simulated miner peers, each its own libp2p swarm and
+//! key on 127.0.0.1, gossiping real-format block headers on `/fil/blocks/<network>`, answering
+//! hello and serving chain exchange, so `run_follow` (or a Lotus node) can follow it.
+//!
+//! The chain is planned up front ([`plan`]) from the seed and the scenarios, on a genesis
+//! re-timed to just after start so the consensus-range check passes; a scheduler then hands
+//! each block to its miner's node at `epoch start + planned delay`. The miners do not mine or
+//! validate each other: the network is a script with real bytes, which is what makes a ground
+//! truth possible — every block with its planned and actual publish time and publisher, the
+//! canonical chain, the orphans, and the head changes a correct follower must journal.
+//!
+//! Block times are whole seconds: header timestamps are Unix seconds and a follower checks
+//! them against `parent + BlockDelaySecs × epochs`, so a sub-second devnet would have to fake
+//! its timestamps (and every lateness measurement with them).
+
+pub mod plan;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cid::Cid;
+use futures::StreamExt;
+use libp2p::gossipsub::{self, MessageAcceptance};
+use libp2p::identity::Keypair;
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{identify, Multiaddr, PeerId, StreamProtocol, Swarm};
+use lsync_core::chain::{
+    tipset_weight, BlockHeader, BlockMsg, HelloMessage, LatencyMessage, TipSet, TipSetKey,
+};
+use serde::Serialize;
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::p2p::codec::HELLO_PROTOCOL;
+use crate::p2p::node::{
+    blocks_topic, build_swarm, check_block_msg, now_ms, now_nanos, serve_xchg, BlockVerdict,
+    NodeBehaviour, NodeBehaviourEvent, NodeError, NodeTimeouts,
+};
+use crate::p2p::FollowConfig;
+use plan::{BlockTruth, HeadChangeTruth, TipSetTruth, POWER_LOG2};
+
+/// The network name devnets use by default (their gossip topic is `/fil/blocks/lsync-devnet`).
+pub const DEVNET_NETWORK_NAME: &str = "lsync-devnet";
+
+/// A scripted deviation from "one punctual block per epoch". Heights are absolute epochs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Scenario {
+    /// A minority of miners builds a separate, visible fork for `depth` epochs from `at` while
+    /// the majority withholds its heavier one; at `at + depth` it heals and followers reorg.
+    PartitionHeal { at: i64, depth: u64 },
+    /// Every block of `miner` is published `delay_ms` after its epoch start.
+    LateMiner { miner: usize, delay_ms: u64 },
+    /// At epoch `at` a second miner's block joins the tipset `delay_ms` after the first.
+    Widen { at: i64, delay_ms: u64 },
+    /// No blocks for `count` epochs from `at`.
+    NullRounds { at: i64, count: u64 },
+}
+
+/// Settings of [`run_devnet`].
+#[derive(Debug)]
+pub struct DevnetConfig {
+    pub miners: usize,
+    /// Whole seconds, at least one (see the module documentation).
+    pub block_time: Duration,
+    pub seed: u64,
+    /// Miner `i` listens on 127.0.0.1:`listen_base + i`; 0 lets the OS pick ports.
+    pub listen_base: u16,
+    pub network_name: String,
+    /// Header the genesis is made from (e.g. the real mainnet genesis); it is re-timed.
+    pub genesis_template: BlockHeader,
+    /// Time from start to the genesis timestamp (rounded up to a whole second); epoch 1 starts
+    /// one block time later. Followers should connect within it.
+    pub lead: Duration,
+    /// Epochs to produce; the devnet then serves for `linger` and returns.
+    pub epochs: u64,
+    pub linger: Duration,
+    pub scenarios: Vec<Scenario>,
+    /// Where to write the ground truth JSON at the end.
+    pub ground_truth_path: Option<PathBuf>,
+    /// Told once every miner listens.
+    pub ready: Option<oneshot::Sender<DevnetReady>>,
+}
+
+impl DevnetConfig {
+    pub fn new(miners: usize, genesis_template: BlockHeader) -> Self {
+        Self {
+            miners,
+            block_time: Duration::from_secs(1),
+            seed: 1,
+            listen_base: 0,
+            network_name: DEVNET_NETWORK_NAME.to_string(),
+            genesis_template,
+            lead: Duration::from_secs(2),
+            epochs: 10,
+            linger: Duration::from_secs(2),
+            scenarios: Vec::new(),
+            ground_truth_path: None,
+            ready: None,
+        }
+    }
+}
+
+/// What a follower needs to join the devnet.
+#[derive(Debug, Clone)]
+pub struct DevnetReady {
+    pub network_name: String,
+    pub genesis: TipSet,
+    pub block_time_secs: u64,
+    /// One `/ip4/127.0.0.1/tcp/<port>/p2p/<id>` per miner.
+    pub addrs: Vec<Multiaddr>,
+}
+
+impl DevnetReady {
+    /// A follow configuration for this devnet: its genesis, topic, miners as bootstrap peers,
+    /// its block time, one bootstrap peer, and first-seen records settled after two epochs.
+    pub fn follow_config(&self, journal_dir: PathBuf) -> FollowConfig {
+        let mut cfg = FollowConfig::new(&self.network_name, self.genesis.clone(), journal_dir);
+        cfg.bootstrap = self.addrs.clone();
+        cfg.bootstrap_peers_threshold = 1;
+        cfg.follower.block_delay_secs = self.block_time_secs;
+        cfg.follower.first_seen_settle = Duration::from_secs(2 * self.block_time_secs);
+        cfg.follower.fetch_timeout = Duration::from_secs(10);
+        cfg.resume = false;
+        cfg
+    }
+}
+
+/// Everything that happened, for checking a follower against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroundTruth {
+    pub network_name: String,
+    pub genesis: String,
+    pub genesis_timestamp: u64,
+    pub block_time_secs: u64,
+    pub seed: u64,
+    pub scenarios: Vec<Scenario>,
+    /// `(index, peer id, multiaddr)` of every miner.
+    pub miners: Vec<(usize, String, String)>,
+    pub blocks: Vec<BlockTruth>,
+    /// Genesis first.
+    pub canonical: Vec<TipSetTruth>,
+    /// Blocks not on the canonical chain.
+    pub orphaned: Vec<String>,
+    pub head_changes: Vec<HeadChangeTruth>,
+    /// Blocks a miner could not gossip (no subscribed peer); a follower cannot have seen them.
+    pub publish_failures: Vec<String>,
+}
+
+#[derive(Debug, Error)]
+pub enum DevnetError {
+    #[error("invalid devnet configuration: {0}")]
+    Config(String),
+    #[error("building the devnet chain: {0}")]
+    Chain(String),
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    #[error("miner {miner} cannot listen on {addr}: {reason}")]
+    Listen {
+        miner: usize,
+        addr: Multiaddr,
+        reason: String,
+    },
+    #[error("miner {0} stopped before listening")]
+    NotListening(usize),
+    #[error("writing the ground truth to {path}: {source}")]
+    GroundTruth {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// State the miners share: every tipset (to serve), the head they announce, publish times.
+#[derive(Debug)]
+struct Shared {
+    tipsets: HashMap<TipSetKey, TipSet>,
+    head: TipSet,
+    published: HashMap<Cid, i64>,
+    failures: Vec<String>,
+}
+
+enum Command {
+    Publish { cid: Cid, data: Vec<u8> },
+}
+
+fn validate_config(cfg: &DevnetConfig) -> Result<u64, DevnetError> {
+    if cfg.miners == 0 {
+        return Err(DevnetError::Config("at least one miner".into()));
+    }
+    let bt = cfg.block_time;
+    if bt.subsec_nanos() != 0 || bt.as_secs() == 0 {
+        return Err(DevnetError::Config(format!(
+            "block time must be whole seconds (header timestamps are seconds), got {bt:?}"
+        )));
+    }
+    let bt_ms = bt.as_millis() as u64;
+    for s in &cfg.scenarios {
+        match s {
+            Scenario::LateMiner { miner, delay_ms } => {
+                if *miner >= cfg.miners || *delay_ms >= bt_ms {
+                    return Err(DevnetError::Config(format!(
+                        "{s:?}: the miner must exist and the delay be under one block time"
+                    )));
+                }
+            }
+            Scenario::Widen { at, delay_ms } => {
+                if cfg.miners < 2 || *at < 1 || *delay_ms >= bt_ms {
+                    return Err(DevnetError::Config(format!(
+                        "{s:?}: needs two miners, a height ≥ 1 and a delay under one block time"
+                    )));
+                }
+            }
+            Scenario::PartitionHeal { at, depth } => {
+                if cfg.miners < 2 || *at < 1 || *depth == 0 {
+                    return Err(DevnetError::Config(format!(
+                        "{s:?}: needs two miners, a height ≥ 1 and a depth ≥ 1"
+                    )));
+                }
+            }
+            Scenario::NullRounds { at, count } => {
+                if *at < 1 || *count == 0 {
+                    return Err(DevnetError::Config(format!("{s:?}: height ≥ 1, count ≥ 1")));
+                }
+            }
+        }
+    }
+    Ok(bt.as_secs())
+}
+
+/// Run the devnet until it has produced `epochs` epochs and lingered, or `shutdown` completes.
+pub async fn run_devnet(
+    mut cfg: DevnetConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<GroundTruth, DevnetError> {
+    let block_time_secs = validate_config(&cfg)?;
+    let genesis_timestamp = (now_ms() + cfg.lead.as_millis() as i64 + 999) / 1000;
+    let genesis = plan::devnet_genesis(&cfg.genesis_template, genesis_timestamp as u64)?;
+    let plan = plan::plan(
+        cfg.seed,
+        cfg.miners,
+        block_time_secs,
+        &genesis,
+        cfg.epochs,
+        &cfg.scenarios,
+    )?;
+    let shared = Arc::new(Mutex::new(Shared {
+        tipsets: HashMap::from([(genesis.key().clone(), genesis.clone())]),
+        head: genesis.clone(),
+        published: HashMap::new(),
+        failures: Vec::new(),
+    }));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut commands = Vec::new();
+    let mut tasks = Vec::new();
+    let mut addrs = Vec::new();
+    for i in 0..cfg.miners {
+        let key = Keypair::generate_ed25519();
+        let mut swarm = build_swarm(key, &cfg.network_name, NodeTimeouts::default())?;
+        let port = if cfg.listen_base == 0 {
+            0
+        } else {
+            cfg.listen_base
+                .checked_add(i as u16)
+                .ok_or_else(|| DevnetError::Config("listen ports overflow".into()))?
+        };
+        let listen: Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}")
+            .parse()
+            .map_err(|e: libp2p::multiaddr::Error| DevnetError::Config(e.to_string()))?;
+        swarm
+            .listen_on(listen.clone())
+            .map_err(|e| DevnetError::Listen {
+                miner: i,
+                addr: listen,
+                reason: e.to_string(),
+            })?;
+        // Wait for the bound address (port 0 → the OS's choice).
+        let bound = loop {
+            match swarm.select_next_some().await {
+                SwarmEvent::NewListenAddr { address, .. } => break address,
+                SwarmEvent::ListenerError { error, .. } => {
+                    return Err(DevnetError::Listen {
+                        miner: i,
+                        addr: Multiaddr::empty(),
+                        reason: error.to_string(),
+                    })
+                }
+                _ => {}
+            }
+        };
+        let full = bound.with(Protocol::P2p(*swarm.local_peer_id()));
+        // Miners mesh with the ones before them.
+        for earlier in &addrs {
+            let _ = swarm.dial(Multiaddr::clone(earlier));
+        }
+        addrs.push(full);
+        let (tx, rx) = mpsc::unbounded_channel();
+        commands.push(tx);
+        let miner = Miner {
+            swarm,
+            topic: blocks_topic(&cfg.network_name),
+            genesis: genesis.cids()[0],
+            shared: Arc::clone(&shared),
+            hello_sent: Default::default(),
+        };
+        tasks.push(tokio::spawn(miner.run(rx, stop_rx.clone())));
+    }
+    if let Some(ready) = cfg.ready.take() {
+        let _ = ready.send(DevnetReady {
+            network_name: cfg.network_name.clone(),
+            genesis: genesis.clone(),
+            block_time_secs,
+            addrs: addrs.clone(),
+        });
+    }
+
+    let schedule = plan.schedule();
+    let script = async {
+        {
+            // Withheld blocks are served from the start (the majority holds them).
+            let mut s = shared.lock().expect("devnet state lock");
+            for ts in plan.tipsets.values() {
+                if ts.cids().iter().all(|c| {
+                    plan.blocks
+                        .iter()
+                        .any(|b| b.cid == *c && b.publish_offset_ms.is_none())
+                }) {
+                    s.tipsets.insert(ts.key().clone(), ts.clone());
+                }
+            }
+        }
+        let mut visible: HashMap<(i64, TipSetKey), Vec<(Cid, BlockHeader)>> = HashMap::new();
+        for (at_ms, index) in &schedule {
+            sleep_until_unix_ms(*at_ms).await;
+            let block = &plan.blocks[*index];
+            let group = visible
+                .entry((block.header.height, block.header.parents.clone()))
+                .or_default();
+            group.push((block.cid, block.header.clone()));
+            if let Ok(ts) = TipSet::from_blocks_with_cids(group.clone()) {
+                let mut s = shared.lock().expect("devnet state lock");
+                s.tipsets.insert(ts.key().clone(), ts.clone());
+                if tipset_weight(&ts, POWER_LOG2) > tipset_weight(&s.head, POWER_LOG2) {
+                    s.head = ts;
+                }
+            }
+            let msg = BlockMsg {
+                header: block.header.clone(),
+                bls_messages: Vec::new(),
+                secpk_messages: Vec::new(),
+            };
+            let data = msg
+                .to_cbor()
+                .map_err(|e| DevnetError::Chain(e.to_string()))?;
+            let _ = commands[block.miner].send(Command::Publish {
+                cid: block.cid,
+                data,
+            });
+        }
+        let end = plan.epoch_start_ms(cfg.epochs as i64 + 1);
+        sleep_until_unix_ms(end).await;
+        tokio::time::sleep(cfg.linger).await;
+        Ok::<(), DevnetError>(())
+    };
+    let outcome = tokio::select! {
+        r = script => r,
+        () = shutdown => Ok(()),
+    };
+    let _ = stop_tx.send(true);
+    for task in tasks {
+        let _ = task.await;
+    }
+    outcome?;
+
+    let (head_changes, head) = plan.expected_head_changes();
+    let s = shared.lock().expect("devnet state lock");
+    let blocks = plan.block_truths(&head, &s.published);
+    let truth = GroundTruth {
+        network_name: cfg.network_name.clone(),
+        genesis: genesis.cids()[0].to_string(),
+        genesis_timestamp: genesis.min_timestamp(),
+        block_time_secs,
+        seed: cfg.seed,
+        scenarios: cfg.scenarios.clone(),
+        miners: addrs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let id = a
+                    .iter()
+                    .find_map(|p| match p {
+                        Protocol::P2p(id) => Some(id.to_string()),
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                (i, id, a.to_string())
+            })
+            .collect(),
+        orphaned: blocks
+            .iter()
+            .filter(|b| !b.canonical)
+            .map(|b| b.cid.clone())
+            .collect(),
+        blocks,
+        canonical: plan.canonical_truth(&head),
+        head_changes,
+        publish_failures: s.failures.clone(),
+    };
+    if let Some(path) = &cfg.ground_truth_path {
+        let json = serde_json::to_vec_pretty(&truth).map_err(|e| DevnetError::GroundTruth {
+            path: path.clone(),
+            source: e.into(),
+        })?;
+        std::fs::write(path, json).map_err(|source| DevnetError::GroundTruth {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(truth)
+}
+
+/// Sleep until a Unix-ms instant of the wall clock (the epoch grid is wall-clock time).
+async fn sleep_until_unix_ms(at_ms: i64) {
+    let wait = at_ms - now_ms();
+    if wait > 0 {
+        tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+    }
+}
+
+/// One miner's node.
+struct Miner {
+    swarm: Swarm<NodeBehaviour>,
+    topic: gossipsub::IdentTopic,
+    genesis: Cid,
+    shared: Arc<Mutex<Shared>>,
+    hello_sent: std::collections::HashSet<PeerId>,
+}
+
+impl Miner {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        loop {
+            tokio::select! {
+                _ = stop.changed() => break,
+                Some(cmd) = commands.recv() => self.on_command(cmd),
+                event = self.swarm.select_next_some() => self.on_event(event),
+            }
+        }
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        let Command::Publish { cid, data } = cmd;
+        let at = now_ms();
+        let result = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(self.topic.clone(), data);
+        let mut s = self.shared.lock().expect("devnet state lock");
+        match result {
+            Ok(_) => {
+                s.published.insert(cid, at);
+            }
+            Err(e) => s.failures.push(format!("{cid}: {e}")),
+        }
+    }
+
+    fn hello(&self) -> HelloMessage {
+        let s = self.shared.lock().expect("devnet state lock");
+        HelloMessage {
+            heaviest_tipset: s.head.key().clone(),
+            heaviest_tipset_height: s.head.height(),
+            heaviest_tipset_weight: tipset_weight(&s.head, POWER_LOG2),
+            genesis_hash: self.genesis,
+        }
+    }
+
+    fn on_event(&mut self, event: SwarmEvent<NodeBehaviourEvent>) {
+        let SwarmEvent::Behaviour(event) = event else {
+            if let SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } = event
+            {
+                self.hello_sent.remove(&peer_id);
+            }
+            return;
+        };
+        match event {
+            NodeBehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            }) => {
+                let acceptance = match check_block_msg(&message.data, None) {
+                    BlockVerdict::Accept { .. } if message.topic == self.topic.hash() => {
+                        MessageAcceptance::Accept
+                    }
+                    BlockVerdict::Ignore(_) => MessageAcceptance::Ignore,
+                    _ => MessageAcceptance::Reject,
+                };
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&message_id, &propagation_source, acceptance);
+            }
+            NodeBehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })
+                if info
+                    .protocols
+                    .contains(&StreamProtocol::new(HELLO_PROTOCOL))
+                    && self.hello_sent.insert(peer_id) =>
+            {
+                let hello = self.hello();
+                self.swarm
+                    .behaviour_mut()
+                    .hello
+                    .send_request(&peer_id, hello);
+            }
+            NodeBehaviourEvent::Hello(request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            }) => {
+                let arrival = now_nanos();
+                if request.genesis_hash != self.genesis {
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                    return;
+                }
+                let latency = LatencyMessage {
+                    t_arrival: arrival,
+                    t_sent: now_nanos(),
+                };
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .hello
+                    .send_response(channel, latency);
+            }
+            NodeBehaviourEvent::Xchg(request_response::Event::Message {
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            }) => {
+                let response = {
+                    let s = self.shared.lock().expect("devnet state lock");
+                    serve_xchg(&request, |key| s.tipsets.get(key).cloned())
+                };
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .xchg
+                    .send_response(channel, response);
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,467 @@
+//! The devnet's chain, decided up front: which miner mines which block on which parent, when it
+//! is published, and what a correct follower must therefore journal. Deterministic for a seed;
+//! only the wall-clock times depend on when the devnet starts.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use cid::Cid;
+use lsync_core::chain::cbor::{blake2b_256, block_cid};
+use lsync_core::chain::{
+    tipset_weight, Address, BeaconEntry, BlockHeader, ElectionProof, PoStProof, Signature,
+    SignatureType, Ticket, TipSet, TipSetKey,
+};
+use num_bigint::BigInt;
+use serde::Serialize;
+
+use super::{DevnetError, Scenario};
+
+/// `L` of the weight formula: mainnet's value at its first heights (lotus-facts §6.1).
+pub const POWER_LOG2: u64 = 49;
+/// Miner actor IDs are `f0<BASE + index>`.
+pub const MINER_ID_BASE: u64 = 1000;
+
+/// One planned block.
+#[derive(Debug, Clone)]
+pub struct PlannedBlock {
+    pub cid: Cid,
+    pub header: BlockHeader,
+    pub miner: usize,
+    /// Milliseconds after the start of its epoch at which it is gossiped; `None` for a block
+    /// withheld by a partition (served over chain exchange only, once revealed).
+    pub publish_offset_ms: Option<u64>,
+}
+
+/// The whole planned chain.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub genesis: TipSet,
+    pub blocks: Vec<PlannedBlock>,
+    /// Every tipset a block was mined on or a follower can form, by key.
+    pub tipsets: HashMap<TipSetKey, TipSet>,
+    pub block_time_secs: u64,
+}
+
+/// `n` deterministic pseudo-random bytes for `label`.
+fn bytes(label: &str, n: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(n);
+    let mut counter = 0u32;
+    while out.len() < n {
+        out.extend_from_slice(&blake2b_256(format!("{label}/{counter}").as_bytes()));
+        counter += 1;
+    }
+    out.truncate(n);
+    out
+}
+
+fn bls(label: &str) -> Result<Signature, DevnetError> {
+    Signature::new(SignatureType::Bls, bytes(label, 96))
+        .map_err(|e| DevnetError::Chain(e.to_string()))
+}
+
+/// The devnet genesis: `template` (e.g. the real mainnet genesis header) re-timed to
+/// `timestamp`, so the consensus-range check (epoch from genesis time) holds for a network
+/// starting now. Re-timing changes its CID, which makes it a distinct network for hello.
+pub fn devnet_genesis(template: &BlockHeader, timestamp: u64) -> Result<TipSet, DevnetError> {
+    let mut header = template.clone();
+    header.timestamp = timestamp;
+    header.height = 0;
+    TipSet::new(vec![header]).map_err(|e| DevnetError::Chain(e.to_string()))
+}
+
+/// A block at `height` on `parent` by `miner` with `wins` election wins, in Lotus's header
+/// format: ID-address miner, distinct 96-byte VRF ticket and election proof, a drand entry, a
+/// WinPoSt proof, BLS signatures, the timestamp on the genesis grid, ParentWeight by formula.
+/// (Every argument is one coordinate of the block; bundling them would only rename them.)
+#[allow(clippy::too_many_arguments)]
+fn mine(
+    seed: u64,
+    parent: &TipSet,
+    genesis_timestamp: u64,
+    block_time_secs: u64,
+    height: i64,
+    miner: usize,
+    wins: i64,
+    branch: &str,
+) -> Result<(Cid, BlockHeader), DevnetError> {
+    let label = format!("{seed}/{branch}/{height}/{miner}");
+    let header = BlockHeader {
+        miner: Address::new_id(MINER_ID_BASE + miner as u64)
+            .map_err(|e| DevnetError::Chain(e.to_string()))?,
+        ticket: Some(Ticket {
+            vrf_proof: bytes(&format!("ticket/{label}"), 96),
+        }),
+        election_proof: Some(ElectionProof {
+            win_count: wins,
+            vrf_proof: bytes(&format!("election/{label}"), 96),
+        }),
+        beacon_entries: vec![BeaconEntry {
+            round: 1_000_000 + height as u64,
+            data: bytes(&format!("drand/{seed}/{height}"), 96),
+        }],
+        win_post_proof: vec![PoStProof {
+            post_proof: 3,
+            proof_bytes: bytes(&format!("post/{label}"), 192),
+        }],
+        parents: parent.key().clone(),
+        parent_weight: tipset_weight(parent, POWER_LOG2),
+        height,
+        parent_state_root: block_cid(format!("state/{}", parent.key()).as_bytes()),
+        parent_message_receipts: block_cid(format!("receipts/{}", parent.key()).as_bytes()),
+        messages: block_cid(format!("msgmeta/{label}").as_bytes()),
+        bls_aggregate: Some(bls(&format!("aggregate/{label}"))?),
+        timestamp: genesis_timestamp + block_time_secs * height as u64,
+        block_sig: Some(bls(&format!("sig/{label}"))?),
+        fork_signaling: 0,
+        parent_base_fee: BigInt::from(100_000_000),
+    };
+    let cid = header
+        .cid()
+        .map_err(|e| DevnetError::Chain(e.to_string()))?;
+    Ok((cid, header))
+}
+
+/// A seeded choice in `0..n`.
+fn pick(seed: u64, what: &str, height: i64, n: usize) -> usize {
+    let digest = blake2b_256(format!("{seed}/{what}/{height}").as_bytes());
+    (u64::from_le_bytes(digest[..8].try_into().expect("8 bytes")) % n as u64) as usize
+}
+
+fn tipset_of(blocks: &[(Cid, BlockHeader)]) -> Result<TipSet, DevnetError> {
+    TipSet::from_blocks_with_cids(blocks.to_vec()).map_err(|e| DevnetError::Chain(e.to_string()))
+}
+
+/// Plan `epochs` epochs on `genesis` for `miners` miners under `scenarios`.
+///
+/// Base rule: one block per epoch, by a seeded leader, win count 1, published at the epoch
+/// start. Scenarios change it: `NullRounds` leaves epochs empty; `Widen` adds a second block by
+/// another miner on the same parent, `delay_ms` late; `LateMiner` delays every block of one
+/// miner; `PartitionHeal` splits the miners for `depth` epochs — the minority (the first
+/// ⌊(n−1)/2⌋ miners, at least one) keeps publishing one block per epoch while the majority
+/// mines two-win epochs that it withholds — and at the heal epoch the majority publishes on its
+/// own (heavier) tip, so a follower that saw the minority chain reorgs `depth` tipsets.
+pub fn plan(
+    seed: u64,
+    miners: usize,
+    block_time_secs: u64,
+    genesis: &TipSet,
+    epochs: u64,
+    scenarios: &[Scenario],
+) -> Result<Plan, DevnetError> {
+    let gts = genesis.min_timestamp();
+    let mut tipsets = HashMap::new();
+    tipsets.insert(genesis.key().clone(), genesis.clone());
+    let mut blocks = Vec::new();
+    let minority = ((miners - 1) / 2).max(1);
+    let late: HashMap<usize, u64> = scenarios
+        .iter()
+        .filter_map(|s| match s {
+            Scenario::LateMiner { miner, delay_ms } => Some((*miner, *delay_ms)),
+            _ => None,
+        })
+        .collect();
+    let offset = |miner: usize, extra: u64| Some(late.get(&miner).copied().unwrap_or(0) + extra);
+    // The tip everybody builds on, and during a partition the withheld majority tip.
+    let mut tip = genesis.clone();
+    let mut hidden_tip: Option<TipSet> = None;
+    for h in 1..=epochs as i64 {
+        let null = scenarios.iter().any(|s| {
+            matches!(s,
+            Scenario::NullRounds { at, count } if h >= *at && h < *at + *count as i64)
+        });
+        let partition = scenarios.iter().find_map(|s| match s {
+            Scenario::PartitionHeal { at, depth } if h >= *at && h < *at + *depth as i64 => {
+                Some(())
+            }
+            _ => None,
+        });
+        if null {
+            continue;
+        }
+        if partition.is_some() {
+            // Minority: one visible block.
+            let m = pick(seed, "minority", h, minority);
+            let (cid, header) = mine(seed, &tip, gts, block_time_secs, h, m, 1, "minority")?;
+            blocks.push(PlannedBlock {
+                cid,
+                header: header.clone(),
+                miner: m,
+                publish_offset_ms: offset(m, 0),
+            });
+            let minority_ts = tipset_of(&[(cid, header)])?;
+            // Majority: two wins per epoch, withheld.
+            let base = hidden_tip.clone().unwrap_or_else(|| tip.clone());
+            let majority = miners - minority;
+            let mut hidden = Vec::new();
+            if majority >= 2 {
+                let first = pick(seed, "majority", h, majority);
+                for m in [first, (first + 1) % majority] {
+                    hidden.push(mine(
+                        seed,
+                        &base,
+                        gts,
+                        block_time_secs,
+                        h,
+                        minority + m,
+                        1,
+                        "majority",
+                    )?);
+                }
+            } else {
+                hidden.push(mine(
+                    seed,
+                    &base,
+                    gts,
+                    block_time_secs,
+                    h,
+                    minority,
+                    2,
+                    "majority",
+                )?);
+            }
+            for (cid, header) in &hidden {
+                blocks.push(PlannedBlock {
+                    cid: *cid,
+                    header: header.clone(),
+                    miner: (header.miner.id().unwrap_or(MINER_ID_BASE) - MINER_ID_BASE) as usize,
+                    publish_offset_ms: None,
+                });
+            }
+            let hidden_ts = tipset_of(&hidden)?;
+            tipsets.insert(hidden_ts.key().clone(), hidden_ts.clone());
+            tipsets.insert(minority_ts.key().clone(), minority_ts.clone());
+            hidden_tip = Some(hidden_ts);
+            tip = minority_ts;
+            continue;
+        }
+        // Healed (or never split): build on the heaviest tip.
+        if let Some(h_tip) = hidden_tip.take() {
+            if tipset_weight(&h_tip, POWER_LOG2) > tipset_weight(&tip, POWER_LOG2) {
+                tip = h_tip;
+            }
+        }
+        let leader = if tip.height() > 0
+            && blocks
+                .iter()
+                .any(|b| b.publish_offset_ms.is_none() && tip.cids().contains(&b.cid))
+        {
+            // The heal block comes from the majority side.
+            minority + pick(seed, "heal", h, miners - minority)
+        } else {
+            pick(seed, "leader", h, miners)
+        };
+        let (cid, header) = mine(seed, &tip, gts, block_time_secs, h, leader, 1, "main")?;
+        let mut epoch_blocks = vec![(cid, header.clone())];
+        blocks.push(PlannedBlock {
+            cid,
+            header,
+            miner: leader,
+            publish_offset_ms: offset(leader, 0),
+        });
+        for s in scenarios {
+            if let Scenario::Widen { at, delay_ms } = s {
+                if *at == h {
+                    let other = (leader + 1) % miners;
+                    let (cid, header) =
+                        mine(seed, &tip, gts, block_time_secs, h, other, 1, "widen")?;
+                    epoch_blocks.push((cid, header.clone()));
+                    let single = tipset_of(&epoch_blocks[..1])?;
+                    tipsets.insert(single.key().clone(), single);
+                    blocks.push(PlannedBlock {
+                        cid,
+                        header,
+                        miner: other,
+                        publish_offset_ms: offset(other, *delay_ms),
+                    });
+                }
+            }
+        }
+        let ts = tipset_of(&epoch_blocks)?;
+        tipsets.insert(ts.key().clone(), ts.clone());
+        tip = ts;
+    }
+    Ok(Plan {
+        genesis: genesis.clone(),
+        blocks,
+        tipsets,
+        block_time_secs,
+    })
+}
+
+/// A block in the ground truth.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlockTruth {
+    pub cid: String,
+    pub height: i64,
+    pub miner_index: usize,
+    pub miner: String,
+    pub parents: Vec<String>,
+    /// Epoch start, Unix ms (= header timestamp × 1000).
+    pub epoch_start_ms: i64,
+    /// Planned publish time, Unix ms; `None` if withheld.
+    pub scheduled_ms: Option<i64>,
+    /// When the miner's node actually handed it to gossipsub, Unix ms.
+    pub published_ms: Option<i64>,
+    /// Planned lateness = scheduled − epoch start.
+    pub injected_delay_ms: Option<i64>,
+    pub canonical: bool,
+}
+
+/// A tipset of the canonical chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TipSetTruth {
+    pub height: i64,
+    pub cids: Vec<String>,
+}
+
+/// A head change a correct follower (connected from the start) journals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeadChangeTruth {
+    pub from: Vec<String>,
+    pub from_height: i64,
+    pub to: Vec<String>,
+    pub to_height: i64,
+    pub revert_count: usize,
+    pub apply_count: usize,
+}
+
+fn cids(ts: &TipSet) -> Vec<String> {
+    ts.cids().iter().map(ToString::to_string).collect()
+}
+
+impl Plan {
+    /// Unix ms of the start of epoch `height`.
+    pub fn epoch_start_ms(&self, height: i64) -> i64 {
+        (self.genesis.min_timestamp() as i64 + self.block_time_secs as i64 * height) * 1000
+    }
+
+    /// Gossip events in publish order: (time, block index).
+    pub fn schedule(&self) -> Vec<(i64, usize)> {
+        let mut events: Vec<(i64, usize)> = self
+            .blocks
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| {
+                b.publish_offset_ms
+                    .map(|o| (self.epoch_start_ms(b.header.height) + o as i64, i))
+            })
+            .collect();
+        events.sort();
+        events
+    }
+
+    /// Replay the schedule through a model follower that sees every published block at once,
+    /// fetches the withheld ancestors of a block it sees, and keeps the heaviest tipset it can
+    /// form (blocks sharing height and parents). Returns the head changes and the final head.
+    pub fn expected_head_changes(&self) -> (Vec<HeadChangeTruth>, TipSet) {
+        let by_cid: HashMap<Cid, &PlannedBlock> = self.blocks.iter().map(|b| (b.cid, b)).collect();
+        let mut visible: HashSet<Cid> = HashSet::new();
+        let mut groups: BTreeMap<(i64, TipSetKey), Vec<(Cid, BlockHeader)>> = BTreeMap::new();
+        let mut known: HashMap<TipSetKey, TipSet> = self.tipsets.clone();
+        let mut head = self.genesis.clone();
+        let mut changes = Vec::new();
+        for (_, index) in self.schedule() {
+            // The block and its not-yet-visible ancestors.
+            let mut stack = vec![self.blocks[index].cid];
+            while let Some(cid) = stack.pop() {
+                if !visible.insert(cid) {
+                    continue;
+                }
+                let Some(b) = by_cid.get(&cid) else { continue };
+                groups
+                    .entry((b.header.height, b.header.parents.clone()))
+                    .or_default()
+                    .push((cid, b.header.clone()));
+                stack.extend(b.header.parents.cids().iter().copied());
+            }
+            let mut best = head.clone();
+            for group in groups.values() {
+                let Ok(ts) = tipset_of(group) else { continue };
+                known.insert(ts.key().clone(), ts.clone());
+                if tipset_weight(&ts, POWER_LOG2) > tipset_weight(&best, POWER_LOG2) {
+                    best = ts;
+                }
+            }
+            if best.key() != head.key() {
+                let (mut a, mut b) = (head.clone(), best.clone());
+                let (mut revert, mut apply) = (0, 0);
+                while a.key() != b.key() {
+                    if a.height() >= b.height() {
+                        revert += 1;
+                        a = known[a.parents()].clone();
+                    } else {
+                        apply += 1;
+                        b = known[b.parents()].clone();
+                    }
+                }
+                changes.push(HeadChangeTruth {
+                    from: cids(&head),
+                    from_height: head.height(),
+                    to: cids(&best),
+                    to_height: best.height(),
+                    revert_count: revert,
+                    apply_count: apply,
+                });
+                head = best;
+            }
+        }
+        (changes, head)
+    }
+
+    /// The chain from `head` down to genesis, newest first.
+    pub fn chain_of(&self, head: &TipSet) -> Vec<TipSet> {
+        let mut out = vec![head.clone()];
+        while out.last().is_some_and(|t| t.height() > 0) {
+            let parents = out.last().expect("non-empty").parents().clone();
+            match self.tipsets.get(&parents) {
+                Some(p) => out.push(p.clone()),
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// Truth records for the blocks, given the final head and actual publish times.
+    pub fn block_truths(&self, head: &TipSet, published: &HashMap<Cid, i64>) -> Vec<BlockTruth> {
+        let canonical: HashSet<Cid> = self
+            .chain_of(head)
+            .iter()
+            .flat_map(|t| t.cids().to_vec())
+            .collect();
+        self.blocks
+            .iter()
+            .map(|b| {
+                let start = self.epoch_start_ms(b.header.height);
+                BlockTruth {
+                    cid: b.cid.to_string(),
+                    height: b.header.height,
+                    miner_index: b.miner,
+                    miner: b.header.miner.to_string(),
+                    parents: b
+                        .header
+                        .parents
+                        .cids()
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect(),
+                    epoch_start_ms: start,
+                    scheduled_ms: b.publish_offset_ms.map(|o| start + o as i64),
+                    published_ms: published.get(&b.cid).copied(),
+                    injected_delay_ms: b.publish_offset_ms.map(|o| o as i64),
+                    canonical: canonical.contains(&b.cid),
+                }
+            })
+            .collect()
+    }
+
+    pub fn canonical_truth(&self, head: &TipSet) -> Vec<TipSetTruth> {
+        let mut chain = self.chain_of(head);
+        chain.reverse();
+        chain
+            .iter()
+            .map(|t| TipSetTruth {
+                height: t.height(),
+                cids: cids(t),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,842 @@
+//! `run_follow`: the libp2p driver around the sans-IO follower.
+//!
+//! The driver only moves bytes and time. Network events become follower inputs stamped with
+//! the wall clock (hello → `Hello`, gossip → `GossipBlock` with the delivering peer, chain
+//! exchange answers → `ChainFetched` / `FetchFailed`, a periodic `Tick`); the follower's actions
+//! become requests and records (`Fetch` → chain exchange, `HeadChange` → journal, `Log` → go-log
+//! file, `BlockSeen` → journal). Protocol duties that are not chain decisions live here: hello
+//! answers, serving chain exchange from the tipsets the follower accepted, gossipsub validation
+//! verdicts, connection limits and bootstrap redials.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::OpenOptions;
+use std::future::Future;
+use std::io::{self, BufWriter};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use cid::Cid;
+use futures::StreamExt;
+use libp2p::gossipsub::{self, MessageAcceptance};
+use libp2p::identity::Keypair;
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, OutboundRequestId};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{identify, Multiaddr, PeerId, StreamProtocol, Swarm};
+use lsync_core::chain::{tipset_weight, HelloMessage, LatencyMessage, Request, TipSet, TipSetKey};
+use crate::follower::{
+    Action, FetchError, Follower, FollowerConfig, FollowerError, Input, InputEvent, RequestId,
+};
+use crate::golog::{GoLogConfig, GoLogWriter};
+use crate::journal::{JournalConfig, JournalError, JournalWriter};
+use thiserror::Error;
+use tokio::sync::watch;
+
+use super::codec::HELLO_PROTOCOL;
+use super::node::{
+    blocks_topic, build_swarm, check_block_msg, now_ms, now_nanos, serve_xchg, BlockVerdict,
+    NodeBehaviour, NodeBehaviourEvent, NodeError, NodeTimeouts,
+};
+use super::resume::{last_journal_head, SavedHead};
+
+/// `L` assumed for hello weights before the chain revealed it (mainnet's value at its first
+/// heights; the hello weight is informational for Lotus, which ranks by ParentWeight).
+const DEFAULT_POWER_LOG2: u64 = 49;
+
+/// Settings of [`run_follow`].
+#[derive(Debug, Clone)]
+pub struct FollowConfig {
+    /// The network name of the genesis Init actor (`testnetnet` on mainnet): the gossip topic
+    /// is `/fil/blocks/<network_name>`.
+    pub network_name: String,
+    /// The genesis tipset. Hellos with another genesis drop the peer.
+    pub genesis: TipSet,
+    pub listen: Vec<Multiaddr>,
+    /// Peers dialed at start and redialed with backoff while disconnected.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Peer heads before the first sync target (Lotus `BootstrapPeerThreshold`; 4 on mainnet).
+    pub bootstrap_peers_threshold: usize,
+    /// Journal directory and format; the journal is rolled on start like Lotus's.
+    pub journal: JournalConfig,
+    /// Lotus-format log file (appended); `None` writes no log.
+    pub log_path: Option<PathBuf>,
+    pub golog: GoLogConfig,
+    /// Stop by itself after this long.
+    pub run_for: Option<Duration>,
+    /// The follower's tunables. `genesis_timestamp` and `bootstrap_peer_threshold` are taken
+    /// from `genesis` and `bootstrap_peers_threshold`.
+    pub follower: FollowerConfig,
+    /// Our identity; a fresh ed25519 key when `None`.
+    pub keypair: Option<Keypair>,
+    /// Most connected peers; connections beyond are closed (bootstrap peers always stay).
+    pub max_peers: usize,
+    /// First and longest wait between redials of a disconnected bootstrap peer (doubling).
+    pub redial_backoff: (Duration, Duration),
+    /// Period of the follower's `Tick`, journal fsync checks, redials and status updates.
+    pub tick: Duration,
+    pub timeouts: NodeTimeouts,
+    /// Resume from the last head in the journal directory (see [`crate::p2p::resume`]).
+    pub resume: bool,
+    /// How long to wait for a peer to serve the saved head before falling back to genesis.
+    pub resume_timeout: Duration,
+    /// Receives a [`FollowStatus`] on every tick and head change.
+    pub status: Option<watch::Sender<FollowStatus>>,
+}
+
+impl FollowConfig {
+    /// Lotus's defaults for the rest.
+    pub fn new(network_name: impl Into<String>, genesis: TipSet, journal_dir: PathBuf) -> Self {
+        let genesis_timestamp = genesis.min_timestamp();
+        Self {
+            network_name: network_name.into(),
+            genesis,
+            listen: Vec::new(),
+            bootstrap: Vec::new(),
+            bootstrap_peers_threshold: crate::follower::BOOTSTRAP_PEER_THRESHOLD,
+            journal: JournalConfig::new(journal_dir),
+            log_path: None,
+            golog: GoLogConfig::default(),
+            run_for: None,
+            follower: FollowerConfig::new(genesis_timestamp),
+            keypair: None,
+            max_peers: 64,
+            redial_backoff: (Duration::from_secs(1), Duration::from_secs(60)),
+            tick: Duration::from_millis(250),
+            timeouts: NodeTimeouts::default(),
+            resume: true,
+            resume_timeout: Duration::from_secs(30),
+            status: None,
+        }
+    }
+}
+
+/// A live view for a status line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FollowStatus {
+    pub local_peer_id: String,
+    pub listen_addrs: Vec<Multiaddr>,
+    pub peers: usize,
+    pub head_height: i64,
+    pub head: Vec<Cid>,
+    /// Wall clock minus the start of the head's epoch (genesis + height × block delay), ms.
+    pub lag_ms: i64,
+    pub head_changes: u64,
+    /// Head changes that reverted at least one tipset.
+    pub reorgs: u64,
+    /// Still waiting for a peer to serve the saved head.
+    pub resuming: bool,
+    /// Peers dropped because their hello named another genesis.
+    pub genesis_mismatches: u64,
+    pub gossip_accepted: u64,
+    pub gossip_ignored: u64,
+    pub gossip_rejected: u64,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FollowStats {
+    pub head_height: i64,
+    pub head: Vec<Cid>,
+    pub head_changes: u64,
+    pub reorgs: u64,
+    pub refused_heads: u64,
+    pub gossip_accepted: u64,
+    pub gossip_ignored: u64,
+    pub gossip_rejected: u64,
+    pub blocks_seen: u64,
+    pub log_lines: u64,
+    pub fetches: u64,
+    pub fetch_failures: u64,
+    pub xchg_served: u64,
+    pub hellos_received: u64,
+    /// Peers dropped because their hello named another genesis.
+    pub genesis_mismatches: u64,
+    /// The saved head the run resumed from, if any.
+    pub resumed_from: Option<(i64, Vec<Cid>)>,
+}
+
+#[derive(Debug, Error)]
+pub enum FollowError {
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen { addr: Multiaddr, reason: String },
+    #[error("journal: {0}")]
+    Journal(#[from] JournalError),
+    #[error("log file {path}: {source}")]
+    Log { path: PathBuf, source: io::Error },
+    #[error("reading the journal to resume: {0}")]
+    Resume(io::Error),
+}
+
+/// Follow the chain until `shutdown` completes (or `run_for` passes), then flush the pending
+/// first-seen records, the log and the journal, and return what happened.
+pub async fn run_follow(
+    cfg: FollowConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<FollowStats, FollowError> {
+    let saved = if cfg.resume {
+        last_journal_head(&cfg.journal.dir).map_err(FollowError::Resume)?
+    } else {
+        None
+    };
+    let mut driver = Driver::new(cfg, saved)?;
+    let deadline = driver.cfg.run_for.map(|d| tokio::time::Instant::now() + d);
+    let mut ticker = tokio::time::interval(driver.cfg.tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            () = async { match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => futures::future::pending().await,
+            } } => break,
+            event = driver.swarm.select_next_some() => driver.on_swarm_event(event)?,
+            _ = ticker.tick() => driver.on_tick()?,
+        }
+    }
+    driver.finish()
+}
+
+/// Where a bootstrap address stands.
+#[derive(Debug)]
+struct Bootstrap {
+    addr: Multiaddr,
+    peer: Option<PeerId>,
+    connected: bool,
+    next_dial: Instant,
+    backoff: Duration,
+}
+
+/// A chain-exchange request in flight.
+#[derive(Debug)]
+enum Pending {
+    /// For the follower.
+    Fetch(RequestId),
+    /// The saved head of a restart.
+    Resume,
+}
+
+/// Before the follower exists (resuming), inputs wait here with their times.
+enum State {
+    Resuming {
+        saved: SavedHead,
+        asked: HashSet<PeerId>,
+        until: Instant,
+        queued: Vec<Input>,
+    },
+    Running(Box<Follower>),
+}
+
+struct Driver {
+    cfg: FollowConfig,
+    swarm: Swarm<NodeBehaviour>,
+    topic: gossipsub::TopicHash,
+    genesis_cid: Cid,
+    state: State,
+    journal: JournalWriter,
+    log: Option<GoLogWriter<BufWriter<std::fs::File>>>,
+    /// Tipsets we serve over chain exchange: genesis/anchor and every applied tipset.
+    held: HashMap<TipSetKey, TipSet>,
+    pending: HashMap<OutboundRequestId, Pending>,
+    bootstrap: Vec<Bootstrap>,
+    /// Peers on another network: never redialed, disconnected on sight.
+    banned: HashSet<PeerId>,
+    hello_sent: HashSet<PeerId>,
+    stats: FollowStats,
+}
+
+impl Driver {
+    fn new(mut cfg: FollowConfig, saved: Option<SavedHead>) -> Result<Self, FollowError> {
+        cfg.follower.genesis_timestamp = cfg.genesis.min_timestamp();
+        cfg.follower.bootstrap_peer_threshold = cfg.bootstrap_peers_threshold.max(1);
+        let key = cfg
+            .keypair
+            .clone()
+            .unwrap_or_else(Keypair::generate_ed25519);
+        let mut swarm = build_swarm(key, &cfg.network_name, cfg.timeouts)?;
+        for addr in &cfg.listen {
+            swarm
+                .listen_on(addr.clone())
+                .map_err(|e| FollowError::Listen {
+                    addr: addr.clone(),
+                    reason: e.to_string(),
+                })?;
+        }
+        let journal = JournalWriter::open(cfg.journal.clone(), now_nanos())?;
+        let log = match &cfg.log_path {
+            Some(path) => {
+                let file = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|source| FollowError::Log {
+                        path: path.clone(),
+                        source,
+                    })?;
+                Some(GoLogWriter::new(BufWriter::new(file), cfg.golog))
+            }
+            None => None,
+        };
+        let now = Instant::now();
+        let bootstrap = cfg
+            .bootstrap
+            .iter()
+            .map(|addr| Bootstrap {
+                addr: addr.clone(),
+                peer: addr.iter().find_map(|p| match p {
+                    Protocol::P2p(id) => Some(id),
+                    _ => None,
+                }),
+                connected: false,
+                next_dial: now,
+                backoff: cfg.redial_backoff.0,
+            })
+            .collect();
+        let genesis_cid = cfg.genesis.cids()[0];
+        let mut held = HashMap::new();
+        held.insert(cfg.genesis.key().clone(), cfg.genesis.clone());
+        let mut stats = FollowStats::default();
+        let state = match saved.filter(|s| s.height > 0) {
+            Some(saved) => {
+                stats.resumed_from = Some((saved.height, saved.key.cids().to_vec()));
+                State::Resuming {
+                    until: now + cfg.resume_timeout,
+                    saved,
+                    asked: HashSet::new(),
+                    queued: Vec::new(),
+                }
+            }
+            None => State::Running(Box::new(Follower::new(
+                cfg.follower.clone(),
+                cfg.genesis.clone(),
+                now_ms(),
+            ))),
+        };
+        let mut driver = Self {
+            topic: blocks_topic(&cfg.network_name).hash(),
+            cfg,
+            swarm,
+            genesis_cid,
+            state,
+            journal,
+            log,
+            held,
+            pending: HashMap::new(),
+            bootstrap,
+            banned: HashSet::new(),
+            hello_sent: HashSet::new(),
+            stats,
+        };
+        driver.redial();
+        Ok(driver)
+    }
+
+    fn head(&self) -> &TipSet {
+        match &self.state {
+            State::Running(f) => f.head(),
+            State::Resuming { .. } => &self.cfg.genesis,
+        }
+    }
+
+    /// Feed one input to the follower (or queue it while resuming) and apply the actions.
+    fn feed(&mut self, event: InputEvent) -> Result<(), FollowError> {
+        let input = Input::new(now_ms(), event);
+        let follower = match &mut self.state {
+            State::Resuming { queued, .. } => {
+                queued.push(input);
+                return Ok(());
+            }
+            State::Running(f) => f,
+        };
+        match follower.handle(input) {
+            Ok(actions) => self.apply(actions),
+            Err(FollowerError::GenesisMismatch { peer, .. }) => {
+                if let Ok(peer) = PeerId::from_str(&peer) {
+                    self.ban(peer);
+                }
+                Ok(())
+            }
+            // An answer after the follower's own timeout: nothing waits for it.
+            Err(FollowerError::UnknownRequest(_)) => Ok(()),
+        }
+    }
+
+    fn apply(&mut self, actions: Vec<Action>) -> Result<(), FollowError> {
+        let mut status_due = false;
+        let mut followups = Vec::new();
+        for action in actions {
+            match action {
+                Action::Fetch(request) => followups.extend(self.send_fetch(request)),
+                Action::HeadChange(change) => {
+                    let now = now_nanos();
+                    self.journal.write_head_change(now, &change)?;
+                    // The full path of every head change (extensions included), so a reader
+                    // can rebuild the canonical chain and the orphans from the journal alone.
+                    self.journal.write_reorg_path(now, &change)?;
+                    if change.revert_count() > 0 {
+                        self.stats.reorgs += 1;
+                    }
+                    self.stats.head_changes += 1;
+                    for ts in &change.apply {
+                        self.held.insert(ts.key().clone(), ts.clone());
+                    }
+                    status_due = true;
+                }
+                Action::HeadRefused(_) => self.stats.refused_heads += 1,
+                Action::Log(event) => {
+                    if let Some(log) = &mut self.log {
+                        let written =
+                            log.write_event(&event).map_err(|source| FollowError::Log {
+                                path: self.cfg.log_path.clone().unwrap_or_default(),
+                                source,
+                            })?;
+                        self.stats.log_lines += u64::from(written);
+                    }
+                }
+                Action::BlockSeen(record) => {
+                    self.journal.write_block_seen(now_nanos(), &record)?;
+                    self.stats.blocks_seen += 1;
+                }
+            }
+        }
+        if status_due {
+            self.publish_status();
+        }
+        for event in followups {
+            self.feed(event)?;
+        }
+        Ok(())
+    }
+
+    /// Send a chain-exchange request for the follower; if it cannot be sent, the failure to
+    /// feed back (the follower treats it like any failed request).
+    fn send_fetch(&mut self, request: crate::follower::FetchRequest) -> Option<InputEvent> {
+        self.stats.fetches += 1;
+        let peer = match PeerId::from_str(&request.peer) {
+            Ok(p) if self.swarm.is_connected(&p) => p,
+            _ => {
+                self.stats.fetch_failures += 1;
+                let error = FetchError::Stream(format!("peer {} is not connected", request.peer));
+                return Some(InputEvent::FetchFailed {
+                    request: request.id,
+                    error,
+                });
+            }
+        };
+        let wire = Request {
+            head: request.head.cids().to_vec(),
+            length: request.length,
+            options: Request::HEADERS,
+        };
+        let id = self.swarm.behaviour_mut().xchg.send_request(&peer, wire);
+        self.pending.insert(id, Pending::Fetch(request.id));
+        None
+    }
+
+    fn hello_message(&self) -> HelloMessage {
+        let head = self.head();
+        let power_log2 = match &self.state {
+            State::Running(f) => f.power_log2().unwrap_or(DEFAULT_POWER_LOG2),
+            State::Resuming { .. } => DEFAULT_POWER_LOG2,
+        };
+        HelloMessage {
+            heaviest_tipset: head.key().clone(),
+            heaviest_tipset_height: head.height(),
+            heaviest_tipset_weight: tipset_weight(head, power_log2),
+            genesis_hash: self.genesis_cid,
+        }
+    }
+
+    fn ban(&mut self, peer: PeerId) {
+        self.stats.genesis_mismatches += 1;
+        self.banned.insert(peer);
+        let _ = self.swarm.disconnect_peer_id(peer);
+        self.publish_status();
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<NodeBehaviourEvent>) -> Result<(), FollowError> {
+        match event {
+            SwarmEvent::NewListenAddr { .. } => self.publish_status(),
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                if self.banned.contains(&peer_id) {
+                    self.swarm.close_connection(connection_id);
+                    return Ok(());
+                }
+                let remote = endpoint.get_remote_address().clone();
+                let mut is_bootstrap = false;
+                for b in &mut self.bootstrap {
+                    if b.peer == Some(peer_id) || (b.peer.is_none() && b.addr == remote) {
+                        b.peer = Some(peer_id);
+                        b.connected = true;
+                        b.backoff = self.cfg.redial_backoff.0;
+                        is_bootstrap = true;
+                    }
+                }
+                let peers = self.swarm.connected_peers().count();
+                if num_established.get() > 2 || (!is_bootstrap && peers > self.cfg.max_peers) {
+                    self.swarm.close_connection(connection_id);
+                }
+                self.publish_status();
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                self.hello_sent.remove(&peer_id);
+                let now = Instant::now();
+                for b in &mut self.bootstrap {
+                    if b.peer == Some(peer_id) && b.connected {
+                        b.connected = false;
+                        b.next_dial = now + b.backoff;
+                    }
+                }
+                self.publish_status();
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, .. } => {
+                // The redial schedule was set when dialing; nothing else to do.
+                let _ = peer_id;
+            }
+            SwarmEvent::Behaviour(event) => self.on_behaviour(event)?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn on_behaviour(&mut self, event: NodeBehaviourEvent) -> Result<(), FollowError> {
+        match event {
+            NodeBehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            }) => {
+                let allowed = match &self.state {
+                    State::Running(f) => Some((
+                        f.head().height() - f.config().fork_length_limit as i64,
+                        f.config().max_allowed_height(now_ms()),
+                    )),
+                    State::Resuming { .. } => None,
+                };
+                let verdict = if message.topic != self.topic {
+                    BlockVerdict::Reject(format!("unexpected topic {}", message.topic))
+                } else {
+                    check_block_msg(&message.data, allowed)
+                };
+                let acceptance = match &verdict {
+                    BlockVerdict::Accept { .. } => MessageAcceptance::Accept,
+                    BlockVerdict::Ignore(_) => MessageAcceptance::Ignore,
+                    BlockVerdict::Reject(_) => MessageAcceptance::Reject,
+                };
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&message_id, &propagation_source, acceptance);
+                match verdict {
+                    BlockVerdict::Accept { cid, header } => {
+                        self.stats.gossip_accepted += 1;
+                        self.feed(InputEvent::GossipBlock {
+                            peer: propagation_source.to_string(),
+                            cid,
+                            header,
+                            msg_fetch: Duration::ZERO,
+                        })?;
+                    }
+                    BlockVerdict::Ignore(_) => {
+                        self.stats.gossip_ignored += 1;
+                        self.publish_status();
+                    }
+                    BlockVerdict::Reject(_) => {
+                        self.stats.gossip_rejected += 1;
+                        self.publish_status();
+                    }
+                }
+            }
+            NodeBehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                let hello = StreamProtocol::new(HELLO_PROTOCOL);
+                if info.protocols.contains(&hello)
+                    && !self.banned.contains(&peer_id)
+                    && self.hello_sent.insert(peer_id)
+                {
+                    let message = self.hello_message();
+                    self.swarm
+                        .behaviour_mut()
+                        .hello
+                        .send_request(&peer_id, message);
+                }
+            }
+            NodeBehaviourEvent::Hello(request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            }) => {
+                let arrival = now_nanos();
+                self.stats.hellos_received += 1;
+                if request.genesis_hash != self.genesis_cid {
+                    // Lotus closes the connection without answering.
+                    self.ban(peer);
+                    return Ok(());
+                }
+                let latency = LatencyMessage {
+                    t_arrival: arrival,
+                    t_sent: now_nanos(),
+                };
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .hello
+                    .send_response(channel, latency);
+                self.feed(InputEvent::Hello {
+                    peer: peer.to_string(),
+                    message: request,
+                })?;
+            }
+            NodeBehaviourEvent::Xchg(request_response::Event::Message {
+                peer, message, ..
+            }) => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    let follower = match &self.state {
+                        State::Running(f) => Some(f.as_ref()),
+                        State::Resuming { .. } => None,
+                    };
+                    let held = &self.held;
+                    let response = serve_xchg(&request, |key| {
+                        held.get(key)
+                            .cloned()
+                            .or_else(|| follower.and_then(|f| f.tipset(key)))
+                    });
+                    self.stats.xchg_served += 1;
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .xchg
+                        .send_response(channel, response);
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    let result = if response.status.is_success() {
+                        response
+                            .chain
+                            .into_iter()
+                            .map(|bs| TipSet::new(bs.blocks))
+                            .collect::<Result<Vec<_>, _>>()
+                            .map_err(|e| FetchError::Stream(format!("bad tipset: {e}")))
+                    } else {
+                        Err(FetchError::Status {
+                            status: response.status.code(),
+                            message: response.error_message,
+                        })
+                    };
+                    self.on_fetch_result(peer, request_id, result)?;
+                }
+            },
+            NodeBehaviourEvent::Xchg(request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            }) => {
+                let error = match error {
+                    request_response::OutboundFailure::Timeout => FetchError::Timeout,
+                    other => FetchError::Stream(other.to_string()),
+                };
+                self.on_fetch_result(peer, request_id, Err(error))?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn on_fetch_result(
+        &mut self,
+        peer: PeerId,
+        id: OutboundRequestId,
+        result: Result<Vec<TipSet>, FetchError>,
+    ) -> Result<(), FollowError> {
+        match self.pending.remove(&id) {
+            Some(Pending::Fetch(request)) => {
+                let event = match result {
+                    Ok(tipsets) => InputEvent::ChainFetched { request, tipsets },
+                    Err(error) => {
+                        self.stats.fetch_failures += 1;
+                        InputEvent::FetchFailed { request, error }
+                    }
+                };
+                self.feed(event)
+            }
+            Some(Pending::Resume) => {
+                let State::Resuming { saved, .. } = &self.state else {
+                    return Ok(());
+                };
+                match result {
+                    Ok(tipsets) if tipsets.first().map(|t| t.key()) == Some(&saved.key) => {
+                        let anchor = tipsets.into_iter().next().expect("checked above");
+                        self.start_follower(Some(anchor))
+                    }
+                    // Another peer may have it; the timeout falls back to genesis.
+                    _ => {
+                        let _ = peer;
+                        Ok(())
+                    }
+                }
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Leave the resuming state: anchored at the saved head if it was fetched, else at
+    /// genesis; then replay what arrived meanwhile.
+    fn start_follower(&mut self, anchor: Option<TipSet>) -> Result<(), FollowError> {
+        let State::Resuming { queued, .. } = &mut self.state else {
+            return Ok(());
+        };
+        let queued = std::mem::take(queued);
+        let anchor = match anchor {
+            Some(a) => {
+                self.held.insert(a.key().clone(), a.clone());
+                a
+            }
+            None => {
+                self.stats.resumed_from = None;
+                self.cfg.genesis.clone()
+            }
+        };
+        self.state = State::Running(Box::new(Follower::new(
+            self.cfg.follower.clone(),
+            anchor,
+            now_ms(),
+        )));
+        for input in queued {
+            let State::Running(f) = &mut self.state else {
+                break;
+            };
+            match f.handle(input) {
+                Ok(actions) => self.apply(actions)?,
+                Err(FollowerError::GenesisMismatch { peer, .. }) => {
+                    if let Ok(peer) = PeerId::from_str(&peer) {
+                        self.ban(peer);
+                    }
+                }
+                Err(FollowerError::UnknownRequest(_)) => {}
+            }
+        }
+        self.publish_status();
+        Ok(())
+    }
+
+    fn on_tick(&mut self) -> Result<(), FollowError> {
+        self.redial();
+        if let State::Resuming {
+            saved,
+            asked,
+            until,
+            ..
+        } = &mut self.state
+        {
+            if Instant::now() >= *until {
+                return self.start_follower(None);
+            }
+            let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+            let key = saved.key.clone();
+            for peer in peers {
+                if asked.insert(peer) {
+                    let wire = Request {
+                        head: key.cids().to_vec(),
+                        length: 1,
+                        options: Request::HEADERS,
+                    };
+                    let id = self.swarm.behaviour_mut().xchg.send_request(&peer, wire);
+                    self.pending.insert(id, Pending::Resume);
+                }
+            }
+        } else {
+            self.feed(InputEvent::Tick)?;
+        }
+        self.journal.sync_if_due(now_nanos())?;
+        self.publish_status();
+        Ok(())
+    }
+
+    fn redial(&mut self) {
+        let now = Instant::now();
+        for b in &mut self.bootstrap {
+            if b.connected || now < b.next_dial || b.peer.is_some_and(|p| self.banned.contains(&p))
+            {
+                continue;
+            }
+            if b.peer.is_some_and(|p| self.swarm.is_connected(&p)) {
+                b.connected = true;
+                continue;
+            }
+            // A failed dial is retried after the backoff, which doubles up to its cap.
+            let _ = self.swarm.dial(b.addr.clone());
+            b.next_dial = now + b.backoff;
+            b.backoff = (b.backoff * 2).min(self.cfg.redial_backoff.1);
+        }
+    }
+
+    fn status(&self) -> FollowStatus {
+        let head = self.head();
+        let follower = &self.cfg.follower;
+        let epoch_start_ms = (follower.genesis_timestamp as i64
+            + head.height() * follower.block_delay_secs as i64)
+            * 1000;
+        FollowStatus {
+            local_peer_id: self.swarm.local_peer_id().to_string(),
+            listen_addrs: self.swarm.listeners().cloned().collect(),
+            peers: self.swarm.connected_peers().count(),
+            head_height: head.height(),
+            head: head.cids().to_vec(),
+            lag_ms: now_ms() - epoch_start_ms,
+            head_changes: self.stats.head_changes,
+            reorgs: self.stats.reorgs,
+            resuming: matches!(self.state, State::Resuming { .. }),
+            genesis_mismatches: self.stats.genesis_mismatches,
+            gossip_accepted: self.stats.gossip_accepted,
+            gossip_ignored: self.stats.gossip_ignored,
+            gossip_rejected: self.stats.gossip_rejected,
+        }
+    }
+
+    fn publish_status(&self) {
+        if let Some(tx) = &self.cfg.status {
+            tx.send_replace(self.status());
+        }
+    }
+
+    /// Flush everything a stop must not lose and return the stats.
+    fn finish(mut self) -> Result<FollowStats, FollowError> {
+        if let State::Running(f) = &mut self.state {
+            let pending = f.flush_first_seen();
+            self.apply(pending)?;
+        }
+        if let Some(log) = &mut self.log {
+            log.flush().map_err(|source| FollowError::Log {
+                path: self.cfg.log_path.clone().unwrap_or_default(),
+                source,
+            })?;
+        }
+        self.journal.sync_now(now_nanos())?;
+        let head = self.head().clone();
+        self.stats.head_height = head.height();
+        self.stats.head = head.cids().to_vec();
+        self.publish_status();
+        Ok(self.stats)
+    }
+}
