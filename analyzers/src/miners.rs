@@ -37,12 +37,18 @@ struct Sample {
 }
 
 /// Statistics per miner, worst (by p95, then max) first. `min_delay_s` filters the samples.
+/// Samples are `block_seen` records where a node has them, else `block_delay` warnings.
 pub fn miners(conn: &Connection, min_delay_s: f64, f: &Filter, worst_n: usize) -> Result<Vec<MinerRow>> {
     let mut sql = String::from(
         "SELECT e.miner, e.delay_s, e.ts_ns, e.ts_off, e.ts_prec, n.name,
                 (SELECT c.cid FROM event_cids ec JOIN cids c ON c.id = ec.cid_id WHERE ec.event_id = e.id ORDER BY ec.pos LIMIT 1)
          FROM events e JOIN sources s ON s.id = e.source_id JOIN nodes n ON n.id = s.node_id
-         WHERE e.kind = 'block_delay' AND e.miner IS NOT NULL AND e.delay_s IS NOT NULL AND e.delay_s >= ?",
+         WHERE e.miner IS NOT NULL AND e.delay_s IS NOT NULL AND e.delay_s >= ?
+           -- A node with lsync's first-seen records (every block, ms precision) is measured by
+           -- them; other nodes by Lotus's `large delay` warnings (late blocks only, seconds).
+           AND (e.kind = 'block_seen'
+                OR (e.kind = 'block_delay' AND s.node_id NOT IN (
+                    SELECT DISTINCT s2.node_id FROM events e2 JOIN sources s2 ON s2.id = e2.source_id WHERE e2.kind = 'block_seen')))",
     );
     let mut args = vec![SqlValue::Real(min_delay_s)];
     if let Some(node) = &f.node {

@@ -335,7 +335,9 @@ fn short(cids: &[String]) -> String {
 fn node_stages(conn: &Connection, cid: &str, node: &str, evs: &[&EventRow]) -> Result<Vec<Stage>> {
     let mut out: Vec<Stage> = Vec::new();
     let first_of = |kinds: &[&str]| evs.iter().find(|e| kinds.contains(&e.kind.as_str())).copied();
-    if let Some(e) = first_of(&["block_over_pubsub"]) {
+    if let Some(e) = first_of(&["block_seen"]) {
+        out.push(stage(node, "arrival", e, format!("first seen from {}, {:.3} s after its timestamp", e.peer.as_deref().unwrap_or("?"), e.delay_s.unwrap_or(0.0))));
+    } else if let Some(e) = first_of(&["block_over_pubsub"]) {
         out.push(stage(node, "arrival", e, format!("from {}", e.peer.as_deref().unwrap_or("?"))));
     }
     if let Some(e) = first_of(&["block_delay"]) {
@@ -407,7 +409,8 @@ fn node_stages(conn: &Connection, cid: &str, node: &str, evs: &[&EventRow]) -> R
             }
         }
     }
-    out.sort_by_key(|s| s.ts_ns.unwrap_or(i64::MIN));
+    // Same-millisecond stages keep the order the node wrote them (file, then line).
+    out.sort_by(|a, b| a.ts_ns.unwrap_or(i64::MIN).cmp(&b.ts_ns.unwrap_or(i64::MIN)).then_with(|| a.file.cmp(&b.file)).then(a.line.cmp(&b.line)));
     let first = out.first().and_then(|s| s.ts_ns);
     let mut prev: Option<i64> = None;
     for s in &mut out {

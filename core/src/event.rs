@@ -55,6 +55,7 @@ kinds! {
     MsgFetchFailed => "msg_fetch_failed": "failed to fetch a gossiped block's bls/secpk messages",
     WeightShrank => "weight_shrank": "head weight shrank due to equivocation (v1.25.0+)",
     HeadChange => "head_change": "journal `sync:head_change` record",
+    BlockSeen => "block_seen": "`lsync follow`'s first sighting of a gossiped block (ms time, peer, duplicates, delay)",
     JournalOther => "journal_other": "any other journal record (System:Event kept, Data on request)",
     Malformed => "malformed": "a line that looks like Lotus output but could not be parsed",
     Unknown => "unknown": "a foreign line (Rust FFI, Go std-log, actor output, shell text)",

@@ -53,6 +53,23 @@ struct HeadChangeData<'a> {
     ApplyCount: i64,
 }
 
+/// `lsync:block_seen`, written by `lsync follow` (sync/src/journal/records.rs).
+#[derive(Deserialize)]
+#[allow(non_snake_case)]
+struct BlockSeenData<'a> {
+    #[serde(borrow)]
+    Cid: CidObj<'a>,
+    Height: i64,
+    #[serde(borrow)]
+    Miner: Cow<'a, str>,
+    #[serde(borrow)]
+    FirstSeen: Cow<'a, str>,
+    #[serde(borrow)]
+    Peer: Cow<'a, str>,
+    Duplicates: u64,
+    DelayMs: i64,
+}
+
 #[derive(Deserialize)]
 struct LegacyVal<'a> {
     #[serde(borrow)]
@@ -227,6 +244,14 @@ impl JournalParser {
             ev.journal = Some(JournalMeta { system: Arc::from(system), event: Arc::from(event_name.as_ref()), raw_data: None });
             return ev;
         }
+        if system == "lsync" && event_name == "block_seen" {
+            if let Some(data) = rec.data {
+                return match block_seen(line, data.get()) {
+                    Ok(ev) => ev,
+                    Err(e) => malformed(line, 1, t, &format!("lsync:block_seen Data: {e}")),
+                };
+            }
+        }
         let mut ev = Event::new(EventKind::JournalOther, line, String::new());
         ev.ts = Some(ts);
         let raw_data = if self.opts.keep_raw { rec.data.or(rec.val).map(|d| d.get().to_string()) } else { None };
@@ -254,7 +279,7 @@ fn envelope_fast_path(line_no: u64, raw: &[u8], keep_raw: bool, names: &mut Vec<
     let (system, rest) = quoted(rest)?;
     let rest = rest.strip_prefix(b",\"Event\":\"")?;
     let (event, rest) = quoted(rest)?;
-    if system == "sync" && event == "head_change" {
+    if (system == "sync" && event == "head_change") || (system == "lsync" && event == "block_seen") {
         return None;
     }
     let rest = rest.strip_prefix(b",\"Timestamp\":\"")?;
@@ -271,6 +296,22 @@ fn envelope_fast_path(line_no: u64, raw: &[u8], keep_raw: bool, names: &mut Vec<
     let raw_data = if keep_raw { Some(String::from_utf8_lossy(data).into_owned()) } else { None };
     ev.journal = Some(JournalMeta { system: intern(names, system), event: intern(names, event), raw_data });
     Some(ev)
+}
+
+/// A first-seen record: the event's time is the first sighting (ms), not the record's write time.
+fn block_seen(line: u64, data: &str) -> Result<Event, String> {
+    let d: BlockSeenData = serde_json::from_str(data).map_err(|e| e.to_string())?;
+    let cid = validate_cid(&d.Cid.cid).map_err(|e| e.to_string())?;
+    let ts = Timestamp::parse(&d.FirstSeen).map_err(|e| e.to_string())?;
+    let mut ev = Event::new(EventKind::BlockSeen, line, format!("first seen from {} ({} duplicates)", d.Peer, d.Duplicates));
+    ev.ts = Some(ts);
+    ev.cids = vec![cid];
+    ev.height = Some(d.Height);
+    ev.miner = Some(d.Miner.into_owned());
+    ev.peer = Some(d.Peer.into_owned());
+    ev.delay_s = Some(d.DelayMs as f64 / 1000.0);
+    ev.journal = Some(JournalMeta { system: Arc::from("lsync"), event: Arc::from("block_seen"), raw_data: None });
+    Ok(ev)
 }
 
 fn intern(names: &mut Vec<Arc<str>>, s: &str) -> Arc<str> {
@@ -422,6 +463,16 @@ mod tests {
         ] {
             assert!(envelope_fast_path(1, l.as_bytes(), false, &mut Vec::new()).is_none(), "{l}");
         }
+    }
+
+    #[test]
+    fn lsync_block_seen_is_typed() {
+        let l = format!("{{\"System\":\"lsync\",\"Event\":\"block_seen\",\"Timestamp\":\"2026-11-24T05:00:03.5Z\",\"Data\":{{\"Cid\":{{\"/\":\"{A}\"}},\"Height\":7,\"Miner\":\"f01000\",\"FirstSeen\":\"2026-11-24T05:00:01.234Z\",\"Peer\":\"12D3KooWx\",\"Duplicates\":2,\"DelayMs\":1234}}}}");
+        let evs = run(&l, false);
+        assert_eq!(evs[0].kind, EventKind::BlockSeen);
+        assert_eq!(evs[0].cids, vec![A]);
+        assert_eq!((evs[0].height, evs[0].delay_s, evs[0].miner.as_deref()), (Some(7), Some(1.234), Some("f01000")));
+        assert_eq!(evs[0].ts.unwrap().to_string(), "2026-11-24T05:00:01.234Z");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::time::timeout;
 
 /// Largest accepted |first-seen lateness − actual publish lateness|, ms.
-const DELAY_TOLERANCE_MS: i64 = 100;
+const DELAY_TOLERANCE_MS: i64 = 10;
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -122,6 +122,15 @@ fn read_written(journal_dir: &Path, log: &Path) -> Written {
         );
         if let Some(hc) = &ev.head_change {
             w.head_changes.push(hc.clone());
+            continue;
+        }
+        if ev.kind == EventKind::BlockSeen {
+            // Typed by lsync-core's journal parser (the same path `lsync ingest` takes).
+            w.seen.push((
+                ev.cids[0].clone(),
+                (ev.delay_s.unwrap() * 1000.0).round() as i64,
+                ev.peer.clone().unwrap(),
+            ));
             continue;
         }
         let Some(meta) = &ev.journal else { continue };
@@ -289,8 +298,8 @@ fn check_against_truth(run: &Run) -> i64 {
         );
         worst = worst.max(err.abs());
     }
-    // Loopback delivery in this debug build (signing, strict verification, Noise, two devnets
-    // on two cores) measured 17–60 ms; ±10 ms needs optimised crypto (see the report).
+    // Loopback delivery measured 17–60 ms with unoptimised crypto in debug builds; with the
+    // crypto crates optimised in the dev profile (workspace Cargo.toml) it is 1–5 ms.
     assert!(
         worst <= DELAY_TOLERANCE_MS,
         "delay recovery error {worst} ms"

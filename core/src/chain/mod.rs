@@ -24,7 +24,7 @@ pub mod weight;
 pub use address::{Address, AddressError, Network};
 pub use bigint::{bigint_from_bytes, bigint_to_bytes, BigIntError, MAX_BIGINT_BYTES};
 pub use car::{
-    verify_block_hash, CarBlock, CarError, CarHeader, CarLimits, CarReader, HashCheckError,
+    verify_block_hash, write_car, CarBlock, CarError, CarHeader, CarLimits, CarReader, HashCheckError,
 };
 pub use chain_message::{Message, MsgMeta, SignedMessage};
 pub use error::{DecodeError, EncodeError};

@@ -1,0 +1,170 @@
+//! End-to-end tests of the live half, through the binary and on loopback only:
+//! `lsync demo`, and `lsync devnet` + `lsync follow` as separate processes, checked against the
+//! devnet's ground truth. No fixed sleeps: each step waits for the previous one's output.
+
+mod common;
+
+use common::{lsync, root, TempDir};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Largest accepted |first-seen delay − actual publish delay|, ms.
+const DELAY_TOLERANCE_MS: f64 = 10.0;
+
+fn truth(dir: &std::path::Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("ground-truth.json")).unwrap()).unwrap()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect()
+}
+
+/// Checks a follower's database against the devnet's ground truth.
+fn check_against_truth(db: &std::path::Path, truth: &Value) {
+    // Every head change, none missing or extra, in order.
+    let got = lsync(db, &["reorgs", "--min-apply", "0", "--min-revert", "0", "--json"]).ok().json_lines();
+    let want = truth["head_changes"].as_array().unwrap();
+    let got_keys: Vec<(Vec<String>, Vec<String>, i64, i64)> = got
+        .iter()
+        .map(|r| (strings(&r["from"]), strings(&r["to"]), r["revert_count"].as_i64().unwrap(), r["apply_count"].as_i64().unwrap()))
+        .collect();
+    let want_keys: Vec<(Vec<String>, Vec<String>, i64, i64)> = want
+        .iter()
+        .map(|r| (strings(&r["from"]), strings(&r["to"]), r["revert_count"].as_i64().unwrap(), r["apply_count"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(got_keys, want_keys, "head changes differ from the ground truth");
+    // Deep reorgs are found with their depth.
+    let deep: Vec<&Value> = want.iter().filter(|r| r["revert_count"].as_i64().unwrap() >= 1 && r["apply_count"].as_i64().unwrap() >= 2).collect();
+    let reorgs = lsync(db, &["reorgs", "--json"]).ok().json_lines();
+    assert_eq!(reorgs.len(), deep.len());
+    for (r, d) in reorgs.iter().zip(&deep) {
+        assert_eq!(r["depth"], d["revert_count"]);
+        assert_eq!(r["class"], "reorg");
+    }
+    // Orphaned blocks are traced to the head change that reverted them.
+    for orphan in truth["orphaned"].as_array().unwrap() {
+        let t = lsync(db, &["trace", orphan.as_str().unwrap(), "--json"]).ok().json();
+        let stages: Vec<&str> = t["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
+        assert!(stages.contains(&"journal_revert"), "orphan {orphan} not reverted: {stages:?}");
+    }
+    // Injected delays are recovered from the first-seen records within the tolerance.
+    let seen = lsync(db, &["events", "--kind", "block_seen", "--json"]).ok().json_lines();
+    let mut checked = 0;
+    for b in truth["blocks"].as_array().unwrap() {
+        let (Some(published), Some(start)) = (b["published_ms"].as_i64(), b["epoch_start_ms"].as_i64()) else { continue };
+        let Some(s) = seen.iter().find(|s| s["cids"][0] == b["cid"]) else { continue };
+        let measured_ms = s["delay_s"].as_f64().unwrap() * 1000.0;
+        let actual_ms = (published - start) as f64;
+        assert!((measured_ms - actual_ms).abs() <= DELAY_TOLERANCE_MS, "block {}: measured {measured_ms} ms, published {actual_ms} ms late", b["cid"]);
+        checked += 1;
+    }
+    assert!(checked >= truth["blocks"].as_array().unwrap().len() / 2, "only {checked} blocks had first-seen records");
+}
+
+#[test]
+fn demo_runs_the_whole_pipeline_and_matches_the_ground_truth() {
+    let tmp = TempDir::new("demo");
+    let dir = tmp.join("demo");
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_lsync")).current_dir(root()).args(["demo", "--dir", dir.to_str().unwrap()]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "demo failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    assert!(started.elapsed() < Duration::from_secs(60), "demo took {:?}", started.elapsed());
+    for section in ["lsync reorgs", "lsync miners", "lsync trace"] {
+        assert!(stdout.contains(section), "no {section} in:\n{stdout}");
+    }
+    let truth = truth(&dir);
+    check_against_truth(&dir.join("lsync.db"), &truth);
+    // The late miner (index 2, 1500 ms) is the worst miner, near 1.5 s at p50.
+    let miners = lsync(&dir.join("lsync.db"), &["miners", "--json"]).ok().json_lines();
+    let late_miner = truth["blocks"].as_array().unwrap().iter().find(|b| b["miner_index"] == 2).unwrap()["miner"].as_str().unwrap().to_string();
+    assert_eq!(miners[0]["miner"], late_miner.as_str());
+    assert!((miners[0]["p50_delay_s"].as_f64().unwrap() - 1.5).abs() < 0.02, "{:?}", miners[0]);
+}
+
+#[test]
+fn devnet_and_follow_as_separate_processes() {
+    let tmp = TempDir::new("procs");
+    let devnet_dir = tmp.join("devnet");
+    let repo = tmp.join("follow");
+    let db = tmp.join("live.db");
+    let mut devnet = Command::new(env!("CARGO_BIN_EXE_lsync"))
+        .current_dir(root())
+        .args(["devnet", "--miners", "3", "--block-time", "1s", "--epochs", "8", "--seed", "3", "--partition", "3:2", "--late-miner", "1:400"])
+        .arg("--out")
+        .arg(&devnet_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the printed follow command.
+    let mut lines = BufReader::new(devnet.stdout.take().unwrap()).lines();
+    let mut follow_cmd = None;
+    while let Some(Ok(line)) = lines.next() {
+        if line.trim_start().starts_with("lsync follow ") {
+            follow_cmd = Some(line.trim().to_string());
+            break;
+        }
+    }
+    let follow_cmd = follow_cmd.expect("devnet printed no follow command");
+    let args: Vec<&str> = follow_cmd.split_whitespace().skip(1).collect();
+    let follow = Command::new(env!("CARGO_BIN_EXE_lsync"))
+        .current_dir(root())
+        .args(&args)
+        .args(["--quiet", "--repo", repo.to_str().unwrap(), "--db", db.to_str().unwrap(), "--for", "120s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The devnet ends by itself after its epochs.
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(devnet.wait().unwrap().success(), "devnet failed: {rest:?}");
+    // SIGTERM: the follower finishes the record in flight, flushes, ingests, exits 0.
+    let status = Command::new("kill").args(["-TERM", &follow.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = follow.wait_with_output().unwrap();
+    assert!(out.status.success(), "follow exited {:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    // Nothing torn or malformed in what it wrote.
+    let r = lsync(&db, &["ingest", "--json", repo.to_str().unwrap(), "--node", "lsync-follow"]).ok().json();
+    assert_eq!(r["malformed"], 0, "{r}");
+    assert!(r["files"].as_array().unwrap().iter().all(|f| f["torn_line"].is_null()), "{r}");
+    let truth = truth(&devnet_dir);
+    check_against_truth(&db, &truth);
+    let orphans: BTreeSet<String> = truth["orphaned"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
+    assert!(!orphans.is_empty(), "the partition orphaned nothing");
+}
+
+#[test]
+fn follow_fails_clearly_on_bad_input() {
+    let tmp = TempDir::new("follow-errors");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_lsync")).current_dir(tmp.path()).args(args).output().unwrap();
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, err) = run(&["follow", "--network", "nosuchnet"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown network"), "{err}");
+    let (code, err) = run(&["follow", "--network", "mainnet", "--genesis", "bafy2bzacecyaggy24wol5ruvs6qm73gjibs2l2iyhcqmvi7r7a4ph7zx3yqd4"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("does not match the genesis"), "{err}");
+    let (code, err) = run(&["follow", "--bootstrap", "not-a-multiaddr"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("not a multiaddr"), "{err}");
+    // A closed loopback port: nothing reachable, one sentence, non-zero.
+    let (code, err) = run(&[
+        "follow",
+        "--network",
+        "mainnet",
+        "-q",
+        "--bootstrap",
+        "/ip4/127.0.0.1/tcp/9/p2p/12D3KooWBF8cpp65hp2u9LK5mh19x67ftAam84z9LsfaquTDSBpt",
+        "--connect-timeout",
+        "3s",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no peer reachable"), "{err}");
+    assert_eq!(err.lines().filter(|l| l.starts_with("lsync: error")).count(), 1, "{err}");
+}
