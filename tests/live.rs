@@ -103,14 +103,30 @@ fn devnet_and_follow_as_separate_processes() {
     // Wait for the printed follow command.
     let mut lines = BufReader::new(devnet.stdout.take().unwrap()).lines();
     let mut follow_cmd = None;
+    let mut genesis = None;
     while let Some(Ok(line)) = lines.next() {
+        if let Some(g) = line.split("genesis ").nth(1) {
+            genesis = g.split_whitespace().next().map(str::to_string);
+        }
         if line.trim_start().starts_with("lsync follow ") {
             follow_cmd = Some(line.trim().to_string());
             break;
         }
     }
     let follow_cmd = follow_cmd.expect("devnet printed no follow command");
-    let args: Vec<&str> = follow_cmd.split_whitespace().skip(1).collect();
+    let genesis = genesis.expect("devnet printed no genesis CID");
+    // Join with the genesis CID only (as for a network lsync has no CAR of): the header is
+    // fetched from the devnet's peers over chain exchange and checked against the CID.
+    let mut args: Vec<String> = Vec::new();
+    let mut words = follow_cmd.split_whitespace().skip(1);
+    while let Some(w) = words.next() {
+        if w == "--genesis-car" {
+            words.next();
+            continue;
+        }
+        args.push(w.to_string());
+    }
+    args.extend(["--genesis".to_string(), genesis]);
     let follow = Command::new(env!("CARGO_BIN_EXE_lsync"))
         .current_dir(root())
         .args(&args)

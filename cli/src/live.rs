@@ -101,18 +101,31 @@ fn local_offset_secs() -> i32 {
 /// Builds the follower configuration from the command line (no network yet).
 fn follow_config(a: &FollowArgs) -> Result<(FollowConfig, PathBuf, Option<PathBuf>)> {
     let preset = PRESETS.iter().find(|p| p.name == a.network);
-    let header = match (&a.genesis_car, preset) {
-        (Some(path), _) => {
+    let bootstrap_addrs = |list: &[String]| -> Result<Vec<lsync_sync::p2p::Multiaddr>> {
+        list.iter().map(|b| b.parse().map_err(|e| anyhow::anyhow!("--bootstrap {b:?} is not a multiaddr: {e}"))).collect()
+    };
+    let genesis = match (&a.genesis_car, preset, &a.genesis) {
+        (Some(path), _, _) => {
             let r = lsync_analyzers::ingest::open_decompressed(path)?;
-            genesis_from_car(r, &path.display().to_string())?
+            TipSet::new(vec![genesis_from_car(r, &path.display().to_string())?]).context("genesis header")?
         }
-        (None, Some(p)) => preset_genesis(p)?,
-        (None, None) => bail!(
-            "unknown network {:?}: use mainnet or calibnet, or give the network's genesis with --genesis-car FILE",
+        (None, Some(p), _) => TipSet::new(vec![preset_genesis(p)?]).context("genesis header")?,
+        (None, None, Some(cid)) => {
+            // A network lsync has no genesis of: ask its peers for the header by CID.
+            let cid: cid::Cid = cid.parse().map_err(|_| anyhow::anyhow!("--genesis {cid:?} is not a valid CID"))?;
+            let addrs = bootstrap_addrs(&a.bootstrap)?;
+            if addrs.is_empty() {
+                bail!("network {:?} needs --bootstrap peers to fetch its genesis {cid} from", a.network);
+            }
+            let wait = parse_duration(&a.connect_timeout, "--connect-timeout")?;
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("tokio runtime")?;
+            rt.block_on(lsync_sync::p2p::fetch_genesis(&a.network, cid, &addrs, wait))?
+        }
+        (None, None, None) => bail!(
+            "unknown network {:?}: use mainnet or calibnet, or give the network's genesis with --genesis CID (fetched from --bootstrap peers) or --genesis-car FILE",
             a.network
         ),
     };
-    let genesis = TipSet::new(vec![header]).context("genesis header")?;
     let genesis_cid = genesis.cids()[0].to_string();
     if let Some(want) = &a.genesis {
         let want = lsync_core::cids::validate_cid(want).map_err(|_| anyhow::anyhow!("--genesis {want:?} is not a valid CID"))?;
@@ -133,10 +146,7 @@ fn follow_config(a: &FollowArgs) -> Result<(FollowConfig, PathBuf, Option<PathBu
     if bootstrap.is_empty() {
         bail!("no --bootstrap address given for network {:?}", a.network);
     }
-    cfg.bootstrap = bootstrap
-        .iter()
-        .map(|b| b.parse().map_err(|e| anyhow::anyhow!("--bootstrap {b:?} is not a multiaddr: {e}")))
-        .collect::<Result<_>>()?;
+    cfg.bootstrap = bootstrap_addrs(&bootstrap)?;
     if !a.listen.is_empty() {
         cfg.listen = a
             .listen

@@ -192,10 +192,11 @@ enum Command {
     ///   lsync follow --network lsync-devnet --genesis-car out/genesis.car --block-time 2s \
     ///       --bootstrap /ip4/127.0.0.1/tcp/40001/p2p/12D3… --bootstrap-peers 1
     Follow {
-        /// mainnet, calibnet, or the network name of a network whose genesis --genesis-car gives.
+        /// mainnet, calibnet, or another network's name (its genesis from --genesis-car or --genesis).
         #[arg(long, default_value = "mainnet")]
         network: String,
-        /// Expected genesis block CID (checked against the network's genesis).
+        /// Genesis block CID: checked against a known network's genesis; for other networks the
+        /// header is fetched from the --bootstrap peers and must hash to it.
         #[arg(long)]
         genesis: Option<String>,
         /// CAR file whose root is the network's genesis block (plain, .zst or .gz).

@@ -6,14 +6,19 @@
 //! - [`node`] — the swarm (TCP + Noise + Yamux, identify, ping, gossipsub as Lotus runs it),
 //!   the gossip block validator and the chain-exchange server;
 //! - [`driver`] — [`run_follow`]: network events in, follower actions out, journal and log;
-//! - [`resume`] — reading the last journaled head back on restart.
+//! - [`resume`] — reading the last journaled head back on restart;
+//! - [`genesis`] — fetching a network's genesis header from its peers by CID.
 
 pub mod codec;
 pub mod driver;
 pub mod frame;
+pub mod genesis;
 pub mod node;
 pub mod resume;
 
 pub use driver::{run_follow, FollowConfig, FollowError, FollowStats, FollowStatus};
+pub use genesis::{fetch_genesis, GenesisFetchError};
+/// Re-exported so callers need no libp2p dependency of their own to build configurations.
+pub use libp2p::Multiaddr;
 pub use node::{blocks_topic, BlockVerdict, NodeError, NodeTimeouts};
 pub use resume::{last_journal_head, SavedHead};
