@@ -692,13 +692,13 @@ impl BatchWriter {
         let tx = conn.transaction()?;
         // Prepared once per batch: a statement-cache lookup per row shows in profiles.
         let mut insert_event = tx.prepare_cached(
-            "INSERT OR IGNORE INTO events(id, source_id, line, line_count, kind, ts_ns, ts_off, ts_prec, level, logger, caller, height, worker, miner, delay_s, duration_ms, peer, text, problem, system, event, raw_data)
-             VALUES (?22, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+            "INSERT OR IGNORE INTO events(id, source_id, line, line_count, kind, ts_ns, ts_off, ts_prec, level, logger, caller, height, worker, miner, delay_s, duration_ms, peer, text, problem, system, event, raw_data, cids)
+             VALUES (?22, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?23)",
         )?;
         let mut insert_journal = tx.prepare_cached(
             "INSERT OR IGNORE INTO journal_records(source_id, line, type_id, ts_ns, ts_off, ts_prec, raw_data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
-        let mut insert_cid = tx.prepare_cached("INSERT INTO event_cids(event_id, pos, cid_id) VALUES (?1, ?2, ?3)")?;
+        let mut insert_cid = tx.prepare_cached("INSERT INTO event_cids(cid_id, event_id, pos) VALUES (?1, ?2, ?3)")?;
         let mut insert_hc = tx.prepare_cached(
             "INSERT INTO head_changes(event_id, from_height, to_height, revert_count, apply_count, to_n, class) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
@@ -772,6 +772,7 @@ impl BatchWriter {
                     event,
                     raw,
                     store::event_id(source_id, ev.line),
+                    if ev.cids.is_empty() { None } else { Some(ev.cids.join(" ")) },
                 ])?;
             if inserted == 0 {
                 continue; // already stored by an earlier run that crashed after the insert
@@ -779,7 +780,7 @@ impl BatchWriter {
             let event_id = store::event_id(source_id, ev.line);
             for (pos, cid) in ev.cids.iter().enumerate() {
                 let cid_id = self.cid_id(&tx, cid)?;
-                insert_cid.execute(params![event_id, pos as i64, cid_id])?;
+                insert_cid.execute(params![cid_id, event_id, pos as i64])?;
             }
             if let Some(hc) = &ev.head_change {
                 insert_hc.execute(params![event_id, hc.from_height, hc.to_height, hc.revert_count, hc.apply_count, hc.to.len() as i64, hc.class().as_str()])?;

@@ -41,7 +41,7 @@ struct Sample {
 pub fn miners(conn: &Connection, min_delay_s: f64, f: &Filter, worst_n: usize) -> Result<Vec<MinerRow>> {
     let mut sql = String::from(
         "SELECT e.miner, e.delay_s, e.ts_ns, e.ts_off, e.ts_prec, n.name,
-                (SELECT c.cid FROM event_cids ec JOIN cids c ON c.id = ec.cid_id WHERE ec.event_id = e.id ORDER BY ec.pos LIMIT 1)
+                e.cids
          FROM events e JOIN sources s ON s.id = e.source_id JOIN nodes n ON n.id = s.node_id
          WHERE e.miner IS NOT NULL AND e.delay_s IS NOT NULL AND e.delay_s >= ?
            -- A node with lsync's first-seen records (every block, ms precision) is measured by
@@ -70,7 +70,8 @@ pub fn miners(conn: &Connection, min_delay_s: f64, f: &Filter, worst_n: usize) -
             let ts = ns.map(|ns| {
                 lsync_core::Timestamp::from_unix_nanos(ns, r.get::<_, Option<i64>>(3).ok().flatten().unwrap_or(0) as i32, r.get::<_, Option<i64>>(4).ok().flatten().unwrap_or(3) as u8).to_string()
             });
-            Ok(Sample { miner: r.get(0)?, delay: r.get(1)?, ts, node: r.get(5)?, cid: r.get(6)? })
+            let cids: Option<String> = r.get(6)?;
+            Ok(Sample { miner: r.get(0)?, delay: r.get(1)?, ts, node: r.get(5)?, cid: cids.and_then(|c| c.split(' ').next().map(str::to_string)) })
         })?
         .collect::<rusqlite::Result<_>>()?;
     if samples.is_empty() {

@@ -52,7 +52,7 @@ fn ts_text(ns: Option<i64>, off: Option<i64>, prec: Option<i64>) -> Option<Strin
 }
 
 const EVENT_COLUMNS: &str = "e.id, e.kind, e.ts_ns, e.ts_off, e.ts_prec, n.name, s.path, e.line, e.level, e.logger, e.caller,
-    (SELECT group_concat(c.cid, ' ' ORDER BY ec.pos) FROM event_cids ec JOIN cids c ON c.id = ec.cid_id WHERE ec.event_id = e.id),
+    e.cids,
     e.height, e.worker, e.miner, e.delay_s, e.duration_ms, e.peer, e.text, e.problem";
 
 fn row_to_event(r: &rusqlite::Row) -> rusqlite::Result<EventRow> {
@@ -217,7 +217,7 @@ pub fn reorgs(conn: &Connection, min_apply: i64, min_revert: i64, f: &Filter) ->
     }
     sql.push_str(" ORDER BY e.ts_ns, s.id, e.line");
     let mut stmt = conn.prepare(&sql)?;
-    let mut cid_stmt = conn.prepare_cached("SELECT c.cid FROM event_cids ec JOIN cids c ON c.id = ec.cid_id WHERE ec.event_id = ?1 ORDER BY ec.pos")?;
+    let mut cid_stmt = conn.prepare_cached("SELECT cids FROM events WHERE id = ?1")?;
     let rows = stmt.query_map(params_from_iter(args), |r| {
         Ok((
             r.get::<_, i64>(0)?,
@@ -236,7 +236,8 @@ pub fn reorgs(conn: &Connection, min_apply: i64, min_revert: i64, f: &Filter) ->
     let mut out = Vec::new();
     for row in rows {
         let (id, ts, node, file, line, fh, th, rc, ac, to_n, class) = row?;
-        let cids: Vec<String> = cid_stmt.query_map([id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        let text: Option<String> = cid_stmt.query_row([id], |r| r.get(0))?;
+        let cids: Vec<String> = text.map(|t| t.split(' ').map(str::to_string).collect()).unwrap_or_default();
         let (to, from) = cids.split_at((to_n as usize).min(cids.len()));
         out.push(ReorgRow {
             ts,
@@ -374,7 +375,7 @@ fn node_stages(conn: &Connection, cid: &str, node: &str, evs: &[&EventRow]) -> R
     // Journal: the head change whose To holds the CID, then a later one that reverted it.
     let mut stmt = conn.prepare_cached(
         "SELECT e.id, hc.from_height, hc.to_height, hc.revert_count, hc.apply_count, hc.to_n,
-                (SELECT ec.pos FROM event_cids ec JOIN cids c ON c.id = ec.cid_id WHERE ec.event_id = e.id AND c.cid = ?1 ORDER BY ec.pos LIMIT 1)
+                (SELECT ec.pos FROM event_cids ec WHERE ec.cid_id = (SELECT id FROM cids WHERE cid = ?1) AND ec.event_id = e.id ORDER BY ec.pos LIMIT 1)
          FROM events e JOIN head_changes hc ON hc.event_id = e.id JOIN sources s ON s.id = e.source_id JOIN nodes n ON n.id = s.node_id
          WHERE e.kind = 'head_change' AND e.ts_ns >= ?3 AND n.name = ?2 ORDER BY e.ts_ns",
     )?;
@@ -442,7 +443,7 @@ fn head_change_counts(conn: &Connection, id: i64) -> Result<(i64, i64, i64, i64)
 fn in_to(conn: &Connection, event_id: i64, cid: &str) -> Result<bool> {
     Ok(conn
         .query_row(
-            "SELECT 1 FROM event_cids ec JOIN cids c ON c.id = ec.cid_id JOIN head_changes hc ON hc.event_id = ec.event_id
+            "SELECT 1 FROM cids c JOIN event_cids ec ON ec.cid_id = c.id JOIN head_changes hc ON hc.event_id = ec.event_id
              WHERE ec.event_id = ?1 AND c.cid = ?2 AND ec.pos < hc.to_n",
             rusqlite::params![event_id, cid],
             |_| Ok(()),

@@ -26,7 +26,7 @@ pub enum StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Schema version stored in `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Bits of an event id that hold the line number: `id = (source_id << LINE_BITS) | line`.
 pub const LINE_BITS: u32 = 40;
@@ -88,6 +88,8 @@ CREATE TABLE IF NOT EXISTS events (
     duration_ms REAL,
     peer        TEXT,
     text        TEXT,
+    -- The CIDs the event names, space-separated, in the event's order (tipset order).
+    cids        TEXT,
     problem     TEXT,
     system      TEXT,
     event       TEXT,
@@ -96,15 +98,15 @@ CREATE TABLE IF NOT EXISTS events (
 -- The one time index: every time query names its kinds (all of them when the user named none).
 CREATE INDEX IF NOT EXISTS events_kind_ts ON events(kind, ts_ns);
 CREATE INDEX IF NOT EXISTS events_miner ON events(miner) WHERE miner IS NOT NULL;
--- CIDs named by an event, in the order the event lists them.
+-- CID → events index (one B-tree, keyed for the lookup trace makes). The event's own order of
+-- its CIDs is `events.cids`; `pos` is the position there.
 CREATE TABLE IF NOT EXISTS event_cids (
+    cid_id   INTEGER NOT NULL,
     event_id INTEGER NOT NULL,
     pos      INTEGER NOT NULL,
-    cid_id   INTEGER NOT NULL,
-    PRIMARY KEY (event_id, pos)
+    PRIMARY KEY (cid_id, event_id, pos)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS event_cids_cid ON event_cids(cid_id, event_id);
--- The typed Data of journal head_change events; `to` CIDs come first in event_cids.
+-- The typed Data of journal head_change events; the first `to_n` of `events.cids` are `To`.
 CREATE TABLE IF NOT EXISTS head_changes (
     event_id     INTEGER PRIMARY KEY,
     from_height  INTEGER NOT NULL,
@@ -204,7 +206,7 @@ mod tests {
         // trace: CID → events (the event id is the primary key)
         let p = plan(&conn, crate::query::TRACE_SQL_FOR_PLAN);
         assert!(p.contains("USING INDEX sqlite_autoindex_cids_1") || p.contains("USING COVERING INDEX sqlite_autoindex_cids_1"), "{p}");
-        assert!(p.contains("event_cids_cid"), "{p}");
+        assert!(p.contains("ec USING PRIMARY KEY (cid_id=?)"), "{p}");
         assert!(!p.contains("SCAN events"), "{p}");
         // reorgs: filter on counts
         let p = plan(&conn, crate::query::REORGS_SQL_FOR_PLAN);
