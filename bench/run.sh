@@ -15,6 +15,8 @@ LOG_MB=${LOG_MB:-2048}
 JOURNAL_MB=${JOURNAL_MB:-1024}
 OUT=${OUT:-bench/out}
 RUNS=${RUNS:-5}
+# Noise records (mpool, bitswap, markets, …) per epoch around the ~30 sync-pipeline lines.
+NOISE=${NOISE:-40}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 mkdir -p "$OUT"
 
@@ -25,11 +27,11 @@ need jq jq
 echo "building release binaries…" >&2
 cargo build --release --locked -q -p lsync -p lsync-fixtures
 bin="$CARGO_TARGET_DIR/release"
-data="$OUT/data-${LOG_MB}-${JOURNAL_MB}"
+data="$OUT/data-${LOG_MB}-${JOURNAL_MB}-n${NOISE}"
 if [ ! -f "$data/answers.json" ]; then
   echo "generating ${LOG_MB} MiB log + ${JOURNAL_MB} MiB journal in $data…" >&2
   rm -rf "$data"
-  "$bin/lsync-gen" --out "$data" --style v1.29-text --seed 42 --noise 40 --mpool 10 \
+  "$bin/lsync-gen" --out "$data" --style v1.29-text --seed 42 --noise "$NOISE" --mpool 10 \
     --widen-rate 0.05 --deep-reorg-rate 0.002 --max-blocks 8 --json-section \
     --size-mb "$LOG_MB,$JOURNAL_MB"
 fi
@@ -85,7 +87,7 @@ if command -v rg >/dev/null; then read -r rg_s _ < <(timed rg -F "$cid" "$log");
 {
   echo "## $(date -u +%Y-%m-%dT%H:%MZ) — $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
   echo
-  echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/ {print $2}') GiB RAM. Data: log $(( log_bytes >> 20 )) MiB / ${log_lines} lines, journal $(( journal_bytes >> 20 )) MiB / ${journal_lines} lines (generator seed 42)."
+  echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/ {print $2}') GiB RAM. Data: log $(( log_bytes >> 20 )) MiB / ${log_lines} lines, journal $(( journal_bytes >> 20 )) MiB / ${journal_lines} lines (generator seed 42, ${NOISE} noise records per epoch)."
   echo
   echo "| measure | lsync | baseline on the same file | lsync vs baseline |"
   echo "|---|---|---|---|"
