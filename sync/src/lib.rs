@@ -19,6 +19,7 @@ pub mod go_text;
 pub mod golog;
 pub mod journal;
 pub mod p2p;
+pub(crate) mod synthetic;
 
 #[cfg(test)]
 pub(crate) mod test_chain;

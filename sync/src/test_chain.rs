@@ -10,12 +10,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use cid::Cid;
-use lsync_core::chain::cbor::{blake2b_256, block_cid};
-use lsync_core::chain::{
-    tipset_weight, Address, BeaconEntry, BlockHeader, ElectionProof, PoStProof, Signature,
-    SignatureType, Ticket, TipSet, TipSetKey,
-};
-use num_bigint::BigInt;
+use lsync_core::chain::{BlockHeader, TipSet, TipSetKey};
 
 use crate::follower::{
     Action, FetchRequest, Follower, FollowerConfig, HeadChange, Input, InputEvent, LogKind,
@@ -42,21 +37,6 @@ pub(crate) fn at(height: i64, offset_ms: i64) -> i64 {
 }
 
 /// `n` pseudo-random bytes derived from `label`.
-fn bytes(label: &str, n: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(n);
-    let mut counter = 0u32;
-    while out.len() < n {
-        out.extend_from_slice(&blake2b_256(format!("{label}/{counter}").as_bytes()));
-        counter += 1;
-    }
-    out.truncate(n);
-    out
-}
-
-fn bls(label: &str) -> Signature {
-    Signature::new(SignatureType::Bls, bytes(label, 96)).unwrap()
-}
-
 /// A block header plus its CID.
 #[derive(Debug, Clone)]
 pub(crate) struct Block {
@@ -68,35 +48,18 @@ pub(crate) struct Block {
 /// `label` makes its ticket (and so its tipset position) unique.
 pub(crate) fn mine(parent: &TipSet, height: i64, miner: u64, wins: i64, label: &str) -> Block {
     assert!(height > parent.height());
-    let header = BlockHeader {
-        miner: Address::new_id(miner).unwrap(),
-        ticket: Some(Ticket {
-            vrf_proof: bytes(&format!("ticket/{label}"), 96),
-        }),
-        election_proof: Some(ElectionProof {
-            win_count: wins,
-            vrf_proof: bytes(&format!("election/{label}"), 96),
-        }),
-        beacon_entries: vec![BeaconEntry {
-            round: 50_000 + height as u64,
-            data: bytes(&format!("drand/{height}"), 96),
-        }],
-        win_post_proof: vec![PoStProof {
-            post_proof: 3,
-            proof_bytes: bytes(&format!("post/{label}"), 192),
-        }],
-        parents: parent.key().clone(),
-        parent_weight: tipset_weight(parent, POWER_LOG2),
+    let header = crate::synthetic::header(crate::synthetic::BlockSpec {
+        parent,
         height,
-        parent_state_root: block_cid(format!("state/{}", parent.key()).as_bytes()),
-        parent_message_receipts: block_cid(format!("receipts/{}", parent.key()).as_bytes()),
-        messages: block_cid(format!("msgmeta/{label}").as_bytes()),
-        bls_aggregate: Some(bls(&format!("aggregate/{label}"))),
+        miner_id: miner,
+        wins,
+        label,
+        beacon_round: 50_000 + height as u64,
+        beacon_label: format!("drand/{height}"),
         timestamp: GENESIS_TIMESTAMP + 30 * height as u64,
-        block_sig: Some(bls(&format!("sig/{label}"))),
-        fork_signaling: 0,
-        parent_base_fee: BigInt::from(100_000_000),
-    };
+        power_log2: POWER_LOG2,
+    })
+    .unwrap();
     Block {
         cid: header.cid().unwrap(),
         header,

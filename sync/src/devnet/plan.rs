@@ -5,12 +5,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use cid::Cid;
-use lsync_core::chain::cbor::{blake2b_256, block_cid};
+use lsync_core::chain::cbor::blake2b_256;
 use lsync_core::chain::{
-    tipset_weight, Address, BeaconEntry, BlockHeader, ElectionProof, PoStProof, Signature,
-    SignatureType, Ticket, TipSet, TipSetKey,
+    tipset_weight, BlockHeader, TipSet, TipSetKey,
 };
-use num_bigint::BigInt;
 use serde::Serialize;
 
 use super::{DevnetError, Scenario};
@@ -42,22 +40,6 @@ pub struct Plan {
 }
 
 /// `n` deterministic pseudo-random bytes for `label`.
-fn bytes(label: &str, n: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(n);
-    let mut counter = 0u32;
-    while out.len() < n {
-        out.extend_from_slice(&blake2b_256(format!("{label}/{counter}").as_bytes()));
-        counter += 1;
-    }
-    out.truncate(n);
-    out
-}
-
-fn bls(label: &str) -> Result<Signature, DevnetError> {
-    Signature::new(SignatureType::Bls, bytes(label, 96))
-        .map_err(|e| DevnetError::Chain(e.to_string()))
-}
-
 /// The devnet genesis: `template` (e.g. the real mainnet genesis header) re-timed to
 /// `timestamp`, so the consensus-range check (epoch from genesis time) holds for a network
 /// starting now. Re-timing changes its CID, which makes it a distinct network for hello.
@@ -84,36 +66,18 @@ fn mine(
     branch: &str,
 ) -> Result<(Cid, BlockHeader), DevnetError> {
     let label = format!("{seed}/{branch}/{height}/{miner}");
-    let header = BlockHeader {
-        miner: Address::new_id(MINER_ID_BASE + miner as u64)
-            .map_err(|e| DevnetError::Chain(e.to_string()))?,
-        ticket: Some(Ticket {
-            vrf_proof: bytes(&format!("ticket/{label}"), 96),
-        }),
-        election_proof: Some(ElectionProof {
-            win_count: wins,
-            vrf_proof: bytes(&format!("election/{label}"), 96),
-        }),
-        beacon_entries: vec![BeaconEntry {
-            round: 1_000_000 + height as u64,
-            data: bytes(&format!("drand/{seed}/{height}"), 96),
-        }],
-        win_post_proof: vec![PoStProof {
-            post_proof: 3,
-            proof_bytes: bytes(&format!("post/{label}"), 192),
-        }],
-        parents: parent.key().clone(),
-        parent_weight: tipset_weight(parent, POWER_LOG2),
+    let header = crate::synthetic::header(crate::synthetic::BlockSpec {
+        parent,
         height,
-        parent_state_root: block_cid(format!("state/{}", parent.key()).as_bytes()),
-        parent_message_receipts: block_cid(format!("receipts/{}", parent.key()).as_bytes()),
-        messages: block_cid(format!("msgmeta/{label}").as_bytes()),
-        bls_aggregate: Some(bls(&format!("aggregate/{label}"))?),
+        miner_id: MINER_ID_BASE + miner as u64,
+        wins,
+        label: &label,
+        beacon_round: 1_000_000 + height as u64,
+        beacon_label: format!("drand/{seed}/{height}"),
         timestamp: genesis_timestamp + block_time_secs * height as u64,
-        block_sig: Some(bls(&format!("sig/{label}"))?),
-        fork_signaling: 0,
-        parent_base_fee: BigInt::from(100_000_000),
-    };
+        power_log2: POWER_LOG2,
+    })
+    .map_err(DevnetError::Chain)?;
     let cid = header
         .cid()
         .map_err(|e| DevnetError::Chain(e.to_string()))?;
