@@ -12,10 +12,11 @@
 //! except in files that can no longer grow (compressed files, rolled journals), where it is
 //! parsed as it stands.
 
+use crate::segment::{self, FnvMap, SegmentBuilder};
 use crate::store::{self, Result, StoreError};
 use lsync_core::{detect_format, Event, EventKind, FileFormat, JournalOptions, JournalParser, LineClass, LineStats, LogParser};
 use multihash_codetable::{Code, MultihashDigest};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
@@ -471,6 +472,7 @@ fn ingest_file(
         Ok((torn, stats_base))
     })?;
     fr.torn_line = torn_line;
+    fr.by_kind = writer.kind_counts();
     fr.lines = stats.lines;
     fr.other_records = stats.other_records;
     Ok(fr)
@@ -617,61 +619,50 @@ impl LineSink {
     }
 }
 
-/// Writes events and moves the checkpoint, in one transaction.
-/// FNV-1a: the CID cache's keys are random base32, so a cryptographic hash (SipHash, the std
-/// default) buys nothing and shows in profiles.
-#[derive(Default)]
-struct Fnv(u64);
-
-impl std::hash::Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
-        for b in bytes {
-            h ^= *b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-
-type FnvMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
-
+/// Turns batches of events into segments, CID postings and head-change rows, and moves the
+/// checkpoint, in one transaction per batch.
 struct BatchWriter {
-    cid_cache: FnvMap<String, i64>,
-    /// System → Event → type id; two lookups by `&str`, no allocation per record.
-    journal_types: HashMap<String, HashMap<String, i64>>,
+    /// The open segment of each kind (indexed by `EventKind as usize`).
+    open: Vec<Option<SegmentBuilder>>,
+    /// Segments closed in this batch, not yet written.
+    closed: Vec<SegmentBuilder>,
+    /// CID key → ids of this batch's segments naming it.
+    postings: FnvMap<i64, Vec<i64>>,
+    /// Events stored per kind in this file (`EventKind as usize`).
+    by_kind: Vec<u64>,
 }
 
 impl BatchWriter {
     fn new() -> BatchWriter {
-        BatchWriter { cid_cache: FnvMap::default(), journal_types: HashMap::new() }
+        BatchWriter {
+            open: (0..EventKind::ALL.len()).map(|_| None).collect(),
+            closed: Vec::new(),
+            postings: FnvMap::default(),
+            by_kind: vec![0; EventKind::ALL.len()],
+        }
     }
 
-    fn journal_type(&mut self, tx: &Transaction, system: &str, event: &str) -> Result<i64> {
-        if let Some(id) = self.journal_types.get(system).and_then(|m| m.get(event)) {
-            return Ok(*id);
-        }
-        tx.prepare_cached("INSERT OR IGNORE INTO journal_types(system, event) VALUES (?1, ?2)")?.execute(params![system, event])?;
-        let id: i64 = tx.prepare_cached("SELECT id FROM journal_types WHERE system = ?1 AND event = ?2")?.query_row(params![system, event], |r| r.get(0))?;
-        self.journal_types.entry(system.to_string()).or_default().insert(event.to_string(), id);
-        Ok(id)
+    /// Per-kind counts of the events stored so far, by public name.
+    fn kind_counts(&self) -> BTreeMap<String, u64> {
+        EventKind::ALL.iter().filter(|k| self.by_kind[**k as usize] > 0).map(|k| (k.as_str().to_string(), self.by_kind[*k as usize])).collect()
     }
 
-    fn cid_id(&mut self, tx: &Transaction, cid: &str) -> Result<i64> {
-        if let Some(id) = self.cid_cache.get(cid) {
-            return Ok(*id);
+    /// Adds one event to its kind's open segment; returns that segment's id.
+    fn add(&mut self, source_id: i64, ev: &Event) -> i64 {
+        let slot = &mut self.open[ev.kind as usize];
+        if slot.as_ref().is_some_and(SegmentBuilder::is_full) {
+            self.closed.push(slot.take().expect("checked"));
         }
-        tx.prepare_cached("INSERT OR IGNORE INTO cids(cid) VALUES (?1)")?.execute(params![cid])?;
-        let id: i64 = tx.prepare_cached("SELECT id FROM cids WHERE cid = ?1")?.query_row(params![cid], |r| r.get(0))?;
-        // Bounded: ~100 bytes an entry, so at most ~20 MB whatever the input size.
-        if self.cid_cache.len() > 200_000 {
-            self.cid_cache.clear();
+        let seg = slot.get_or_insert_with(|| SegmentBuilder::new(ev.kind, ev.line));
+        seg.push(ev);
+        let seg_id = store::event_id(source_id, seg.first_line);
+        for cid in &ev.cids {
+            let ids = self.postings.entry(segment::cid_key(cid)).or_default();
+            if ids.last() != Some(&seg_id) {
+                ids.push(seg_id);
+            }
         }
-        self.cid_cache.insert(cid.to_string(), id);
-        Ok(id)
+        seg_id
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -690,17 +681,9 @@ impl BatchWriter {
         now: &str,
     ) -> Result<()> {
         let tx = conn.transaction()?;
-        // Prepared once per batch: a statement-cache lookup per row shows in profiles.
-        let mut insert_event = tx.prepare_cached(
-            "INSERT OR IGNORE INTO events(id, source_id, line, line_count, kind, ts_ns, ts_off, ts_prec, level, logger, caller, height, worker, miner, delay_s, duration_ms, peer, text, problem, system, event, raw_data, cids)
-             VALUES (?22, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?23)",
-        )?;
-        let mut insert_journal = tx.prepare_cached(
-            "INSERT OR IGNORE INTO journal_records(source_id, line, type_id, ts_ns, ts_off, ts_prec, raw_data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?;
-        let mut insert_cid = tx.prepare_cached("INSERT INTO event_cids(cid_id, event_id, pos) VALUES (?1, ?2, ?3)")?;
         let mut insert_hc = tx.prepare_cached(
-            "INSERT INTO head_changes(event_id, from_height, to_height, revert_count, apply_count, to_n, class) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT OR IGNORE INTO head_changes(event_id, ts_ns, ts_off, ts_prec, from_height, to_height, revert_count, apply_count, to_n, class, cids)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?;
         let mut n_events = 0i64;
         let mut n_malformed = 0i64;
@@ -726,67 +709,61 @@ impl BatchWriter {
                 }
                 *unknown_stored += 1;
             }
-            *fr.by_kind.entry(ev.kind.as_str().to_string()).or_default() += 1;
+            self.by_kind[ev.kind as usize] += 1;
             fr.events += 1;
             n_events += 1;
-            let ts = ev.ts;
-            if ev.kind == EventKind::JournalOther {
-                let j = ev.journal.as_ref().expect("journal_other events carry their envelope");
-                let type_id = self.journal_type(&tx, &j.system, &j.event)?;
-                insert_journal.execute(params![
-                    source_id,
-                    ev.line as i64,
-                    type_id,
-                    ts.map(|t| t.unix_nanos),
-                    ts.map(|t| t.offset_secs),
-                    ts.map(|t| t.frac_digits as i64),
-                    j.raw_data.as_deref()
-                ])?;
-                continue;
-            }
-            let (system, event, raw) = match &ev.journal {
-                Some(j) => (Some(&*j.system), Some(&*j.event), j.raw_data.as_deref()),
-                None => (None, None, None),
-            };
-            let inserted = insert_event
-                .execute(params![
-                    source_id,
-                    ev.line as i64,
-                    ev.line_count as i64,
-                    ev.kind.as_str(),
-                    ts.map(|t| t.unix_nanos),
-                    ts.map(|t| t.offset_secs),
-                    ts.map(|t| t.frac_digits as i64),
-                    ev.level,
-                    ev.logger,
-                    ev.caller,
-                    ev.height,
-                    ev.worker.map(|w| w as i64),
-                    ev.miner,
-                    ev.delay_s,
-                    ev.duration_ms,
-                    ev.peer,
-                    ev.text,
-                    ev.problem,
-                    system,
-                    event,
-                    raw,
-                    store::event_id(source_id, ev.line),
-                    if ev.cids.is_empty() { None } else { Some(ev.cids.join(" ")) },
-                ])?;
-            if inserted == 0 {
-                continue; // already stored by an earlier run that crashed after the insert
-            }
-            let event_id = store::event_id(source_id, ev.line);
-            for (pos, cid) in ev.cids.iter().enumerate() {
-                let cid_id = self.cid_id(&tx, cid)?;
-                insert_cid.execute(params![cid_id, event_id, pos as i64])?;
-            }
+            self.add(source_id, &ev);
             if let Some(hc) = &ev.head_change {
-                insert_hc.execute(params![event_id, hc.from_height, hc.to_height, hc.revert_count, hc.apply_count, hc.to.len() as i64, hc.class().as_str()])?;
+                let ts = ev.ts;
+                // The CIDs only where something was reverted: all that reorgs and trace read.
+                let cids = (hc.revert_count > 0).then(|| ev.cids.join(" "));
+                insert_hc.execute(params![
+                    store::event_id(source_id, ev.line),
+                    ts.map(|t| t.unix_nanos),
+                    ts.map(|t| t.offset_secs),
+                    ts.map(|t| t.frac_digits as i64),
+                    hc.from_height,
+                    hc.to_height,
+                    hc.revert_count,
+                    hc.apply_count,
+                    hc.to.len() as i64,
+                    hc.class().as_str(),
+                    cids
+                ])?;
             }
         }
-        drop((insert_event, insert_journal, insert_cid, insert_hc));
+        drop(insert_hc);
+        self.closed.extend(self.open.iter_mut().filter_map(Option::take));
+        {
+            let mut insert_segment = tx.prepare_cached(
+                "INSERT OR IGNORE INTO segments(id, source_id, kind, n_events, first_line, last_line, min_ts, max_ts, min_height, max_height, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            for seg in self.closed.drain(..) {
+                insert_segment.execute(params![
+                    store::event_id(source_id, seg.first_line),
+                    source_id,
+                    seg.kind.as_str(),
+                    seg.count as i64,
+                    seg.first_line as i64,
+                    seg.last_line as i64,
+                    seg.min_ts,
+                    seg.max_ts,
+                    seg.min_height,
+                    seg.max_height,
+                    seg.finish()
+                ])?;
+            }
+            // Sorted by key: neighbouring inserts touch neighbouring B-tree pages.
+            let mut postings: Vec<(i64, Vec<i64>)> = self.postings.drain().collect();
+            postings.sort_unstable_by_key(|p| p.0);
+            let mut insert_posting = tx.prepare_cached("INSERT OR IGNORE INTO cid_postings(cid_key, first_segment, segments) VALUES (?1, ?2, ?3)")?;
+            for (key, mut ids) in postings {
+                ids.sort_unstable();
+                ids.dedup();
+                insert_posting.execute(params![key, ids[0], segment::encode_postings(&ids)])?;
+            }
+        }
         let d = |a: u64, b: u64| (a - b) as i64;
         tx.execute(
             "UPDATE sources SET byte_offset = ?2, next_line = ?3, lines = lines + ?4, blank = blank + ?5, other_records = other_records + ?6,

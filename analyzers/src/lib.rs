@@ -5,6 +5,8 @@
 pub mod ingest;
 pub mod miners;
 pub mod query;
+mod read;
+pub mod segment;
 pub mod store;
 
 pub use store::{open, open_existing, StoreError};

@@ -3,8 +3,11 @@
 
 use crate::query::Filter;
 use crate::store::{Result, StoreError};
+use crate::read::{self, Sources};
+use lsync_core::EventKind;
 use polars::prelude::*;
-use rusqlite::{params_from_iter, types::Value as SqlValue, Connection};
+use rusqlite::Connection;
+use std::collections::BTreeSet;
 use serde::Serialize;
 
 /// A late block in a miner's worst list.
@@ -39,41 +42,37 @@ struct Sample {
 /// Statistics per miner, worst (by p95, then max) first. `min_delay_s` filters the samples.
 /// Samples are `block_seen` records where a node has them, else `block_delay` warnings.
 pub fn miners(conn: &Connection, min_delay_s: f64, f: &Filter, worst_n: usize) -> Result<Vec<MinerRow>> {
-    let mut sql = String::from(
-        "SELECT e.miner, e.delay_s, e.ts_ns, e.ts_off, e.ts_prec, n.name,
-                e.cids
-         FROM events e JOIN sources s ON s.id = e.source_id JOIN nodes n ON n.id = s.node_id
-         WHERE e.miner IS NOT NULL AND e.delay_s IS NOT NULL AND e.delay_s >= ?
-           -- A node with lsync's first-seen records (every block, ms precision) is measured by
-           -- them; other nodes by Lotus's `large delay` warnings (late blocks only, seconds).
-           AND (e.kind = 'block_seen'
-                OR (e.kind = 'block_delay' AND s.node_id NOT IN (
-                    SELECT DISTINCT s2.node_id FROM events e2 JOIN sources s2 ON s2.id = e2.source_id WHERE e2.kind = 'block_seen')))",
-    );
-    let mut args = vec![SqlValue::Real(min_delay_s)];
-    if let Some(node) = &f.node {
-        sql.push_str(" AND n.name = ?");
-        args.push(SqlValue::Text(node.clone()));
-    }
-    if let Some(t) = f.since {
-        sql.push_str(" AND e.ts_ns >= ?");
-        args.push(SqlValue::Integer(t.unix_nanos));
-    }
-    if let Some(t) = f.until {
-        sql.push_str(" AND e.ts_ns <= ?");
-        args.push(SqlValue::Integer(t.unix_nanos));
-    }
-    let mut stmt = conn.prepare(&sql)?;
-    let samples: Vec<Sample> = stmt
-        .query_map(params_from_iter(args), |r| {
-            let ns: Option<i64> = r.get(2)?;
-            let ts = ns.map(|ns| {
-                lsync_core::Timestamp::from_unix_nanos(ns, r.get::<_, Option<i64>>(3).ok().flatten().unwrap_or(0) as i32, r.get::<_, Option<i64>>(4).ok().flatten().unwrap_or(3) as u8).to_string()
-            });
-            let cids: Option<String> = r.get(6)?;
-            Ok(Sample { miner: r.get(0)?, delay: r.get(1)?, ts, node: r.get(5)?, cid: cids.and_then(|c| c.split(' ').next().map(str::to_string)) })
-        })?
+    let sources = Sources::load(conn)?;
+    let of_node = sources.of_node(f.node.as_deref());
+    let since = f.since.map(|t| t.unix_nanos);
+    let until = f.until.map(|t| t.unix_nanos);
+    // A node with lsync's first-seen records (every block, ms precision) is measured by them;
+    // other nodes by Lotus's `large delay` warnings (late blocks only, seconds).
+    let seen = read::segments_by_kind(conn, &[EventKind::BlockSeen], &of_node, since, until)?;
+    let seen_sources: Vec<i64> = conn
+        .prepare_cached("SELECT DISTINCT source_id FROM segments WHERE kind = 'block_seen'")?
+        .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
+    let nodes_with_seen: BTreeSet<&str> = seen_sources.iter().filter_map(|id| sources.get(*id)).map(|s| s.node.as_str()).collect();
+    let delay = read::segments_by_kind(conn, &[EventKind::BlockDelay], &of_node, since, until)?;
+    let mut samples: Vec<Sample> = Vec::new();
+    for seg in seen.iter().chain(delay.iter().filter(|g| sources.get(g.source_id).is_some_and(|s| !nodes_with_seen.contains(s.node.as_str())))) {
+        let r = seg.reader()?;
+        let node = sources.get(seg.source_id).map(|s| s.node.clone()).unwrap_or_default();
+        for v in r.events(seg.first_line)? {
+            let (Some(miner), Some(d)) = (v.miner, v.delay_s) else { continue };
+            if d < min_delay_s || !read::in_bounds(v.ts, since, until) {
+                continue;
+            }
+            samples.push(Sample {
+                miner: miner.to_string(),
+                delay: d,
+                cid: v.cid_refs.first().map(|i| r.cid(*i).to_string()),
+                ts: v.ts.map(|t| t.to_string()),
+                node: node.clone(),
+            });
+        }
+    }
     if samples.is_empty() {
         return Ok(Vec::new());
     }

@@ -1,11 +1,13 @@
 //! Queries behind the reports: `events`, `trace`, `reorgs`, `summary`.
 //! Every function returns typed rows; the binary decides how to print them.
 
-use crate::store::{Result, StoreError};
+use crate::read::{self, Sources};
+use crate::segment::{self, SegmentReader};
+use crate::store::{Result, StoreError, LINE_BITS};
 use lsync_core::{EventKind, Timestamp};
 use rusqlite::{params_from_iter, types::Value as SqlValue, Connection, OptionalExtension};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Filters shared by the reports.
 #[derive(Clone, Debug, Default)]
@@ -20,7 +22,8 @@ pub struct Filter {
     pub limit: Option<u64>,
 }
 
-/// One event as the reports print it (`lsync events --json` prints exactly these keys).
+/// One event as the reports print it (`lsync events --json` prints exactly these keys, and
+/// `data` for journal records ingested with `--keep-raw`).
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct EventRow {
     pub kind: String,
@@ -39,45 +42,29 @@ pub struct EventRow {
     pub duration_ms: Option<f64>,
     pub peer: Option<String>,
     pub text: Option<String>,
+    /// The journal record's raw `Data` JSON (only with `lsync ingest --keep-raw`).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "raw_json")]
+    pub data: Option<String>,
     #[serde(skip)]
     pub id: i64,
     #[serde(skip)]
     pub ts_ns: Option<i64>,
     #[serde(skip)]
+    pub source_id: i64,
+    #[serde(skip)]
     pub problem: Option<String>,
+}
+
+/// `Data` as the JSON it is (a torn one as a string).
+fn raw_json<S: serde::Serializer>(data: &Option<String>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match data.as_deref().map(serde_json::from_str::<&serde_json::value::RawValue>) {
+        Some(Ok(raw)) => raw.serialize(s),
+        _ => data.serialize(s),
+    }
 }
 
 fn ts_text(ns: Option<i64>, off: Option<i64>, prec: Option<i64>) -> Option<String> {
     ns.map(|ns| Timestamp::from_unix_nanos(ns, off.unwrap_or(0) as i32, prec.unwrap_or(3) as u8).to_string())
-}
-
-const EVENT_COLUMNS: &str = "e.id, e.kind, e.ts_ns, e.ts_off, e.ts_prec, n.name, s.path, e.line, e.level, e.logger, e.caller,
-    e.cids,
-    e.height, e.worker, e.miner, e.delay_s, e.duration_ms, e.peer, e.text, e.problem";
-
-fn row_to_event(r: &rusqlite::Row) -> rusqlite::Result<EventRow> {
-    let cids: Option<String> = r.get(11)?;
-    Ok(EventRow {
-        id: r.get(0)?,
-        kind: r.get(1)?,
-        ts_ns: r.get(2)?,
-        ts: ts_text(r.get(2)?, r.get(3)?, r.get(4)?),
-        node: r.get(5)?,
-        file: r.get(6)?,
-        line: r.get::<_, i64>(7)? as u64,
-        level: r.get(8)?,
-        logger: r.get(9)?,
-        caller: r.get(10)?,
-        cids: cids.map(|s| s.split(' ').map(str::to_string).collect()).unwrap_or_default(),
-        height: r.get(12)?,
-        worker: r.get::<_, Option<i64>>(13)?.map(|w| w as u64),
-        miner: r.get(14)?,
-        delay_s: r.get(15)?,
-        duration_ms: r.get(16)?,
-        peer: r.get(17)?,
-        text: r.get(18)?,
-        problem: r.get(19)?,
-    })
 }
 
 /// Validates a CID argument; an invalid one is a one-sentence error.
@@ -85,97 +72,58 @@ pub fn parse_cid_arg(cid: &str) -> Result<String> {
     lsync_core::cids::validate_cid(cid).map_err(|_| StoreError::Input(format!("{cid:?} is not a valid CID")))
 }
 
-fn cid_id(conn: &Connection, cid: &str) -> Result<Option<i64>> {
-    Ok(conn.query_row("SELECT id FROM cids WHERE cid = ?1", [cid], |r| r.get(0)).optional()?)
+/// The kinds a filter selects.
+fn selected_kinds(f: &Filter) -> Vec<EventKind> {
+    if !f.kinds.is_empty() {
+        return f.kinds.clone();
+    }
+    EventKind::ALL
+        .iter()
+        .copied()
+        .filter(|k| f.all_kinds || !matches!(k, EventKind::Unknown | EventKind::Malformed | EventKind::JournalOther))
+        .collect()
 }
-
-/// The `journal_other` records (a compact table of their own), shaped like [`EVENT_COLUMNS`].
-const JOURNAL_COLUMNS: &str = "0, 'journal_other', jr.ts_ns, jr.ts_off, jr.ts_prec, n.name, s.path, jr.line, NULL, NULL, NULL,
-    NULL, NULL, NULL, NULL, NULL, NULL, NULL, jt.system || ':' || jt.event, NULL";
 
 /// `lsync events`.
 pub fn events(conn: &Connection, f: &Filter) -> Result<Vec<EventRow>> {
-    let mut args: Vec<SqlValue> = Vec::new();
-    let mut conds: Vec<String> = Vec::new();
-    let mut cid_filter = None;
+    let sources = Sources::load(conn)?;
+    let of_node = sources.of_node(f.node.as_deref());
+    let mut kinds = selected_kinds(f);
+    let since = f.since.map(|t| t.unix_nanos);
+    let until = f.until.map(|t| t.unix_nanos);
+    let mut rows = Vec::new();
     if let Some(cid) = &f.cid {
         let cid = parse_cid_arg(cid)?;
-        match cid_id(conn, &cid)? {
-            Some(id) => cid_filter = Some(id),
-            None => return Ok(Vec::new()),
+        // journal_other records are not indexed by CID (their Data is not read).
+        kinds.retain(|k| *k != EventKind::JournalOther);
+        for id in read::segment_ids_naming(conn, &cid)? {
+            let Some(seg) = read::segment_by_id(conn, id)? else { continue };
+            if !kinds.contains(&seg.kind) || !of_node.contains(&seg.source_id) {
+                continue;
+            }
+            let r = seg.reader()?;
+            let Some(ci) = r.find_cid(&cid) else { continue };
+            for v in r.events(seg.first_line)? {
+                if v.names(ci) && read::in_bounds(v.ts, since, until) {
+                    rows.push(read::event_row(&seg, &r, &v, &sources));
+                }
+            }
         }
-    }
-    if let Some(id) = cid_filter {
-        conds.push("e.id IN (SELECT event_id FROM event_cids WHERE cid_id = ?)".into());
-        args.push(SqlValue::Integer(id));
-    }
-    let want_journal_other = cid_filter.is_none()
-        && if f.kinds.is_empty() { f.all_kinds } else { f.kinds.contains(&EventKind::JournalOther) };
-    let event_kinds: Vec<&EventKind> = f.kinds.iter().filter(|k| **k != EventKind::JournalOther).collect();
-    let want_events = f.kinds.is_empty() || !event_kinds.is_empty();
-    if !event_kinds.is_empty() {
-        conds.push(format!("e.kind IN ({})", vec!["?"; event_kinds.len()].join(",")));
-        args.extend(event_kinds.iter().map(|k| SqlValue::Text(k.as_str().to_string())));
     } else {
-        // Name the kinds even when the user did not, so time ranges use the (kind, ts) index.
-        let kinds: Vec<&str> = EventKind::ALL
-            .iter()
-            .filter(|k| **k != EventKind::JournalOther && (f.all_kinds || !matches!(k, EventKind::Unknown | EventKind::Malformed)))
-            .map(|k| k.as_str())
-            .collect();
-        conds.push(format!("e.kind IN ({})", vec!["?"; kinds.len()].join(",")));
-        args.extend(kinds.iter().map(|k| SqlValue::Text(k.to_string())));
-    }
-    push_common(&mut conds, &mut args, f, "e");
-    let mut parts = Vec::new();
-    if want_events {
-        let mut q = format!("SELECT {EVENT_COLUMNS}, s.id AS sid FROM events e JOIN sources s ON s.id = e.source_id JOIN nodes n ON n.id = s.node_id");
-        if !conds.is_empty() {
-            q.push_str(" WHERE ");
-            q.push_str(&conds.join(" AND "));
+        for seg in read::segments_by_kind(conn, &kinds, &of_node, since, until)? {
+            let r = seg.reader()?;
+            for v in r.events(seg.first_line)? {
+                if read::in_bounds(v.ts, since, until) {
+                    rows.push(read::event_row(&seg, &r, &v, &sources));
+                }
+            }
         }
-        parts.push(q);
-    } else {
-        args.clear();
     }
-    if want_journal_other {
-        let mut jconds = Vec::new();
-        push_common(&mut jconds, &mut args, f, "jr");
-        let mut q = format!(
-            "SELECT {JOURNAL_COLUMNS}, s.id AS sid FROM journal_records jr JOIN journal_types jt ON jt.id = jr.type_id
-             JOIN sources s ON s.id = jr.source_id JOIN nodes n ON n.id = s.node_id"
-        );
-        if !jconds.is_empty() {
-            q.push_str(" WHERE ");
-            q.push_str(&jconds.join(" AND "));
-        }
-        parts.push(q);
-    }
-    if parts.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut sql = format!("SELECT * FROM ({}) ORDER BY ts_ns IS NULL, ts_ns, sid, line", parts.join(" UNION ALL "));
+    read::sort_rows(&mut rows);
     if let Some(l) = f.limit {
-        sql.push_str(&format!(" LIMIT {l}"));
+        rows.truncate(l as usize);
     }
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), row_to_event)?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-}
-
-fn push_common(conds: &mut Vec<String>, args: &mut Vec<SqlValue>, f: &Filter, alias: &str) {
-    if let Some(node) = &f.node {
-        conds.push("n.name = ?".into());
-        args.push(SqlValue::Text(node.clone()));
-    }
-    if let Some(t) = f.since {
-        conds.push(format!("{alias}.ts_ns >= ?"));
-        args.push(SqlValue::Integer(t.unix_nanos));
-    }
-    if let Some(t) = f.until {
-        conds.push(format!("{alias}.ts_ns <= ?"));
-        args.push(SqlValue::Integer(t.unix_nanos));
-    }
+    Ok(rows)
 }
 
 /// One row of `lsync reorgs` (`--json` prints exactly these keys).
@@ -196,54 +144,82 @@ pub struct ReorgRow {
     pub distance: i64,
 }
 
+fn push_common(conds: &mut Vec<String>, args: &mut Vec<SqlValue>, f: &Filter, alias: &str) {
+    if let Some(node) = &f.node {
+        conds.push("n.name = ?".into());
+        args.push(SqlValue::Text(node.clone()));
+    }
+    if let Some(t) = f.since {
+        conds.push(format!("{alias}.ts_ns >= ?"));
+        args.push(SqlValue::Integer(t.unix_nanos));
+    }
+    if let Some(t) = f.until {
+        conds.push(format!("{alias}.ts_ns <= ?"));
+        args.push(SqlValue::Integer(t.unix_nanos));
+    }
+}
+
 /// The reorgs query, for the query-plan test.
-pub const REORGS_SQL_FOR_PLAN: &str = "SELECT e.id FROM head_changes hc JOIN events e ON e.id = hc.event_id WHERE hc.apply_count >= 2 AND hc.revert_count >= 1";
+pub const REORGS_SQL_FOR_PLAN: &str = "SELECT event_id FROM head_changes WHERE apply_count >= 2 AND revert_count >= 1";
 /// The trace lookup, for the query-plan test.
-pub const TRACE_SQL_FOR_PLAN: &str = "SELECT e.id FROM cids c JOIN event_cids ec ON ec.cid_id = c.id JOIN events e ON e.id = ec.event_id WHERE c.cid = 'x'";
+pub const TRACE_SQL_FOR_PLAN: &str = "SELECT segments FROM cid_postings WHERE cid_key = 12345";
+
+/// The typed columns of a `head_changes` row, as `(from_height, to_height, revert, apply, to_n)`.
+type HeadCounts = (i64, i64, i64, i64, i64);
+
+fn head_counts(conn: &Connection, event_id: i64) -> Result<Option<HeadCounts>> {
+    let mut stmt = conn.prepare_cached("SELECT from_height, to_height, revert_count, apply_count, to_n FROM head_changes WHERE event_id = ?1")?;
+    Ok(stmt.query_row([event_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))).optional()?)
+}
 
 /// `lsync reorgs`: journal head changes with ApplyCount ≥ `min_apply` and RevertCount ≥ `min_revert`.
 pub fn reorgs(conn: &Connection, min_apply: i64, min_revert: i64, f: &Filter) -> Result<Vec<ReorgRow>> {
     let mut sql = String::from(
-        "SELECT e.id, e.ts_ns, e.ts_off, e.ts_prec, n.name, s.path, e.line, hc.from_height, hc.to_height, hc.revert_count, hc.apply_count, hc.to_n, hc.class
-         FROM head_changes hc JOIN events e ON e.id = hc.event_id JOIN sources s ON s.id = e.source_id JOIN nodes n ON n.id = s.node_id
+        "SELECT hc.event_id, hc.ts_ns, hc.ts_off, hc.ts_prec, n.name, s.path, hc.from_height, hc.to_height, hc.revert_count, hc.apply_count, hc.to_n, hc.class, hc.cids, s.id
+         FROM head_changes hc JOIN sources s ON s.id = (hc.event_id >> 40) JOIN nodes n ON n.id = s.node_id
          WHERE hc.apply_count >= ? AND hc.revert_count >= ?",
     );
     let mut args = vec![SqlValue::Integer(min_apply), SqlValue::Integer(min_revert)];
     let mut conds = Vec::new();
-    push_common(&mut conds, &mut args, f, "e");
+    push_common(&mut conds, &mut args, f, "hc");
     for c in conds {
         sql.push_str(" AND ");
         sql.push_str(&c);
     }
-    sql.push_str(" ORDER BY e.ts_ns, s.id, e.line");
+    sql.push_str(" ORDER BY hc.ts_ns, s.id, hc.event_id");
     let mut stmt = conn.prepare(&sql)?;
-    let mut cid_stmt = conn.prepare_cached("SELECT cids FROM events WHERE id = ?1")?;
     let rows = stmt.query_map(params_from_iter(args), |r| {
         Ok((
             r.get::<_, i64>(0)?,
             ts_text(r.get(1)?, r.get(2)?, r.get(3)?),
             r.get::<_, String>(4)?,
             r.get::<_, String>(5)?,
-            r.get::<_, i64>(6)?,
-            r.get::<_, i64>(7)?,
-            r.get::<_, i64>(8)?,
-            r.get::<_, i64>(9)?,
-            r.get::<_, i64>(10)?,
-            r.get::<_, i64>(11)?,
-            r.get::<_, String>(12)?,
+            (r.get::<_, i64>(6)?, r.get::<_, i64>(7)?, r.get::<_, i64>(8)?, r.get::<_, i64>(9)?, r.get::<_, i64>(10)?),
+            r.get::<_, String>(11)?,
+            r.get::<_, Option<String>>(12)?,
         ))
     })?;
+    let mut sources: Option<Sources> = None;
     let mut out = Vec::new();
     for row in rows {
-        let (id, ts, node, file, line, fh, th, rc, ac, to_n, class) = row?;
-        let text: Option<String> = cid_stmt.query_row([id], |r| r.get(0))?;
-        let cids: Vec<String> = text.map(|t| t.split(' ').map(str::to_string).collect()).unwrap_or_default();
+        let (id, ts, node, file, (fh, th, rc, ac, to_n), class, cids) = row?;
+        let cids: Vec<String> = match cids {
+            Some(t) => t.split(' ').map(str::to_string).collect(),
+            // Extends keep their CIDs only in their segment (`--min-revert 0`).
+            None => {
+                let src = match &mut sources {
+                    Some(s) => s,
+                    None => sources.insert(Sources::load(conn)?),
+                };
+                read::load_event(conn, src, EventKind::HeadChange, id)?.map(|e| e.cids).unwrap_or_default()
+            }
+        };
         let (to, from) = cids.split_at((to_n as usize).min(cids.len()));
         out.push(ReorgRow {
             ts,
             node,
             file,
-            line: line as u64,
+            line: (id & ((1 << LINE_BITS) - 1)) as u64,
             from: from.to_vec(),
             from_height: fh,
             to: to.to_vec(),
@@ -305,10 +281,11 @@ pub fn trace(conn: &Connection, cid: &str, node: Option<&str>) -> Result<TraceRe
     let mut nodes: Vec<String> = events.iter().map(|e| e.node.clone()).collect();
     nodes.sort();
     nodes.dedup();
+    let sources = Sources::load(conn)?;
     let mut stages = Vec::new();
     for n in &nodes {
         let evs: Vec<&EventRow> = events.iter().filter(|e| &e.node == n).collect();
-        stages.extend(node_stages(conn, &cid, n, &evs)?);
+        stages.extend(node_stages(conn, &sources, &cid, n, &evs)?);
     }
     Ok(TraceResult::Found(Trace { cid, nodes, events, stages }))
 }
@@ -333,7 +310,7 @@ fn short(cids: &[String]) -> String {
     format!("[{}]", s.join(" "))
 }
 
-fn node_stages(conn: &Connection, cid: &str, node: &str, evs: &[&EventRow]) -> Result<Vec<Stage>> {
+fn node_stages(conn: &Connection, sources: &Sources, cid: &str, node: &str, evs: &[&EventRow]) -> Result<Vec<Stage>> {
     let mut out: Vec<Stage> = Vec::new();
     let first_of = |kinds: &[&str]| evs.iter().find(|e| kinds.contains(&e.kind.as_str())).copied();
     if let Some(e) = first_of(&["block_seen"]) {
@@ -354,13 +331,7 @@ fn node_stages(conn: &Connection, cid: &str, node: &str, evs: &[&EventRow]) -> R
         let w = start.worker.unwrap_or(0);
         out.push(stage(node, "worker_start", start, format!("worker {w} {}", short(&start.cids))));
         // `worker N done` does not name the tipset: find it by worker id on the same node.
-        let done: Option<EventRow> = {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events e JOIN sources s ON s.id = e.source_id JOIN nodes n ON n.id = s.node_id
-                 WHERE e.kind = 'worker_done' AND e.worker = ?1 AND n.name = ?2 AND e.ts_ns >= ?3 ORDER BY e.ts_ns LIMIT 1"
-            ))?;
-            stmt.query_row(rusqlite::params![w as i64, node, start.ts_ns.unwrap_or(i64::MIN)], row_to_event).optional()?
-        };
+        let done = first_worker_done(conn, sources, node, w, start.ts_ns.unwrap_or(i64::MIN))?;
         if let Some(d) = done {
             out.push(stage(node, "worker_done", &d, format!("worker {w} took {:.3} ms", d.duration_ms.unwrap_or(0.0))));
         }
@@ -373,24 +344,30 @@ fn node_stages(conn: &Connection, cid: &str, node: &str, evs: &[&EventRow]) -> R
         out.push(stage(node, "new_heaviest", e, format!("tipset {} height {}", short(&e.cids), e.height.unwrap_or(-1))));
     }
     // Journal: the head change whose To holds the CID, then a later one that reverted it.
-    let mut stmt = conn.prepare_cached(
-        "SELECT e.id, hc.from_height, hc.to_height, hc.revert_count, hc.apply_count, hc.to_n,
-                (SELECT ec.pos FROM event_cids ec WHERE ec.cid_id = (SELECT id FROM cids WHERE cid = ?1) AND ec.event_id = e.id ORDER BY ec.pos LIMIT 1)
-         FROM events e JOIN head_changes hc ON hc.event_id = e.id JOIN sources s ON s.id = e.source_id JOIN nodes n ON n.id = s.node_id
-         WHERE e.kind = 'head_change' AND e.ts_ns >= ?3 AND n.name = ?2 ORDER BY e.ts_ns",
-    )?;
-    let by_id: BTreeMap<i64, &EventRow> = evs.iter().map(|e| (e.id, *e)).collect();
-    let applied = evs.iter().find(|e| e.kind == "head_change" && in_to(conn, e.id, cid).unwrap_or(false)).copied();
-    if let Some(a) = applied {
-        let (fh, th, rc, ac) = head_change_counts(conn, a.id)?;
+    let mut applied = None;
+    for e in evs.iter().filter(|e| e.kind == "head_change") {
+        if let Some(counts) = head_counts(conn, e.id)? {
+            if e.cids.iter().position(|c| c == cid).is_some_and(|p| (p as i64) < counts.4) {
+                applied = Some((*e, counts));
+                break;
+            }
+        }
+    }
+    if let Some((a, (fh, th, rc, ac, _))) = applied {
         let name = if rc == 1 && ac == 1 && fh == th { "journal_widen" } else { "journal_apply" };
         out.push(stage(node, name, a, format!("head {fh}→{th} revert={rc} apply={ac}")));
         let h = th;
-        let rows = stmt.query_map(rusqlite::params![cid, node, a.ts_ns.unwrap_or(i64::MIN)], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, i64>(4)?, r.get::<_, i64>(5)?, r.get::<_, Option<i64>>(6)?))
+        let by_id: BTreeMap<i64, &EventRow> = evs.iter().map(|e| (e.id, *e)).collect();
+        let mut stmt = conn.prepare_cached(
+            "SELECT hc.event_id, hc.from_height, hc.to_height, hc.revert_count, hc.apply_count, hc.to_n, hc.cids
+             FROM head_changes hc JOIN sources s ON s.id = (hc.event_id >> 40) JOIN nodes n ON n.id = s.node_id
+             WHERE hc.ts_ns >= ?2 AND n.name = ?1 ORDER BY hc.ts_ns",
+        )?;
+        let rows = stmt.query_map(rusqlite::params![node, a.ts_ns.unwrap_or(i64::MIN)], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, i64>(4)?, r.get::<_, i64>(5)?, r.get::<_, Option<String>>(6)?))
         })?;
         for row in rows {
-            let (id, fh, th, rc, ac, to_n, pos) = row?;
+            let (id, fh, th, rc, ac, to_n, cids) = row?;
             if id == a.id {
                 continue;
             }
@@ -398,14 +375,19 @@ fn node_stages(conn: &Connection, cid: &str, node: &str, evs: &[&EventRow]) -> R
             if fh - rc > h + lsync_core::chain::CHAIN_FINALITY as i64 {
                 break;
             }
-            let cid_in_to = pos.map(|p| p < to_n).unwrap_or(false);
             // The old chain lost every height above the ancestor, which is at most fh − rc.
-            if rc > 0 && fh >= h && fh - rc < h && !cid_in_to {
+            if rc > 0 && fh >= h && fh - rc < h {
+                let cid_in_to = cids.as_deref().and_then(|t| t.split(' ').position(|c| c == cid)).is_some_and(|p| (p as i64) < to_n);
+                if cid_in_to {
+                    continue;
+                }
                 let ev = match by_id.get(&id) {
-                    Some(e) => (*e).clone(),
-                    None => load_event(conn, id)?,
+                    Some(e) => Some((*e).clone()),
+                    None => read::load_event(conn, sources, EventKind::HeadChange, id)?,
                 };
-                out.push(stage(node, "journal_revert", &ev, format!("reverted by head {fh}→{th} revert={rc} apply={ac}")));
+                if let Some(ev) = ev {
+                    out.push(stage(node, "journal_revert", &ev, format!("reverted by head {fh}→{th} revert={rc} apply={ac}")));
+                }
                 break;
             }
         }
@@ -426,45 +408,58 @@ fn node_stages(conn: &Connection, cid: &str, node: &str, evs: &[&EventRow]) -> R
     Ok(out)
 }
 
-fn load_event(conn: &Connection, id: i64) -> Result<EventRow> {
-    Ok(conn.query_row(
-        &format!("SELECT {EVENT_COLUMNS} FROM events e JOIN sources s ON s.id = e.source_id JOIN nodes n ON n.id = s.node_id WHERE e.id = ?1"),
-        [id],
-        row_to_event,
-    )?)
-}
-
-fn head_change_counts(conn: &Connection, id: i64) -> Result<(i64, i64, i64, i64)> {
-    Ok(conn.query_row("SELECT from_height, to_height, revert_count, apply_count FROM head_changes WHERE event_id = ?1", [id], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-    })?)
-}
-
-fn in_to(conn: &Connection, event_id: i64, cid: &str) -> Result<bool> {
-    Ok(conn
-        .query_row(
-            "SELECT 1 FROM cids c JOIN event_cids ec ON ec.cid_id = c.id JOIN head_changes hc ON hc.event_id = ec.event_id
-             WHERE ec.event_id = ?1 AND c.cid = ?2 AND ec.pos < hc.to_n",
-            rusqlite::params![event_id, cid],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
+/// The first `worker N done` on `node` at or after `since_ns`.
+fn first_worker_done(conn: &Connection, sources: &Sources, node: &str, worker: u64, since_ns: i64) -> Result<Option<EventRow>> {
+    let of_node = sources.of_node(Some(node));
+    let mut best: Option<EventRow> = None;
+    // Segments come in time order; once one starts after the best match, none can beat it.
+    for seg in read::segments_by_kind(conn, &[EventKind::WorkerDone], &of_node, Some(since_ns), None)? {
+        if let (Some(b), Some(min)) = (&best, seg.min_ts) {
+            if b.ts_ns.is_some_and(|t| min > t) {
+                break;
+            }
+        }
+        let r = seg.reader()?;
+        for v in r.events(seg.first_line)? {
+            let Some(t) = v.ts.map(|t| t.unix_nanos) else { continue };
+            if v.worker != Some(worker) || t < since_ns {
+                continue;
+            }
+            if best.as_ref().is_none_or(|b| (t, seg.source_id, v.line) < (b.ts_ns.unwrap_or(i64::MAX), b.source_id, b.line)) {
+                best = Some(read::event_row(&seg, &r, &v, sources));
+            }
+        }
+    }
+    Ok(best)
 }
 
 /// Known CIDs sharing the longest prefix with `cid` (at most 5).
 pub fn similar_cids(conn: &Connection, cid: &str) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached("SELECT cid FROM cids WHERE cid >= ?1 AND cid < ?2 ORDER BY cid LIMIT 5")?;
     // Every block CID starts `bafy2bzace`: a shorter shared prefix says nothing.
     let min = 12.min(cid.len());
+    let mut stmt = conn.prepare_cached("SELECT segments FROM cid_postings WHERE cid_key BETWEEN ?1 AND ?2 LIMIT 64")?;
+    let reach = segment::KEY_PREFIX_CHARS + segment::KEY_CHARS;
     let mut len = cid.len().saturating_sub(1);
-    while len >= min && len > 0 {
-        let prefix = &cid[..len];
-        let mut upper = prefix.to_string();
-        upper.push('\u{10FFFF}');
-        let found: Vec<String> = stmt.query_map([prefix, upper.as_str()], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    while len >= min && len > segment::KEY_PREFIX_CHARS {
+        // Keys hold the first `reach` characters; longer shared prefixes are checked on the
+        // texts of the CIDs found in the range of the first `reach`.
+        let (lo, hi) = segment::key_range(&cid[..len.min(reach)]);
+        let mut ids = BTreeSet::new();
+        for r in stmt.query_map([lo, hi], |r| r.get::<_, Vec<u8>>(0))? {
+            ids.extend(segment::decode_postings(&r?)?);
+        }
+        let mut found = BTreeSet::new();
+        for id in ids {
+            let Some(seg) = read::segment_by_id(conn, id)? else { continue };
+            let r: SegmentReader = seg.reader()?;
+            for c in r.cid_table() {
+                if c.len() >= len && c.as_bytes()[..len] == cid.as_bytes()[..len] && *c != cid {
+                    found.insert(c.to_string());
+                }
+            }
+        }
         if !found.is_empty() {
-            return Ok(found);
+            return Ok(found.into_iter().take(5).collect());
         }
         len -= 1;
     }
@@ -552,53 +547,56 @@ pub fn summary(conn: &Connection, node: Option<&str>) -> Result<Summary> {
         })?;
         s.sources = rows.collect::<rusqlite::Result<_>>()?;
     }
-    let from = format!("FROM events e JOIN sources s ON s.id = e.source_id JOIN nodes n ON n.id = s.node_id {node_cond}");
+    let sources = Sources::load(conn)?;
+    let of_node = sources.of_node(node);
+    let seg_from = format!("FROM segments g JOIN sources s ON s.id = g.source_id JOIN nodes n ON n.id = s.node_id {node_cond}");
     let and = if node.is_some() { "AND" } else { "WHERE" };
-    let jfrom = format!("FROM journal_records jr JOIN sources s ON s.id = jr.source_id JOIN nodes n ON n.id = s.node_id {node_cond}");
-    let jn: i64 = conn.query_row(&format!("SELECT count(*) {jfrom}"), params_from_iter(np.clone()), |r| r.get(0))?;
-    if jn > 0 {
-        s.by_kind.insert("journal_other".into(), jn);
-    }
-
-    type TsParts = Option<(i64, i64, i64)>;
-    let (first, last): (TsParts, TsParts) = {
-        let q = |order: &str, table_from: &str, alias: &str| -> Result<TsParts> {
-            Ok(conn
-                .query_row(
-                    &format!("SELECT {alias}.ts_ns, {alias}.ts_off, {alias}.ts_prec {table_from} {and} {alias}.ts_ns IS NOT NULL ORDER BY {alias}.ts_ns {order} LIMIT 1"),
-                    params_from_iter(np.clone()),
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()?)
-        };
-        let pick = |a: TsParts, b: TsParts, earliest: bool| match (a, b) {
-            (Some(x), Some(y)) => Some(if (x.0 <= y.0) == earliest { x } else { y }),
-            (x, y) => x.or(y),
-        };
-        (
-            pick(q("ASC", &from, "e")?, if jn > 0 { q("ASC", &jfrom, "jr")? } else { None }, true),
-            pick(q("DESC", &from, "e")?, if jn > 0 { q("DESC", &jfrom, "jr")? } else { None }, false),
-        )
-    };
-    s.first_ts = first.and_then(|(a, b, c)| ts_text(Some(a), Some(b), Some(c)));
-    s.last_ts = last.and_then(|(a, b, c)| ts_text(Some(a), Some(b), Some(c)));
-    let (mn, mx): (Option<i64>, Option<i64>) = conn.query_row(
-        &format!("SELECT min(e.height), max(e.height) {from} {and} e.kind IN ('new_heaviest', 'head_change', 'block_validation')"),
-        params_from_iter(np.clone()),
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    s.min_height = mn;
-    s.max_height = mx;
     {
-        let mut stmt = conn.prepare(&format!("SELECT e.kind, count(*) {from} GROUP BY e.kind"))?;
+        let mut stmt = conn.prepare(&format!("SELECT g.kind, sum(g.n_events) {seg_from} GROUP BY g.kind"))?;
         let rows = stmt.query_map(params_from_iter(np.clone()), |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
         for r in rows {
             let (k, c) = r?;
             s.by_kind.insert(k, c);
         }
     }
+    // First and last timestamps: the segments bound them; the event itself gives its offset
+    // and precision.
+    let extreme = |order: &str| -> Result<Option<String>> {
+        let col = if order == "ASC" { "min_ts" } else { "max_ts" };
+        let ids: Vec<i64> = {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT g.id {seg_from} {and} g.{col} = (SELECT g.{col} {seg_from} {and} g.{col} IS NOT NULL ORDER BY g.{col} {order} LIMIT 1)"
+            ))?;
+            let rows = stmt.query_map(params_from_iter(np.clone()), |r| r.get(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let mut best: Option<(i64, i64, u64, Timestamp)> = None;
+        for id in ids {
+            let Some(seg) = read::segment_by_id(conn, id)? else { continue };
+            let r = seg.reader()?;
+            for v in r.events(seg.first_line)? {
+                let Some(t) = v.ts else { continue };
+                let key = (if order == "ASC" { t.unix_nanos } else { -t.unix_nanos }, seg.source_id, v.line);
+                if best.as_ref().is_none_or(|b| key < (b.0, b.1, b.2)) {
+                    best = Some((key.0, key.1, key.2, t));
+                }
+            }
+        }
+        Ok(best.map(|b| b.3.to_string()))
+    };
+    s.first_ts = extreme("ASC")?;
+    s.last_ts = extreme("DESC")?;
+    let (mn, mx): (Option<i64>, Option<i64>) = conn.query_row(
+        &format!("SELECT min(g.min_height), max(g.max_height) {seg_from} {and} g.kind IN ('new_heaviest', 'head_change', 'block_validation')"),
+        params_from_iter(np.clone()),
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    s.min_height = mn;
+    s.max_height = mx;
     {
-        let mut stmt = conn.prepare(&format!("SELECT hc.class, hc.revert_count, count(*) FROM head_changes hc JOIN events e ON e.id = hc.event_id JOIN sources s ON s.id = e.source_id JOIN nodes n ON n.id = s.node_id {node_cond} GROUP BY hc.class, hc.revert_count"))?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT hc.class, hc.revert_count, count(*) FROM head_changes hc JOIN sources s ON s.id = (hc.event_id >> 40) JOIN nodes n ON n.id = s.node_id {node_cond} GROUP BY hc.class, hc.revert_count"
+        ))?;
         let rows = stmt.query_map(params_from_iter(np.clone()), |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))?;
         for r in rows {
             let (class, rc, c) = r?;
@@ -609,35 +607,43 @@ pub fn summary(conn: &Connection, node: Option<&str>) -> Result<Summary> {
         }
     }
     {
-        let mut stmt = conn.prepare(&format!("SELECT e.duration_ms {from} {and} e.kind = 'worker_done' AND e.duration_ms IS NOT NULL"))?;
-        let mut v: Vec<f64> = stmt.query_map(params_from_iter(np.clone()), |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        let mut v: Vec<f64> = Vec::new();
+        for seg in read::segments_by_kind(conn, &[EventKind::WorkerDone], &of_node, None, None)? {
+            let r = seg.reader()?;
+            v.extend(r.events(seg.first_line)?.iter().filter_map(|e| e.duration_ms));
+        }
         if !v.is_empty() {
             v.sort_by(|a, b| a.total_cmp(b));
             s.worker_duration_ms = Some(Percentiles { count: v.len(), p50: percentile(&v, 0.5), p90: percentile(&v, 0.9), p99: percentile(&v, 0.99), max: *v.last().unwrap() });
         }
     }
     {
-        let mut stmt = conn.prepare(&format!("SELECT n.name, e.ts_ns, e.ts_off, e.ts_prec {from} {and} e.kind = 'reorg_backlog' AND e.ts_ns IS NOT NULL ORDER BY n.name, e.ts_ns"))?;
-        let rows = stmt.query_map(params_from_iter(np), |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?)))?;
-        let mut cur: Option<(String, i64, i64, Episode)> = None;
-        for r in rows {
-            let (n, ns, off, prec) = r?;
-            let t = ts_text(Some(ns), Some(off), Some(prec));
+        let mut backlog: Vec<(String, Timestamp)> = Vec::new();
+        for seg in read::segments_by_kind(conn, &[EventKind::ReorgBacklog], &of_node, None, None)? {
+            let r = seg.reader()?;
+            let n = sources.get(seg.source_id).map(|s| s.node.clone()).unwrap_or_default();
+            backlog.extend(r.events(seg.first_line)?.iter().filter_map(|e| e.ts.map(|t| (n.clone(), t))));
+        }
+        backlog.sort_by(|a, b| (&a.0, a.1.unix_nanos).cmp(&(&b.0, b.1.unix_nanos)));
+        let mut cur: Option<(String, i64, Episode)> = None;
+        for (n, t) in backlog {
+            let ns = t.unix_nanos;
+            let text = Some(t.to_string());
             match &mut cur {
-                Some((cn, _, last, ep)) if *cn == n && ns - *last <= 60_000_000_000 => {
+                Some((cn, last, ep)) if *cn == n && ns - *last <= 60_000_000_000 => {
                     *last = ns;
-                    ep.end = t;
+                    ep.end = text;
                     ep.count += 1;
                 }
                 _ => {
-                    if let Some((_, _, _, ep)) = cur.take() {
+                    if let Some((_, _, ep)) = cur.take() {
                         s.reorg_backlog_episodes.push(ep);
                     }
-                    cur = Some((n.clone(), ns, ns, Episode { node: n, start: t.clone(), end: t, count: 1 }));
+                    cur = Some((n.clone(), ns, Episode { node: n, start: text.clone(), end: text, count: 1 }));
                 }
             }
         }
-        if let Some((_, _, _, ep)) = cur {
+        if let Some((_, _, ep)) = cur {
             s.reorg_backlog_episodes.push(ep);
         }
     }

@@ -21,12 +21,14 @@ pub enum StoreError {
     Input(String),
     #[error("statistics: {0}")]
     Stats(String),
+    #[error("database: {0} (re-ingest into a new file)")]
+    Corrupt(#[from] crate::segment::SegmentError),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Schema version stored in `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Bits of an event id that hold the line number: `id = (source_id << LINE_BITS) | line`.
 pub const LINE_BITS: u32 = 40;
@@ -63,78 +65,52 @@ CREATE TABLE IF NOT EXISTS sources (
     last_ingest  TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sources_node ON sources(node_id);
-CREATE TABLE IF NOT EXISTS cids (
-    id  INTEGER PRIMARY KEY,
-    cid TEXT NOT NULL UNIQUE
+-- Events, packed: up to 1,024 consecutive events of one kind from one source per row, as a
+-- blob (`segment.rs` has the layout and the reason: a row per event costs more B-tree work than
+-- parsing the line). `id` is (source_id << 40) | first_line: a re-inserted segment is a no-op.
+CREATE TABLE IF NOT EXISTS segments (
+    id         INTEGER PRIMARY KEY,
+    source_id  INTEGER NOT NULL REFERENCES sources(id),
+    kind       TEXT NOT NULL,
+    n_events   INTEGER NOT NULL,
+    first_line INTEGER NOT NULL,
+    last_line  INTEGER NOT NULL,
+    min_ts     INTEGER,
+    max_ts     INTEGER,
+    min_height INTEGER,
+    max_height INTEGER,
+    data       BLOB NOT NULL
 );
--- `id` is (source_id << 40) | line: one event per record start, so the primary key itself makes
--- a re-inserted record a no-op (no separate UNIQUE index to maintain on every insert).
-CREATE TABLE IF NOT EXISTS events (
-    id          INTEGER PRIMARY KEY,
-    source_id   INTEGER NOT NULL REFERENCES sources(id),
-    line        INTEGER NOT NULL,
-    line_count  INTEGER NOT NULL,
-    kind        TEXT NOT NULL,
-    ts_ns       INTEGER,
-    ts_off      INTEGER,
-    ts_prec     INTEGER,
-    level       TEXT,
-    logger      TEXT,
-    caller      TEXT,
-    height      INTEGER,
-    worker      INTEGER,
-    miner       TEXT,
-    delay_s     REAL,
-    duration_ms REAL,
-    peer        TEXT,
-    text        TEXT,
-    -- The CIDs the event names, space-separated, in the event's order (tipset order).
-    cids        TEXT,
-    problem     TEXT,
-    system      TEXT,
-    event       TEXT,
-    raw_data    TEXT
-);
--- The one time index: every time query names its kinds (all of them when the user named none).
-CREATE INDEX IF NOT EXISTS events_kind_ts ON events(kind, ts_ns);
-CREATE INDEX IF NOT EXISTS events_miner ON events(miner) WHERE miner IS NOT NULL;
--- CID → events index (one B-tree, keyed for the lookup trace makes). The event's own order of
--- its CIDs is `events.cids`; `pos` is the position there.
-CREATE TABLE IF NOT EXISTS event_cids (
-    cid_id   INTEGER NOT NULL,
-    event_id INTEGER NOT NULL,
-    pos      INTEGER NOT NULL,
-    PRIMARY KEY (cid_id, event_id, pos)
+-- Kind and time: `events --kind K --since T`, trace's `worker N done` lookup, miners, summary.
+CREATE INDEX IF NOT EXISTS segments_kind_ts ON segments(kind, max_ts);
+-- CID → segments. One row per distinct CID per ingest batch (not per event): `segments` lists
+-- the ids of that batch's segments whose events name the CID (varint deltas). `cid_key` is
+-- `segment::cid_key` (ordered like the CID texts, for `similar_cids`); two CIDs sharing a key
+-- only cost a lookup some extra decoding, never a wrong answer (events are matched by text).
+CREATE TABLE IF NOT EXISTS cid_postings (
+    cid_key       INTEGER NOT NULL,
+    first_segment INTEGER NOT NULL,
+    segments      BLOB NOT NULL,
+    PRIMARY KEY (cid_key, first_segment)
 ) WITHOUT ROWID;
--- The typed Data of journal head_change events; the first `to_n` of `events.cids` are `To`.
+-- Journal head changes, typed, one row each (the event itself is in `segments` too). The CIDs
+-- (To then From, space-separated) are kept only where something was reverted — what `reorgs`
+-- and trace's revert scan read; `to_n` of `cids` are To.
 CREATE TABLE IF NOT EXISTS head_changes (
     event_id     INTEGER PRIMARY KEY,
+    ts_ns        INTEGER,
+    ts_off       INTEGER,
+    ts_prec      INTEGER,
     from_height  INTEGER NOT NULL,
     to_height    INTEGER NOT NULL,
     revert_count INTEGER NOT NULL,
     apply_count  INTEGER NOT NULL,
     to_n         INTEGER NOT NULL,
-    class        TEXT NOT NULL
+    class        TEXT NOT NULL,
+    cids         TEXT
 );
 CREATE INDEX IF NOT EXISTS head_changes_counts ON head_changes(apply_count, revert_count);
--- Journal records other than head_change (`journal_other`): only the envelope, in a compact
--- table of its own, because mpool events can be most of a journal's records.
-CREATE TABLE IF NOT EXISTS journal_types (
-    id     INTEGER PRIMARY KEY,
-    system TEXT NOT NULL,
-    event  TEXT NOT NULL,
-    UNIQUE (system, event)
-);
-CREATE TABLE IF NOT EXISTS journal_records (
-    source_id INTEGER NOT NULL,
-    line      INTEGER NOT NULL,
-    type_id   INTEGER NOT NULL,
-    ts_ns     INTEGER,
-    ts_off    INTEGER,
-    ts_prec   INTEGER,
-    raw_data  TEXT,
-    PRIMARY KEY (source_id, line)
-) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS head_changes_ts ON head_changes(ts_ns);
 "#;
 
 /// Opens (creating if needed) the database at `path` with lsync's settings: WAL, so readers do
@@ -203,17 +179,21 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("lsync-plan-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let conn = open(&dir.join("p.db")).unwrap();
-        // trace: CID → events (the event id is the primary key)
+        // trace and events --cid: CID key → segments
         let p = plan(&conn, crate::query::TRACE_SQL_FOR_PLAN);
-        assert!(p.contains("USING INDEX sqlite_autoindex_cids_1") || p.contains("USING COVERING INDEX sqlite_autoindex_cids_1"), "{p}");
-        assert!(p.contains("ec USING PRIMARY KEY (cid_id=?)"), "{p}");
-        assert!(!p.contains("SCAN events"), "{p}");
+        assert!(p.contains("USING PRIMARY KEY (cid_key=?)"), "{p}");
         // reorgs: filter on counts
         let p = plan(&conn, crate::query::REORGS_SQL_FOR_PLAN);
         assert!(p.contains("head_changes_counts"), "{p}");
-        // events by kind and time
-        let p = plan(&conn, "SELECT id FROM events WHERE kind = 'new_heaviest' AND ts_ns >= 0 AND ts_ns < 10");
-        assert!(p.contains("events_kind_ts"), "{p}");
+        // events by kind and time, worker_done after a time
+        let p = plan(&conn, "SELECT id FROM segments WHERE kind IN ('new_heaviest') AND max_ts >= 0 AND min_ts <= 10");
+        assert!(p.contains("segments_kind_ts (kind=? AND max_ts>?)"), "{p}");
+        // trace's revert scan: head changes after a time
+        let p = plan(&conn, "SELECT event_id FROM head_changes WHERE ts_ns >= 5 ORDER BY ts_ns");
+        assert!(p.contains("head_changes_ts (ts_ns>?)"), "{p}");
+        // the segment holding an event: a rowid range
+        let p = plan(&conn, "SELECT id FROM segments WHERE id <= 100 AND id >= 0 AND +kind = 'head_change' ORDER BY id DESC LIMIT 1");
+        assert!(p.contains("USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"), "{p}");
         std::fs::remove_dir_all(&dir).ok();
     }
 

@@ -1,0 +1,183 @@
+//! Reading events back out of segments: which segments a query needs, decoding them, and
+//! turning stored events into report rows. Shared by `query` and `miners`.
+
+use crate::query::EventRow;
+use crate::segment::{self, EventView, SegmentReader};
+use crate::store::{Result, LINE_BITS};
+use lsync_core::{EventKind, Timestamp};
+use rusqlite::{params_from_iter, types::Value as SqlValue, Connection};
+use std::collections::{BTreeSet, HashMap};
+
+/// A source's node and path, for report rows.
+#[derive(Clone, Debug)]
+pub(crate) struct SourceInfo {
+    pub node: String,
+    pub path: String,
+}
+
+/// Every source of the database (there are few: one per file identity).
+pub(crate) struct Sources(pub HashMap<i64, SourceInfo>);
+
+impl Sources {
+    pub fn load(conn: &Connection) -> Result<Sources> {
+        let mut stmt = conn.prepare_cached("SELECT s.id, n.name, s.path FROM sources s JOIN nodes n ON n.id = s.node_id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, SourceInfo { node: r.get(1)?, path: r.get(2)? })))?;
+        Ok(Sources(rows.collect::<rusqlite::Result<_>>()?))
+    }
+
+    pub fn get(&self, id: i64) -> Option<&SourceInfo> {
+        self.0.get(&id)
+    }
+
+    /// Ids of the sources of `node`, or all when `node` is `None`.
+    pub fn of_node(&self, node: Option<&str>) -> BTreeSet<i64> {
+        self.0.iter().filter(|(_, s)| node.is_none_or(|n| s.node == n)).map(|(id, _)| *id).collect()
+    }
+}
+
+/// One segment row.
+pub(crate) struct Segment {
+    pub source_id: i64,
+    pub kind: EventKind,
+    pub first_line: u64,
+    pub min_ts: Option<i64>,
+    pub data: Vec<u8>,
+}
+
+impl Segment {
+    pub fn reader(&self) -> Result<SegmentReader<'_>> {
+        Ok(SegmentReader::new(self.kind, &self.data)?)
+    }
+}
+
+const SEGMENT_COLUMNS: &str = "source_id, kind, first_line, min_ts, data";
+
+fn segment_from_row(r: &rusqlite::Row) -> rusqlite::Result<Segment> {
+    let kind: String = r.get(1)?;
+    Ok(Segment {
+        source_id: r.get(0)?,
+        // A kind this build does not know (a newer lsync wrote it) reads as malformed.
+        kind: kind.parse().unwrap_or(EventKind::Malformed),
+        first_line: r.get::<_, i64>(2)? as u64,
+        min_ts: r.get(3)?,
+        data: r.get(4)?,
+    })
+}
+
+/// Segments of these kinds, from these sources, that may hold events in `[since, until]`, in
+/// time order.
+pub(crate) fn segments_by_kind(
+    conn: &Connection,
+    kinds: &[EventKind],
+    sources: &BTreeSet<i64>,
+    since: Option<i64>,
+    until: Option<i64>,
+) -> Result<Vec<Segment>> {
+    if kinds.is_empty() || sources.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = format!("SELECT {SEGMENT_COLUMNS} FROM segments WHERE kind IN ({})", vec!["?"; kinds.len()].join(","));
+    let mut args: Vec<SqlValue> = kinds.iter().map(|k| SqlValue::Text(k.as_str().to_string())).collect();
+    if let Some(t) = since {
+        sql.push_str(" AND max_ts >= ?");
+        args.push(SqlValue::Integer(t));
+    }
+    if let Some(t) = until {
+        sql.push_str(" AND min_ts <= ?");
+        args.push(SqlValue::Integer(t));
+    }
+    sql.push_str(" ORDER BY min_ts IS NULL, min_ts, id");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), segment_from_row)?;
+    let mut out = Vec::new();
+    for r in rows {
+        let s = r?;
+        if sources.contains(&s.source_id) {
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+/// Ids of the segments whose events name `cid` (or a CID sharing its key).
+pub(crate) fn segment_ids_naming(conn: &Connection, cid: &str) -> Result<BTreeSet<i64>> {
+    let mut stmt = conn.prepare_cached("SELECT segments FROM cid_postings WHERE cid_key = ?1")?;
+    let rows = stmt.query_map([segment::cid_key(cid)], |r| r.get::<_, Vec<u8>>(0))?;
+    let mut out = BTreeSet::new();
+    for r in rows {
+        out.extend(segment::decode_postings(&r?)?);
+    }
+    Ok(out)
+}
+
+pub(crate) fn segment_by_id(conn: &Connection, id: i64) -> Result<Option<Segment>> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {SEGMENT_COLUMNS} FROM segments WHERE id = ?1"))?;
+    let mut rows = stmt.query_map([id], segment_from_row)?;
+    Ok(rows.next().transpose()?)
+}
+
+/// The segment of `kind` that holds the event `event_id`: the one of its source with the last
+/// first line at or before the event's (a source's segments of one kind never overlap). `+kind`
+/// keeps SQLite on the rowid range: few segments lie between an event and its segment's start.
+pub(crate) fn segment_holding(conn: &Connection, kind: EventKind, event_id: i64) -> Result<Option<Segment>> {
+    let source_start = (event_id >> LINE_BITS) << LINE_BITS;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {SEGMENT_COLUMNS} FROM segments WHERE id <= ?1 AND id >= ?2 AND +kind = ?3 ORDER BY id DESC LIMIT 1"
+    ))?;
+    let mut rows = stmt.query_map(rusqlite::params![event_id, source_start, kind.as_str()], segment_from_row)?;
+    Ok(rows.next().transpose()?)
+}
+
+/// Loads one stored event by id and kind.
+pub(crate) fn load_event(conn: &Connection, sources: &Sources, kind: EventKind, event_id: i64) -> Result<Option<EventRow>> {
+    let Some(seg) = segment_holding(conn, kind, event_id)? else { return Ok(None) };
+    let r = seg.reader()?;
+    let line = (event_id & ((1 << LINE_BITS) - 1)) as u64;
+    Ok(r.events(seg.first_line)?.iter().find(|v| v.line == line).map(|v| event_row(&seg, &r, v, sources)))
+}
+
+/// A stored event as a report row.
+pub(crate) fn event_row(seg: &Segment, r: &SegmentReader<'_>, v: &EventView<'_>, sources: &Sources) -> EventRow {
+    let (node, file) = sources.get(seg.source_id).map(|s| (s.node.clone(), s.path.clone())).unwrap_or_default();
+    let journal_other = seg.kind == EventKind::JournalOther;
+    EventRow {
+        kind: seg.kind.as_str().to_string(),
+        ts: v.ts.map(|t| t.to_string()),
+        node,
+        file,
+        line: v.line,
+        level: v.level.map(str::to_string),
+        logger: v.logger.map(str::to_string),
+        caller: v.caller.map(str::to_string),
+        cids: v.cids(r),
+        height: v.height,
+        worker: v.worker,
+        miner: v.miner.map(str::to_string),
+        delay_s: v.delay_s,
+        duration_ms: v.duration_ms,
+        peer: v.peer.map(str::to_string),
+        // journal_other records are known by their System:Event; they carry no text.
+        text: Some(if journal_other { format!("{}:{}", v.system.unwrap_or(""), v.event.unwrap_or("")) } else { v.text(r) }),
+        data: v.raw_data.map(str::to_string),
+        id: crate::store::event_id(seg.source_id, v.line),
+        ts_ns: v.ts.map(|t| t.unix_nanos),
+        source_id: seg.source_id,
+        problem: v.problem.map(str::to_string),
+    }
+}
+
+/// Report order: by time (events without one last), then source, then line.
+pub(crate) fn sort_rows(rows: &mut [EventRow]) {
+    rows.sort_by(|a, b| {
+        (a.ts_ns.is_none(), a.ts_ns, a.source_id, a.line).cmp(&(b.ts_ns.is_none(), b.ts_ns, b.source_id, b.line))
+    });
+}
+
+/// Whether an event's time lies in the filter's bounds (an event without a time never does
+/// when a bound is given, as in SQL).
+pub(crate) fn in_bounds(ts: Option<Timestamp>, since: Option<i64>, until: Option<i64>) -> bool {
+    match ts {
+        None => since.is_none() && until.is_none(),
+        Some(t) => since.is_none_or(|s| t.unix_nanos >= s) && until.is_none_or(|u| t.unix_nanos <= u),
+    }
+}

@@ -1,0 +1,873 @@
+//! Event segments: the unit in which the store keeps events.
+//!
+//! A segment is up to [`SEGMENT_EVENTS`] consecutive events of **one kind from one source**,
+//! packed into one BLOB (one SQLite row). Why not a row per event: on this project's 2-core
+//! machine SQLite spends ~1–2 µs of B-tree work on every row it inserts (bench/RESULTS.md), and a
+//! busy node's log has ~1 M sync events per GiB, so per-event rows capped ingest near 100–190 MB/s.
+//! Packing costs a few tens of nanoseconds per event; the rows left are one per segment, one per
+//! head change, and one CID posting per distinct CID per batch (see `store.rs`).
+//!
+//! Layout (all integers LEB128 varints; `zz` = zigzag-encoded signed):
+//! ```text
+//! u8 FORMAT_VERSION
+//! n_strings, then each: len, UTF-8 bytes      -- loggers, callers, miners, peers, journal names
+//! n_cids,    then each: len, UTF-8 bytes      -- CID texts, canonical
+//! n_events,  then each event:
+//!   line - previous line (the first: line - segment first line), line_count, flags
+//!   [TS]       zz(ns - previous ns), zz(offset secs), frac digits   (+ ZONE_KNOWN flag)
+//!   [LEVEL]    index into LEVELS          [LOGGER] [CALLER] [MINER] [PEER]  string index
+//!   [HEIGHT]   zz(height)                 [WORKER] worker
+//!   [DELAY]    f64 LE                     [DURATION] f64 LE
+//!   [CIDS]     n, n × CID index
+//!   text: len, bytes; [TEXT_CUT] byte position where `[cid cid …]` was cut out of it
+//!   [PROBLEM]  len, bytes                 [JOURNAL] system index, event index
+//!   [RAW]      len, bytes
+//!   [HEAD]     zz(from height), zz(to height), revert, apply, n_from, from CID indices, n_to, to CID indices
+//! ```
+//! The text of most sync lines repeats their CID list (`New heaviest tipset! [a b] (height=…)`);
+//! that list is cut out and re-inserted on decoding when it appears verbatim, which halves the
+//! bytes stored for those kinds. Decoding reproduces the encoded [`Event`] exactly (a property
+//! test checks it) and never panics on a corrupt blob: it returns [`SegmentError`].
+
+use lsync_core::{Event, EventKind, HeadChange, JournalMeta, Timestamp};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Most events in one segment. Small enough that decoding one segment for a trace costs well
+/// under a millisecond, large enough that segment rows are ~1/1000 of the events.
+pub const SEGMENT_EVENTS: usize = 1024;
+/// A segment is also closed once its blob passes this many bytes (`--keep-raw` journals carry
+/// ~1 KB of `Data` per record).
+pub const SEGMENT_BYTES: usize = 512 * 1024;
+
+const FORMAT_VERSION: u8 = 1;
+
+const TS: u32 = 1;
+const ZONE_KNOWN: u32 = 1 << 1;
+const LEVEL: u32 = 1 << 2;
+const LOGGER: u32 = 1 << 3;
+const CALLER: u32 = 1 << 4;
+const HEIGHT: u32 = 1 << 5;
+const WORKER: u32 = 1 << 6;
+const MINER: u32 = 1 << 7;
+const DELAY: u32 = 1 << 8;
+const DURATION: u32 = 1 << 9;
+const PEER: u32 = 1 << 10;
+const CIDS: u32 = 1 << 11;
+const TEXT_CUT: u32 = 1 << 12;
+const PROBLEM: u32 = 1 << 13;
+const JOURNAL: u32 = 1 << 14;
+const RAW: u32 = 1 << 15;
+const HEAD: u32 = 1 << 16;
+
+/// The levels `normalize_level` produces, by index.
+const LEVELS: [&str; 7] = ["DEBUG", "INFO", "WARN", "ERROR", "DPANIC", "PANIC", "FATAL"];
+
+/// A blob that does not decode: the database was damaged or written by a foreign program.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("corrupt event segment: {0}")]
+pub struct SegmentError(pub &'static str);
+
+/// FNV-1a: dictionary keys here are short strings and CID texts, where SipHash (std's default)
+/// buys nothing and shows in profiles.
+#[derive(Default, Clone, Copy)]
+pub struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h ^= *b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+pub type FnvMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+
+/// A string table in first-use order.
+#[derive(Default)]
+struct Dict {
+    index: FnvMap<String, u32>,
+    items: Vec<String>,
+    bytes: usize,
+}
+
+impl Dict {
+    fn id(&mut self, s: &str) -> u32 {
+        if let Some(i) = self.index.get(s) {
+            return *i;
+        }
+        let i = self.items.len() as u32;
+        self.items.push(s.to_string());
+        self.index.insert(s.to_string(), i);
+        self.bytes += s.len() + 2;
+        i
+    }
+    fn write(&self, out: &mut Vec<u8>) {
+        put_uvar(out, self.items.len() as u64);
+        for s in &self.items {
+            put_str(out, s);
+        }
+    }
+}
+
+/// Accumulates events of one kind from one source into a segment.
+pub struct SegmentBuilder {
+    pub kind: EventKind,
+    /// Line of the first event: with the source it makes the segment's id.
+    pub first_line: u64,
+    pub last_line: u64,
+    pub count: usize,
+    pub min_ts: Option<i64>,
+    pub max_ts: Option<i64>,
+    pub min_height: Option<i64>,
+    pub max_height: Option<i64>,
+    strings: Dict,
+    cids: Dict,
+    body: Vec<u8>,
+    prev_line: u64,
+    prev_ts: i64,
+}
+
+impl SegmentBuilder {
+    pub fn new(kind: EventKind, first_line: u64) -> SegmentBuilder {
+        SegmentBuilder {
+            kind,
+            first_line,
+            last_line: first_line,
+            count: 0,
+            min_ts: None,
+            max_ts: None,
+            min_height: None,
+            max_height: None,
+            strings: Dict::default(),
+            cids: Dict::default(),
+            body: Vec::with_capacity(16 * 1024),
+            prev_line: first_line,
+            prev_ts: 0,
+        }
+    }
+
+    /// True once the segment should be closed before taking another event.
+    pub fn is_full(&self) -> bool {
+        self.count >= SEGMENT_EVENTS || self.body.len() + self.strings.bytes + self.cids.bytes >= SEGMENT_BYTES
+    }
+
+    /// Appends one event. Its kind must be the segment's and its line must not precede the last.
+    pub fn push(&mut self, ev: &Event) {
+        debug_assert_eq!(ev.kind, self.kind);
+        debug_assert!(ev.line >= self.prev_line);
+        let b = &mut self.body;
+        put_uvar(b, ev.line.saturating_sub(self.prev_line));
+        self.prev_line = ev.line;
+        self.last_line = ev.line;
+        put_uvar(b, ev.line_count as u64);
+        let cut = if ev.cids.is_empty() { None } else { find_cid_list(&ev.text, &ev.cids) };
+        let mut flags = 0u32;
+        let mut set = |cond: bool, bit: u32| {
+            if cond {
+                flags |= bit;
+            }
+        };
+        set(ev.ts.is_some(), TS);
+        set(ev.ts.map(|t| t.zone_known).unwrap_or(false), ZONE_KNOWN);
+        set(ev.level.and_then(level_index).is_some(), LEVEL);
+        set(ev.logger.is_some(), LOGGER);
+        set(ev.caller.is_some(), CALLER);
+        set(ev.height.is_some(), HEIGHT);
+        set(ev.worker.is_some(), WORKER);
+        set(ev.miner.is_some(), MINER);
+        set(ev.delay_s.is_some(), DELAY);
+        set(ev.duration_ms.is_some(), DURATION);
+        set(ev.peer.is_some(), PEER);
+        set(!ev.cids.is_empty(), CIDS);
+        set(cut.is_some(), TEXT_CUT);
+        set(ev.problem.is_some(), PROBLEM);
+        set(ev.journal.is_some(), JOURNAL);
+        set(ev.journal.as_ref().map(|j| j.raw_data.is_some()).unwrap_or(false), RAW);
+        set(ev.head_change.is_some(), HEAD);
+        put_uvar(b, flags as u64);
+        if let Some(ts) = ev.ts {
+            put_ivar(b, ts.unix_nanos.wrapping_sub(self.prev_ts));
+            self.prev_ts = ts.unix_nanos;
+            put_ivar(b, ts.offset_secs as i64);
+            b.push(ts.frac_digits);
+            self.min_ts = Some(self.min_ts.map_or(ts.unix_nanos, |m| m.min(ts.unix_nanos)));
+            self.max_ts = Some(self.max_ts.map_or(ts.unix_nanos, |m| m.max(ts.unix_nanos)));
+        }
+        if let Some(i) = ev.level.and_then(level_index) {
+            b.push(i);
+        }
+        let strings = &mut self.strings;
+        for s in [&ev.logger, &ev.caller].into_iter().flatten() {
+            put_uvar(b, strings.id(s) as u64);
+        }
+        if let Some(h) = ev.height {
+            put_ivar(b, h);
+            self.min_height = Some(self.min_height.map_or(h, |m| m.min(h)));
+            self.max_height = Some(self.max_height.map_or(h, |m| m.max(h)));
+        }
+        if let Some(w) = ev.worker {
+            put_uvar(b, w);
+        }
+        if let Some(m) = &ev.miner {
+            put_uvar(b, strings.id(m) as u64);
+        }
+        if let Some(d) = ev.delay_s {
+            b.extend_from_slice(&d.to_le_bytes());
+        }
+        if let Some(d) = ev.duration_ms {
+            b.extend_from_slice(&d.to_le_bytes());
+        }
+        if let Some(p) = &ev.peer {
+            put_uvar(b, strings.id(p) as u64);
+        }
+        if !ev.cids.is_empty() {
+            put_uvar(b, ev.cids.len() as u64);
+            for c in &ev.cids {
+                put_uvar(b, self.cids.id(c) as u64);
+            }
+        }
+        match cut {
+            Some((start, end)) => {
+                put_uvar(b, (ev.text.len() - (end - start)) as u64);
+                b.extend_from_slice(&ev.text.as_bytes()[..start]);
+                b.extend_from_slice(&ev.text.as_bytes()[end..]);
+                put_uvar(b, start as u64);
+            }
+            None => put_str(b, &ev.text),
+        }
+        if let Some(p) = &ev.problem {
+            put_str(b, p);
+        }
+        if let Some(j) = &ev.journal {
+            put_uvar(b, strings.id(&j.system) as u64);
+            put_uvar(b, strings.id(&j.event) as u64);
+            if let Some(r) = &j.raw_data {
+                put_str(b, r);
+            }
+        }
+        if let Some(hc) = &ev.head_change {
+            put_ivar(b, hc.from_height);
+            put_ivar(b, hc.to_height);
+            put_ivar(b, hc.revert_count);
+            put_ivar(b, hc.apply_count);
+            for list in [&hc.from, &hc.to] {
+                put_uvar(b, list.len() as u64);
+                for c in list {
+                    put_uvar(b, self.cids.id(c) as u64);
+                }
+            }
+        }
+        self.count += 1;
+    }
+
+    /// The segment's blob.
+    pub fn finish(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.body.len() + self.strings.bytes + self.cids.bytes + 16);
+        out.push(FORMAT_VERSION);
+        self.strings.write(&mut out);
+        self.cids.write(&mut out);
+        put_uvar(&mut out, self.count as u64);
+        out.extend_from_slice(&self.body);
+        out
+    }
+
+    /// The distinct CIDs the segment's events name.
+    pub fn cids(&self) -> &[String] {
+        &self.cids.items
+    }
+}
+
+fn level_index(l: &str) -> Option<u8> {
+    LEVELS.iter().position(|x| *x == l).map(|i| i as u8)
+}
+
+/// Where `[c1 c2 …]` — the event's CID list as Lotus prints a tipset — appears in `text`.
+fn find_cid_list(text: &str, cids: &[String]) -> Option<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(b'[', &bytes[from..]) {
+        let start = from + i;
+        let mut pos = start + 1;
+        let mut ok = true;
+        for (k, c) in cids.iter().enumerate() {
+            if k > 0 {
+                if bytes.get(pos) != Some(&b' ') {
+                    ok = false;
+                    break;
+                }
+                pos += 1;
+            }
+            if !bytes[pos.min(bytes.len())..].starts_with(c.as_bytes()) {
+                ok = false;
+                break;
+            }
+            pos += c.len();
+        }
+        if ok && bytes.get(pos) == Some(&b']') {
+            return Some((start, pos + 1));
+        }
+        from = start + 1;
+    }
+    None
+}
+
+fn put_uvar(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_ivar(out: &mut Vec<u8>, v: i64) {
+    put_uvar(out, ((v << 1) ^ (v >> 63)) as u64);
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_uvar(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// A bounds-checked cursor over a blob.
+struct Cursor<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn u8(&mut self) -> Result<u8, SegmentError> {
+        let v = *self.b.get(self.pos).ok_or(SegmentError("truncated"))?;
+        self.pos += 1;
+        Ok(v)
+    }
+    fn uvar(&mut self) -> Result<u64, SegmentError> {
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let byte = self.u8()?;
+            v |= ((byte & 0x7f) as u64) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(SegmentError("varint too long"))
+    }
+    fn ivar(&mut self) -> Result<i64, SegmentError> {
+        let u = self.uvar()?;
+        Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
+    }
+    fn len(&mut self) -> Result<usize, SegmentError> {
+        let n = self.uvar()?;
+        if n > (self.b.len() - self.pos) as u64 {
+            return Err(SegmentError("length past the end"));
+        }
+        Ok(n as usize)
+    }
+    fn bytes(&mut self, n: usize) -> Result<&'a [u8], SegmentError> {
+        let end = self.pos.checked_add(n).filter(|e| *e <= self.b.len()).ok_or(SegmentError("truncated"))?;
+        let s = &self.b[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn str(&mut self) -> Result<&'a str, SegmentError> {
+        let n = self.len()?;
+        std::str::from_utf8(self.bytes(n)?).map_err(|_| SegmentError("invalid UTF-8"))
+    }
+    fn f64(&mut self) -> Result<f64, SegmentError> {
+        let b = self.bytes(8)?;
+        Ok(f64::from_le_bytes(b.try_into().expect("8 bytes")))
+    }
+    fn index(&mut self, len: usize) -> Result<usize, SegmentError> {
+        let i = self.uvar()?;
+        if i >= len as u64 {
+            return Err(SegmentError("index out of range"));
+        }
+        Ok(i as usize)
+    }
+}
+
+/// One event as stored, borrowing its strings from the blob. Reports filter on these and
+/// materialise only what they keep ([`EventView::to_event`]).
+#[derive(Clone, Debug)]
+pub struct EventView<'a> {
+    pub line: u64,
+    pub line_count: u32,
+    pub ts: Option<Timestamp>,
+    pub level: Option<&'static str>,
+    pub logger: Option<&'a str>,
+    pub caller: Option<&'a str>,
+    pub height: Option<i64>,
+    pub worker: Option<u64>,
+    pub miner: Option<&'a str>,
+    pub delay_s: Option<f64>,
+    pub duration_ms: Option<f64>,
+    pub peer: Option<&'a str>,
+    /// Indices into the segment's CID table, in the event's order.
+    pub cid_refs: Vec<u32>,
+    /// The text with the CID list cut out, and where it was cut.
+    text_rest: &'a str,
+    text_cut: Option<usize>,
+    pub problem: Option<&'a str>,
+    pub system: Option<&'a str>,
+    pub event: Option<&'a str>,
+    pub raw_data: Option<&'a str>,
+    pub head: Option<HeadView>,
+}
+
+/// The typed `Data` of a journal head change, CIDs as indices.
+#[derive(Clone, Debug)]
+pub struct HeadView {
+    pub from_height: i64,
+    pub to_height: i64,
+    pub revert_count: i64,
+    pub apply_count: i64,
+    pub from: Vec<u32>,
+    pub to: Vec<u32>,
+}
+
+/// A decoded segment header; iterate its events with [`SegmentReader::events`].
+pub struct SegmentReader<'a> {
+    pub kind: EventKind,
+    strings: Vec<&'a str>,
+    cids: Vec<&'a str>,
+    count: usize,
+    body: Cursor<'a>,
+}
+
+impl<'a> SegmentReader<'a> {
+    pub fn new(kind: EventKind, blob: &'a [u8]) -> Result<SegmentReader<'a>, SegmentError> {
+        let mut c = Cursor { b: blob, pos: 0 };
+        if c.u8()? != FORMAT_VERSION {
+            return Err(SegmentError("unknown format version"));
+        }
+        let table = |c: &mut Cursor<'a>| -> Result<Vec<&'a str>, SegmentError> {
+            let n = c.len()?;
+            (0..n).map(|_| c.str()).collect()
+        };
+        let strings = table(&mut c)?;
+        let cids = table(&mut c)?;
+        let count = c.len()?;
+        Ok(SegmentReader { kind, strings, cids, count, body: c })
+    }
+
+    /// The segment's distinct CIDs.
+    pub fn cid_table(&self) -> &[&'a str] {
+        &self.cids
+    }
+
+    /// The CID text of an index from an [`EventView`].
+    pub fn cid(&self, i: u32) -> &'a str {
+        self.cids[i as usize]
+    }
+
+    /// The index of `cid` in this segment's CID table, if any event names it.
+    pub fn find_cid(&self, cid: &str) -> Option<u32> {
+        self.cids.iter().position(|c| *c == cid).map(|i| i as u32)
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Decodes every event, relative to the segment's first line.
+    pub fn events(&self, first_line: u64) -> Result<Vec<EventView<'a>>, SegmentError> {
+        let mut c = Cursor { b: self.body.b, pos: self.body.pos };
+        let mut out = Vec::with_capacity(self.count);
+        let mut line = first_line;
+        let mut prev_ts: i64 = 0;
+        let ns = self.strings.len();
+        let nc = self.cids.len();
+        for _ in 0..self.count {
+            line = line.checked_add(c.uvar()?).ok_or(SegmentError("line overflow"))?;
+            let line_count = u32::try_from(c.uvar()?).map_err(|_| SegmentError("line count"))?;
+            let flags = u32::try_from(c.uvar()?).map_err(|_| SegmentError("flags"))?;
+            let has = |bit: u32| flags & bit != 0;
+            let ts = if has(TS) {
+                prev_ts = prev_ts.wrapping_add(c.ivar()?);
+                let off = i32::try_from(c.ivar()?).map_err(|_| SegmentError("offset"))?;
+                let frac = c.u8()?;
+                if frac > 9 {
+                    return Err(SegmentError("fraction digits"));
+                }
+                Some(Timestamp { unix_nanos: prev_ts, offset_secs: off, frac_digits: frac, zone_known: has(ZONE_KNOWN) })
+            } else {
+                None
+            };
+            let level = if has(LEVEL) { Some(*LEVELS.get(c.u8()? as usize).ok_or(SegmentError("level"))?) } else { None };
+            let string = |c: &mut Cursor<'a>, bit: u32| -> Result<Option<&'a str>, SegmentError> {
+                Ok(if has(bit) { Some(self.strings[c.index(ns)?]) } else { None })
+            };
+            let logger = string(&mut c, LOGGER)?;
+            let caller = string(&mut c, CALLER)?;
+            let height = if has(HEIGHT) { Some(c.ivar()?) } else { None };
+            let worker = if has(WORKER) { Some(c.uvar()?) } else { None };
+            let miner = string(&mut c, MINER)?;
+            let delay_s = if has(DELAY) { Some(c.f64()?) } else { None };
+            let duration_ms = if has(DURATION) { Some(c.f64()?) } else { None };
+            let peer = string(&mut c, PEER)?;
+            let mut cid_refs = Vec::new();
+            if has(CIDS) {
+                let n = c.len()?;
+                cid_refs.reserve(n);
+                for _ in 0..n {
+                    cid_refs.push(c.index(nc)? as u32);
+                }
+            }
+            let text_rest = c.str()?;
+            let text_cut = if has(TEXT_CUT) {
+                let at = c.uvar()? as usize;
+                if at > text_rest.len() || !text_rest.is_char_boundary(at) {
+                    return Err(SegmentError("text cut position"));
+                }
+                Some(at)
+            } else {
+                None
+            };
+            let problem = if has(PROBLEM) { Some(c.str()?) } else { None };
+            let (system, event) = if has(JOURNAL) { (Some(self.strings[c.index(ns)?]), Some(self.strings[c.index(ns)?])) } else { (None, None) };
+            let raw_data = if has(RAW) { Some(c.str()?) } else { None };
+            let head = if has(HEAD) {
+                let from_height = c.ivar()?;
+                let to_height = c.ivar()?;
+                let revert_count = c.ivar()?;
+                let apply_count = c.ivar()?;
+                let list = |c: &mut Cursor<'a>| -> Result<Vec<u32>, SegmentError> {
+                    let n = c.len()?;
+                    (0..n).map(|_| c.index(nc).map(|i| i as u32)).collect()
+                };
+                let from = list(&mut c)?;
+                let to = list(&mut c)?;
+                Some(HeadView { from_height, to_height, revert_count, apply_count, from, to })
+            } else {
+                None
+            };
+            out.push(EventView {
+                line,
+                line_count,
+                ts,
+                level,
+                logger,
+                caller,
+                height,
+                worker,
+                miner,
+                delay_s,
+                duration_ms,
+                peer,
+                cid_refs,
+                text_rest,
+                text_cut,
+                problem,
+                system,
+                event,
+                raw_data,
+                head,
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl EventView<'_> {
+    /// The CID texts of the event, in order.
+    pub fn cids(&self, seg: &SegmentReader<'_>) -> Vec<String> {
+        self.cid_refs.iter().map(|i| seg.cid(*i).to_string()).collect()
+    }
+
+    /// True when the event names the CID with this segment index.
+    pub fn names(&self, cid_index: u32) -> bool {
+        self.cid_refs.contains(&cid_index)
+    }
+
+    /// The event's text as it was parsed.
+    pub fn text(&self, seg: &SegmentReader<'_>) -> String {
+        match self.text_cut {
+            None => self.text_rest.to_string(),
+            Some(at) => {
+                let mut s = String::with_capacity(self.text_rest.len() + self.cid_refs.len() * 64 + 2);
+                s.push_str(&self.text_rest[..at]);
+                s.push('[');
+                for (k, i) in self.cid_refs.iter().enumerate() {
+                    if k > 0 {
+                        s.push(' ');
+                    }
+                    s.push_str(seg.cid(*i));
+                }
+                s.push(']');
+                s.push_str(&self.text_rest[at..]);
+                s
+            }
+        }
+    }
+
+    /// The event exactly as it was encoded.
+    pub fn to_event(&self, seg: &SegmentReader<'_>) -> Event {
+        let mut ev = Event::new(seg.kind, self.line, self.text(seg));
+        ev.line_count = self.line_count;
+        ev.ts = self.ts;
+        ev.level = self.level;
+        ev.logger = self.logger.map(str::to_string);
+        ev.caller = self.caller.map(str::to_string);
+        ev.cids = self.cids(seg);
+        ev.height = self.height;
+        ev.worker = self.worker;
+        ev.miner = self.miner.map(str::to_string);
+        ev.delay_s = self.delay_s;
+        ev.duration_ms = self.duration_ms;
+        ev.peer = self.peer.map(str::to_string);
+        ev.problem = self.problem.map(str::to_string);
+        if let (Some(system), Some(event)) = (self.system, self.event) {
+            ev.journal = Some(JournalMeta { system: Arc::from(system), event: Arc::from(event), raw_data: self.raw_data.map(str::to_string) });
+        }
+        if let Some(h) = &self.head {
+            let texts = |v: &[u32]| v.iter().map(|i| seg.cid(*i).to_string()).collect();
+            ev.head_change = Some(HeadChange {
+                from: texts(&h.from),
+                from_height: h.from_height,
+                to: texts(&h.to),
+                to_height: h.to_height,
+                revert_count: h.revert_count,
+                apply_count: h.apply_count,
+            });
+        }
+        ev
+    }
+}
+
+/// Characters of a CID text that [`cid_key`] orders by (after [`KEY_PREFIX_CHARS`]).
+pub const KEY_CHARS: usize = 12;
+/// Leading characters that only pick one of eight key buckets: multibase, version, codec and
+/// hash function — `bafy2bzace` for every Filecoin block — carry no entropy.
+pub const KEY_PREFIX_CHARS: usize = 10;
+
+/// A character's rank among the base32 alphabet in ASCII order (`2`–`7` before `a`–`z`), so
+/// that keys sort like texts. Other characters (base58, upper case) fold into the same range;
+/// that only makes keys collide, which lookups tolerate.
+fn rank(c: u8) -> u64 {
+    match c {
+        b'2'..=b'7' => (c - b'2') as u64,
+        b'a'..=b'z' => (c - b'a') as u64 + 6,
+        _ => (c as u64) & 31,
+    }
+}
+
+fn bucket(prefix: &[u8]) -> u64 {
+    let mut h = Fnv::default();
+    std::hash::Hasher::write(&mut h, prefix);
+    std::hash::Hasher::finish(&h) & 7
+}
+
+/// The 63-bit key of a CID in `cid_postings`: 3 bits from its first 10 characters, then its
+/// next 12 characters at 5 bits each. Among CIDs sharing the first 10 characters, keys sort
+/// like the texts, which lets [`key_range`] find CIDs by a text prefix.
+pub fn cid_key(cid: &str) -> i64 {
+    let b = cid.as_bytes();
+    let head = &b[..b.len().min(KEY_PREFIX_CHARS)];
+    let mut key = bucket(head);
+    for i in 0..KEY_CHARS {
+        key = (key << 5) | b.get(KEY_PREFIX_CHARS + i).map(|c| rank(*c)).unwrap_or(0);
+    }
+    key as i64
+}
+
+/// The inclusive key range of CIDs starting with `prefix` (which must be longer than
+/// [`KEY_PREFIX_CHARS`]; characters past the key's reach are checked by the caller).
+pub fn key_range(prefix: &str) -> (i64, i64) {
+    let b = prefix.as_bytes();
+    let fixed = b.len().saturating_sub(KEY_PREFIX_CHARS).min(KEY_CHARS);
+    let mut lo = bucket(&b[..b.len().min(KEY_PREFIX_CHARS)]);
+    for i in 0..fixed {
+        lo = (lo << 5) | rank(b[KEY_PREFIX_CHARS + i]);
+    }
+    let free = 5 * (KEY_CHARS - fixed) as u32;
+    let lo = lo << free;
+    (lo as i64, (lo | ((1u64 << free) - 1)) as i64)
+}
+
+/// Segment ids of a posting, as stored: ascending, delta-encoded.
+pub fn encode_postings(ids: &[i64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ids.len() * 3);
+    let mut prev = 0i64;
+    for id in ids {
+        put_uvar(&mut out, id.wrapping_sub(prev) as u64);
+        prev = *id;
+    }
+    out
+}
+
+pub fn decode_postings(b: &[u8]) -> Result<Vec<i64>, SegmentError> {
+    let mut c = Cursor { b, pos: 0 };
+    let mut out = Vec::new();
+    let mut prev = 0i64;
+    while c.pos < b.len() {
+        prev = prev.wrapping_add(c.uvar()? as i64);
+        out.push(prev);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn cid_keys_sort_like_texts_and_ranges_hold_their_prefixes() {
+        let mut cids = [A, B, "bafy2bzacea2222222222222", "bafy2bzaceazzzzzzzzzzzzzz", "bafy2bzacec7aaaa"];
+        cids.sort();
+        let mut keys: Vec<i64> = cids.iter().map(|c| cid_key(c)).collect();
+        let sorted = keys.clone();
+        keys.sort();
+        assert_eq!(keys, sorted);
+        assert!(keys.iter().all(|k| *k >= 0));
+        for c in [A, B] {
+            for len in KEY_PREFIX_CHARS + 1..c.len() {
+                let (lo, hi) = key_range(&c[..len]);
+                assert!(lo <= cid_key(c) && cid_key(c) <= hi, "{c} {len}");
+            }
+        }
+        let (lo, hi) = key_range(&A[..14]);
+        assert!(!(lo..=hi).contains(&cid_key(B)));
+        assert_eq!(decode_postings(&encode_postings(&[5, 9, 1 << 41, (3 << 40) | 7])).unwrap(), vec![5, 9, 1 << 41, (3 << 40) | 7]);
+    }
+
+    const A: &str = "bafy2bzacecnamqgqmifpluoeldx7zzglxcljo6oja4vrmtj7432rphldpdmm2";
+    const B: &str = "bafy2bzacecyaggy24wol5ruvs6qm73gjibs2l2iyhcqmvi7r7a4ph7zx3yqd4";
+
+    fn roundtrip(kind: EventKind, events: &[Event]) -> Vec<Event> {
+        let mut b = SegmentBuilder::new(kind, events[0].line);
+        for e in events {
+            b.push(e);
+        }
+        let blob = b.finish();
+        let r = SegmentReader::new(kind, &blob).unwrap();
+        r.events(events[0].line).unwrap().iter().map(|v| v.to_event(&r)).collect()
+    }
+
+    #[test]
+    fn sync_lines_keep_their_text_and_lose_the_repeated_cids() {
+        let mut ev = Event::new(EventKind::NewHeaviest, 10, format!("New heaviest tipset! [{A} {B}] (height=7)"));
+        ev.cids = vec![A.into(), B.into()];
+        ev.ts = Some(Timestamp::parse("2021-11-26T09:44:30.657+0800").unwrap());
+        ev.level = Some("INFO");
+        ev.logger = Some("chainstore".into());
+        ev.height = Some(7);
+        let mut b = SegmentBuilder::new(EventKind::NewHeaviest, 10);
+        b.push(&ev);
+        let blob = b.finish();
+        // Each CID is stored once, in the table; the text does not repeat them.
+        assert!(blob.len() < 2 * A.len() + 80, "{} bytes", blob.len());
+        assert_eq!(roundtrip(EventKind::NewHeaviest, &[ev.clone()]), vec![ev]);
+    }
+
+    #[test]
+    fn a_cid_list_that_is_not_verbatim_stays_in_the_text() {
+        for text in [format!("target {{{A},{B}}}"), format!("[{A}  {B}]"), format!("[{B} {A}]"), format!("[{A} {B}")] {
+            let mut ev = Event::new(EventKind::SelectedTarget, 3, text);
+            ev.cids = vec![A.into(), B.into()];
+            assert_eq!(roundtrip(EventKind::SelectedTarget, &[ev.clone()]), vec![ev]);
+        }
+    }
+
+    #[test]
+    fn corrupt_blobs_are_errors_not_panics() {
+        let mut ev = Event::new(EventKind::WorkerStart, 1, format!("worker 3 syncing in [{A}]"));
+        ev.cids = vec![A.into()];
+        ev.worker = Some(3);
+        let mut b = SegmentBuilder::new(EventKind::WorkerStart, 1);
+        b.push(&ev);
+        b.push(&ev);
+        let blob = b.finish();
+        for cut in 0..blob.len() {
+            if let Ok(r) = SegmentReader::new(EventKind::WorkerStart, &blob[..cut]) {
+                assert!(r.events(1).is_err(), "truncated at {cut} decoded");
+            }
+        }
+        let mut bad = blob.clone();
+        bad[0] = 99;
+        assert!(SegmentReader::new(EventKind::WorkerStart, &bad).is_err());
+        for i in 1..blob.len() {
+            let mut flipped = blob.clone();
+            flipped[i] ^= 0xff;
+            if let Ok(r) = SegmentReader::new(EventKind::WorkerStart, &flipped) {
+                if let Ok(views) = r.events(1) {
+                    for v in &views {
+                        let _ = v.to_event(&r);
+                    }
+                }
+            }
+        }
+    }
+
+    fn arb_ts() -> impl Strategy<Value = Option<Timestamp>> {
+        proptest::option::of((any::<i64>(), -50_400i32..50_400, 0u8..=9, any::<bool>()).prop_map(|(ns, off, frac, zone_known)| Timestamp {
+            unix_nanos: ns,
+            offset_secs: off,
+            frac_digits: frac,
+            zone_known,
+        }))
+    }
+
+    fn arb_event() -> impl Strategy<Value = Event> {
+        let cid = prop::sample::select(vec![A.to_string(), B.to_string(), "bafyreiabc".to_string(), "Qmx".to_string()]);
+        let small = || proptest::option::of("[a-z/:.0-9 ]{0,12}");
+        (
+            (0u64..5, 1u32..4, arb_ts(), proptest::option::of(prop::sample::select(LEVELS.to_vec())), small(), small()),
+            (proptest::option::of(any::<i64>()), proptest::option::of(any::<u64>()), small(), proptest::option::of(any::<f64>()), proptest::option::of(-1e9f64..1e9), small()),
+            (prop::collection::vec(cid.clone(), 0..4), "[ -~é]{0,40}", any::<bool>(), proptest::option::of("[ -~]{0,20}")),
+            (proptest::option::of((small(), small(), proptest::option::of("[ -~]{0,30}"))), proptest::option::of((any::<i64>(), any::<i64>(), 0i64..10, 0i64..10, prop::collection::vec(cid.clone(), 0..3), prop::collection::vec(cid, 0..3)))),
+        )
+            .prop_map(|((gap, line_count, ts, level, logger, caller), (height, worker, miner, delay, duration, peer), (cids, text, embed, problem), (journal, head))| {
+                let text = if embed && !cids.is_empty() { format!("{text}[{}]{text}", cids.join(" ")) } else { text };
+                let mut ev = Event::new(EventKind::HeadChange, gap, text);
+                ev.line_count = line_count;
+                ev.ts = ts;
+                ev.level = level;
+                ev.logger = logger;
+                ev.caller = caller;
+                ev.height = height;
+                ev.worker = worker;
+                ev.miner = miner;
+                ev.delay_s = delay;
+                ev.duration_ms = duration;
+                ev.peer = peer;
+                ev.cids = cids;
+                ev.problem = problem;
+                ev.journal = journal.and_then(|(s, e, raw)| Some(JournalMeta { system: Arc::from(s?.as_str()), event: Arc::from(e?.as_str()), raw_data: raw }));
+                ev.head_change = head.map(|(fh, th, r, a, from, to)| HeadChange { from, from_height: fh, to, to_height: th, revert_count: r, apply_count: a });
+                ev
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn decode_reproduces_every_encoded_event(mut events in prop::collection::vec(arb_event(), 1..40), first in 1u64..1_000_000) {
+            // Lines ascend from `first`; the generated `line` is the gap to the previous one.
+            let mut line = first;
+            for e in &mut events {
+                line += e.line;
+                e.line = line;
+            }
+            let got = roundtrip(EventKind::HeadChange, &events);
+            // NaN != NaN: compare the bit patterns of the floats, everything else as is.
+            prop_assert_eq!(got.len(), events.len());
+            for (g, e) in got.iter().zip(&events) {
+                prop_assert_eq!(g.delay_s.map(f64::to_bits), e.delay_s.map(f64::to_bits));
+                let (mut g, mut e) = (g.clone(), e.clone());
+                g.delay_s = None;
+                e.delay_s = None;
+                prop_assert_eq!(g, e);
+            }
+        }
+    }
+}
