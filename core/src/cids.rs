@@ -16,15 +16,60 @@ pub enum CidListError {
 }
 
 /// Validates one CID and returns its canonical text form.
+///
+/// A busy node's log names each block CID in four or five lines (target, worker, heaviest,
+/// journal), and decoding plus re-encoding one costs more than the rest of its line: CIDs
+/// already seen in canonical form are remembered per thread (a pure memo: same answer, bounded
+/// memory).
 pub fn validate_cid(text: &str) -> Result<String, CidListError> {
     let t = text.trim();
+    if KNOWN_CANONICAL.with(|k| k.borrow().contains(t)) {
+        return Ok(t.to_string());
+    }
     match Cid::try_from(t) {
         Ok(c) => {
             // Canonical form: Filecoin CIDs are v1 base32 and print back identically; a v0
             // (`Qm…`) prints as base58, also identical. Use the crate's rendering regardless.
-            Ok(c.to_string())
+            let canonical = c.to_string();
+            if canonical == t {
+                KNOWN_CANONICAL.with(|k| {
+                    let mut k = k.borrow_mut();
+                    if k.len() >= KNOWN_CANONICAL_MAX {
+                        k.clear();
+                    }
+                    k.insert(canonical.clone().into_boxed_str());
+                });
+            }
+            Ok(canonical)
         }
         Err(_) => Err(CidListError::InvalidCid(t.chars().take(80).collect())),
+    }
+}
+
+/// Distinct CIDs remembered per thread (~100 bytes each): a few hours of mainnet blocks.
+const KNOWN_CANONICAL_MAX: usize = 16_384;
+
+thread_local! {
+    static KNOWN_CANONICAL: std::cell::RefCell<std::collections::HashSet<Box<str>, std::hash::BuildHasherDefault<CidTextHasher>>> =
+        std::cell::RefCell::new(Default::default());
+}
+
+/// Hashes a CID text by a few of its characters: past the multibase/codec prefix a CID is
+/// uniformly random, so eight bytes from there are as good a hash as any, at no cost.
+#[derive(Default)]
+struct CidTextHasher(u64);
+
+impl std::hash::Hasher for CidTextHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = self.0 ^ bytes.len() as u64;
+        let tail = &bytes[bytes.len().saturating_sub(8)..];
+        for (i, b) in tail.iter().enumerate() {
+            h ^= (*b as u64) << (8 * i);
+        }
+        self.0 = h.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 
@@ -49,6 +94,24 @@ pub fn parse_cid_list_prefix(s: &str) -> Result<(Vec<String>, usize), CidListErr
 
 /// Parses whitespace- or comma-separated CIDs, re-joining tokens broken by line wraps.
 pub fn parse_cid_tokens(inner: &str) -> Result<Vec<String>, CidListError> {
+    // The common case — ASCII, single spaces or commas, every token a CID — without collecting
+    // the tokens first; anything else (wraps, odd whitespace) takes the general path below.
+    if inner.bytes().all(|b| b.is_ascii_alphanumeric() || b == b' ' || b == b',') {
+        let mut out = Vec::with_capacity(inner.len() / 60 + 1);
+        let mut ok = true;
+        for t in inner.split([' ', ',']).filter(|t| !t.is_empty()) {
+            match validate_cid(t) {
+                Ok(c) => out.push(c),
+                Err(_) => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        if ok {
+            return Ok(out);
+        }
+    }
     let tokens: Vec<&str> = inner
         .split(|c: char| c.is_whitespace() || c == ',')
         .filter(|t| !t.is_empty())

@@ -9,7 +9,7 @@
 
 use crate::event::{normalize_level, Event, EventKind, LineStats};
 use crate::messages::{logger_allowed, match_rule, Fields, MessageRule, NOT_THIS_MESSAGE};
-use crate::time::Timestamp;
+use crate::time::{PrefixCache, Timestamp};
 use serde_json::Value;
 use std::borrow::Cow;
 
@@ -76,6 +76,10 @@ impl Candidate {
 pub struct LogParser {
     open: Option<OpenRecord>,
     stats: LineStats,
+    /// Skip the byte-level fast paths (the reference behaviour they are tested against).
+    full_path_only: bool,
+    /// The last line's date, second and zone (see [`PrefixCache`]).
+    ts_cache: PrefixCache,
 }
 
 /// The go-log header fields of one line, borrowed from it.
@@ -110,6 +114,13 @@ impl LogParser {
         LogParser::default()
     }
 
+    /// A parser that takes the full path for every line: the reference the fast paths must
+    /// agree with, byte for byte (tests and fuzzing only).
+    #[doc(hidden)]
+    pub fn reference() -> LogParser {
+        LogParser { full_path_only: true, ..LogParser::default() }
+    }
+
     /// Counters of lines that did not become stored events.
     pub fn stats(&self) -> &LineStats {
         &self.stats
@@ -124,14 +135,51 @@ impl LogParser {
     pub fn push_line(&mut self, line_no: u64, raw: &[u8], out: &mut Vec<Event>) -> LineClass {
         self.stats.lines += 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if is_plain_other_record(raw) {
-            // Most lines of a busy node (mpool, bitswap, markets…) take this path: open a record
-            // for checkpointing and continuation lines, nothing else.
-            self.close(out);
-            self.open = Some(OpenRecord { line: line_no, line_count: 1, candidate: None });
-            return LineClass::RecordStart;
+        let fast = if self.full_path_only { Fast::No } else { fast_header(raw, &mut self.ts_cache) };
+        match fast {
+            Fast::Other => {
+                // Most lines of a busy node (mpool, bitswap, markets…) take this path: open a
+                // record for checkpointing and continuation lines, nothing else.
+                self.close(out);
+                self.open = Some(OpenRecord { line: line_no, line_count: 1, candidate: None });
+                return LineClass::RecordStart;
+            }
+            Fast::Candidate(h) => {
+                // A plain go-log line whose message starts like a sync event: the header is
+                // already read, exactly as `parse_line` would have read it.
+                self.close(out);
+                self.open_text(line_no, h);
+                return LineClass::RecordStart;
+            }
+            Fast::No => {}
         }
-        let text: Cow<str> = String::from_utf8_lossy(raw);
+        if !self.full_path_only && raw.first() == Some(&b'{') && !has_colour(raw) {
+            if let Ok(text) = std::str::from_utf8(raw) {
+                match json_fast(text, &mut self.ts_cache) {
+                    Some(JsonFast::Other) => {
+                        self.close(out);
+                        self.open = Some(OpenRecord { line: line_no, line_count: 1, candidate: None });
+                        return LineClass::RecordStart;
+                    }
+                    Some(JsonFast::Foreign) => {
+                        self.close(out);
+                        out.push(Event::new(EventKind::Unknown, line_no, truncate(text, MAX_RAW_TEXT)));
+                        return LineClass::Unknown;
+                    }
+                    Some(JsonFast::Candidate(j)) => {
+                        self.close(out);
+                        self.open_json(line_no, *j);
+                        return LineClass::RecordStart;
+                    }
+                    None => {}
+                }
+            }
+        }
+        // Valid UTF-8 (nearly every line) is borrowed as is; only broken bytes cost a copy.
+        let text: Cow<str> = match std::str::from_utf8(raw) {
+            Ok(t) => Cow::Borrowed(t),
+            Err(_) => String::from_utf8_lossy(raw),
+        };
         if text.trim().is_empty() {
             self.stats.blank += 1;
             return LineClass::Blank;
@@ -303,64 +351,195 @@ impl LogParser {
     }
 }
 
-/// Which bytes start some row prefix: most messages are ruled out by their first byte alone.
-static RULE_FIRST_BYTES: std::sync::LazyLock<[bool; 256]> = std::sync::LazyLock::new(|| {
-    let mut t = [false; 256];
-    for r in crate::messages::RULES {
-        t[r.prefix.as_bytes()[0] as usize] = true;
-    }
-    t
-});
-
 /// `::` marks a Rust logger (`filcrypto::proofs`); such lines are foreign.
 fn is_rust_path(tok: &[u8]) -> bool {
     tok.windows(2).any(|w| w == b"::")
 }
 
+/// `.rs:` anywhere in a caller marks a Rust source file.
+fn is_rust_caller(tok: &[u8]) -> bool {
+    tok.iter().enumerate().any(|(i, c)| *c == b':' && i >= 3 && &tok[i - 3..i] == b".rs")
+}
+
 /// Splits off the next token (after a run of tabs/spaces) without decoding.
 fn next_token_bytes(b: &[u8]) -> Option<(&[u8], &[u8])> {
-    let start = b.iter().position(|c| *c != b'\t' && *c != b' ')?;
+    let mut start = 0;
+    while start < b.len() && (b[start] == b'\t' || b[start] == b' ') {
+        start += 1;
+    }
+    if start == b.len() {
+        return None;
+    }
     let b = &b[start..];
-    let end = b.iter().position(|c| *c == b'\t' || *c == b' ').unwrap_or(b.len());
+    let end = find_separator(b);
     Some((&b[..end], &b[end..]))
 }
 
-fn looks_like_caller_bytes(tok: &[u8]) -> bool {
-    match tok.iter().rposition(|c| *c == b':') {
-        Some(i) => i + 1 < tok.len() && tok[i + 1..].iter().all(u8::is_ascii_digit) && tok[..i].contains(&b'.'),
-        None => false,
+/// Index of the first tab or space (or the length): eight bytes at a time, because go-log
+/// tokens are short enough that memchr's setup would cost more than the search.
+#[inline]
+fn find_separator(b: &[u8]) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let has_byte = |x: u64, v: u8| {
+        let y = x ^ (LO * v as u64);
+        y.wrapping_sub(LO) & !y & HI
+    };
+    let mut i = 0;
+    while i + 8 <= b.len() {
+        let x = u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        let m = has_byte(x, b'\t') | has_byte(x, b' ');
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
     }
+    while i < b.len() && b[i] != b'\t' && b[i] != b' ' {
+        i += 1;
+    }
+    i
 }
 
-/// True for a well-formed go-log text line — valid timestamp, a level, a Go logger and a caller —
-/// whose message starts with no row prefix of the message table: an ordinary record (mpool,
-/// bitswap, …) that needs no further parsing. Looks only at the header and the message's first
-/// bytes, so it costs the same whatever the line's length. Anything unusual returns false and
-/// takes the full parser.
-fn is_plain_other_record(raw: &[u8]) -> bool {
-    if raw.len() < 30 || !raw[0].is_ascii_digit() || raw[4] != b'-' || raw[10] != b'T' {
-        return false;
+fn looks_like_caller_bytes(tok: &[u8]) -> bool {
+    // `file.go:123`: digits at the end, after the last colon, and a dot before it.
+    let mut i = tok.len();
+    while i > 0 && tok[i - 1].is_ascii_digit() {
+        i -= 1;
     }
-    let Ok((_, n)) = Timestamp::parse_prefix(raw) else { return false };
+    i < tok.len() && i > 0 && tok[i - 1] == b':' && tok[..i - 1].contains(&b'.')
+}
+
+/// What the byte-level look at a line decided.
+enum Fast<'a> {
+    /// A well-formed go-log record that is no sync event (mpool, bitswap, …).
+    Other,
+    /// A plain go-log record whose message starts with a row prefix: its header, read.
+    Candidate(Header<'a>),
+    /// Anything else: the full parser decides.
+    No,
+}
+
+/// True when the line carries ANSI colour as bytes or as pasted caret text (`^[[`).
+fn has_colour(raw: &[u8]) -> bool {
+    memchr::memchr2_iter(0x1b, b'^', raw).any(|i| raw[i] == 0x1b || raw[i + 1..].starts_with(b"[["))
+}
+
+/// Reads a go-log text line's header — valid timestamp, a level, a Go logger and a caller —
+/// from its bytes. A record whose message starts with no row prefix of the message table is an
+/// ordinary record ([`Fast::Other`]) that needs no further parsing; one that does, on a plain
+/// line (UTF-8, no colour, a level as go-log writes it), is returned with its header
+/// ([`Fast::Candidate`]), exactly as the full parser would read it. Looks only at the header
+/// and the message's first bytes, so it costs the same whatever the line's length. Anything
+/// unusual is [`Fast::No`] and takes the full parser.
+fn fast_header<'a>(raw: &'a [u8], ts_cache: &mut PrefixCache) -> Fast<'a> {
+    if raw.len() < 30 || !raw[0].is_ascii_digit() || raw[4] != b'-' || raw[10] != b'T' {
+        return Fast::No;
+    }
+    let Ok((ts, n)) = ts_cache.parse_prefix(raw) else { return Fast::No };
     let rest = &raw[n..];
     if !matches!(rest.first(), Some(b'\t' | b' ')) {
-        return false;
+        return Fast::No;
     }
-    let Some((level, rest)) = next_token_bytes(rest) else { return false };
-    let level_ok = [&b"INFO"[..], b"WARN", b"ERROR", b"DEBUG", b"DPANIC", b"PANIC", b"FATAL", b"\x1b[", b"^[["]
-        .iter()
-        .any(|l| level.starts_with(l));
-    if !level_ok {
-        return false;
+    let Some((level, rest)) = next_token_bytes(rest) else { return Fast::No };
+    const PLAIN: [&[u8]; 7] = [b"INFO", b"WARN", b"ERROR", b"DEBUG", b"DPANIC", b"PANIC", b"FATAL"];
+    let plain_level = match level {
+        b"INFO" => Some(0),
+        b"WARN" => Some(1),
+        b"ERROR" => Some(2),
+        b"DEBUG" => Some(3),
+        b"DPANIC" => Some(4),
+        b"PANIC" => Some(5),
+        b"FATAL" => Some(6),
+        _ => None,
+    };
+    if plain_level.is_none() && !level.starts_with(b"\x1b[") && !level.starts_with(b"^[[") {
+        return Fast::No;
     }
-    let Some((logger, rest)) = next_token_bytes(rest) else { return false };
-    let Some((caller, rest)) = next_token_bytes(rest) else { return false };
-    if is_rust_path(logger) || !looks_like_caller_bytes(caller) {
-        return false;
+    let Some((logger, rest)) = next_token_bytes(rest) else { return Fast::No };
+    let Some((caller, rest)) = next_token_bytes(rest) else { return Fast::No };
+    // Rust FFI lines are foreign; a "logger" that looks like a caller means a logger-less line.
+    if is_rust_path(logger) || is_rust_caller(caller) || !looks_like_caller_bytes(caller) || looks_like_caller_bytes(logger) {
+        return Fast::No;
     }
-    let Some(start) = rest.iter().position(|c| *c != b'\t' && *c != b' ') else { return true };
+    let Some(start) = rest.iter().position(|c| *c != b'\t' && *c != b' ') else { return Fast::Other };
     let msg = &rest[start..];
-    !RULE_FIRST_BYTES[msg[0] as usize] || !crate::messages::RULES.iter().any(|r| msg.starts_with(r.prefix.as_bytes()))
+    if crate::messages::STARTS_A_RULE[msg[0] as usize] && crate::messages::RULES.iter().any(|r| msg.starts_with(r.prefix.as_bytes())) {
+        let Some(level) = plain_level.and_then(|i| normalize_level(std::str::from_utf8(PLAIN[i]).ok()?)) else { return Fast::No };
+        if has_colour(raw) {
+            return Fast::No;
+        }
+        let Ok(text) = std::str::from_utf8(raw) else { return Fast::No };
+        // Offsets into `raw` are offsets into `text`: the tokens are ASCII-delimited.
+        let at = |part: &[u8]| part.as_ptr() as usize - raw.as_ptr() as usize;
+        let logger = &text[at(logger)..at(logger) + logger.len()];
+        let caller = &text[at(caller)..at(caller) + caller.len()];
+        return Fast::Candidate(Header { ts, level: Some(level), logger: Some(logger), caller: Some(caller), rest: &text[at(msg)..] });
+    }
+    Fast::Other
+}
+
+/// What [`json_fast`] decided about a JSON log line.
+enum JsonFast {
+    /// A well-formed JSON record that is no sync event.
+    Other,
+    /// A Rust FFI record (foreign).
+    Foreign,
+    /// A sync event whose row reads no structured fields: the record as `parse_json_line`
+    /// would build it, minus the fields nobody reads.
+    Candidate(Box<JsonRecord>),
+}
+
+/// The decision of [`parse_json_line`] for the common JSON lines — ordinary records, Rust FFI
+/// records, sync events whose row reads no fields — without building a `Value` of the whole
+/// line. `None` (escapes, odd types, bad times, repeated keys, …) leaves the line to the full
+/// parser.
+fn json_fast(text: &str, ts_cache: &mut PrefixCache) -> Option<JsonFast> {
+    let head = json_scan::scan_object(text)?;
+    let (msg, level) = (head.msg?.plain()?, head.level?);
+    let ts_raw = head.ts?.raw;
+    let ts = if ts_raw.starts_with('"') {
+        let t = head.ts?.plain()?;
+        match ts_cache.parse_prefix(t.as_bytes()) {
+            Ok((ts, n)) if n == t.len() => ts,
+            _ => return None,
+        }
+    } else if ts_raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+        // Float seconds: decided here for ordinary records, left to serde for candidates.
+        Timestamp::from_unix_nanos(0, 0, 0)
+    } else {
+        return None;
+    };
+    let logger = match head.logger {
+        Some(l) => Some(l.plain()?),
+        None => None,
+    };
+    let caller = match head.caller {
+        Some(c) => Some(c.plain()?),
+        None => None,
+    };
+    if let Some(l) = logger {
+        if is_rust_logger(l, caller) {
+            return Some(JsonFast::Foreign);
+        }
+    }
+    match match_rule(msg) {
+        Some(rule) if logger_allowed(rule, logger) => {
+            if rule.wants_fields || !ts_raw.starts_with('"') {
+                return None;
+            }
+            // `parse_json_line` keeps a level only when it is a string.
+            let level = if level.raw.starts_with('"') { normalize_level(level.plain()?) } else { None };
+            Some(JsonFast::Candidate(Box::new(JsonRecord {
+                ts,
+                level,
+                logger: logger.map(str::to_string),
+                caller: caller.map(str::to_string),
+                msg: msg.to_string(),
+                fields: Fields::new(),
+            })))
+        }
+        _ => Some(JsonFast::Other),
+    }
 }
 
 /// The largest char boundary of `s` at or below `max`.
@@ -385,7 +564,7 @@ fn truncate(s: &str, max: usize) -> String {
 
 /// Removes ANSI SGR escapes, both as bytes (`ESC[34m`) and as pasted caret text (`^[[34m`).
 fn strip_colour(text: Cow<'_, str>) -> Cow<'_, str> {
-    if !text.contains('\u{1b}') && !text.contains("^[[") {
+    if !has_colour(text.as_bytes()) {
         return text;
     }
     let mut out = String::with_capacity(text.len());
@@ -594,7 +773,9 @@ fn strip_syslog_prefix(t: &str) -> Option<&str> {
     // Find `]: ` or `: ` followed by a date or `{` within the first 200 bytes.
     let limit = floor_boundary(t, 200);
     let mut search = 0;
-    while let Some(i) = t[search..limit].find(": ") {
+    // `": "` wholly before `limit`, as `str::find` on `t[from..limit]` would report it.
+    let find = |from: usize| memchr::memchr_iter(b':', &t.as_bytes()[from..limit]).find(|i| from + i + 1 < limit && t.as_bytes()[from + i + 1] == b' ');
+    while let Some(i) = find(search) {
         let at = search + i + 2;
         let tail = t[at..].trim_start();
         let tb = tail.as_bytes();
@@ -665,6 +846,8 @@ fn parse_json_line(t: &str) -> Parsed<'_> {
     let level = level.as_str().and_then(normalize_level);
     Parsed::Json(Box::new(JsonRecord { ts, level, logger, caller, msg, fields: obj }))
 }
+
+mod json_scan;
 
 #[cfg(test)]
 mod tests;

@@ -65,9 +65,27 @@ pub static RULES: &[MessageRule] = &[
     MessageRule { kind: EventKind::BlockValidation, prefix: "block validation", loggers: CHAIN, wants_fields: true, parse: block_validation },
 ];
 
+/// The first bytes of the row prefixes (a test checks it against `RULES`): most messages are
+/// ruled out by their first byte alone.
+pub const RULE_FIRST_BYTES: &[u8] = b"bcefiINnrRsSw";
+
+/// [`RULE_FIRST_BYTES`] as a table.
+pub static STARTS_A_RULE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < RULE_FIRST_BYTES.len() {
+        t[RULE_FIRST_BYTES[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
 /// Finds the row whose prefix starts `msg`, if any. Cheap: a first-byte check then `starts_with`.
 pub fn match_rule(msg: &str) -> Option<&'static MessageRule> {
     let first = *msg.as_bytes().first()?;
+    if !STARTS_A_RULE[first as usize] {
+        return None;
+    }
     RULES.iter().find(|r| r.prefix.as_bytes()[0] == first && msg.starts_with(r.prefix))
 }
 
@@ -153,9 +171,10 @@ fn new_heaviest(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
     let open = msg.find('[').ok_or("no tipset list")?;
     ev.cids = cid_list(&msg[open..])?.0;
     // A hard wrap may split `(height=123)` over lines: read it with the line breaks removed.
-    let flat = msg.replace('\n', "");
+    let flat: std::borrow::Cow<str> = if msg.contains('\n') { msg.replace('\n', "").into() } else { msg.into() };
     let h = flat.find("height=").ok_or("no height")?;
-    let digits: String = flat[h + 7..].chars().take_while(|c| c.is_ascii_digit() || *c == '-').collect();
+    let tail = &flat[h + 7..];
+    let digits = &tail[..tail.bytes().take_while(|c| c.is_ascii_digit() || *c == b'-').count()];
     ev.height = Some(digits.parse().map_err(|_| format!("bad height {digits:?}"))?);
     Ok(())
 }
@@ -342,4 +361,20 @@ fn block_validation(_: &str, fields: Option<&Fields>, ev: &mut Event) -> ParseRe
     ev.height = field_f64(fields, "height").map(|h| h as i64);
     ev.delay_s = field_duration_ms(fields, "age").map(|ms| ms / 1000.0);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_byte_table_is_exactly_the_rules_first_bytes() {
+        let mut from_rules: Vec<u8> = RULES.iter().map(|r| r.prefix.as_bytes()[0]).collect();
+        from_rules.sort();
+        from_rules.dedup();
+        let mut listed = RULE_FIRST_BYTES.to_vec();
+        listed.sort();
+        assert_eq!(listed, from_rules);
+        assert!((0..=255u8).all(|b| STARTS_A_RULE[b as usize] == from_rules.contains(&b)));
+    }
 }

@@ -31,16 +31,16 @@ pub struct TimestampError {
     pub reason: &'static str,
 }
 
+#[inline]
 fn digits(b: &[u8], n: usize) -> Option<u32> {
-    if b.len() < n {
-        return None;
-    }
+    let b = b.get(..n)?;
     let mut v: u32 = 0;
-    for &c in &b[..n] {
-        if !c.is_ascii_digit() {
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
             return None;
         }
-        v = v * 10 + (c - b'0') as u32;
+        v = v * 10 + d as u32;
     }
     Some(v)
 }
@@ -74,84 +74,7 @@ impl Timestamp {
     /// Length in bytes of the timestamp at the start of `b`, if `b` starts with one.
     /// Used to find where the next token begins without allocating.
     pub fn parse_prefix(b: &[u8]) -> Result<(Timestamp, usize), TimestampError> {
-        let err = |reason| TimestampError {
-            text: String::from_utf8_lossy(&b[..b.len().min(40)]).into_owned(),
-            reason,
-        };
-        if b.len() < 19 {
-            return Err(err("too short"));
-        }
-        let year = digits(b, 4).ok_or_else(|| err("bad year"))? as i64;
-        if b[4] != b'-' || b[7] != b'-' || (b[10] != b'T' && b[10] != b' ') || b[13] != b':' || b[16] != b':' {
-            return Err(err("bad separators"));
-        }
-        let month = digits(&b[5..], 2).ok_or_else(|| err("bad month"))?;
-        let day = digits(&b[8..], 2).ok_or_else(|| err("bad day"))?;
-        let hour = digits(&b[11..], 2).ok_or_else(|| err("bad hour"))?;
-        let min = digits(&b[14..], 2).ok_or_else(|| err("bad minute"))?;
-        let sec = digits(&b[17..], 2).ok_or_else(|| err("bad second"))?;
-        if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
-            return Err(err("date out of range"));
-        }
-        // 60 is a leap second; Go never writes it, but accept it rather than lose a line.
-        if hour > 23 || min > 59 || sec > 60 {
-            return Err(err("time out of range"));
-        }
-        let mut i = 19;
-        let mut nanos: i64 = 0;
-        let mut frac_digits = 0u8;
-        if i < b.len() && (b[i] == b'.' || b[i] == b',') {
-            i += 1;
-            let start = i;
-            while i < b.len() && b[i].is_ascii_digit() {
-                if i - start < 9 {
-                    nanos = nanos * 10 + (b[i] - b'0') as i64;
-                }
-                i += 1;
-            }
-            let n = i - start;
-            if n == 0 {
-                return Err(err("empty fraction"));
-            }
-            for _ in n.min(9)..9 {
-                nanos *= 10;
-            }
-            frac_digits = n.min(9) as u8;
-        }
-        let mut offset_secs: i32 = 0;
-        let mut zone_known = false;
-        if i < b.len() {
-            match b[i] {
-                b'Z' | b'z' => {
-                    i += 1;
-                    zone_known = true;
-                }
-                b'+' | b'-' => {
-                    let sign = if b[i] == b'-' { -1 } else { 1 };
-                    let hh = digits(&b[i + 1..], 2).ok_or_else(|| err("bad zone hours"))?;
-                    let mut j = i + 3;
-                    if j < b.len() && b[j] == b':' {
-                        j += 1;
-                    }
-                    let mm = digits(&b[j..], 2).ok_or_else(|| err("bad zone minutes"))?;
-                    if hh > 23 || mm > 59 {
-                        return Err(err("zone out of range"));
-                    }
-                    offset_secs = sign * (hh as i32 * 3600 + mm as i32 * 60);
-                    zone_known = true;
-                    i = j + 2;
-                }
-                _ => {}
-            }
-        }
-        let days = days_from_civil(year, month, day);
-        let local_secs = days * 86400 + hour as i64 * 3600 + min as i64 * 60 + sec as i64;
-        let utc_secs = local_secs - offset_secs as i64;
-        let unix_nanos = utc_secs
-            .checked_mul(1_000_000_000)
-            .and_then(|v| v.checked_add(nanos))
-            .ok_or_else(|| err("out of range"))?;
-        Ok((Timestamp { unix_nanos, offset_secs, frac_digits, zone_known }, i))
+        parse_parts(b).map(|p| (p.timestamp(), p.end))
     }
 
     /// Parses a whole string; trailing bytes are an error.
@@ -176,6 +99,182 @@ impl Timestamp {
     /// RFC 3339 in the original offset and precision, e.g. `2021-11-26T09:44:30.657+08:00`.
     pub fn to_rfc3339(&self) -> String {
         self.to_string()
+    }
+}
+
+/// A timestamp's fields as read, before they are combined.
+struct Parts {
+    utc_secs: i64,
+    nanos: i64,
+    offset_secs: i32,
+    frac_digits: u8,
+    zone_known: bool,
+    /// Where the zone (if any) starts and where the timestamp ends.
+    zone_start: usize,
+    end: usize,
+}
+
+impl Parts {
+    fn timestamp(&self) -> Timestamp {
+        // In range: `parse_parts` checked the product and the sum.
+        Timestamp { unix_nanos: self.utc_secs * 1_000_000_000 + self.nanos, offset_secs: self.offset_secs, frac_digits: self.frac_digits, zone_known: self.zone_known }
+    }
+}
+
+fn parse_parts(b: &[u8]) -> Result<Parts, TimestampError> {
+    let err = |reason| TimestampError {
+        text: String::from_utf8_lossy(&b[..b.len().min(40)]).into_owned(),
+        reason,
+    };
+    if b.len() < 19 {
+        return Err(err("too short"));
+    }
+    let year = digits(b, 4).ok_or_else(|| err("bad year"))? as i64;
+    if b[4] != b'-' || b[7] != b'-' || (b[10] != b'T' && b[10] != b' ') || b[13] != b':' || b[16] != b':' {
+        return Err(err("bad separators"));
+    }
+    let month = digits(&b[5..], 2).ok_or_else(|| err("bad month"))?;
+    let day = digits(&b[8..], 2).ok_or_else(|| err("bad day"))?;
+    let hour = digits(&b[11..], 2).ok_or_else(|| err("bad hour"))?;
+    let min = digits(&b[14..], 2).ok_or_else(|| err("bad minute"))?;
+    let sec = digits(&b[17..], 2).ok_or_else(|| err("bad second"))?;
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return Err(err("date out of range"));
+    }
+    // 60 is a leap second; Go never writes it, but accept it rather than lose a line.
+    if hour > 23 || min > 59 || sec > 60 {
+        return Err(err("time out of range"));
+    }
+    let mut i = 19;
+    let mut nanos: i64 = 0;
+    let mut frac_digits = 0u8;
+    if i < b.len() && (b[i] == b'.' || b[i] == b',') {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            if i - start < 9 {
+                nanos = nanos * 10 + (b[i] - b'0') as i64;
+            }
+            i += 1;
+        }
+        let n = i - start;
+        if n == 0 {
+            return Err(err("empty fraction"));
+        }
+        for _ in n.min(9)..9 {
+            nanos *= 10;
+        }
+        frac_digits = n.min(9) as u8;
+    }
+    let mut offset_secs: i32 = 0;
+    let mut zone_known = false;
+    let zone_start = i;
+    if i < b.len() {
+        match b[i] {
+            b'Z' | b'z' => {
+                i += 1;
+                zone_known = true;
+            }
+            b'+' | b'-' => {
+                let sign = if b[i] == b'-' { -1 } else { 1 };
+                let hh = digits(&b[i + 1..], 2).ok_or_else(|| err("bad zone hours"))?;
+                let mut j = i + 3;
+                if j < b.len() && b[j] == b':' {
+                    j += 1;
+                }
+                let mm = digits(&b[j..], 2).ok_or_else(|| err("bad zone minutes"))?;
+                if hh > 23 || mm > 59 {
+                    return Err(err("zone out of range"));
+                }
+                offset_secs = sign * (hh as i32 * 3600 + mm as i32 * 60);
+                zone_known = true;
+                i = j + 2;
+            }
+            _ => {}
+        }
+    }
+    let days = days_from_civil(year, month, day);
+    let local_secs = days * 86400 + hour as i64 * 3600 + min as i64 * 60 + sec as i64;
+    let utc_secs = local_secs - offset_secs as i64;
+    utc_secs
+        .checked_mul(1_000_000_000)
+        .and_then(|v| v.checked_add(nanos))
+        .ok_or_else(|| err("out of range"))?;
+    Ok(Parts { utc_secs, nanos, offset_secs, frac_digits, zone_known, zone_start, end: i })
+}
+
+/// Reads timestamps like [`Timestamp::parse_prefix`], remembering the last one's date, second
+/// and zone: consecutive lines of a log share them, so usually only the fraction is read.
+#[derive(Clone, Debug, Default)]
+pub struct PrefixCache {
+    head: [u8; 19],
+    zone: [u8; 8],
+    zone_len: usize,
+    utc_secs: i64,
+    offset_secs: i32,
+    zone_known: bool,
+    valid: bool,
+}
+
+impl PrefixCache {
+    /// Exactly [`Timestamp::parse_prefix`]'s answer.
+    pub fn parse_prefix(&mut self, b: &[u8]) -> Result<(Timestamp, usize), TimestampError> {
+        if self.valid && b.len() >= 19 && b[..19] == self.head {
+            if let Some(hit) = self.same_second(b) {
+                return Ok(hit);
+            }
+        }
+        let p = parse_parts(b)?;
+        let zone = &b[p.zone_start..p.end];
+        self.valid = zone.len() <= self.zone.len();
+        if self.valid {
+            self.head.copy_from_slice(&b[..19]);
+            self.zone[..zone.len()].copy_from_slice(zone);
+            self.zone_len = zone.len();
+            self.utc_secs = p.utc_secs;
+            self.offset_secs = p.offset_secs;
+            self.zone_known = p.zone_known;
+        }
+        Ok((p.timestamp(), p.end))
+    }
+
+    /// The timestamp of `b` when its first 19 bytes equal the cached ones: the fraction is read,
+    /// the zone compared. `None` when anything differs (the caller parses in full).
+    fn same_second(&self, b: &[u8]) -> Option<(Timestamp, usize)> {
+        let mut i = 19;
+        let mut nanos: i64 = 0;
+        let mut frac_digits = 0u8;
+        if i < b.len() && (b[i] == b'.' || b[i] == b',') {
+            i += 1;
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                if i - start < 9 {
+                    nanos = nanos * 10 + (b[i] - b'0') as i64;
+                }
+                i += 1;
+            }
+            let n = i - start;
+            if n == 0 {
+                return None;
+            }
+            for _ in n.min(9)..9 {
+                nanos *= 10;
+            }
+            frac_digits = n.min(9) as u8;
+        }
+        let zone = &self.zone[..self.zone_len];
+        if zone.is_empty() {
+            // No zone last time: the same only if none follows now either.
+            if matches!(b.get(i), Some(b'Z' | b'z' | b'+' | b'-')) {
+                return None;
+            }
+        } else if b.get(i..i + zone.len()) == Some(zone) {
+            i += zone.len();
+        } else {
+            return None;
+        }
+        let unix_nanos = self.utc_secs.checked_mul(1_000_000_000)?.checked_add(nanos)?;
+        Some((Timestamp { unix_nanos, offset_secs: self.offset_secs, frac_digits, zone_known: self.zone_known }, i))
     }
 }
 
@@ -299,6 +398,23 @@ mod tests {
             let ts = Timestamp::parse(&text).unwrap();
             prop_assert_eq!(ts.unix_nanos, dt.timestamp_nanos_opt().unwrap());
             prop_assert_eq!(ts.to_string(), text);
+        }
+
+        /// The cache answers exactly like a fresh parse, over runs of lines that share seconds,
+        /// zones or nothing, including broken ones.
+        #[test]
+        fn prefix_cache_agrees_with_parse_prefix(
+            picks in prop::collection::vec((0usize..6, 0usize..5, 0usize..7, 0usize..4), 1..40)
+        ) {
+            let seconds = ["2021-11-26T09:44:30", "2021-11-26T09:44:31", "2021-11-26 09:44:30", "2021-02-30T09:44:30", "2021-11-26T09:4x:30", "2021-11-26T23:59:59"];
+            let fractions = ["", ".657", ".6", ".123456789123", "."];
+            let zones = ["", "Z", "+0800", "+08:00", "-0700", "+08", "+2500"];
+            let tails = ["", "\tINFO\tchain", " x", "1"];
+            let mut cache = PrefixCache::default();
+            for (s, f, z, t) in picks {
+                let text = format!("{}{}{}{}", seconds[s], fractions[f], zones[z], tails[t]);
+                prop_assert_eq!(cache.parse_prefix(text.as_bytes()), Timestamp::parse_prefix(text.as_bytes()), "{}", text);
+            }
         }
 
         #[test]

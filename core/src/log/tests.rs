@@ -263,3 +263,97 @@ fn hard_wrap_inside_the_height_is_rejoined() {
     assert_eq!(e.kind, EventKind::WorkerDone);
     assert!((e.duration_ms.unwrap() - 117.831817).abs() < 1e-9);
 }
+
+/// Every line through both parsers: the fast paths must decide exactly as the full parser.
+fn assert_fast_paths_agree(text: &str) {
+    let run = |mut p: LogParser| {
+        let mut out = Vec::new();
+        let mut classes = Vec::new();
+        for (i, l) in text.split('\n').enumerate() {
+            classes.push(p.push_line(i as u64 + 1, l.as_bytes(), &mut out));
+        }
+        p.finish(&mut out);
+        (out, classes, p.stats().clone())
+    };
+    let (fast, fast_classes, fast_stats) = run(LogParser::new());
+    let (full, full_classes, full_stats) = run(LogParser::reference());
+    assert_eq!(fast_classes, full_classes);
+    assert_eq!(fast_stats, full_stats);
+    assert_eq!(fast.len(), full.len());
+    for (a, b) in fast.iter().zip(&full) {
+        assert_eq!(a, b);
+    }
+}
+
+#[test]
+fn fast_paths_agree_with_the_full_parser_on_every_bundled_log() {
+    for text in [
+        include_str!("../../../fixtures/logs/mixed-versions.log"),
+        include_str!("../../../fixtures/samples/community-china-testnet-snapshot.log"),
+        include_str!("../../../fixtures/samples/community-china-local-2k-block-from-future.log"),
+        include_str!("../../../fixtures/generated/v1.29-text/daemon.log"),
+        include_str!("../../../fixtures/generated/v1.11-colour/daemon.log"),
+        include_str!("../../../fixtures/generated/v1.4-legacy/daemon.log"),
+        include_str!("../../../fixtures/generated/v0.9-legacy/daemon.log"),
+        include_str!("../../../fixtures/generated/v1.26-json/daemon.log"),
+        include_str!("../../../fixtures/generated/pasted/daemon.log"),
+        include_str!("../../../fixtures/generated/syslog/daemon.log"),
+    ] {
+        assert_fast_paths_agree(text);
+    }
+}
+
+/// Lines the fast paths must leave to (or decide exactly like) the full parser.
+#[test]
+fn fast_paths_agree_on_edge_lines() {
+    let lines = [
+        format!("2021-11-26T09:44:30.657+0800\tINFOX\tchain\tchain/sync_manager.go:232\tselected sync target: [{A}]"),
+        format!("2021-11-26T09:44:30.657+0800\tinfo\tchain\tchain/sync_manager.go:232\tselected sync target: [{A}]"),
+        format!("2021-11-26T09:44:30.657+0800\tINFO\tchain/x.go:3\tchain/sync_manager.go:232\tselected sync target: [{A}]"),
+        "2021-11-26T09:44:30.657+0800\tINFO\tfilcrypto\tsrc/api.rs:12\tverify_winning_post: start".to_string(),
+        format!("2021-11-26T09:44:30.657+0800\tINFO\tchain\tchain/sync_manager.go:232\tselected sync target: [{A}] ^[[0m"),
+        format!("2021-11-26T09:44:30.657+0800\tINFO\tchain\tchain/sync_manager.go:232\tselected sync target: [{A}] \u{1b}[0m"),
+        format!("2021-11-26T09:44:30.657+0800\tINFO\tchain\tchain/sync_manager.go:232\tselected sync target: [{A}\u{e9}]"),
+        format!("{{\"level\":\"info\",\"ts\":\"2021-11-26T09:44:30.657+0800\",\"logger\":\"chain\",\"caller\":\"c.go:1\",\"msg\":\"selected sync target: [{A}]\"}}"),
+        "{\"level\":\"info\",\"ts\":\"2021-11-26T09:44:30.657+0800\",\"logger\":\"mpool\",\"caller\":\"c.go:1\",\"msg\":\"mpool add\"}".to_string(),
+        "{\"level\":\"info\",\"ts\":\"bad\",\"logger\":\"mpool\",\"caller\":\"c.go:1\",\"msg\":\"mpool add\"}".to_string(),
+        "{\"level\":\"info\",\"ts\":1637891070.657,\"logger\":\"mpool\",\"msg\":\"x\"}".to_string(),
+        "{\"level\":\"info\",\"ts\":null,\"msg\":\"x\"}".to_string(),
+        "{\"level\":\"info\",\"ts\":\"2021-11-26T09:44:30.657Z\",\"logger\":\"filcrypto::proofs\",\"caller\":\"src/a.rs:1\",\"msg\":\"x\"}".to_string(),
+        "{\"level\":\"info\",\"ts\":\"2021-11-26T09:44:30.657Z\",\"msg\":\"x\",\"msg\":\"New heaviest tipset! [] (height=1)\"}".to_string(),
+        "{\"level\":\"info\",\"ts\":\"2021-11-26T09:44:30.657Z\",\"msg\":\"\\u0057orker 3 done; took 1s\",\"logger\":\"chain\"}".to_string(),
+        "{\"level\":\"info\",\"ts\":\"2021-11-26T09:44:30.657Z\",\"msg\":\"x\"".to_string(),
+        "{\"ts\":\"2021-11-26T09:44:30.657Z\",\"msg\":\"x\"}".to_string(),
+        "{\"level\":\"info\",\"ts\":\"2021-11-26T09:44:30.657Z\",\"msg\":7}".to_string(),
+    ];
+    assert_fast_paths_agree(&lines.join("\n"));
+    for l in &lines {
+        assert_fast_paths_agree(l);
+    }
+}
+
+proptest::proptest! {
+    /// Mutated real lines (a byte replaced, deleted or inserted, a prefix cut) through both.
+    #[test]
+    fn fast_paths_agree_on_mutated_lines(seed in 0usize..10_000, pos in 0usize..400, byte in proptest::prelude::any::<u8>(), op in 0u8..4) {
+        let corpus: Vec<&str> = include_str!("../../../fixtures/logs/mixed-versions.log")
+            .lines()
+            .chain(include_str!("../../../fixtures/generated/v1.26-json/daemon.log").lines().take(300))
+            .chain(include_str!("../../../fixtures/generated/v1.29-text/daemon.log").lines().take(300))
+            .collect();
+        let mut line = corpus[seed % corpus.len()].as_bytes().to_vec();
+        let p = pos % (line.len() + 1);
+        match op {
+            0 if p < line.len() => line[p] = byte,
+            1 if p < line.len() => { line.remove(p); }
+            2 => line.insert(p, byte),
+            _ => line.truncate(p),
+        }
+        let text = String::from_utf8_lossy(&line).into_owned();
+        assert_fast_paths_agree(&text);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        LogParser::new().push_line(1, &line, &mut a);
+        LogParser::reference().push_line(1, &line, &mut b);
+        proptest::prop_assert_eq!(a, b);
+    }
+}

@@ -1,0 +1,345 @@
+//! A strict, allocation-free scan of one JSON log line (zap's `{"level":…,"ts":…,"msg":…}`):
+//! validates the whole text as JSON and returns the raw values of the keys that decide what the
+//! line is. It exists because building a `serde_json::Value` of every JSON line cost more than
+//! everything else the parser does with it.
+//!
+//! It answers only where serde_json would certainly answer the same: anything it does not fully
+//! model — `\u` escapes (surrogate rules), exponents and huge numbers (range errors), escaped or
+//! repeated keys among the five, deep nesting — returns `None`, and the caller parses with serde.
+//! A test feeds both the same mutated lines.
+
+/// One of the five values: its raw JSON text, and whether it is a string without escapes
+/// (whose content is then `raw` without its quotes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Raw<'a> {
+    pub raw: &'a str,
+    pub plain_string: bool,
+}
+
+impl<'a> Raw<'a> {
+    /// The content of a string without escapes.
+    pub fn plain(&self) -> Option<&'a str> {
+        self.plain_string.then(|| &self.raw[1..self.raw.len() - 1])
+    }
+}
+
+/// The raw JSON values of the keys `parse_json_line` reads, borrowed from the line.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Head<'a> {
+    pub level: Option<Raw<'a>>,
+    pub ts: Option<Raw<'a>>,
+    pub logger: Option<Raw<'a>>,
+    pub caller: Option<Raw<'a>>,
+    pub msg: Option<Raw<'a>>,
+}
+
+/// Scans `text` as one JSON object (surrounding whitespace allowed).
+pub(crate) fn scan_object(text: &str) -> Option<Head<'_>> {
+    let b = text.as_bytes();
+    let mut s = Scanner { b, i: 0, escaped: false };
+    s.ws();
+    if s.peek()? != b'{' {
+        return None;
+    }
+    s.i += 1;
+    let mut head = Head::default();
+    s.ws();
+    if s.peek()? == b'}' {
+        s.i += 1;
+    } else {
+        loop {
+            s.ws();
+            let (ks, ke) = s.string()?;
+            let key = &text[ks..ke];
+            s.ws();
+            if s.peek()? != b':' {
+                return None;
+            }
+            s.i += 1;
+            s.ws();
+            let start = s.i;
+            s.value(1)?;
+            let raw = &text[start..s.i];
+            let raw = Raw { raw, plain_string: b[start] == b'"' && !s.escaped };
+            let slot = match key {
+                "level" => Some(&mut head.level),
+                "ts" => Some(&mut head.ts),
+                "logger" => Some(&mut head.logger),
+                "caller" => Some(&mut head.caller),
+                "msg" => Some(&mut head.msg),
+                // An escaped key might decode to one of the five: let serde decide.
+                k if k.contains('\\') => return None,
+                _ => None,
+            };
+            if let Some(slot) = slot {
+                if slot.is_some() {
+                    return None; // repeated: serde_json keeps the last one
+                }
+                *slot = Some(raw);
+            }
+            s.ws();
+            match s.peek()? {
+                b',' => s.i += 1,
+                b'}' => {
+                    s.i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    s.ws();
+    (s.i == b.len()).then_some(head)
+}
+
+/// Bytes that may appear in a JSON string as themselves: not `"`, `\\` or a control character.
+static PLAIN_STRING_BYTE: [bool; 256] = {
+    let mut t = [true; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = false;
+        c += 1;
+    }
+    t[b'"' as usize] = false;
+    t[b'\\' as usize] = false;
+    t
+};
+
+struct Scanner<'a> {
+    b: &'a [u8],
+    i: usize,
+    /// Whether the last string scanned held an escape.
+    escaped: bool,
+}
+
+impl Scanner<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    /// A string; returns the range of its raw content (between the quotes).
+    fn string(&mut self) -> Option<(usize, usize)> {
+        if self.peek()? != b'"' {
+            return None;
+        }
+        self.i += 1;
+        let start = self.i;
+        let mut escaped = false;
+        loop {
+            // Eight bytes at a time while none is `"`, `\\` or a control character.
+            const LO: u64 = 0x0101_0101_0101_0101;
+            const HI: u64 = 0x8080_8080_8080_8080;
+            while let Some(chunk) = self.b.get(self.i..self.i + 8) {
+                let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+                let eq = |v: u8| {
+                    let y = x ^ (LO * v as u64);
+                    y.wrapping_sub(LO) & !y & HI
+                };
+                // A byte below 0x20 (a byte with the high bit set is not one).
+                let low = x.wrapping_sub(LO * 0x20) & !x & HI;
+                if eq(b'"') | eq(b'\\') | low != 0 {
+                    break;
+                }
+                self.i += 8;
+            }
+            while self.b.get(self.i).is_some_and(|c| PLAIN_STRING_BYTE[*c as usize]) {
+                self.i += 1;
+            }
+            match self.peek()? {
+                b'"' => {
+                    self.i += 1;
+                    self.escaped = escaped;
+                    return Some((start, self.i - 1));
+                }
+                b'\\' => match self.b.get(self.i + 1)? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {
+                        escaped = true;
+                        self.i += 2
+                    }
+                    _ => return None, // `\u…` (surrogate rules) or an invalid escape
+                },
+                _ => return None, // a control character
+            }
+        }
+    }
+
+    fn value(&mut self, depth: u32) -> Option<()> {
+        if depth > 64 {
+            return None;
+        }
+        match self.peek()? {
+            b'"' => self.string().map(|_| ()),
+            b'{' => {
+                self.i += 1;
+                self.ws();
+                if self.peek()? == b'}' {
+                    self.i += 1;
+                    return Some(());
+                }
+                loop {
+                    self.ws();
+                    self.string()?;
+                    self.ws();
+                    if self.peek()? != b':' {
+                        return None;
+                    }
+                    self.i += 1;
+                    self.ws();
+                    self.value(depth + 1)?;
+                    self.ws();
+                    match self.peek()? {
+                        b',' => self.i += 1,
+                        b'}' => {
+                            self.i += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'[' => {
+                self.i += 1;
+                self.ws();
+                if self.peek()? == b']' {
+                    self.i += 1;
+                    return Some(());
+                }
+                loop {
+                    self.ws();
+                    self.value(depth + 1)?;
+                    self.ws();
+                    match self.peek()? {
+                        b',' => self.i += 1,
+                        b']' => {
+                            self.i += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        if self.b[self.i..].starts_with(word) {
+            self.i += word.len();
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)?` — no exponent, and not so long that range matters.
+    fn number(&mut self) -> Option<()> {
+        let start = self.i;
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek()? {
+            b'0' => self.i += 1,
+            b'1'..=b'9' => {
+                while let Some(b'0'..=b'9') = self.peek() {
+                    self.i += 1;
+                }
+            }
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            let frac = self.i;
+            while let Some(b'0'..=b'9') = self.peek() {
+                self.i += 1;
+            }
+            if self.i == frac {
+                return None;
+            }
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) || self.i - start > 300 {
+            return None;
+        }
+        Some(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn reads_the_five_keys_of_a_zap_line() {
+        let l = r#"{"level":"info","ts":"2021-12-09T20:17:00.911+0800","logger":"mpool","caller":"m.go:1","msg":"mpool add","n":[1,2.5,{"a":null}],"ok":true}"#;
+        let h = scan_object(l).unwrap();
+        assert_eq!(h.level.unwrap().plain(), Some("info"));
+        assert_eq!(h.msg.unwrap().plain(), Some("mpool add"));
+        assert_eq!(h.caller.unwrap().raw, r#""m.go:1""#);
+        let h = scan_object(r#"{"msg":"a\"b","level":5}"#).unwrap();
+        assert_eq!((h.msg.unwrap().plain(), h.level.unwrap().plain()), (None, None));
+        for bad in [
+            r#"{"level":"info","msg":"x"} x"#,
+            r#"{"level":"info","msg":"x",}"#,
+            r#"{"level":"info","msg":"x""#,
+            r#"{"msg":"a","msg":"b"}"#,
+            r#"{"msg":"\u0041"}"#,
+            r#"{"n":1e5}"#,
+            r#"{"n":01}"#,
+            "{\"msg\":\"tab\there\"}",
+            r#"["msg"]"#,
+        ] {
+            assert!(scan_object(bad).is_none(), "{bad}");
+        }
+    }
+
+    fn corpus() -> Vec<&'static str> {
+        include_str!("../../../fixtures/generated/v1.26-json/daemon.log").lines().filter(|l| l.starts_with('{')).take(400).collect()
+    }
+
+    proptest! {
+        /// Where the scan answers, serde_json agrees: a valid object, with the same five values.
+        #[test]
+        fn agrees_with_serde_json(seed in 0usize..10_000, pos in 0usize..400, byte in any::<u8>(), op in 0u8..4) {
+            let corpus = corpus();
+            let mut line = corpus[seed % corpus.len()].as_bytes().to_vec();
+            let p = pos % (line.len() + 1);
+            match op {
+                0 if p < line.len() => line[p] = byte,
+                1 if p < line.len() => { line.remove(p); }
+                2 => line.insert(p, byte),
+                _ => line.truncate(p),
+            }
+            let Ok(text) = std::str::from_utf8(&line) else { return Ok(()) };
+            let serde = serde_json::from_str::<serde_json::Value>(text);
+            if let Some(h) = scan_object(text) {
+                let v = serde.expect("scan accepted what serde rejects");
+                let o = v.as_object().expect("an object");
+                for (key, raw) in [("level", h.level), ("ts", h.ts), ("logger", h.logger), ("caller", h.caller), ("msg", h.msg)] {
+                    let want = o.get(key).cloned();
+                    let got = raw.map(|r| serde_json::from_str::<serde_json::Value>(r.raw).unwrap());
+                    prop_assert_eq!(&got, &want, "{}", key);
+                    if let Some(p) = raw.and_then(|r| r.plain()) {
+                        prop_assert_eq!(Some(serde_json::Value::String(p.to_string())), want);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_real_json_line_is_scanned() {
+        for l in corpus() {
+            assert!(scan_object(l).is_some(), "{l}");
+        }
+    }
+}
