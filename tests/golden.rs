@@ -32,6 +32,8 @@ fn generated_repo_reports() {
     golden("v1.29-text.reorgs.jsonl", &lsync(&db, &["reorgs", "--json"]).ok().stdout);
     golden("v1.29-text.reorgs.txt", &lsync(&db, &["reorgs"]).ok().stdout);
     golden("v1.29-text.reorgs-min1.csv", &lsync(&db, &["reorgs", "--min-apply", "1", "--csv"]).ok().stdout);
+    // Every head change, extends included (they are read from their segments).
+    golden("v1.29-text.reorgs-all.csv", &lsync(&db, &["reorgs", "--min-apply", "0", "--min-revert", "0", "--csv"]).ok().stdout);
     golden("v1.29-text.miners.jsonl", &lsync(&db, &["miners", "--json"]).ok().stdout);
     golden("v1.29-text.miners.txt", &lsync(&db, &["miners"]).ok().stdout);
     golden("v1.29-text.summary.json", &lsync(&db, &["summary", "--json"]).ok().stdout);

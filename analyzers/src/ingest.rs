@@ -713,10 +713,11 @@ impl BatchWriter {
             fr.events += 1;
             n_events += 1;
             self.add(source_id, &ev);
-            if let Some(hc) = &ev.head_change {
+            // A row only for head changes that reverted something (a few in a hundred): what
+            // `reorgs` and trace's revert scan look up. Extends stay in their segment.
+            if let Some(hc) = ev.head_change.as_ref().filter(|hc| hc.revert_count != 0) {
                 let ts = ev.ts;
-                // The CIDs only where something was reverted: all that reorgs and trace read.
-                let cids = (hc.revert_count > 0).then(|| ev.cids.join(" "));
+                let cids = ev.cids.join(" ");
                 insert_hc.execute(params![
                     store::event_id(source_id, ev.line),
                     ts.map(|t| t.unix_nanos),

@@ -4,8 +4,8 @@
 use crate::read::{self, Sources};
 use crate::segment::{self, SegmentReader};
 use crate::store::{Result, StoreError, LINE_BITS};
-use lsync_core::{EventKind, Timestamp};
-use rusqlite::{params_from_iter, types::Value as SqlValue, Connection, OptionalExtension};
+use lsync_core::{EventKind, ReorgClass, Timestamp};
+use rusqlite::{params_from_iter, types::Value as SqlValue, Connection};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -51,6 +51,9 @@ pub struct EventRow {
     pub ts_ns: Option<i64>,
     #[serde(skip)]
     pub source_id: i64,
+    /// A journal head change's `(from_height, to_height, revert, apply, len(To))`.
+    #[serde(skip)]
+    pub head: Option<HeadCounts>,
     #[serde(skip)]
     pub problem: Option<String>,
 }
@@ -164,13 +167,8 @@ pub const REORGS_SQL_FOR_PLAN: &str = "SELECT event_id FROM head_changes WHERE a
 /// The trace lookup, for the query-plan test.
 pub const TRACE_SQL_FOR_PLAN: &str = "SELECT segments FROM cid_postings WHERE cid_key = 12345";
 
-/// The typed columns of a `head_changes` row, as `(from_height, to_height, revert, apply, to_n)`.
-type HeadCounts = (i64, i64, i64, i64, i64);
-
-fn head_counts(conn: &Connection, event_id: i64) -> Result<Option<HeadCounts>> {
-    let mut stmt = conn.prepare_cached("SELECT from_height, to_height, revert_count, apply_count, to_n FROM head_changes WHERE event_id = ?1")?;
-    Ok(stmt.query_row([event_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))).optional()?)
-}
+/// A head change's `(from_height, to_height, revert, apply, to_n)`: `to_n` of its CIDs are To.
+pub type HeadCounts = (i64, i64, i64, i64, i64);
 
 /// `lsync reorgs`: journal head changes with ApplyCount ≥ `min_apply` and RevertCount ≥ `min_revert`.
 pub fn reorgs(conn: &Connection, min_apply: i64, min_revert: i64, f: &Filter) -> Result<Vec<ReorgRow>> {
@@ -186,52 +184,56 @@ pub fn reorgs(conn: &Connection, min_apply: i64, min_revert: i64, f: &Filter) ->
         sql.push_str(" AND ");
         sql.push_str(&c);
     }
-    sql.push_str(" ORDER BY hc.ts_ns, s.id, hc.event_id");
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(params_from_iter(args), |r| {
         Ok((
             r.get::<_, i64>(0)?,
+            r.get::<_, Option<i64>>(1)?,
             ts_text(r.get(1)?, r.get(2)?, r.get(3)?),
             r.get::<_, String>(4)?,
             r.get::<_, String>(5)?,
             (r.get::<_, i64>(6)?, r.get::<_, i64>(7)?, r.get::<_, i64>(8)?, r.get::<_, i64>(9)?, r.get::<_, i64>(10)?),
             r.get::<_, String>(11)?,
-            r.get::<_, Option<String>>(12)?,
+            r.get::<_, String>(12)?,
         ))
     })?;
-    let mut sources: Option<Sources> = None;
-    let mut out = Vec::new();
+    // (ts, source, line) → row, for the report order.
+    let mut out: Vec<((Option<i64>, i64, u64), ReorgRow)> = Vec::new();
     for row in rows {
-        let (id, ts, node, file, (fh, th, rc, ac, to_n), class, cids) = row?;
-        let cids: Vec<String> = match cids {
-            Some(t) => t.split(' ').map(str::to_string).collect(),
-            // Extends keep their CIDs only in their segment (`--min-revert 0`).
-            None => {
-                let src = match &mut sources {
-                    Some(s) => s,
-                    None => sources.insert(Sources::load(conn)?),
-                };
-                read::load_event(conn, src, EventKind::HeadChange, id)?.map(|e| e.cids).unwrap_or_default()
-            }
-        };
+        let (id, ts_ns, ts, node, file, (fh, th, rc, ac, to_n), class, cids) = row?;
+        let cids: Vec<String> = cids.split(' ').filter(|c| !c.is_empty()).map(str::to_string).collect();
         let (to, from) = cids.split_at((to_n as usize).min(cids.len()));
-        out.push(ReorgRow {
-            ts,
-            node,
-            file,
-            line: (id & ((1 << LINE_BITS) - 1)) as u64,
-            from: from.to_vec(),
-            from_height: fh,
-            to: to.to_vec(),
-            to_height: th,
-            revert_count: rc,
-            apply_count: ac,
-            class,
-            depth: rc,
-            distance: ac,
-        });
+        let line = (id & ((1 << LINE_BITS) - 1)) as u64;
+        out.push(((ts_ns, id >> LINE_BITS, line), reorg_row(ts, node, file, line, from.to_vec(), to.to_vec(), (fh, th, rc, ac), class)));
     }
-    Ok(out)
+    // Head changes that reverted nothing have no row: read them from their segments when asked.
+    if min_revert <= 0 {
+        let sources = Sources::load(conn)?;
+        let of_node = sources.of_node(f.node.as_deref());
+        let (since, until) = (f.since.map(|t| t.unix_nanos), f.until.map(|t| t.unix_nanos));
+        for seg in read::segments_by_kind(conn, &[EventKind::HeadChange], &of_node, since, until)? {
+            let r = seg.reader()?;
+            for v in r.events(seg.first_line)? {
+                let Some(h) = v.head.as_ref().filter(|h| h.revert_count == 0 && h.apply_count >= min_apply) else { continue };
+                if !read::in_bounds(v.ts, since, until) {
+                    continue;
+                }
+                let ev = v.to_event(&r);
+                let hc = ev.head_change.expect("a head view decodes to a head change");
+                let (node, file) = sources.get(seg.source_id).map(|s| (s.node.clone(), s.path.clone())).unwrap_or_default();
+                let counts = (h.from_height, h.to_height, h.revert_count, h.apply_count);
+                let class = hc.class().as_str().to_string();
+                out.push(((v.ts.map(|t| t.unix_nanos), seg.source_id, v.line), reorg_row(v.ts.map(|t| t.to_string()), node, file, v.line, hc.from, hc.to, counts, class)));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out.into_iter().map(|(_, r)| r).collect())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn reorg_row(ts: Option<String>, node: String, file: String, line: u64, from: Vec<String>, to: Vec<String>, (fh, th, rc, ac): (i64, i64, i64, i64), class: String) -> ReorgRow {
+    ReorgRow { ts, node, file, line, from, from_height: fh, to, to_height: th, revert_count: rc, apply_count: ac, class, depth: rc, distance: ac }
 }
 
 /// One stage of a block's life on one node.
@@ -346,7 +348,7 @@ fn node_stages(conn: &Connection, sources: &Sources, cid: &str, node: &str, evs:
     // Journal: the head change whose To holds the CID, then a later one that reverted it.
     let mut applied = None;
     for e in evs.iter().filter(|e| e.kind == "head_change") {
-        if let Some(counts) = head_counts(conn, e.id)? {
+        if let Some(counts) = e.head {
             if e.cids.iter().position(|c| c == cid).is_some_and(|p| (p as i64) < counts.4) {
                 applied = Some((*e, counts));
                 break;
@@ -364,7 +366,7 @@ fn node_stages(conn: &Connection, sources: &Sources, cid: &str, node: &str, evs:
              WHERE hc.ts_ns >= ?2 AND n.name = ?1 ORDER BY hc.ts_ns",
         )?;
         let rows = stmt.query_map(rusqlite::params![node, a.ts_ns.unwrap_or(i64::MIN)], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, i64>(4)?, r.get::<_, i64>(5)?, r.get::<_, Option<String>>(6)?))
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, i64>(4)?, r.get::<_, i64>(5)?, r.get::<_, String>(6)?))
         })?;
         for row in rows {
             let (id, fh, th, rc, ac, to_n, cids) = row?;
@@ -377,7 +379,7 @@ fn node_stages(conn: &Connection, sources: &Sources, cid: &str, node: &str, evs:
             }
             // The old chain lost every height above the ancestor, which is at most fh − rc.
             if rc > 0 && fh >= h && fh - rc < h {
-                let cid_in_to = cids.as_deref().and_then(|t| t.split(' ').position(|c| c == cid)).is_some_and(|p| (p as i64) < to_n);
+                let cid_in_to = cids.split(' ').position(|c| c == cid).is_some_and(|p| (p as i64) < to_n);
                 if cid_in_to {
                     continue;
                 }
@@ -598,12 +600,19 @@ pub fn summary(conn: &Connection, node: Option<&str>) -> Result<Summary> {
             "SELECT hc.class, hc.revert_count, count(*) FROM head_changes hc JOIN sources s ON s.id = (hc.event_id >> 40) JOIN nodes n ON n.id = s.node_id {node_cond} GROUP BY hc.class, hc.revert_count"
         ))?;
         let rows = stmt.query_map(params_from_iter(np.clone()), |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))?;
+        let mut with_rows = 0;
         for r in rows {
             let (class, rc, c) = r?;
+            with_rows += c;
             *s.reorg_classes.entry(class).or_default() += c;
             if rc > 0 {
                 *s.revert_depths.entry(rc).or_default() += c;
             }
+        }
+        // Head changes without a row reverted nothing: they are the extends.
+        let extends = s.by_kind.get(EventKind::HeadChange.as_str()).copied().unwrap_or(0) - with_rows;
+        if extends > 0 {
+            *s.reorg_classes.entry(ReorgClass::Extend.as_str().to_string()).or_default() += extends;
         }
     }
     {

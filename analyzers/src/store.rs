@@ -93,9 +93,9 @@ CREATE TABLE IF NOT EXISTS cid_postings (
     segments      BLOB NOT NULL,
     PRIMARY KEY (cid_key, first_segment)
 ) WITHOUT ROWID;
--- Journal head changes, typed, one row each (the event itself is in `segments` too). The CIDs
--- (To then From, space-separated) are kept only where something was reverted — what `reorgs`
--- and trace's revert scan read; `to_n` of `cids` are To.
+-- Journal head changes that reverted something (RevertCount ≠ 0), typed: what `reorgs` and
+-- trace's revert scan look up. Extends — nearly all head changes — are only in `segments`.
+-- `cids` is To then From, space-separated; its first `to_n` are To.
 CREATE TABLE IF NOT EXISTS head_changes (
     event_id     INTEGER PRIMARY KEY,
     ts_ns        INTEGER,
@@ -107,7 +107,7 @@ CREATE TABLE IF NOT EXISTS head_changes (
     apply_count  INTEGER NOT NULL,
     to_n         INTEGER NOT NULL,
     class        TEXT NOT NULL,
-    cids         TEXT
+    cids         TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS head_changes_counts ON head_changes(apply_count, revert_count);
 CREATE INDEX IF NOT EXISTS head_changes_ts ON head_changes(ts_ns);

@@ -94,23 +94,33 @@ pub fn parse_cid_list_prefix(s: &str) -> Result<(Vec<String>, usize), CidListErr
 
 /// Parses whitespace- or comma-separated CIDs, re-joining tokens broken by line wraps.
 pub fn parse_cid_tokens(inner: &str) -> Result<Vec<String>, CidListError> {
-    // The common case — ASCII, single spaces or commas, every token a CID — without collecting
-    // the tokens first; anything else (wraps, odd whitespace) takes the general path below.
-    if inner.bytes().all(|b| b.is_ascii_alphanumeric() || b == b' ' || b == b',') {
-        let mut out = Vec::with_capacity(inner.len() / 60 + 1);
-        let mut ok = true;
-        for t in inner.split([' ', ',']).filter(|t| !t.is_empty()) {
-            match validate_cid(t) {
-                Ok(c) => out.push(c),
-                Err(_) => {
-                    ok = false;
-                    break;
-                }
-            }
+    // The common case — ASCII tokens between spaces or commas, every token a CID — in one byte
+    // walk; anything else (wraps, odd whitespace, a token that is no CID) takes the general
+    // path below, which decides the same for the common case.
+    let b = inner.as_bytes();
+    let mut out = Vec::with_capacity(b.len() / 60 + 1);
+    let mut i = 0;
+    let simple = loop {
+        while i < b.len() && (b[i] == b' ' || b[i] == b',') {
+            i += 1;
         }
-        if ok {
-            return Ok(out);
+        if i == b.len() {
+            break true;
         }
+        let start = i;
+        while i < b.len() && b[i].is_ascii_alphanumeric() {
+            i += 1;
+        }
+        if i == start || (i < b.len() && b[i] != b' ' && b[i] != b',') {
+            break false;
+        }
+        match validate_cid(&inner[start..i]) {
+            Ok(c) => out.push(c),
+            Err(_) => break false,
+        }
+    };
+    if simple {
+        return Ok(out);
     }
     let tokens: Vec<&str> = inner
         .split(|c: char| c.is_whitespace() || c == ',')

@@ -597,7 +597,8 @@ fn strip_colour(text: Cow<'_, str>) -> Cow<'_, str> {
 
 /// Splits `message<TAB>{fields}` or, with tabs lost, `message {"fields"…}`.
 fn split_fields(rest: &str, wants_fields: bool) -> (&str, Option<&str>) {
-    if let Some(i) = rest.find("\t{") {
+    let b = rest.as_bytes();
+    if let Some(i) = memchr::memchr_iter(b'\t', b).find(|i| b.get(i + 1) == Some(&b'{')) {
         return (rest[..i].trim_end(), Some(&rest[i + 1..]));
     }
     if wants_fields {
