@@ -125,7 +125,7 @@ fn main() {
                 let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
             }
             let mut conn = lsync_analyzers::open(&db).unwrap();
-            let opts = IngestOptions { node: "bench".into(), keep_raw: false };
+            let opts = IngestOptions { node: "bench".into(), ..Default::default() };
             let r = ingest::ingest(&mut conn, &[InputFile { path: path.to_path_buf() }], &opts, &mut NoProgress).unwrap();
             r.events
         });

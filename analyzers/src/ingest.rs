@@ -14,7 +14,7 @@
 
 use crate::segment::{self, FnvMap, SegmentBuilder};
 use crate::store::{self, Result, StoreError};
-use lsync_core::{detect_format, Event, EventKind, FileFormat, JournalOptions, JournalParser, LineClass, LineStats, LogParser};
+use lsync_core::{detect_format, Event, EventKind, FileFormat, JournalOptions, JournalParser, LineStats, LogParser};
 use multihash_codetable::{Code, MultihashDigest};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{BTreeMap, HashMap};
@@ -32,10 +32,15 @@ const MAX_STORED_UNKNOWN: i64 = 1000;
 const MAX_REPORTED_PROBLEMS: usize = 5;
 
 /// Options of one ingest run.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct IngestOptions {
     pub node: String,
     pub keep_raw: bool,
+    /// Parser threads per file; `None`: one per core.
+    pub parse_threads: Option<usize>,
+    /// Input bytes after which a chunk is cut at the next record start; `None`: 4 MiB. Tests
+    /// make it small to cut files into many chunks.
+    pub chunk_bytes: Option<usize>,
 }
 
 /// Progress notifications, for a progress bar.
@@ -365,38 +370,6 @@ pub fn ingest(conn: &mut Connection, files: &[InputFile], opts: &IngestOptions, 
     Ok(report)
 }
 
-enum Parser {
-    Log(LogParser),
-    Journal(JournalParser),
-}
-
-impl Parser {
-    fn push(&mut self, line_no: u64, line: &[u8], out: &mut Vec<Event>) -> LineClass {
-        match self {
-            Parser::Log(p) => p.push_line(line_no, line, out),
-            Parser::Journal(p) => p.push_line(line_no, line, out),
-        }
-    }
-    fn finish(&mut self, out: &mut Vec<Event>) {
-        match self {
-            Parser::Log(p) => p.finish(out),
-            Parser::Journal(p) => p.finish(out),
-        }
-    }
-    fn open_record_line(&self) -> Option<u64> {
-        match self {
-            Parser::Log(p) => p.open_record_line(),
-            Parser::Journal(p) => p.open_record_line(),
-        }
-    }
-    fn stats(&self) -> LineStats {
-        match self {
-            Parser::Log(p) => p.stats().clone(),
-            Parser::Journal(p) => p.stats().clone(),
-        }
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
 fn ingest_file(
     conn: &mut Connection,
@@ -448,28 +421,80 @@ fn ingest_file(
     }
     let final_file = comp != Compression::None || is_rolled_journal(&f.path);
     let reader = open_content(&f.path, comp, offset)?;
-    let parser = match format {
-        FileFormat::Log => Parser::Log(LogParser::new()),
-        FileFormat::Journal => Parser::Journal(JournalParser::new(JournalOptions { keep_raw: opts.keep_raw })),
+    let kind = match format {
+        FileFormat::Log => ParserKind::Log,
+        FileFormat::Journal => ParserKind::Journal { keep_raw: opts.keep_raw },
     };
+    let chunk_bytes = opts.chunk_bytes.unwrap_or(CHUNK_BYTES).max(1);
+    let threads = parser_threads(opts.parse_threads, size.saturating_sub(offset), chunk_bytes);
     let mut writer = BatchWriter::new();
-    // Parse on one thread, write SQLite on this one: the two halves cost about the same.
+    // One thread cuts the input into chunks at record starts, `threads` parse chunks, and this
+    // thread writes them to SQLite in input order.
     let (torn_line, stats) = std::thread::scope(|scope| -> Result<(Option<u64>, LineStats)> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(2);
+        let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel::<Chunk>(threads);
+        let chunk_rx = std::sync::Arc::new(std::sync::Mutex::new(chunk_rx));
+        let (parsed_tx, parsed_rx) = std::sync::mpsc::sync_channel::<ParsedChunk>(2 * threads);
         let path = f.path.clone();
-        let parse = std::thread::Builder::new()
-            .name("lsync-parse".into())
-            .spawn_scoped(scope, move || parse_stream(reader, parser, offset, next_line, final_file, &path, tx))
+        let reader_thread = std::thread::Builder::new()
+            .name("lsync-read".into())
+            .spawn_scoped(scope, move || read_chunks(reader, kind, chunk_bytes, next_line, final_file, &path, chunk_tx))
             .map_err(|e| io_err(&f.path, e))?;
-        let mut stats_base = LineStats::default();
-        for mut batch in rx.iter() {
-            fr.bytes += batch.bytes;
-            progress.advance(batch.bytes, &display);
-            writer.commit(conn, source_id, &mut batch.events, batch.checkpoint, &batch.stats, &stats_base, &mut fr, &mut unknown_stored, fp_len, prefix, &now)?;
-            stats_base = batch.stats;
+        for i in 0..threads {
+            let rx = chunk_rx.clone();
+            let tx = parsed_tx.clone();
+            std::thread::Builder::new()
+                .name(format!("lsync-parse-{i}"))
+                .spawn_scoped(scope, move || loop {
+                    let next = rx.lock().map(|r| r.recv());
+                    let Ok(Ok(chunk)) = next else { break };
+                    if tx.send(kind.parse(chunk)).is_err() {
+                        break;
+                    }
+                })
+                .map_err(|e| io_err(&f.path, e))?;
         }
-        let torn = parse.join().map_err(|_| StoreError::Input(format!("{display}: parser thread panicked")))??;
-        Ok((torn, stats_base))
+        drop(parsed_tx);
+        // Chunks arrive in any order; they are committed in input order.
+        let mut waiting: BTreeMap<u64, ParsedChunk> = BTreeMap::new();
+        let mut next_seq = 0;
+        let mut totals = LineStats::default();
+        let mut stats_base = LineStats::default();
+        let mut position = (offset, next_line);
+        let mut batch = Batch { events: Vec::new(), checkpoint: position, stats: LineStats::default() };
+        let mut batch_bytes = 0u64;
+        for parsed in parsed_rx.iter() {
+            waiting.insert(parsed.seq, parsed);
+            while let Some(mut c) = waiting.remove(&next_seq) {
+                next_seq += 1;
+                position = (position.0 + c.input_bytes, position.1 + c.lines);
+                totals.lines += c.stats.lines;
+                totals.blank += c.stats.blank;
+                totals.other_records += c.stats.other_records;
+                totals.continuation_lines += c.stats.continuation_lines;
+                batch.events.append(&mut c.events);
+                batch_bytes += c.input_bytes;
+                if batch.events.len() >= BATCH_EVENTS || batch_bytes >= BATCH_BYTES {
+                    batch.checkpoint = position;
+                    batch.stats = totals.clone();
+                    fr.bytes += batch_bytes;
+                    progress.advance(batch_bytes, &display);
+                    writer.commit(conn, source_id, &mut batch, &stats_base, &mut fr, &mut unknown_stored, fp_len, prefix, &now)?;
+                    stats_base = totals.clone();
+                    batch_bytes = 0;
+                }
+            }
+        }
+        let torn = reader_thread.join().map_err(|_| StoreError::Input(format!("{display}: reader thread panicked")))??;
+        if !waiting.is_empty() {
+            return Err(StoreError::Input(format!("{display}: a parser thread stopped before the end")));
+        }
+        // The last batch, even if empty: it records the final checkpoint and counters.
+        batch.checkpoint = position;
+        batch.stats = totals.clone();
+        fr.bytes += batch_bytes;
+        progress.advance(batch_bytes, &display);
+        writer.commit(conn, source_id, &mut batch, &stats_base, &mut fr, &mut unknown_stored, fp_len, prefix, &now)?;
+        Ok((torn, totals))
     })?;
     fr.torn_line = torn_line;
     fr.by_kind = writer.kind_counts();
@@ -480,43 +505,109 @@ fn ingest_file(
 
 /// Longest line kept whole (bytes); anything longer keeps its first MAX_LINE_BYTES.
 const MAX_LINE_BYTES: usize = 4 << 20;
+/// A chunk handed to a parser is closed at the first record start after this many bytes.
+const CHUNK_BYTES: usize = 4 << 20;
+/// ...or, in input with no record start at all (not a Lotus log), after this many: the one
+/// place where the parallel parse may read a line differently from a single parser (a
+/// continuation line just past the cut becomes `unknown`).
+const MAX_CHUNK_BYTES: usize = 64 << 20;
+/// Bytes of input (or events) after which the writer commits a batch.
+const BATCH_BYTES: u64 = 16 << 20;
 
-/// Parsed events up to a checkpoint, handed from the parser thread to the writer.
+/// Which parser a file needs; each chunk gets a fresh one.
+#[derive(Clone, Copy)]
+enum ParserKind {
+    Log,
+    Journal { keep_raw: bool },
+}
+
+impl ParserKind {
+    fn starts_record(self, line: &[u8]) -> bool {
+        match self {
+            ParserKind::Log => LogParser::starts_record(line),
+            ParserKind::Journal { .. } => JournalParser::starts_record(line),
+        }
+    }
+
+    /// Parses one chunk with a fresh parser, finished at its end.
+    fn parse(self, chunk: Chunk) -> ParsedChunk {
+        let mut events = Vec::with_capacity(1024);
+        let mut push_all = |push: &mut dyn FnMut(u64, &[u8], &mut Vec<Event>)| {
+            let mut line = chunk.first_line;
+            let mut pos = 0;
+            while let Some(nl) = memchr::memchr(b'\n', &chunk.data[pos..]) {
+                push(line, &chunk.data[pos..pos + nl], &mut events);
+                line += 1;
+                pos += nl + 1;
+            }
+        };
+        let stats = match self {
+            ParserKind::Log => {
+                let mut p = LogParser::new();
+                push_all(&mut |n, l, out| {
+                    p.push_line(n, l, out);
+                });
+                p.finish(&mut events);
+                p.stats().clone()
+            }
+            ParserKind::Journal { keep_raw } => {
+                let mut p = JournalParser::new(JournalOptions { keep_raw });
+                push_all(&mut |n, l, out| {
+                    p.push_line(n, l, out);
+                });
+                p.finish(&mut events);
+                p.stats().clone()
+            }
+        };
+        ParsedChunk { seq: chunk.seq, events, stats, lines: chunk.lines, input_bytes: chunk.input_bytes }
+    }
+}
+
+/// A run of whole lines from the reader. It ends where a record starts (or at the end of
+/// input), so a fresh parser reads it exactly as one parser reading the whole file would
+/// (`LogParser::starts_record`); chunks can therefore be parsed in parallel.
+struct Chunk {
+    seq: u64,
+    /// The lines, each followed by `\n`.
+    data: Vec<u8>,
+    first_line: u64,
+    lines: u64,
+    /// Input bytes the chunk covers (an over-long line keeps only its first bytes in `data`).
+    input_bytes: u64,
+}
+
+/// What a parser made of a chunk.
+struct ParsedChunk {
+    seq: u64,
+    events: Vec<Event>,
+    stats: LineStats,
+    lines: u64,
+    input_bytes: u64,
+}
+
+/// Parsed events up to a checkpoint, handed to the writer.
 struct Batch {
     events: Vec<Event>,
     /// (byte offset, next line) to store with these events: always a record boundary.
     checkpoint: (u64, u64),
     /// Cumulative line counters at the checkpoint.
     stats: LineStats,
-    /// Bytes consumed since the previous batch (for progress).
-    bytes: u64,
 }
 
-/// Bytes of input after which a batch is sent even without many events, so checkpoints and the
-/// progress bar advance through long stretches of noise.
-const BATCH_BYTES: u64 = 8 << 20;
-
-/// Reads lines from `offset`, parses them, and sends batches. Returns the line number of a torn
-/// last line left for the next run.
-fn parse_stream(
+/// Splits the input from the checkpoint into chunks and sends them to the parsers. Returns the
+/// line number of a torn last line left for the next run.
+fn read_chunks(
     mut reader: Box<dyn BufRead + Send>,
-    parser: Parser,
-    offset: u64,
+    kind: ParserKind,
+    chunk_bytes: usize,
     next_line: u64,
     final_file: bool,
     path: &Path,
-    tx: std::sync::mpsc::SyncSender<Batch>,
+    tx: std::sync::mpsc::SyncSender<Chunk>,
 ) -> Result<Option<u64>> {
-    let mut sink = LineSink {
-        parser,
-        events: Vec::with_capacity(BATCH_EVENTS),
-        boundary: (offset, next_line),
-        offset,
-        next_line,
-        unsent_bytes: 0,
-        tx,
-    };
-    // Lines are parsed where they sit in the reader's buffer; only a line that straddles two
+    let cur = Chunk { seq: 0, data: Vec::with_capacity(chunk_bytes.min(CHUNK_BYTES) + (1 << 16)), first_line: next_line, lines: 0, input_bytes: 0 };
+    let mut cut = Cutter { kind, chunk_bytes, tx, cur };
+    // Lines are cut where they sit in the reader's buffer; only a line that straddles two
     // buffer fills is copied (into `carry`).
     let mut carry: Vec<u8> = Vec::new();
     // Bytes of the current straddling line, including any dropped from an over-long one.
@@ -528,16 +619,16 @@ fn parse_stream(
         }
         let len = buf.len();
         let mut pos = 0;
-        if !carry.is_empty() {
+        if carry_bytes > 0 {
             match memchr::memchr(b'\n', buf) {
                 Some(nl) => {
                     if carry.len() < MAX_LINE_BYTES {
-                        carry.extend_from_slice(&buf[..nl.min(MAX_LINE_BYTES)]);
+                        let room = MAX_LINE_BYTES - carry.len();
+                        carry.extend_from_slice(&buf[..nl.min(room)]);
                     }
                     pos = nl + 1;
-                    let n = carry_bytes + nl as u64 + 1;
-                    if !sink.line(&carry, n) {
-                        return Ok(None);
+                    if !cut.line(&carry, carry_bytes + nl as u64 + 1) {
+                        return Ok(None); // the parsers stopped: the writer reports why
                     }
                     carry.clear();
                 }
@@ -545,7 +636,8 @@ fn parse_stream(
                     // Memory stays bounded: an over-long line keeps only its first bytes (the
                     // parser then reports it as the malformed or foreign line it is).
                     if carry.len() < MAX_LINE_BYTES {
-                        carry.extend_from_slice(&buf[..len.min(MAX_LINE_BYTES)]);
+                        let room = MAX_LINE_BYTES - carry.len();
+                        carry.extend_from_slice(&buf[..len.min(room)]);
                     }
                     carry_bytes += len as u64;
                     reader.consume(len);
@@ -554,69 +646,73 @@ fn parse_stream(
             }
         }
         while let Some(nl) = memchr::memchr(b'\n', &buf[pos..]) {
-            if !sink.line(&buf[pos..pos + nl], nl as u64 + 1) {
-                return Ok(None); // the writer stopped on an error; it reports it
+            let line = &buf[pos..pos + nl];
+            if !cut.line(&line[..line.len().min(MAX_LINE_BYTES)], nl as u64 + 1) {
+                return Ok(None);
             }
             pos += nl + 1;
         }
-        carry.extend_from_slice(&buf[pos..]);
+        carry.extend_from_slice(&buf[pos..len.min(pos + MAX_LINE_BYTES)]);
         carry_bytes = (len - pos) as u64;
         reader.consume(len);
     }
     let mut torn = None;
-    if !carry.is_empty() {
+    if carry_bytes > 0 {
         // A last line without its newline: still being written, unless the file is final.
         if final_file {
-            sink.line(&carry, carry_bytes);
+            cut.line(&carry, carry_bytes);
         } else {
-            torn = Some(sink.next_line);
+            torn = Some(cut.cur.first_line + cut.cur.lines);
         }
     }
-    sink.finish();
+    cut.seal();
     Ok(torn)
 }
 
-/// The parser side of ingest: feeds lines, tracks the checkpoint, sends batches.
-struct LineSink {
-    parser: Parser,
-    events: Vec<Event>,
-    /// Where the open record began (byte offset, line): a checkpoint never passes it.
-    boundary: (u64, u64),
-    offset: u64,
-    next_line: u64,
-    unsent_bytes: u64,
-    tx: std::sync::mpsc::SyncSender<Batch>,
+/// Cuts lines into chunks at record starts.
+struct Cutter {
+    kind: ParserKind,
+    chunk_bytes: usize,
+    tx: std::sync::mpsc::SyncSender<Chunk>,
+    cur: Chunk,
 }
 
-impl LineSink {
-    /// One physical line (without its `\n`) that took `n` bytes of input. False when the writer
-    /// has gone away.
+impl Cutter {
+    /// One physical line (without its `\n`) that took `n` bytes of input. False when the
+    /// parsers have gone away.
     fn line(&mut self, line: &[u8], n: u64) -> bool {
-        let before = (self.offset, self.next_line);
-        if self.parser.push(self.next_line, line, &mut self.events) == LineClass::RecordStart {
-            self.boundary = before;
+        let full = self.cur.data.len() >= self.chunk_bytes;
+        if full && (self.cur.data.len() >= MAX_CHUNK_BYTES.max(self.chunk_bytes) || self.kind.starts_record(line)) && !self.seal() {
+            return false;
         }
-        self.offset += n;
-        self.next_line += 1;
-        self.unsent_bytes += n;
-        if self.events.len() >= BATCH_EVENTS || self.unsent_bytes >= BATCH_BYTES {
-            let checkpoint = if self.parser.open_record_line().is_some() { self.boundary } else { (self.offset, self.next_line) };
-            let batch = Batch {
-                events: std::mem::replace(&mut self.events, Vec::with_capacity(BATCH_EVENTS)),
-                checkpoint,
-                stats: self.parser.stats(),
-                bytes: self.unsent_bytes,
-            };
-            self.unsent_bytes = 0;
-            return self.tx.send(batch).is_ok();
-        }
+        self.cur.data.extend_from_slice(line);
+        self.cur.data.push(b'\n');
+        self.cur.lines += 1;
+        self.cur.input_bytes += n;
         true
     }
 
-    fn finish(mut self) {
-        self.parser.finish(&mut self.events);
-        let _ = self.tx.send(Batch { events: self.events, checkpoint: (self.offset, self.next_line), stats: self.parser.stats(), bytes: self.unsent_bytes });
+    /// Sends the current chunk (if it holds anything) and starts the next.
+    fn seal(&mut self) -> bool {
+        if self.cur.lines == 0 && self.cur.input_bytes == 0 {
+            return true;
+        }
+        let next = Chunk {
+            seq: self.cur.seq + 1,
+            data: Vec::with_capacity(self.chunk_bytes.min(CHUNK_BYTES) + (1 << 16)),
+            first_line: self.cur.first_line + self.cur.lines,
+            lines: 0,
+            input_bytes: 0,
+        };
+        self.tx.send(std::mem::replace(&mut self.cur, next)).is_ok()
     }
+}
+
+/// How many parser threads a file gets: one per core, fewer for small inputs (a chunk each).
+fn parser_threads(requested: Option<usize>, remaining_bytes: u64, chunk_bytes: usize) -> usize {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let chunks = (remaining_bytes / chunk_bytes as u64 + 1) as usize;
+    requested.unwrap_or(cores).clamp(1, 16).min(chunks)
 }
 
 /// Turns batches of events into segments, CID postings and head-change rows, and moves the
@@ -670,9 +766,7 @@ impl BatchWriter {
         &mut self,
         conn: &mut Connection,
         source_id: i64,
-        events: &mut Vec<Event>,
-        checkpoint: (u64, u64),
-        stats: &LineStats,
+        batch: &mut Batch,
         stats_base: &LineStats,
         fr: &mut FileReport,
         unknown_stored: &mut i64,
@@ -685,10 +779,11 @@ impl BatchWriter {
             "INSERT OR IGNORE INTO head_changes(event_id, ts_ns, ts_off, ts_prec, from_height, to_height, revert_count, apply_count, to_n, class, cids)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?;
+        let (checkpoint, stats) = (batch.checkpoint, &batch.stats);
         let mut n_events = 0i64;
         let mut n_malformed = 0i64;
         let mut n_unknown = 0i64;
-        for ev in events.drain(..) {
+        for ev in batch.events.drain(..) {
             match ev.kind {
                 EventKind::Malformed => {
                     n_malformed += 1;

@@ -95,10 +95,27 @@ struct Dict {
     index: FnvMap<String, u32>,
     items: Vec<String>,
     bytes: usize,
+    /// The last ids handed out (a tiny MRU; `u32::MAX` entries never match).
+    recent: [u32; 4],
+    next_recent: usize,
 }
 
 impl Dict {
     fn id(&mut self, s: &str) -> u32 {
+        // Neighbouring events repeat their strings (`chain`, `mpool`/`add`): try the last few
+        // ids before hashing.
+        for &i in &self.recent {
+            if self.items.get(i as usize).is_some_and(|x| x == s) {
+                return i;
+            }
+        }
+        let i = self.id_slow(s);
+        self.recent[self.next_recent] = i;
+        self.next_recent = (self.next_recent + 1) % self.recent.len();
+        i
+    }
+
+    fn id_slow(&mut self, s: &str) -> u32 {
         if let Some(i) = self.index.get(s) {
             return *i;
         }
@@ -108,6 +125,10 @@ impl Dict {
         self.bytes += s.len() + 2;
         i
     }
+    fn new() -> Dict {
+        Dict { recent: [u32::MAX; 4], ..Dict::default() }
+    }
+
     fn write(&self, out: &mut Vec<u8>) {
         put_uvar(out, self.items.len() as u64);
         for s in &self.items {
@@ -145,8 +166,8 @@ impl SegmentBuilder {
             max_ts: None,
             min_height: None,
             max_height: None,
-            strings: Dict::default(),
-            cids: Dict::default(),
+            strings: Dict::new(),
+            cids: Dict::new(),
             body: Vec::with_capacity(16 * 1024),
             prev_line: first_line,
             prev_ts: 0,

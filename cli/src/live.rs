@@ -217,7 +217,7 @@ async fn shutdown_signal() {
 fn ingest_quietly(db: &Path, repo_paths: &[PathBuf], node: &str) -> Result<lsync_analyzers::ingest::IngestReport> {
     let files = lsync_analyzers::ingest::discover(repo_paths)?;
     let mut conn = lsync_analyzers::open(db)?;
-    let opts = lsync_analyzers::ingest::IngestOptions { node: node.to_string(), keep_raw: false };
+    let opts = lsync_analyzers::ingest::IngestOptions { node: node.to_string(), ..Default::default() };
     Ok(lsync_analyzers::ingest::ingest(&mut conn, &files, &opts, &mut lsync_analyzers::ingest::NoProgress)?)
 }
 

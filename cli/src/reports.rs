@@ -52,7 +52,7 @@ pub fn ingest(db: &Path, paths: &[PathBuf], node: &str, keep_raw: bool, json: bo
     } else {
         None
     };
-    let opts = IngestOptions { node: node.to_string(), keep_raw };
+    let opts = IngestOptions { node: node.to_string(), keep_raw, ..Default::default() };
     let report = ingest::ingest(&mut conn, &files, &opts, &mut Bar { bar })?;
     if json {
         ok_on_pipe(output::print(&serde_json::to_string_pretty(&report)?))?;

@@ -113,6 +113,14 @@ impl JournalParser {
         self.wrapped.as_ref().map(|w| w.line)
     }
 
+    /// True when `raw` starts a record whatever came before it (see
+    /// [`crate::LogParser::starts_record`]): a line that begins a JSON object ends any wrapped
+    /// record being joined.
+    pub fn starts_record(raw: &[u8]) -> bool {
+        let t = String::from_utf8_lossy(raw);
+        t.trim().trim_start_matches('>').trim().starts_with('{')
+    }
+
     /// Feeds one physical line (without `\n`).
     pub fn push_line(&mut self, line_no: u64, raw: &[u8], out: &mut Vec<Event>) -> LineClass {
         self.stats.lines += 1;
@@ -481,4 +489,33 @@ mod tests {
         assert_eq!(evs[0].kind, EventKind::JournalOther);
         assert_eq!(&*evs[0].journal.as_ref().unwrap().event, "headChange");
     }
+
+    fn journal_parts_agree(text: &str, stride: usize) {
+        crate::log::tests::assert_parts_agree(
+            text,
+            stride,
+            || JournalParser::new(JournalOptions { keep_raw: true }),
+            |p, n, l, out| {
+                p.push_line(n, l, out);
+            },
+            |p, out| p.finish(out),
+            |p| p.stats().clone(),
+            JournalParser::starts_record,
+        );
+    }
+
+    #[test]
+    fn journals_split_at_record_starts_parse_like_the_whole() {
+        for text in [
+            include_str!("../../fixtures/samples/lotus-docs-miner-journal.ndjson"),
+            include_str!("../../fixtures/samples/filecoin-docs-miner-journal-quoted.ndjson"),
+            include_str!("../../fixtures/generated/v1.29-text/journal/lotus-journal.ndjson"),
+            &format!("{{\"System\":\"sync\",\n\"Event\":\"x\"\n\n{{\"System\":\"mpool\",\"Event\":\"add\",\"Timestamp\":\"2024-06-23T12:15:52.11Z\",\"Data\":{{}}}}\n{{\"Sys"),
+        ] {
+            for stride in [1, 3] {
+                journal_parts_agree(text, stride);
+            }
+        }
+    }
 }
+

@@ -131,6 +131,25 @@ impl LogParser {
         self.open.as_ref().map(|r| r.line)
     }
 
+    /// True when `raw` starts a record whatever came before it: pushing it closes any open
+    /// record, and what it yields does not depend on earlier lines. Input split at such lines
+    /// can be parsed in parts — in parallel, each by a fresh parser that is finished at the
+    /// part's end — with the same events, classes and counters as one parser over the whole
+    /// (a test checks it on every bundled log). Blank lines and lines that may continue a
+    /// record are not such lines.
+    pub fn starts_record(raw: &[u8]) -> bool {
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if !matches!(fast_header(raw, &mut PrefixCache::default()), Fast::No) {
+            return true;
+        }
+        let text = String::from_utf8_lossy(raw);
+        if text.trim().is_empty() {
+            return false;
+        }
+        let text = strip_colour(text);
+        !text.trim().is_empty() && !matches!(parse_line(&text), Parsed::NotARecord)
+    }
+
     /// Feeds one physical line (without its `\n`; a trailing `\r` is ignored).
     pub fn push_line(&mut self, line_no: u64, raw: &[u8], out: &mut Vec<Event>) -> LineClass {
         self.stats.lines += 1;
@@ -851,4 +870,4 @@ fn parse_json_line(t: &str) -> Parsed<'_> {
 mod json_scan;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -357,3 +357,98 @@ proptest::proptest! {
         proptest::prop_assert_eq!(a, b);
     }
 }
+
+/// One parser over the whole text, and fresh parsers over parts split at `starts_record` lines
+/// (every `stride`-th such line), must agree on events and counters.
+pub(crate) fn assert_parts_agree<P>(text: &str, stride: usize, new: impl Fn() -> P, push: impl Fn(&mut P, u64, &[u8], &mut Vec<Event>), finish: impl Fn(&mut P, &mut Vec<Event>), stats: impl Fn(&P) -> LineStats, starts: impl Fn(&[u8]) -> bool) {
+    let lines: Vec<&str> = text.split('\n').collect();
+    let mut whole = new();
+    let mut want = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        push(&mut whole, i as u64 + 1, l.as_bytes(), &mut want);
+    }
+    finish(&mut whole, &mut want);
+    let mut got = Vec::new();
+    let mut total = LineStats::default();
+    let mut part = new();
+    let mut seen = 0;
+    for (i, l) in lines.iter().enumerate() {
+        if i > 0 && starts(l.as_bytes()) {
+            seen += 1;
+            if seen % stride == 0 {
+                finish(&mut part, &mut got);
+                let st = stats(&part);
+                total.lines += st.lines;
+                total.blank += st.blank;
+                total.other_records += st.other_records;
+                total.continuation_lines += st.continuation_lines;
+                part = new();
+            }
+        }
+        push(&mut part, i as u64 + 1, l.as_bytes(), &mut got);
+    }
+    finish(&mut part, &mut got);
+    let st = stats(&part);
+    total.lines += st.lines;
+    total.blank += st.blank;
+    total.other_records += st.other_records;
+    total.continuation_lines += st.continuation_lines;
+    assert_eq!(total, stats(&whole));
+    assert_eq!(got.len(), want.len());
+    for (a, b) in got.iter().zip(&want) {
+        assert_eq!(a, b);
+    }
+}
+
+fn log_parts_agree(text: &str, stride: usize) {
+    assert_parts_agree(
+        text,
+        stride,
+        LogParser::new,
+        |p, n, l, out| {
+            p.push_line(n, l, out);
+        },
+        |p, out| p.finish(out),
+        |p| p.stats().clone(),
+        LogParser::starts_record,
+    );
+}
+
+#[test]
+fn logs_split_at_record_starts_parse_like_the_whole() {
+    for text in [
+        include_str!("../../../fixtures/logs/mixed-versions.log"),
+        include_str!("../../../fixtures/samples/community-china-testnet-snapshot.log"),
+        include_str!("../../../fixtures/samples/community-china-local-2k-block-from-future.log"),
+        include_str!("../../../fixtures/generated/v1.29-text/daemon.log"),
+        include_str!("../../../fixtures/generated/v1.11-colour/daemon.log"),
+        include_str!("../../../fixtures/generated/v1.4-legacy/daemon.log"),
+        include_str!("../../../fixtures/generated/v0.9-legacy/daemon.log"),
+        include_str!("../../../fixtures/generated/v1.26-json/daemon.log"),
+        include_str!("../../../fixtures/generated/pasted/daemon.log"),
+        include_str!("../../../fixtures/generated/syslog/daemon.log"),
+    ] {
+        for stride in [1, 2, 7] {
+            log_parts_agree(text, stride);
+        }
+    }
+}
+
+proptest::proptest! {
+    /// Random windows of mutated real lines, split at every record start.
+    #[test]
+    fn mutated_logs_split_at_record_starts_parse_like_the_whole(start in 0usize..2000, len in 1usize..60, pos in 0usize..4000, byte in proptest::prelude::any::<u8>()) {
+        let all: Vec<&str> = include_str!("../../../fixtures/logs/mixed-versions.log")
+            .lines()
+            .chain(include_str!("../../../fixtures/generated/pasted/daemon.log").lines())
+            .chain(include_str!("../../../fixtures/generated/v0.9-legacy/daemon.log").lines())
+            .collect();
+        let s = start % all.len();
+        let mut text = all[s..(s + len).min(all.len())].join("\n").into_bytes();
+        if !text.is_empty() {
+            let p = pos % text.len();
+            text[p] = byte;
+        }
+        log_parts_agree(&String::from_utf8_lossy(&text), 1);
+    }
+}
