@@ -447,7 +447,7 @@ fn ingest_file(
                 .spawn_scoped(scope, move || loop {
                     let next = rx.lock().map(|r| r.recv());
                     let Ok(Ok(chunk)) = next else { break };
-                    if tx.send(kind.parse(chunk)).is_err() {
+                    if tx.send(kind.parse(chunk, source_id)).is_err() {
                         break;
                     }
                 })
@@ -460,7 +460,8 @@ fn ingest_file(
         let mut totals = LineStats::default();
         let mut stats_base = LineStats::default();
         let mut position = (offset, next_line);
-        let mut batch = Batch { events: Vec::new(), checkpoint: position, stats: LineStats::default() };
+        let mut batch = Batch { chunks: Vec::new(), checkpoint: position, stats: LineStats::default() };
+        let mut batch_events = 0u64;
         let mut batch_bytes = 0u64;
         for parsed in parsed_rx.iter() {
             waiting.insert(parsed.seq, parsed);
@@ -471,9 +472,10 @@ fn ingest_file(
                 totals.blank += c.stats.blank;
                 totals.other_records += c.stats.other_records;
                 totals.continuation_lines += c.stats.continuation_lines;
-                batch.events.append(&mut c.events);
+                batch_events += c.encoded.stored();
+                batch.chunks.push(std::mem::replace(&mut c.encoded, Encoded::new()));
                 batch_bytes += c.input_bytes;
-                if batch.events.len() >= BATCH_EVENTS || batch_bytes >= BATCH_BYTES {
+                if batch_events >= BATCH_EVENTS as u64 || batch_bytes >= BATCH_BYTES {
                     batch.checkpoint = position;
                     batch.stats = totals.clone();
                     fr.bytes += batch_bytes;
@@ -481,6 +483,7 @@ fn ingest_file(
                     writer.commit(conn, source_id, &mut batch, &stats_base, &mut fr, &mut unknown_stored, fp_len, prefix, &now)?;
                     stats_base = totals.clone();
                     batch_bytes = 0;
+                    batch_events = 0;
                 }
             }
         }
@@ -529,8 +532,8 @@ impl ParserKind {
         }
     }
 
-    /// Parses one chunk with a fresh parser, finished at its end.
-    fn parse(self, chunk: Chunk) -> ParsedChunk {
+    /// Parses one chunk with a fresh parser, finished at its end, and encodes its events.
+    fn parse(self, chunk: Chunk, source_id: i64) -> ParsedChunk {
         let mut events = Vec::with_capacity(1024);
         let mut push_all = |push: &mut dyn FnMut(u64, &[u8], &mut Vec<Event>)| {
             let mut line = chunk.first_line;
@@ -559,7 +562,11 @@ impl ParserKind {
                 p.stats().clone()
             }
         };
-        ParsedChunk { seq: chunk.seq, events, stats, lines: chunk.lines, input_bytes: chunk.input_bytes }
+        let mut enc = Encoder::new(source_id);
+        for ev in events {
+            enc.add(ev);
+        }
+        ParsedChunk { seq: chunk.seq, encoded: enc.finish(), stats, lines: chunk.lines, input_bytes: chunk.input_bytes }
     }
 }
 
@@ -576,18 +583,18 @@ struct Chunk {
     input_bytes: u64,
 }
 
-/// What a parser made of a chunk.
+/// What a parser thread made of a chunk.
 struct ParsedChunk {
     seq: u64,
-    events: Vec<Event>,
+    encoded: Encoded,
     stats: LineStats,
     lines: u64,
     input_bytes: u64,
 }
 
-/// Parsed events up to a checkpoint, handed to the writer.
+/// Encoded chunks up to a checkpoint, handed to the writer.
 struct Batch {
-    events: Vec<Event>,
+    chunks: Vec<Encoded>,
     /// (byte offset, next line) to store with these events: always a record boundary.
     checkpoint: (u64, u64),
     /// Cumulative line counters at the checkpoint.
@@ -715,50 +722,185 @@ fn parser_threads(requested: Option<usize>, remaining_bytes: u64, chunk_bytes: u
     requested.unwrap_or(cores).clamp(1, 16).min(chunks)
 }
 
-/// Turns batches of events into segments, CID postings and head-change rows, and moves the
-/// checkpoint, in one transaction per batch.
-struct BatchWriter {
+/// One segment, ready to insert.
+struct SegmentRow {
+    kind: EventKind,
+    first_line: u64,
+    last_line: u64,
+    count: usize,
+    min_ts: Option<i64>,
+    max_ts: Option<i64>,
+    min_height: Option<i64>,
+    max_height: Option<i64>,
+    blob: Vec<u8>,
+}
+
+/// One `head_changes` row, ready to insert.
+struct HeadRow {
+    event_id: i64,
+    ts: Option<lsync_core::Timestamp>,
+    from_height: i64,
+    to_height: i64,
+    revert_count: i64,
+    apply_count: i64,
+    to_n: i64,
+    class: &'static str,
+    cids: String,
+}
+
+/// Rows built from a run of events: what the writer inserts. Built on the parser threads, so
+/// the events never cross to the writer (their encoding and their freeing run in parallel).
+struct Encoded {
+    segments: Vec<SegmentRow>,
+    /// CID key → ids of the segments naming it.
+    postings: FnvMap<i64, Vec<i64>>,
+    heads: Vec<HeadRow>,
+    /// Events stored, per kind (`EventKind as usize`); unknown lines are the writer's to count.
+    by_kind: Vec<u64>,
+    malformed: u64,
+    /// Unknown lines seen, and the first of them (at most what a file may store), in order.
+    unknown: u64,
+    unknown_events: Vec<Event>,
+    /// The first problems (malformed or unknown lines), in line order.
+    problems: Vec<(u64, String, String)>,
+}
+
+impl Encoded {
+    fn new() -> Encoded {
+        Encoded {
+            segments: Vec::new(),
+            postings: FnvMap::default(),
+            heads: Vec::new(),
+            by_kind: vec![0; EventKind::ALL.len()],
+            malformed: 0,
+            unknown: 0,
+            unknown_events: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    fn stored(&self) -> u64 {
+        self.by_kind.iter().sum()
+    }
+
+    /// Adds another run's rows (the next chunk of the same batch).
+    fn absorb(&mut self, other: Encoded) {
+        self.segments.extend(other.segments);
+        for (k, ids) in other.postings {
+            self.postings.entry(k).or_default().extend(ids);
+        }
+        self.heads.extend(other.heads);
+        for (a, b) in self.by_kind.iter_mut().zip(&other.by_kind) {
+            *a += b;
+        }
+        self.malformed += other.malformed;
+    }
+}
+
+/// Packs events of one source into per-kind segments and the rows that index them.
+struct Encoder {
+    source_id: i64,
     /// The open segment of each kind (indexed by `EventKind as usize`).
     open: Vec<Option<SegmentBuilder>>,
-    /// Segments closed in this batch, not yet written.
-    closed: Vec<SegmentBuilder>,
-    /// CID key → ids of this batch's segments naming it.
-    postings: FnvMap<i64, Vec<i64>>,
+    out: Encoded,
+}
+
+impl Encoder {
+    fn new(source_id: i64) -> Encoder {
+        Encoder { source_id, open: (0..EventKind::ALL.len()).map(|_| None).collect(), out: Encoded::new() }
+    }
+
+    /// Takes one event. Unknown lines are only collected (see [`Encoded::unknown_events`]);
+    /// [`Encoder::store`] stores the ones a file's budget allows.
+    fn add(&mut self, ev: Event) {
+        if matches!(ev.kind, EventKind::Malformed | EventKind::Unknown) && self.out.problems.len() < MAX_REPORTED_PROBLEMS {
+            self.out.problems.push((ev.line, ev.kind.as_str().to_string(), ev.problem.clone().unwrap_or_else(|| ev.text.chars().take(120).collect())));
+        }
+        match ev.kind {
+            EventKind::Unknown => {
+                self.out.unknown += 1;
+                if (self.out.unknown_events.len() as i64) < MAX_STORED_UNKNOWN {
+                    self.out.unknown_events.push(ev);
+                }
+                return;
+            }
+            EventKind::Malformed => self.out.malformed += 1,
+            _ => {}
+        }
+        self.store(&ev);
+    }
+
+    /// Puts one event into its kind's open segment.
+    fn store(&mut self, ev: &Event) {
+        self.out.by_kind[ev.kind as usize] += 1;
+        let slot = &mut self.open[ev.kind as usize];
+        if slot.as_ref().is_some_and(SegmentBuilder::is_full) {
+            let full = slot.take().expect("checked");
+            self.out.segments.push(segment_row(&full));
+        }
+        let seg = slot.get_or_insert_with(|| SegmentBuilder::new(ev.kind, ev.line));
+        seg.push(ev);
+        let seg_id = store::event_id(self.source_id, seg.first_line);
+        for cid in &ev.cids {
+            let ids = self.out.postings.entry(segment::cid_key(cid)).or_default();
+            if ids.last() != Some(&seg_id) {
+                ids.push(seg_id);
+            }
+        }
+        // A row only for head changes that reverted something (a few in a hundred): what
+        // `reorgs` and trace's revert scan look up. Extends stay in their segment.
+        if let Some(hc) = ev.head_change.as_ref().filter(|hc| hc.revert_count != 0) {
+            self.out.heads.push(HeadRow {
+                event_id: store::event_id(self.source_id, ev.line),
+                ts: ev.ts,
+                from_height: hc.from_height,
+                to_height: hc.to_height,
+                revert_count: hc.revert_count,
+                apply_count: hc.apply_count,
+                to_n: hc.to.len() as i64,
+                class: hc.class().as_str(),
+                cids: ev.cids.join(" "),
+            });
+        }
+    }
+
+    /// Closes the open segments.
+    fn finish(mut self) -> Encoded {
+        for seg in self.open.iter_mut().filter_map(Option::take) {
+            self.out.segments.push(segment_row(&seg));
+        }
+        self.out
+    }
+}
+
+fn segment_row(seg: &SegmentBuilder) -> SegmentRow {
+    SegmentRow {
+        kind: seg.kind,
+        first_line: seg.first_line,
+        last_line: seg.last_line,
+        count: seg.count,
+        min_ts: seg.min_ts,
+        max_ts: seg.max_ts,
+        min_height: seg.min_height,
+        max_height: seg.max_height,
+        blob: seg.finish(),
+    }
+}
+
+/// Writes batches of encoded rows and moves the checkpoint, in one transaction per batch.
+struct BatchWriter {
     /// Events stored per kind in this file (`EventKind as usize`).
     by_kind: Vec<u64>,
 }
 
 impl BatchWriter {
     fn new() -> BatchWriter {
-        BatchWriter {
-            open: (0..EventKind::ALL.len()).map(|_| None).collect(),
-            closed: Vec::new(),
-            postings: FnvMap::default(),
-            by_kind: vec![0; EventKind::ALL.len()],
-        }
+        BatchWriter { by_kind: vec![0; EventKind::ALL.len()] }
     }
 
     /// Per-kind counts of the events stored so far, by public name.
     fn kind_counts(&self) -> BTreeMap<String, u64> {
         EventKind::ALL.iter().filter(|k| self.by_kind[**k as usize] > 0).map(|k| (k.as_str().to_string(), self.by_kind[*k as usize])).collect()
-    }
-
-    /// Adds one event to its kind's open segment; returns that segment's id.
-    fn add(&mut self, source_id: i64, ev: &Event) -> i64 {
-        let slot = &mut self.open[ev.kind as usize];
-        if slot.as_ref().is_some_and(SegmentBuilder::is_full) {
-            self.closed.push(slot.take().expect("checked"));
-        }
-        let seg = slot.get_or_insert_with(|| SegmentBuilder::new(ev.kind, ev.line));
-        seg.push(ev);
-        let seg_id = store::event_id(source_id, seg.first_line);
-        for cid in &ev.cids {
-            let ids = self.postings.entry(segment::cid_key(cid)).or_default();
-            if ids.last() != Some(&seg_id) {
-                ids.push(seg_id);
-            }
-        }
-        seg_id
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -774,68 +916,61 @@ impl BatchWriter {
         prefix: &[u8],
         now: &str,
     ) -> Result<()> {
-        let tx = conn.transaction()?;
-        let mut insert_hc = tx.prepare_cached(
-            "INSERT OR IGNORE INTO head_changes(event_id, ts_ns, ts_off, ts_prec, from_height, to_height, revert_count, apply_count, to_n, class, cids)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )?;
         let (checkpoint, stats) = (batch.checkpoint, &batch.stats);
-        let mut n_events = 0i64;
-        let mut n_malformed = 0i64;
+        // Unknown lines: stored while the file's budget lasts, all counted.
+        let mut unknown = Encoder::new(source_id);
+        let mut rows = Encoded::new();
         let mut n_unknown = 0i64;
-        for ev in batch.events.drain(..) {
-            match ev.kind {
-                EventKind::Malformed => {
-                    n_malformed += 1;
-                    fr.malformed += 1;
+        for enc in batch.chunks.drain(..) {
+            for p in &enc.problems {
+                if fr.problems.len() < MAX_REPORTED_PROBLEMS {
+                    fr.problems.push(p.clone());
                 }
-                EventKind::Unknown => {
-                    n_unknown += 1;
-                    fr.unknown += 1;
-                }
-                _ => {}
             }
-            if matches!(ev.kind, EventKind::Malformed | EventKind::Unknown) && fr.problems.len() < MAX_REPORTED_PROBLEMS {
-                fr.problems.push((ev.line, ev.kind.as_str().to_string(), ev.problem.clone().unwrap_or_else(|| ev.text.chars().take(120).collect())));
-            }
-            if ev.kind == EventKind::Unknown {
+            n_unknown += enc.unknown as i64;
+            for ev in &enc.unknown_events {
                 if *unknown_stored >= MAX_STORED_UNKNOWN {
-                    continue;
+                    break;
                 }
                 *unknown_stored += 1;
+                unknown.store(ev);
             }
-            self.by_kind[ev.kind as usize] += 1;
-            fr.events += 1;
-            n_events += 1;
-            self.add(source_id, &ev);
-            // A row only for head changes that reverted something (a few in a hundred): what
-            // `reorgs` and trace's revert scan look up. Extends stay in their segment.
-            if let Some(hc) = ev.head_change.as_ref().filter(|hc| hc.revert_count != 0) {
-                let ts = ev.ts;
-                let cids = ev.cids.join(" ");
+            rows.absorb(enc);
+        }
+        rows.absorb(unknown.finish());
+        fr.unknown += n_unknown as u64;
+        fr.malformed += rows.malformed;
+        let n_events = rows.stored() as i64;
+        fr.events += n_events as u64;
+        for (a, b) in self.by_kind.iter_mut().zip(&rows.by_kind) {
+            *a += b;
+        }
+        let tx = conn.transaction()?;
+        {
+            let mut insert_hc = tx.prepare_cached(
+                "INSERT OR IGNORE INTO head_changes(event_id, ts_ns, ts_off, ts_prec, from_height, to_height, revert_count, apply_count, to_n, class, cids)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            for h in &rows.heads {
                 insert_hc.execute(params![
-                    store::event_id(source_id, ev.line),
-                    ts.map(|t| t.unix_nanos),
-                    ts.map(|t| t.offset_secs),
-                    ts.map(|t| t.frac_digits as i64),
-                    hc.from_height,
-                    hc.to_height,
-                    hc.revert_count,
-                    hc.apply_count,
-                    hc.to.len() as i64,
-                    hc.class().as_str(),
-                    cids
+                    h.event_id,
+                    h.ts.map(|t| t.unix_nanos),
+                    h.ts.map(|t| t.offset_secs),
+                    h.ts.map(|t| t.frac_digits as i64),
+                    h.from_height,
+                    h.to_height,
+                    h.revert_count,
+                    h.apply_count,
+                    h.to_n,
+                    h.class,
+                    h.cids
                 ])?;
             }
-        }
-        drop(insert_hc);
-        self.closed.extend(self.open.iter_mut().filter_map(Option::take));
-        {
             let mut insert_segment = tx.prepare_cached(
                 "INSERT OR IGNORE INTO segments(id, source_id, kind, n_events, first_line, last_line, min_ts, max_ts, min_height, max_height, data)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?;
-            for seg in self.closed.drain(..) {
+            for seg in &rows.segments {
                 insert_segment.execute(params![
                     store::event_id(source_id, seg.first_line),
                     source_id,
@@ -847,11 +982,11 @@ impl BatchWriter {
                     seg.max_ts,
                     seg.min_height,
                     seg.max_height,
-                    seg.finish()
+                    seg.blob
                 ])?;
             }
             // Sorted by key: neighbouring inserts touch neighbouring B-tree pages.
-            let mut postings: Vec<(i64, Vec<i64>)> = self.postings.drain().collect();
+            let mut postings: Vec<(i64, Vec<i64>)> = rows.postings.into_iter().collect();
             postings.sort_unstable_by_key(|p| p.0);
             let mut insert_posting = tx.prepare_cached("INSERT OR IGNORE INTO cid_postings(cid_key, first_segment, segments) VALUES (?1, ?2, ?3)")?;
             for (key, mut ids) in postings {
@@ -875,7 +1010,7 @@ impl BatchWriter {
                 d(stats.other_records, stats_base.other_records),
                 d(stats.continuation_lines, stats_base.continuation_lines),
                 n_events,
-                n_malformed,
+                rows.malformed as i64,
                 n_unknown,
                 fp_len as i64,
                 fingerprint(prefix),
