@@ -78,8 +78,10 @@ pub struct LogParser {
     stats: LineStats,
     /// Skip the byte-level fast paths (the reference behaviour they are tested against).
     full_path_only: bool,
-    /// The last line's date, second and zone (see [`PrefixCache`]).
+    /// The last line's date and zone (see [`PrefixCache`]).
     ts_cache: PrefixCache,
+    /// Headers already read (see [`HeaderCache`]).
+    headers: HeaderCache,
 }
 
 /// The go-log header fields of one line, borrowed from it.
@@ -139,7 +141,7 @@ impl LogParser {
     /// record are not such lines.
     pub fn starts_record(raw: &[u8]) -> bool {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if !matches!(fast_header(raw, &mut PrefixCache::default()), Fast::No) {
+        if !matches!(fast_header(raw, &mut PrefixCache::default(), &mut HeaderCache::default()), Fast::No) {
             return true;
         }
         let text = String::from_utf8_lossy(raw);
@@ -154,7 +156,7 @@ impl LogParser {
     pub fn push_line(&mut self, line_no: u64, raw: &[u8], out: &mut Vec<Event>) -> LineClass {
         self.stats.lines += 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let fast = if self.full_path_only { Fast::No } else { fast_header(raw, &mut self.ts_cache) };
+        let fast = if self.full_path_only { Fast::No } else { fast_header(raw, &mut self.ts_cache, &mut self.headers) };
         match fast {
             Fast::Other => {
                 // Most lines of a busy node (mpool, bitswap, markets…) take this path: open a
@@ -192,6 +194,14 @@ impl LogParser {
                     }
                     None => {}
                 }
+            }
+        }
+        if !self.full_path_only && self.open.is_some() && is_plain_continuation(raw) {
+            // An indented line (a stack frame, a wrapped error) that cannot hold a record:
+            // exactly what the full path decides for it, without trying every prefix.
+            if let Ok(text) = std::str::from_utf8(raw) {
+                self.continue_record(text);
+                return LineClass::Continuation;
             }
         }
         // Valid UTF-8 (nearly every line) is borrowed as is; only broken bytes cost a copy.
@@ -233,29 +243,34 @@ impl LogParser {
             }
             Parsed::NotARecord => {
                 if self.is_continuation(&text) {
-                    let rec = self.open.as_mut().expect("continuation implies an open record");
-                    rec.line_count += 1;
-                    self.stats.continuation_lines += 1;
-                    if let Some(c) = rec.candidate.as_mut() {
-                        if c.message.len() + text.len() < MAX_RECORD_TEXT {
-                            // A wrapped field object continues the fields, else the message.
-                            match c.fields_text.as_mut() {
-                                Some(f) => {
-                                    f.push('\n');
-                                    f.push_str(&text);
-                                }
-                                None => {
-                                    c.message.push('\n');
-                                    c.message.push_str(&text);
-                                }
-                            }
-                        }
-                    }
+                    self.continue_record(&text);
                     LineClass::Continuation
                 } else {
                     self.close(out);
                     out.push(Event::new(EventKind::Unknown, line_no, truncate(&text, MAX_RAW_TEXT)));
                     LineClass::Unknown
+                }
+            }
+        }
+    }
+
+    /// Attaches a continuation line to the open record.
+    fn continue_record(&mut self, text: &str) {
+        let rec = self.open.as_mut().expect("continuation implies an open record");
+        rec.line_count += 1;
+        self.stats.continuation_lines += 1;
+        if let Some(c) = rec.candidate.as_mut() {
+            if c.message.len() + text.len() < MAX_RECORD_TEXT {
+                // A wrapped field object continues the fields, else the message.
+                match c.fields_text.as_mut() {
+                    Some(f) => {
+                        f.push('\n');
+                        f.push_str(text);
+                    }
+                    None => {
+                        c.message.push('\n');
+                        c.message.push_str(text);
+                    }
                 }
             }
         }
@@ -438,6 +453,26 @@ enum Fast<'a> {
     No,
 }
 
+/// An indented line that the full parser can only take as a continuation: it starts with a tab
+/// or space, holds no colour, no `{` and nothing shaped like a date (`dddd-dd-`) where the
+/// collector-prefix and embedded-record searches look (their first 200 bytes and the date
+/// after them), and is not blank.
+fn is_plain_continuation(raw: &[u8]) -> bool {
+    if !matches!(raw.first(), Some(b' ' | b'\t')) {
+        return false;
+    }
+    let Some(first) = raw.iter().position(|c| !c.is_ascii_whitespace()) else { return false };
+    // (A non-ASCII first character might be Unicode whitespace: a blank line to the full path.)
+    if raw[first].is_ascii_digit() || !raw[first].is_ascii() || has_colour(raw) {
+        return false;
+    }
+    let head = &raw[..raw.len().min(224)];
+    if memchr::memchr(b'{', head).is_some() {
+        return false;
+    }
+    !memchr::memchr_iter(b'-', head).any(|p| p >= 4 && raw[p - 4].is_ascii_digit() && raw.get(p + 3) == Some(&b'-'))
+}
+
 /// True when the line carries ANSI colour as bytes or as pasted caret text (`^[[`).
 fn has_colour(raw: &[u8]) -> bool {
     memchr::memchr2_iter(0x1b, b'^', raw).any(|i| raw[i] == 0x1b || raw[i + 1..].starts_with(b"[["))
@@ -450,7 +485,7 @@ fn has_colour(raw: &[u8]) -> bool {
 /// ([`Fast::Candidate`]), exactly as the full parser would read it. Looks only at the header
 /// and the message's first bytes, so it costs the same whatever the line's length. Anything
 /// unusual is [`Fast::No`] and takes the full parser.
-fn fast_header<'a>(raw: &'a [u8], ts_cache: &mut PrefixCache) -> Fast<'a> {
+fn fast_header<'a>(raw: &'a [u8], ts_cache: &mut PrefixCache, headers: &mut HeaderCache) -> Fast<'a> {
     if raw.len() < 30 || !raw[0].is_ascii_digit() || raw[4] != b'-' || raw[10] != b'T' {
         return Fast::No;
     }
@@ -459,42 +494,106 @@ fn fast_header<'a>(raw: &'a [u8], ts_cache: &mut PrefixCache) -> Fast<'a> {
     if !matches!(rest.first(), Some(b'\t' | b' ')) {
         return Fast::No;
     }
-    let Some((level, rest)) = next_token_bytes(rest) else { return Fast::No };
-    const PLAIN: [&[u8]; 7] = [b"INFO", b"WARN", b"ERROR", b"DEBUG", b"DPANIC", b"PANIC", b"FATAL"];
-    let plain_level = match level {
-        b"INFO" => Some(0),
-        b"WARN" => Some(1),
-        b"ERROR" => Some(2),
-        b"DEBUG" => Some(3),
-        b"DPANIC" => Some(4),
-        b"PANIC" => Some(5),
-        b"FATAL" => Some(6),
-        _ => None,
+    let known = match headers.get(rest) {
+        Some(k) => k,
+        None => match read_header(rest) {
+            Some(k) => headers.put(rest, k),
+            None => return Fast::No,
+        },
     };
-    if plain_level.is_none() && !level.starts_with(b"\x1b[") && !level.starts_with(b"^[[") {
-        return Fast::No;
-    }
-    let Some((logger, rest)) = next_token_bytes(rest) else { return Fast::No };
-    let Some((caller, rest)) = next_token_bytes(rest) else { return Fast::No };
-    // Rust FFI lines are foreign; a "logger" that looks like a caller means a logger-less line.
-    if is_rust_path(logger) || is_rust_caller(caller) || !looks_like_caller_bytes(caller) || looks_like_caller_bytes(logger) {
-        return Fast::No;
-    }
-    let Some(start) = rest.iter().position(|c| *c != b'\t' && *c != b' ') else { return Fast::Other };
-    let msg = &rest[start..];
-    if crate::messages::STARTS_A_RULE[msg[0] as usize] && crate::messages::RULES.iter().any(|r| msg.starts_with(r.prefix.as_bytes())) {
-        let Some(level) = plain_level.and_then(|i| normalize_level(std::str::from_utf8(PLAIN[i]).ok()?)) else { return Fast::No };
+    let msg = &rest[known.len..];
+    let Some(&first) = msg.first() else { return Fast::Other };
+    if crate::messages::STARTS_A_RULE[first as usize] && crate::messages::RULES.iter().any(|r| msg.starts_with(r.prefix.as_bytes())) {
+        let Some(level) = known.plain_level else { return Fast::No };
         if has_colour(raw) {
             return Fast::No;
         }
         let Ok(text) = std::str::from_utf8(raw) else { return Fast::No };
         // Offsets into `raw` are offsets into `text`: the tokens are ASCII-delimited.
-        let at = |part: &[u8]| part.as_ptr() as usize - raw.as_ptr() as usize;
-        let logger = &text[at(logger)..at(logger) + logger.len()];
-        let caller = &text[at(caller)..at(caller) + caller.len()];
-        return Fast::Candidate(Header { ts, level: Some(level), logger: Some(logger), caller: Some(caller), rest: &text[at(msg)..] });
+        let logger = &text[n + known.logger.0..n + known.logger.1];
+        let caller = &text[n + known.caller.0..n + known.caller.1];
+        return Fast::Candidate(Header { ts, level: Some(level), logger: Some(logger), caller: Some(caller), rest: &text[n + known.len..] });
     }
     Fast::Other
+}
+
+/// What a go-log header — level, logger, caller and the separators before the message —
+/// decides, and where its parts are (offsets from the end of the timestamp).
+#[derive(Clone, Copy, Debug)]
+struct KnownHeader {
+    /// Bytes from the end of the timestamp to the message.
+    len: usize,
+    /// The level as `normalize_level` names it; `None` for a coloured level.
+    plain_level: Option<&'static str>,
+    logger: (usize, usize),
+    caller: (usize, usize),
+}
+
+/// Reads a header after the timestamp: `None` unless it is a plain Go one (a level as go-log
+/// writes it, a logger, a `file.go:N` caller, no Rust).
+fn read_header(rest: &[u8]) -> Option<KnownHeader> {
+    let at = |part: &[u8]| part.as_ptr() as usize - rest.as_ptr() as usize;
+    let (level, r) = next_token_bytes(rest)?;
+    let plain_level = match level {
+        b"INFO" => Some("INFO"),
+        b"WARN" => Some("WARN"),
+        b"ERROR" => Some("ERROR"),
+        b"DEBUG" => Some("DEBUG"),
+        b"DPANIC" => Some("DPANIC"),
+        b"PANIC" => Some("PANIC"),
+        b"FATAL" => Some("FATAL"),
+        _ => None,
+    };
+    if plain_level.is_none() && !level.starts_with(b"\x1b[") && !level.starts_with(b"^[[") {
+        return None;
+    }
+    let (logger, r) = next_token_bytes(r)?;
+    let (caller, r) = next_token_bytes(r)?;
+    // Rust FFI lines are foreign; a "logger" that looks like a caller means a logger-less line.
+    if is_rust_path(logger) || is_rust_caller(caller) || !looks_like_caller_bytes(caller) || looks_like_caller_bytes(logger) {
+        return None;
+    }
+    let msg = r.iter().position(|c| *c != b'\t' && *c != b' ').unwrap_or(r.len());
+    Some(KnownHeader {
+        len: at(r) + msg,
+        plain_level,
+        logger: (at(logger), at(logger) + logger.len()),
+        caller: (at(caller), at(caller) + caller.len()),
+    })
+}
+
+/// Headers already read, by their bytes: a busy node's lines repeat a few dozen headers
+/// (`INFO\tmpool\tmessagepool/messagepool.go:1043\t`), so most lines are decided by one
+/// comparison instead of tokenising. Direct-mapped; a header is kept with its exact bytes, so
+/// a hit decides exactly what reading it would.
+struct HeaderCache {
+    slots: Vec<Option<(Vec<u8>, KnownHeader)>>,
+}
+
+impl Default for HeaderCache {
+    fn default() -> HeaderCache {
+        HeaderCache { slots: vec![None; 64] }
+    }
+}
+
+impl HeaderCache {
+    fn slot(rest: &[u8]) -> usize {
+        let word = |i: usize| rest.get(i..i + 8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))).unwrap_or(rest.len() as u64);
+        ((word(0) ^ word(8).rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize
+    }
+
+    fn get(&self, rest: &[u8]) -> Option<KnownHeader> {
+        let (bytes, k) = self.slots[Self::slot(rest)].as_ref()?;
+        // The same bytes, and the message starts right after them (no longer separator run).
+        (rest.starts_with(bytes) && rest.get(k.len).is_none_or(|c| *c != b'\t' && *c != b' ')).then_some(*k)
+    }
+
+    fn put(&mut self, rest: &[u8], k: KnownHeader) -> KnownHeader {
+        if k.len <= 256 {
+            self.slots[Self::slot(rest)] = Some((rest[..k.len].to_vec(), k));
+        }
+        k
+    }
 }
 
 /// What [`json_fast`] decided about a JSON log line.

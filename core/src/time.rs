@@ -203,14 +203,15 @@ fn parse_parts(b: &[u8]) -> Result<Parts, TimestampError> {
     Ok(Parts { utc_secs, nanos, offset_secs, frac_digits, zone_known, zone_start, end: i })
 }
 
-/// Reads timestamps like [`Timestamp::parse_prefix`], remembering the last one's date, second
-/// and zone: consecutive lines of a log share them, so usually only the fraction is read.
+/// Reads timestamps like [`Timestamp::parse_prefix`], remembering the last one's date and zone:
+/// the lines of a log share them for hours, so usually only the time of day and the fraction
+/// are read.
 #[derive(Clone, Debug, Default)]
 pub struct PrefixCache {
-    head: [u8; 19],
+    date: [u8; 10],
+    days: i64,
     zone: [u8; 8],
     zone_len: usize,
-    utc_secs: i64,
     offset_secs: i32,
     zone_known: bool,
     valid: bool,
@@ -219,8 +220,8 @@ pub struct PrefixCache {
 impl PrefixCache {
     /// Exactly [`Timestamp::parse_prefix`]'s answer.
     pub fn parse_prefix(&mut self, b: &[u8]) -> Result<(Timestamp, usize), TimestampError> {
-        if self.valid && b.len() >= 19 && b[..19] == self.head {
-            if let Some(hit) = self.same_second(b) {
+        if self.valid && b.len() >= 19 && b[..10] == self.date {
+            if let Some(hit) = self.same_day(b) {
                 return Ok(hit);
             }
         }
@@ -228,19 +229,32 @@ impl PrefixCache {
         let zone = &b[p.zone_start..p.end];
         self.valid = zone.len() <= self.zone.len();
         if self.valid {
-            self.head.copy_from_slice(&b[..19]);
+            self.date.copy_from_slice(&b[..10]);
+            let local = p.utc_secs + p.offset_secs as i64;
+            self.days = local.div_euclid(86400);
             self.zone[..zone.len()].copy_from_slice(zone);
             self.zone_len = zone.len();
-            self.utc_secs = p.utc_secs;
             self.offset_secs = p.offset_secs;
             self.zone_known = p.zone_known;
         }
         Ok((p.timestamp(), p.end))
     }
 
-    /// The timestamp of `b` when its first 19 bytes equal the cached ones: the fraction is read,
-    /// the zone compared. `None` when anything differs (the caller parses in full).
-    fn same_second(&self, b: &[u8]) -> Option<(Timestamp, usize)> {
+    /// The timestamp of `b` when its date equals the cached one: time of day and fraction are
+    /// read, the zone compared. `None` when anything differs or is wrong (the caller then
+    /// parses in full, which also produces the error).
+    fn same_day(&self, b: &[u8]) -> Option<(Timestamp, usize)> {
+        if (b[10] != b'T' && b[10] != b' ') || b[13] != b':' || b[16] != b':' {
+            return None;
+        }
+        let two = |i: usize| -> Option<i64> {
+            let (h, l) = (b[i].wrapping_sub(b'0'), b[i + 1].wrapping_sub(b'0'));
+            (h < 10 && l < 10).then(|| h as i64 * 10 + l as i64)
+        };
+        let (hour, min, sec) = (two(11)?, two(14)?, two(17)?);
+        if hour > 23 || min > 59 || sec > 60 {
+            return None;
+        }
         let mut i = 19;
         let mut nanos: i64 = 0;
         let mut frac_digits = 0u8;
@@ -257,9 +271,8 @@ impl PrefixCache {
             if n == 0 {
                 return None;
             }
-            for _ in n.min(9)..9 {
-                nanos *= 10;
-            }
+            const SCALE: [i64; 10] = [1_000_000_000, 100_000_000, 10_000_000, 1_000_000, 100_000, 10_000, 1_000, 100, 10, 1];
+            nanos *= SCALE[n.min(9)];
             frac_digits = n.min(9) as u8;
         }
         let zone = &self.zone[..self.zone_len];
@@ -273,7 +286,9 @@ impl PrefixCache {
         } else {
             return None;
         }
-        let unix_nanos = self.utc_secs.checked_mul(1_000_000_000)?.checked_add(nanos)?;
+        let local = self.days * 86400 + hour * 3600 + min * 60 + sec;
+        let utc = local - self.offset_secs as i64;
+        let unix_nanos = utc.checked_mul(1_000_000_000)?.checked_add(nanos)?;
         Some((Timestamp { unix_nanos, offset_secs: self.offset_secs, frac_digits, zone_known: self.zone_known }, i))
     }
 }
@@ -404,9 +419,9 @@ mod tests {
         /// zones or nothing, including broken ones.
         #[test]
         fn prefix_cache_agrees_with_parse_prefix(
-            picks in prop::collection::vec((0usize..6, 0usize..5, 0usize..7, 0usize..4), 1..40)
+            picks in prop::collection::vec((0usize..10, 0usize..5, 0usize..7, 0usize..4), 1..40)
         ) {
-            let seconds = ["2021-11-26T09:44:30", "2021-11-26T09:44:31", "2021-11-26 09:44:30", "2021-02-30T09:44:30", "2021-11-26T09:4x:30", "2021-11-26T23:59:59"];
+            let seconds = ["2021-11-26T09:44:30", "2021-11-26T09:44:31", "2021-11-26 09:44:30", "2021-02-30T09:44:30", "2021-11-26T09:4x:30", "2021-11-26T23:59:59", "2021-11-26T24:00:00", "2021-11-26T00:00:60", "2021-11-26X00:00:00", "9999-12-31T23:59:59"];
             let fractions = ["", ".657", ".6", ".123456789123", "."];
             let zones = ["", "Z", "+0800", "+08:00", "-0700", "+08", "+2500"];
             let tails = ["", "\tINFO\tchain", " x", "1"];
