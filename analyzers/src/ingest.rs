@@ -433,27 +433,33 @@ fn ingest_file(
     let (torn_line, stats) = std::thread::scope(|scope| -> Result<(Option<u64>, LineStats)> {
         let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel::<Chunk>(threads);
         let chunk_rx = std::sync::Arc::new(std::sync::Mutex::new(chunk_rx));
-        let (parsed_tx, parsed_rx) = std::sync::mpsc::sync_channel::<ParsedChunk>(2 * threads);
+        let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        // Encoded chunks are small (a tenth of their input): a deep queue lets the parsers run on
+        // while the writer waits for a checkpoint's fsync.
+        let (parsed_tx, parsed_rx) = std::sync::mpsc::sync_channel::<ParsedChunk>(16);
         let path = f.path.clone();
         let reader_thread = std::thread::Builder::new()
             .name("lsync-read".into())
-            .spawn_scoped(scope, move || read_chunks(reader, kind, chunk_bytes, next_line, final_file, &path, chunk_tx))
+            .spawn_scoped(scope, move || read_chunks(reader, kind, chunk_bytes, next_line, final_file, &path, chunk_tx, spare_rx))
             .map_err(|e| io_err(&f.path, e))?;
         for i in 0..threads {
             let rx = chunk_rx.clone();
             let tx = parsed_tx.clone();
+            let spare = spare_tx.clone();
             std::thread::Builder::new()
                 .name(format!("lsync-parse-{i}"))
                 .spawn_scoped(scope, move || loop {
                     let next = rx.lock().map(|r| r.recv());
                     let Ok(Ok(chunk)) = next else { break };
-                    if tx.send(kind.parse(chunk, source_id)).is_err() {
+                    let (parsed, buffer) = kind.parse(chunk, source_id);
+                    let _ = spare.send(buffer);
+                    if tx.send(parsed).is_err() {
                         break;
                     }
                 })
                 .map_err(|e| io_err(&f.path, e))?;
         }
-        drop(parsed_tx);
+        drop((parsed_tx, spare_tx));
         // Chunks arrive in any order; they are committed in input order.
         let mut waiting: BTreeMap<u64, ParsedChunk> = BTreeMap::new();
         let mut next_seq = 0;
@@ -533,7 +539,8 @@ impl ParserKind {
     }
 
     /// Parses one chunk with a fresh parser, finished at its end, and encodes its events.
-    fn parse(self, chunk: Chunk, source_id: i64) -> ParsedChunk {
+    /// Returns the chunk's buffer for reuse.
+    fn parse(self, chunk: Chunk, source_id: i64) -> (ParsedChunk, Vec<u8>) {
         let mut events = Vec::with_capacity(1024);
         let mut push_all = |push: &mut dyn FnMut(u64, &[u8], &mut Vec<Event>)| {
             let mut line = chunk.first_line;
@@ -566,7 +573,7 @@ impl ParserKind {
         for ev in events {
             enc.add(ev);
         }
-        ParsedChunk { seq: chunk.seq, encoded: enc.finish(), stats, lines: chunk.lines, input_bytes: chunk.input_bytes }
+        (ParsedChunk { seq: chunk.seq, encoded: enc.finish(), stats, lines: chunk.lines, input_bytes: chunk.input_bytes }, chunk.data)
     }
 }
 
@@ -603,6 +610,7 @@ struct Batch {
 
 /// Splits the input from the checkpoint into chunks and sends them to the parsers. Returns the
 /// line number of a torn last line left for the next run.
+#[allow(clippy::too_many_arguments)]
 fn read_chunks(
     mut reader: Box<dyn BufRead + Send>,
     kind: ParserKind,
@@ -611,9 +619,10 @@ fn read_chunks(
     final_file: bool,
     path: &Path,
     tx: std::sync::mpsc::SyncSender<Chunk>,
+    spare: std::sync::mpsc::Receiver<Vec<u8>>,
 ) -> Result<Option<u64>> {
     let cur = Chunk { seq: 0, data: Vec::with_capacity(chunk_bytes.min(CHUNK_BYTES) + (1 << 16)), first_line: next_line, lines: 0, input_bytes: 0 };
-    let mut cut = Cutter { kind, chunk_bytes, tx, cur };
+    let mut cut = Cutter { kind, chunk_bytes, tx, spare, cur };
     // Lines are cut where they sit in the reader's buffer; only a line that straddles two
     // buffer fills is copied (into `carry`).
     let mut carry: Vec<u8> = Vec::new();
@@ -652,7 +661,14 @@ fn read_chunks(
                 }
             }
         }
-        while let Some(nl) = memchr::memchr(b'\n', &buf[pos..]) {
+        // Whole lines up to the buffer's last newline. While the chunk cannot fill up within
+        // them they are copied in one piece; near a cut, line by line.
+        let end = memchr::memrchr(b'\n', &buf[pos..]).map(|i| pos + i + 1).unwrap_or(pos);
+        if end > pos && cut.cur.data.len() + (end - pos) < cut.chunk_bytes {
+            cut.bulk(&buf[pos..end]);
+            pos = end;
+        }
+        while let Some(nl) = memchr::memchr(b'\n', &buf[pos..end]) {
             let line = &buf[pos..pos + nl];
             if !cut.line(&line[..line.len().min(MAX_LINE_BYTES)], nl as u64 + 1) {
                 return Ok(None);
@@ -681,6 +697,8 @@ struct Cutter {
     kind: ParserKind,
     chunk_bytes: usize,
     tx: std::sync::mpsc::SyncSender<Chunk>,
+    /// Chunk buffers the parsers hand back.
+    spare: std::sync::mpsc::Receiver<Vec<u8>>,
     cur: Chunk,
 }
 
@@ -699,14 +717,24 @@ impl Cutter {
         true
     }
 
+    /// Whole lines (each ending in `\n`, none over-long) that cannot fill the chunk.
+    fn bulk(&mut self, lines: &[u8]) {
+        self.cur.data.extend_from_slice(lines);
+        self.cur.lines += lines.iter().filter(|b| **b == b'\n').count() as u64;
+        self.cur.input_bytes += lines.len() as u64;
+    }
+
     /// Sends the current chunk (if it holds anything) and starts the next.
     fn seal(&mut self) -> bool {
         if self.cur.lines == 0 && self.cur.input_bytes == 0 {
             return true;
         }
+        // A buffer a parser has finished with, if one has come back (no fresh pages to fault).
+        let mut data = self.spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(self.chunk_bytes.min(CHUNK_BYTES) + (1 << 16)));
+        data.clear();
         let next = Chunk {
             seq: self.cur.seq + 1,
-            data: Vec::with_capacity(self.chunk_bytes.min(CHUNK_BYTES) + (1 << 16)),
+            data,
             first_line: self.cur.first_line + self.cur.lines,
             lines: 0,
             input_bytes: 0,

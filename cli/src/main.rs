@@ -5,6 +5,12 @@ mod live;
 mod output;
 mod reports;
 
+/// Ingest allocates and frees millions of small strings on several threads at once; glibc's
+/// allocator spent ~17 % of the parser threads' time on that (perf, 512 MiB log), mimalloc a
+/// fraction of it.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
