@@ -434,6 +434,10 @@ fn ingest_file(
         let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel::<Chunk>(threads);
         let chunk_rx = std::sync::Arc::new(std::sync::Mutex::new(chunk_rx));
         let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        // Cleared once the file can store and report no more unknown lines: parsers then skip
+        // their text (they still count them). Chunks parsed earlier keep theirs, and the writer
+        // decides, in file order, which to keep: the result does not depend on the timing.
+        let unknown_wanted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
         // Encoded chunks are small (a tenth of their input): a deep queue lets the parsers run on
         // while the writer waits for a checkpoint's fsync.
         let (parsed_tx, parsed_rx) = std::sync::mpsc::sync_channel::<ParsedChunk>(16);
@@ -446,12 +450,13 @@ fn ingest_file(
             let rx = chunk_rx.clone();
             let tx = parsed_tx.clone();
             let spare = spare_tx.clone();
+            let wanted = unknown_wanted.clone();
             std::thread::Builder::new()
                 .name(format!("lsync-parse-{i}"))
                 .spawn_scoped(scope, move || loop {
                     let next = rx.lock().map(|r| r.recv());
                     let Ok(Ok(chunk)) = next else { break };
-                    let (parsed, buffer) = kind.parse(chunk, source_id);
+                    let (parsed, buffer) = kind.parse(chunk, source_id, wanted.load(std::sync::atomic::Ordering::Relaxed));
                     let _ = spare.send(buffer);
                     if tx.send(parsed).is_err() {
                         break;
@@ -487,6 +492,9 @@ fn ingest_file(
                     fr.bytes += batch_bytes;
                     progress.advance(batch_bytes, &display);
                     writer.commit(conn, source_id, &mut batch, &stats_base, &mut fr, &mut unknown_stored, fp_len, prefix, &now)?;
+                    if unknown_stored >= MAX_STORED_UNKNOWN && fr.problems.len() >= MAX_REPORTED_PROBLEMS {
+                        unknown_wanted.store(false, std::sync::atomic::Ordering::Relaxed);
+                    }
                     stats_base = totals.clone();
                     batch_bytes = 0;
                     batch_events = 0;
@@ -540,7 +548,7 @@ impl ParserKind {
 
     /// Parses one chunk with a fresh parser, finished at its end, and encodes its events.
     /// Returns the chunk's buffer for reuse.
-    fn parse(self, chunk: Chunk, source_id: i64) -> (ParsedChunk, Vec<u8>) {
+    fn parse(self, chunk: Chunk, source_id: i64, unknown_wanted: bool) -> (ParsedChunk, Vec<u8>) {
         let mut events = Vec::with_capacity(1024);
         let mut push_all = |push: &mut dyn FnMut(u64, &[u8], &mut Vec<Event>)| {
             let mut line = chunk.first_line;
@@ -554,6 +562,7 @@ impl ParserKind {
         let stats = match self {
             ParserKind::Log => {
                 let mut p = LogParser::new();
+                p.skip_unknown_text = !unknown_wanted;
                 push_all(&mut |n, l, out| {
                     p.push_line(n, l, out);
                 });
@@ -570,6 +579,7 @@ impl ParserKind {
             }
         };
         let mut enc = Encoder::new(source_id);
+        enc.keep_unknown = unknown_wanted;
         for ev in events {
             enc.add(ev);
         }
@@ -720,7 +730,7 @@ impl Cutter {
     /// Whole lines (each ending in `\n`, none over-long) that cannot fill the chunk.
     fn bulk(&mut self, lines: &[u8]) {
         self.cur.data.extend_from_slice(lines);
-        self.cur.lines += lines.iter().filter(|b| **b == b'\n').count() as u64;
+        self.cur.lines += memchr::memchr_iter(b'\n', lines).count() as u64;
         self.cur.input_bytes += lines.len() as u64;
     }
 
@@ -797,7 +807,7 @@ impl Encoded {
     fn new() -> Encoded {
         Encoded {
             segments: Vec::new(),
-            postings: FnvMap::default(),
+            postings: FnvMap::with_capacity_and_hasher(1024, Default::default()),
             heads: Vec::new(),
             by_kind: vec![0; EventKind::ALL.len()],
             malformed: 0,
@@ -828,6 +838,8 @@ impl Encoded {
 /// Packs events of one source into per-kind segments and the rows that index them.
 struct Encoder {
     source_id: i64,
+    /// Whether unknown events are still wanted (the file may store more, or report them).
+    keep_unknown: bool,
     /// The open segment of each kind (indexed by `EventKind as usize`).
     open: Vec<Option<SegmentBuilder>>,
     out: Encoded,
@@ -835,19 +847,20 @@ struct Encoder {
 
 impl Encoder {
     fn new(source_id: i64) -> Encoder {
-        Encoder { source_id, open: (0..EventKind::ALL.len()).map(|_| None).collect(), out: Encoded::new() }
+        Encoder { source_id, keep_unknown: true, open: (0..EventKind::ALL.len()).map(|_| None).collect(), out: Encoded::new() }
     }
 
     /// Takes one event. Unknown lines are only collected (see [`Encoded::unknown_events`]);
     /// [`Encoder::store`] stores the ones a file's budget allows.
     fn add(&mut self, ev: Event) {
-        if matches!(ev.kind, EventKind::Malformed | EventKind::Unknown) && self.out.problems.len() < MAX_REPORTED_PROBLEMS {
+        let reported = ev.kind == EventKind::Malformed || (ev.kind == EventKind::Unknown && self.keep_unknown);
+        if reported && self.out.problems.len() < MAX_REPORTED_PROBLEMS {
             self.out.problems.push((ev.line, ev.kind.as_str().to_string(), ev.problem.clone().unwrap_or_else(|| ev.text.chars().take(120).collect())));
         }
         match ev.kind {
             EventKind::Unknown => {
                 self.out.unknown += 1;
-                if (self.out.unknown_events.len() as i64) < MAX_STORED_UNKNOWN {
+                if self.keep_unknown && (self.out.unknown_events.len() as i64) < MAX_STORED_UNKNOWN {
                     self.out.unknown_events.push(ev);
                 }
                 return;

@@ -125,8 +125,8 @@ impl Dict {
         self.bytes += s.len() + 2;
         i
     }
-    fn new() -> Dict {
-        Dict { recent: [u32::MAX; 4], ..Dict::default() }
+    fn with_capacity(n: usize) -> Dict {
+        Dict { recent: [u32::MAX; 4], index: FnvMap::with_capacity_and_hasher(n, Default::default()), items: Vec::with_capacity(n), ..Dict::default() }
     }
 
     fn write(&self, out: &mut Vec<u8>) {
@@ -166,9 +166,9 @@ impl SegmentBuilder {
             max_ts: None,
             min_height: None,
             max_height: None,
-            strings: Dict::new(),
-            cids: Dict::new(),
-            body: Vec::with_capacity(16 * 1024),
+            strings: Dict::with_capacity(16),
+            cids: Dict::with_capacity(256),
+            body: Vec::with_capacity(64 * 1024),
             prev_line: first_line,
             prev_ts: 0,
         }

@@ -82,6 +82,9 @@ pub struct LogParser {
     ts_cache: PrefixCache,
     /// Headers already read (see [`HeaderCache`]).
     headers: HeaderCache,
+    /// Leave the text of `unknown` events empty (they are still emitted and counted): for a
+    /// caller that can store no more of them.
+    pub skip_unknown_text: bool,
 }
 
 /// The go-log header fields of one line, borrowed from it.
@@ -184,7 +187,7 @@ impl LogParser {
                     }
                     Some(JsonFast::Foreign) => {
                         self.close(out);
-                        out.push(Event::new(EventKind::Unknown, line_no, truncate(text, MAX_RAW_TEXT)));
+                        out.push(Event::new(EventKind::Unknown, line_no, if self.skip_unknown_text { String::new() } else { truncate(text, MAX_RAW_TEXT) }));
                         return LineClass::Unknown;
                     }
                     Some(JsonFast::Candidate(j)) => {
@@ -238,7 +241,7 @@ impl LogParser {
             }
             Parsed::Foreign => {
                 self.close(out);
-                out.push(Event::new(EventKind::Unknown, line_no, truncate(&text, MAX_RAW_TEXT)));
+                out.push(Event::new(EventKind::Unknown, line_no, if self.skip_unknown_text { String::new() } else { truncate(&text, MAX_RAW_TEXT) }));
                 LineClass::Unknown
             }
             Parsed::NotARecord => {
@@ -247,7 +250,7 @@ impl LogParser {
                     LineClass::Continuation
                 } else {
                     self.close(out);
-                    out.push(Event::new(EventKind::Unknown, line_no, truncate(&text, MAX_RAW_TEXT)));
+                    out.push(Event::new(EventKind::Unknown, line_no, if self.skip_unknown_text { String::new() } else { truncate(&text, MAX_RAW_TEXT) }));
                     LineClass::Unknown
                 }
             }
@@ -517,6 +520,24 @@ fn fast_header<'a>(raw: &'a [u8], ts_cache: &mut PrefixCache, headers: &mut Head
     Fast::Other
 }
 
+/// `hay.starts_with(prefix)`, eight bytes at a time: prefixes here are a few dozen bytes, where a
+/// call to `memcmp` costs more than the comparison.
+#[inline]
+fn starts_with_words(hay: &[u8], prefix: &[u8]) -> bool {
+    if hay.len() < prefix.len() {
+        return false;
+    }
+    let word = |b: &[u8], i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+    let mut i = 0;
+    while i + 8 <= prefix.len() {
+        if word(hay, i) != word(prefix, i) {
+            return false;
+        }
+        i += 8;
+    }
+    hay[i..prefix.len()] == prefix[i..]
+}
+
 /// What a go-log header — level, logger, caller and the separators before the message —
 /// decides, and where its parts are (offsets from the end of the timestamp).
 #[derive(Clone, Copy, Debug)]
@@ -585,7 +606,7 @@ impl HeaderCache {
     fn get(&self, rest: &[u8]) -> Option<KnownHeader> {
         let (bytes, k) = self.slots[Self::slot(rest)].as_ref()?;
         // The same bytes, and the message starts right after them (no longer separator run).
-        (rest.starts_with(bytes) && rest.get(k.len).is_none_or(|c| *c != b'\t' && *c != b' ')).then_some(*k)
+        (starts_with_words(rest, bytes) && rest.get(k.len).is_none_or(|c| *c != b'\t' && *c != b' ')).then_some(*k)
     }
 
     fn put(&mut self, rest: &[u8], k: KnownHeader) -> KnownHeader {

@@ -220,7 +220,7 @@ pub struct PrefixCache {
 impl PrefixCache {
     /// Exactly [`Timestamp::parse_prefix`]'s answer.
     pub fn parse_prefix(&mut self, b: &[u8]) -> Result<(Timestamp, usize), TimestampError> {
-        if self.valid && b.len() >= 19 && b[..10] == self.date {
+        if self.valid && b.len() >= 19 && u64::from_le_bytes(b[..8].try_into().expect("8")) == u64::from_le_bytes(self.date[..8].try_into().expect("8")) && b[8..10] == self.date[8..] {
             if let Some(hit) = self.same_day(b) {
                 return Ok(hit);
             }
