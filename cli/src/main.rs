@@ -90,6 +90,10 @@ enum Command {
         /// Keep the raw Data of journal events other than head_change (can be most of a journal).
         #[arg(long)]
         keep_raw: bool,
+        /// Parser threads per file [default: one per core]. Lower it to leave cores to a Lotus
+        /// node running on the same machine.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+        threads: Option<u16>,
         /// Print the closing summary as JSON.
         #[arg(long)]
         json: bool,
@@ -340,9 +344,9 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Ingest { paths, node, keep_raw, json, quiet, db } => {
+        Command::Ingest { paths, node, keep_raw, threads, json, quiet, db } => {
             let paths = if paths.is_empty() { vec![default_lotus_repo()?] } else { paths };
-            reports::ingest(&db.db, &paths, &node, keep_raw, json, quiet)
+            reports::ingest(&db.db, &paths, &node, keep_raw, threads.map(usize::from), json, quiet)
         }
         Command::Events { kinds, cid, all, limit, filter, out, db } => reports::events(&db.db, &kinds, cid, all, limit, &filter, out),
         Command::Trace { cid, node, json, db } => reports::trace(&db.db, &cid, node.as_deref(), json),
