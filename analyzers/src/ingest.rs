@@ -549,38 +549,50 @@ impl ParserKind {
     /// Parses one chunk with a fresh parser, finished at its end, and encodes its events.
     /// Returns the chunk's buffer for reuse.
     fn parse(self, chunk: Chunk, source_id: i64, unknown_wanted: bool) -> (ParsedChunk, Vec<u8>) {
-        let mut events = Vec::with_capacity(1024);
-        let mut push_all = |push: &mut dyn FnMut(u64, &[u8], &mut Vec<Event>)| {
+        let mut enc = Encoder::new(source_id);
+        enc.keep_unknown = unknown_wanted;
+        // Events go to the encoder as they come: the parser's output vector stays a few
+        // entries long and hot in cache.
+        let mut events = Vec::with_capacity(8);
+        let mut push_all = |push: &mut dyn FnMut(u64, &[u8], &mut Vec<Event>), enc: &mut Encoder| {
             let mut line = chunk.first_line;
             let mut pos = 0;
             while let Some(nl) = memchr::memchr(b'\n', &chunk.data[pos..]) {
                 push(line, &chunk.data[pos..pos + nl], &mut events);
+                for ev in events.drain(..) {
+                    enc.add(ev);
+                }
                 line += 1;
                 pos += nl + 1;
             }
         };
+        let mut tail = Vec::new();
         let stats = match self {
             ParserKind::Log => {
                 let mut p = LogParser::new();
                 p.skip_unknown_text = !unknown_wanted;
-                push_all(&mut |n, l, out| {
-                    p.push_line(n, l, out);
-                });
-                p.finish(&mut events);
+                push_all(
+                    &mut |n, l, out| {
+                        p.push_line(n, l, out);
+                    },
+                    &mut enc,
+                );
+                p.finish(&mut tail);
                 p.stats().clone()
             }
             ParserKind::Journal { keep_raw } => {
                 let mut p = JournalParser::new(JournalOptions { keep_raw });
-                push_all(&mut |n, l, out| {
-                    p.push_line(n, l, out);
-                });
-                p.finish(&mut events);
+                push_all(
+                    &mut |n, l, out| {
+                        p.push_line(n, l, out);
+                    },
+                    &mut enc,
+                );
+                p.finish(&mut tail);
                 p.stats().clone()
             }
         };
-        let mut enc = Encoder::new(source_id);
-        enc.keep_unknown = unknown_wanted;
-        for ev in events {
+        for ev in tail {
             enc.add(ev);
         }
         (ParsedChunk { seq: chunk.seq, encoded: enc.finish(), stats, lines: chunk.lines, input_bytes: chunk.input_bytes }, chunk.data)

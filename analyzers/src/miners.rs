@@ -56,7 +56,8 @@ pub fn miners(conn: &Connection, min_delay_s: f64, f: &Filter, worst_n: usize) -
     let nodes_with_seen: BTreeSet<&str> = seen_sources.iter().filter_map(|id| sources.get(*id)).map(|s| s.node.as_str()).collect();
     let delay = read::segments_by_kind(conn, &[EventKind::BlockDelay], &of_node, since, until)?;
     let mut samples: Vec<Sample> = Vec::new();
-    for seg in seen.iter().chain(delay.iter().filter(|g| sources.get(g.source_id).is_some_and(|s| !nodes_with_seen.contains(s.node.as_str())))) {
+    for found in seen.iter().chain(delay.iter().filter(|g| sources.get(g.source_id).is_some_and(|s| !nodes_with_seen.contains(s.node.as_str())))) {
+        let seg = found.load(conn)?;
         let r = seg.reader()?;
         let node = sources.get(seg.source_id).map(|s| s.node.clone()).unwrap_or_default();
         for v in r.events(seg.first_line)? {

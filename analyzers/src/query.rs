@@ -113,7 +113,8 @@ pub fn events(conn: &Connection, f: &Filter) -> Result<Vec<EventRow>> {
             }
         }
     } else {
-        for seg in read::segments_by_kind(conn, &kinds, &of_node, since, until)? {
+        for found in read::segments_by_kind(conn, &kinds, &of_node, since, until)? {
+            let seg = found.load(conn)?;
             let r = seg.reader()?;
             for v in r.events(seg.first_line)? {
                 if read::in_bounds(v.ts, since, until) {
@@ -211,7 +212,8 @@ pub fn reorgs(conn: &Connection, min_apply: i64, min_revert: i64, f: &Filter) ->
         let sources = Sources::load(conn)?;
         let of_node = sources.of_node(f.node.as_deref());
         let (since, until) = (f.since.map(|t| t.unix_nanos), f.until.map(|t| t.unix_nanos));
-        for seg in read::segments_by_kind(conn, &[EventKind::HeadChange], &of_node, since, until)? {
+        for found in read::segments_by_kind(conn, &[EventKind::HeadChange], &of_node, since, until)? {
+            let seg = found.load(conn)?;
             let r = seg.reader()?;
             for v in r.events(seg.first_line)? {
                 let Some(h) = v.head.as_ref().filter(|h| h.revert_count == 0 && h.apply_count >= min_apply) else { continue };
@@ -413,26 +415,38 @@ fn node_stages(conn: &Connection, sources: &Sources, cid: &str, node: &str, evs:
 /// The first `worker N done` on `node` at or after `since_ns`.
 fn first_worker_done(conn: &Connection, sources: &Sources, node: &str, worker: u64, since_ns: i64) -> Result<Option<EventRow>> {
     let of_node = sources.of_node(Some(node));
-    let mut best: Option<EventRow> = None;
-    // Segments come in time order; once one starts after the best match, none can beat it.
-    for seg in read::segments_by_kind(conn, &[EventKind::WorkerDone], &of_node, Some(since_ns), None)? {
-        if let (Some(b), Some(min)) = (&best, seg.min_ts) {
-            if b.ts_ns.is_some_and(|t| min > t) {
-                break;
+    // The answer is nearly always in the first segment or two after `since`: look at the first
+    // few in time order, and at all of them only when those do not settle it.
+    for limit in [Some(8), None] {
+        let found = read::segments_by_kind_limited(conn, &[EventKind::WorkerDone], &of_node, Some(since_ns), None, limit)?;
+        let complete = limit.is_none_or(|l| found.len() < l);
+        let mut best: Option<EventRow> = None;
+        let mut settled = false;
+        // Segments come in time order; once one starts after the best match, none can beat it.
+        for f in &found {
+            if let (Some(b), Some(min)) = (&best, f.min_ts) {
+                if b.ts_ns.is_some_and(|t| min > t) {
+                    settled = true;
+                    break;
+                }
+            }
+            let seg = f.load(conn)?;
+            let r = seg.reader()?;
+            for v in r.events(seg.first_line)? {
+                let Some(t) = v.ts.map(|t| t.unix_nanos) else { continue };
+                if v.worker != Some(worker) || t < since_ns {
+                    continue;
+                }
+                if best.as_ref().is_none_or(|b| (t, seg.source_id, v.line) < (b.ts_ns.unwrap_or(i64::MAX), b.source_id, b.line)) {
+                    best = Some(read::event_row(&seg, &r, &v, sources));
+                }
             }
         }
-        let r = seg.reader()?;
-        for v in r.events(seg.first_line)? {
-            let Some(t) = v.ts.map(|t| t.unix_nanos) else { continue };
-            if v.worker != Some(worker) || t < since_ns {
-                continue;
-            }
-            if best.as_ref().is_none_or(|b| (t, seg.source_id, v.line) < (b.ts_ns.unwrap_or(i64::MAX), b.source_id, b.line)) {
-                best = Some(read::event_row(&seg, &r, &v, sources));
-            }
+        if settled || complete {
+            return Ok(best);
         }
     }
-    Ok(best)
+    Ok(None)
 }
 
 /// Known CIDs sharing the longest prefix with `cid` (at most 5).
@@ -617,7 +631,8 @@ pub fn summary(conn: &Connection, node: Option<&str>) -> Result<Summary> {
     }
     {
         let mut v: Vec<f64> = Vec::new();
-        for seg in read::segments_by_kind(conn, &[EventKind::WorkerDone], &of_node, None, None)? {
+        for found in read::segments_by_kind(conn, &[EventKind::WorkerDone], &of_node, None, None)? {
+            let seg = found.load(conn)?;
             let r = seg.reader()?;
             v.extend(r.events(seg.first_line)?.iter().filter_map(|e| e.duration_ms));
         }
@@ -628,7 +643,8 @@ pub fn summary(conn: &Connection, node: Option<&str>) -> Result<Summary> {
     }
     {
         let mut backlog: Vec<(String, Timestamp)> = Vec::new();
-        for seg in read::segments_by_kind(conn, &[EventKind::ReorgBacklog], &of_node, None, None)? {
+        for found in read::segments_by_kind(conn, &[EventKind::ReorgBacklog], &of_node, None, None)? {
+            let seg = found.load(conn)?;
             let r = seg.reader()?;
             let n = sources.get(seg.source_id).map(|s| s.node.clone()).unwrap_or_default();
             backlog.extend(r.events(seg.first_line)?.iter().filter_map(|e| e.ts.map(|t| (n.clone(), t))));

@@ -40,7 +40,6 @@ pub(crate) struct Segment {
     pub source_id: i64,
     pub kind: EventKind,
     pub first_line: u64,
-    pub min_ts: Option<i64>,
     pub data: Vec<u8>,
 }
 
@@ -50,7 +49,7 @@ impl Segment {
     }
 }
 
-const SEGMENT_COLUMNS: &str = "source_id, kind, first_line, min_ts, data";
+const SEGMENT_COLUMNS: &str = "source_id, kind, first_line, data";
 
 fn segment_from_row(r: &rusqlite::Row) -> rusqlite::Result<Segment> {
     let kind: String = r.get(1)?;
@@ -59,24 +58,48 @@ fn segment_from_row(r: &rusqlite::Row) -> rusqlite::Result<Segment> {
         // A kind this build does not know (a newer lsync wrote it) reads as malformed.
         kind: kind.parse().unwrap_or(EventKind::Malformed),
         first_line: r.get::<_, i64>(2)? as u64,
-        min_ts: r.get(3)?,
-        data: r.get(4)?,
+        data: r.get(3)?,
     })
 }
 
+/// A segment found by an index, not yet read: [`SegmentRef::load`] reads its blob.
+pub(crate) struct SegmentRef {
+    pub id: i64,
+    pub source_id: i64,
+    pub min_ts: Option<i64>,
+}
+
+impl SegmentRef {
+    pub fn load(&self, conn: &Connection) -> Result<Segment> {
+        segment_by_id(conn, self.id)?.ok_or_else(|| crate::store::StoreError::Input(format!("segment {} vanished during the query", self.id)))
+    }
+}
+
 /// Segments of these kinds, from these sources, that may hold events in `[since, until]`, in
-/// time order.
+/// time order. Only the index is read; callers load the segments they need.
 pub(crate) fn segments_by_kind(
     conn: &Connection,
     kinds: &[EventKind],
     sources: &BTreeSet<i64>,
     since: Option<i64>,
     until: Option<i64>,
-) -> Result<Vec<Segment>> {
+) -> Result<Vec<SegmentRef>> {
+    segments_by_kind_limited(conn, kinds, sources, since, until, None)
+}
+
+/// [`segments_by_kind`], only the first `limit` (in the same order) when given.
+pub(crate) fn segments_by_kind_limited(
+    conn: &Connection,
+    kinds: &[EventKind],
+    sources: &BTreeSet<i64>,
+    since: Option<i64>,
+    until: Option<i64>,
+    limit: Option<usize>,
+) -> Result<Vec<SegmentRef>> {
     if kinds.is_empty() || sources.is_empty() {
         return Ok(Vec::new());
     }
-    let mut sql = format!("SELECT {SEGMENT_COLUMNS} FROM segments WHERE kind IN ({})", vec!["?"; kinds.len()].join(","));
+    let mut sql = format!("SELECT id, source_id, min_ts FROM segments WHERE kind IN ({})", vec!["?"; kinds.len()].join(","));
     let mut args: Vec<SqlValue> = kinds.iter().map(|k| SqlValue::Text(k.as_str().to_string())).collect();
     if let Some(t) = since {
         sql.push_str(" AND max_ts >= ?");
@@ -87,8 +110,11 @@ pub(crate) fn segments_by_kind(
         args.push(SqlValue::Integer(t));
     }
     sql.push_str(" ORDER BY min_ts IS NULL, min_ts, id");
+    if let Some(l) = limit {
+        sql.push_str(&format!(" LIMIT {l}"));
+    }
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), segment_from_row)?;
+    let rows = stmt.query_map(params_from_iter(args), |r| Ok(SegmentRef { id: r.get(0)?, source_id: r.get(1)?, min_ts: r.get(2)? }))?;
     let mut out = Vec::new();
     for r in rows {
         let s = r?;

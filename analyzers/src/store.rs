@@ -136,8 +136,10 @@ pub fn open(path: &Path) -> Result<Connection> {
     }
     // Fewer, larger WAL checkpoints during bulk ingest (each one fsyncs).
     conn.pragma_update(None, "wal_autocheckpoint", 16384)?;
-    conn.execute_batch(SCHEMA)?;
-    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    if version == 0 {
+        // A new database (the schema is created in one transaction, with its version).
+        conn.execute_batch(&format!("BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))?;
+    }
     Ok(conn)
 }
 
