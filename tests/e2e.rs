@@ -372,3 +372,52 @@ fn an_over_long_line_is_reported_not_buffered_whole() {
     assert_eq!(ev.len() % 2, 0);
     assert!(!ev.is_empty());
 }
+
+/// logrotate's `copytruncate`: the log is copied aside and cut to nothing, and the daemon goes on
+/// writing into it. The copy is recognised as the file already read (same first bytes), the
+/// rewritten file as a new one: every line of both is stored once.
+#[test]
+fn a_truncated_and_rewritten_log_is_read_again_and_its_copy_is_not() {
+    let tmp = TempDir::new("truncate");
+    let full = std::fs::read_to_string(root().join("fixtures/generated/v1.29-text/daemon.log")).unwrap();
+    let lines: Vec<&str> = full.split_inclusive('\n').collect();
+    let (first, second) = lines.split_at(lines.len() / 2);
+    let log = tmp.join("daemon.log");
+    let db = tmp.join("t.db");
+    std::fs::write(&log, first.concat()).unwrap();
+    lsync(&db, &["ingest", "-q", log.to_str().unwrap()]).ok();
+    // Rotate: copy, truncate, and new lines (the second half) arrive in the same path.
+    let rotated = tmp.join("daemon.log.1");
+    std::fs::copy(&log, &rotated).unwrap();
+    std::fs::write(&log, second.concat()).unwrap();
+    let r = lsync(&db, &["ingest", "--json", log.to_str().unwrap(), rotated.to_str().unwrap()]).ok().json();
+    let status: Vec<&str> = r["files"].as_array().unwrap().iter().map(|f| f["status"].as_str().unwrap()).collect();
+    assert_eq!(status, ["new", "renamed"], "{r}");
+    // Everything once: the same events as one file holding both halves.
+    let whole = tmp.join("whole.log");
+    std::fs::write(&whole, full.as_bytes()).unwrap();
+    let db_whole = tmp.join("w.db");
+    lsync(&db_whole, &["ingest", "-q", whole.to_str().unwrap()]).ok();
+    let strip = |out: String| -> Vec<String> {
+        let mut v: Vec<String> = out
+            .lines()
+            .map(|l| {
+                let mut e: Value = serde_json::from_str(l).unwrap();
+                let o = e.as_object_mut().unwrap();
+                o.remove("file");
+                o.remove("line");
+                e.to_string()
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let got = strip(lsync(&db, &["events", "--all", "--json"]).ok().stdout);
+    let want = strip(lsync(&db_whole, &["events", "--all", "--json"]).ok().stdout);
+    assert!(!want.is_empty());
+    assert_eq!(got, want);
+    // A file cut shorter than what was read (truncated in place, not rotated) starts over.
+    std::fs::write(&rotated, &first.concat().as_bytes()[..first.concat().len() / 2]).unwrap();
+    let r = lsync(&db, &["ingest", "--json", rotated.to_str().unwrap()]).ok().json();
+    assert_eq!(r["files"][0]["status"], "truncated", "{r}");
+}
