@@ -294,7 +294,10 @@ fn envelope_fast_path(line_no: u64, raw: &[u8], keep_raw: bool, names: &mut Vec<
     let (ts_text, rest) = quoted(rest)?;
     let data = rest.strip_prefix(b",\"Data\":")?;
     let data = data.trim_ascii_end().strip_suffix(b"}")?;
-    if data.is_empty() || !balanced(data) {
+    // `Data` must be one valid JSON value, exactly as serde reads it (a balanced-bracket check
+    // let invalid JSON through as a record; the fuzzer found it); leading space would differ
+    // from serde's raw value.
+    if data.first().is_none_or(|c| c.is_ascii_whitespace()) || !crate::log::json_scan::is_one_value(data) {
         return None;
     }
     let ts = Timestamp::parse(ts_text).ok()?;
@@ -331,45 +334,6 @@ fn intern(names: &mut Vec<Arc<str>>, s: &str) -> Arc<str> {
         names.push(n.clone());
     }
     n
-}
-
-/// Structural check of a JSON value's bytes: brackets balance outside strings. Catches a record
-/// torn mid-`Data` (which may still end in `}`) at memory speed, without building values.
-fn balanced(b: &[u8]) -> bool {
-    let mut depth: i64 = 0;
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'"' => {
-                // Jump to the closing quote (memchr speed over long base64 strings).
-                let mut j = i + 1;
-                loop {
-                    match memchr::memchr2(b'"', b'\\', &b[j..]) {
-                        None => return false,
-                        Some(k) if b[j + k] == b'\\' => j += k + 2,
-                        Some(k) => {
-                            j += k;
-                            break;
-                        }
-                    }
-                    if j >= b.len() {
-                        return false;
-                    }
-                }
-                i = j;
-            }
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth -= 1;
-                if depth < 0 {
-                    return false;
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    depth == 0
 }
 
 fn malformed(line: u64, line_count: u32, text: &str, why: &str) -> Event {
@@ -468,9 +432,20 @@ mod tests {
             "{\"System\":\"mpool\",\"Event\":\"add\",\"Timestamp\":\"bad\",\"Data\":{}}",
             // torn inside Data, yet ending in a brace
             "{\"System\":\"mpool\",\"Event\":\"add\",\"Timestamp\":\"2024-06-23T12:15:52Z\",\"Data\":{\"Messages\":[{\"a\":\"}\"}}",
+            // found by the fuzzer: brackets balance, but a key inside an array is no JSON
+            "{\"System\":\"miner\",\"Event\":\"block_mined\",\"Timestamp\":\"2021-09-22T12:49:56.313760193+08:00\",\"Data\":{\"parents\":[{\"/\":\"bafy\":\"x\"}],\"n\":1}}",
+            // space before Data's value: serde's raw value would not hold it
+            "{\"System\":\"mpool\",\"Event\":\"add\",\"Timestamp\":\"2024-06-23T12:15:52Z\",\"Data\": {}}",
         ] {
             assert!(envelope_fast_path(1, l.as_bytes(), false, &mut Vec::new()).is_none(), "{l}");
         }
+    }
+
+    #[test]
+    fn invalid_data_is_malformed_even_when_its_brackets_balance() {
+        let l = "{\"System\":\"miner\",\"Event\":\"block_mined\",\"Timestamp\":\"2021-09-22T12:49:56.313760193+08:00\",\"Data\":{\"parents\":[{\"/\":\"bafy\":\"x\"}],\"n\":1}}";
+        let evs = run(l, false);
+        assert_eq!(evs[0].kind, EventKind::Malformed, "{evs:?}");
     }
 
     #[test]

@@ -492,6 +492,25 @@ fn fast_header<'a>(raw: &'a [u8], ts_cache: &mut PrefixCache, headers: &mut Head
     if raw.len() < 30 || !raw[0].is_ascii_digit() || raw[4] != b'-' || raw[10] != b'T' {
         return Fast::No;
     }
+    if has_colour(raw) {
+        // The full path strips colour (bytes or caret text) before reading anything, and a
+        // stripped code can change a token or the start of the message: decide on the
+        // stripped line, and only that it is an ordinary record. (Accepting a coloured level
+        // token as it stood let `^[[34m\x8bINFO^[[0m` through; the fuzzer found it.)
+        let stripped = strip_colour(String::from_utf8_lossy(raw));
+        return match fast_plain(stripped.as_bytes(), ts_cache, headers) {
+            Fast::Other => Fast::Other,
+            _ => Fast::No,
+        };
+    }
+    fast_plain(raw, ts_cache, headers)
+}
+
+/// [`fast_header`] for a line without colour.
+fn fast_plain<'a>(raw: &'a [u8], ts_cache: &mut PrefixCache, headers: &mut HeaderCache) -> Fast<'a> {
+    if raw.len() < 30 || !raw[0].is_ascii_digit() || raw[4] != b'-' || raw[10] != b'T' {
+        return Fast::No;
+    }
     let Ok((ts, n)) = ts_cache.parse_prefix(raw) else { return Fast::No };
     let rest = &raw[n..];
     if !matches!(rest.first(), Some(b'\t' | b' ')) {
@@ -507,15 +526,11 @@ fn fast_header<'a>(raw: &'a [u8], ts_cache: &mut PrefixCache, headers: &mut Head
     let msg = &rest[known.len..];
     let Some(&first) = msg.first() else { return Fast::Other };
     if crate::messages::STARTS_A_RULE[first as usize] && crate::messages::RULES.iter().any(|r| msg.starts_with(r.prefix.as_bytes())) {
-        let Some(level) = known.plain_level else { return Fast::No };
-        if has_colour(raw) {
-            return Fast::No;
-        }
         let Ok(text) = std::str::from_utf8(raw) else { return Fast::No };
         // Offsets into `raw` are offsets into `text`: the tokens are ASCII-delimited.
         let logger = &text[n + known.logger.0..n + known.logger.1];
         let caller = &text[n + known.caller.0..n + known.caller.1];
-        return Fast::Candidate(Header { ts, level: Some(level), logger: Some(logger), caller: Some(caller), rest: &text[n + known.len..] });
+        return Fast::Candidate(Header { ts, level: Some(known.level), logger: Some(logger), caller: Some(caller), rest: &text[n + known.len..] });
     }
     Fast::Other
 }
@@ -544,30 +559,27 @@ fn starts_with_words(hay: &[u8], prefix: &[u8]) -> bool {
 struct KnownHeader {
     /// Bytes from the end of the timestamp to the message.
     len: usize,
-    /// The level as `normalize_level` names it; `None` for a coloured level.
-    plain_level: Option<&'static str>,
+    /// The level as `normalize_level` names it.
+    level: &'static str,
     logger: (usize, usize),
     caller: (usize, usize),
 }
 
-/// Reads a header after the timestamp: `None` unless it is a plain Go one (a level as go-log
-/// writes it, a logger, a `file.go:N` caller, no Rust).
+/// Reads a header after the timestamp (of a line without colour): `None` unless it is a plain
+/// Go one (a level as go-log writes it, a logger, a `file.go:N` caller, no Rust).
 fn read_header(rest: &[u8]) -> Option<KnownHeader> {
     let at = |part: &[u8]| part.as_ptr() as usize - rest.as_ptr() as usize;
     let (level, r) = next_token_bytes(rest)?;
-    let plain_level = match level {
-        b"INFO" => Some("INFO"),
-        b"WARN" => Some("WARN"),
-        b"ERROR" => Some("ERROR"),
-        b"DEBUG" => Some("DEBUG"),
-        b"DPANIC" => Some("DPANIC"),
-        b"PANIC" => Some("PANIC"),
-        b"FATAL" => Some("FATAL"),
-        _ => None,
+    let level = match level {
+        b"INFO" => "INFO",
+        b"WARN" => "WARN",
+        b"ERROR" => "ERROR",
+        b"DEBUG" => "DEBUG",
+        b"DPANIC" => "DPANIC",
+        b"PANIC" => "PANIC",
+        b"FATAL" => "FATAL",
+        _ => return None,
     };
-    if plain_level.is_none() && !level.starts_with(b"\x1b[") && !level.starts_with(b"^[[") {
-        return None;
-    }
     let (logger, r) = next_token_bytes(r)?;
     let (caller, r) = next_token_bytes(r)?;
     // Rust FFI lines are foreign; a "logger" that looks like a caller means a logger-less line.
@@ -577,7 +589,7 @@ fn read_header(rest: &[u8]) -> Option<KnownHeader> {
     let msg = r.iter().position(|c| *c != b'\t' && *c != b' ').unwrap_or(r.len());
     Some(KnownHeader {
         len: at(r) + msg,
-        plain_level,
+        level,
         logger: (at(logger), at(logger) + logger.len()),
         caller: (at(caller), at(caller) + caller.len()),
     })
@@ -987,7 +999,7 @@ fn parse_json_line(t: &str) -> Parsed<'_> {
     Parsed::Json(Box::new(JsonRecord { ts, level, logger, caller, msg, fields: obj }))
 }
 
-mod json_scan;
+pub(crate) mod json_scan;
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -105,6 +105,19 @@ static PLAIN_STRING_BYTE: [bool; 256] = {
     t
 };
 
+/// True when `b` is certainly one JSON value, as serde_json would accept it (surrounding
+/// whitespace allowed). False means invalid *or* beyond what this scan models (see the module
+/// comment): the caller then asks serde.
+pub(crate) fn is_one_value(b: &[u8]) -> bool {
+    let mut s = Scanner { b, i: 0, escaped: false };
+    s.ws();
+    if s.value(1).is_none() {
+        return false;
+    }
+    s.ws();
+    s.i == b.len()
+}
+
 struct Scanner<'a> {
     b: &'a [u8],
     i: usize,

@@ -306,6 +306,17 @@ fn fast_paths_agree_with_the_full_parser_on_every_bundled_log() {
 
 /// Lines the fast paths must leave to (or decide exactly like) the full parser.
 #[test]
+fn a_coloured_level_with_a_stray_byte_is_malformed_and_stripped_colour_still_finds_events() {
+    let mut out = Vec::new();
+    let mut p = LogParser::new();
+    p.push_line(1, b"2021-11-26T09:40:30.275+0800  ^[[34m\x8bINFO^[[0m  mpool       messagepool/messagepool.go:1043  mpool add: nonce gap", &mut out);
+    p.push_line(2, format!("2021-11-26T09:44:30.657+0800\tINFO\tchainstore\tstore/store.go:685\t\u{1b}[0mNew heaviest tipset! [{A}] (height=5)").as_bytes(), &mut out);
+    p.finish(&mut out);
+    let kinds: Vec<_> = out.iter().map(|e| (e.line, e.kind)).collect();
+    assert_eq!(kinds, vec![(1, EventKind::Malformed), (2, EventKind::NewHeaviest)]);
+}
+
+#[test]
 fn fast_paths_agree_on_edge_lines() {
     let lines = [
         format!("2021-11-26T09:44:30.657+0800\tINFOX\tchain\tchain/sync_manager.go:232\tselected sync target: [{A}]"),
@@ -326,6 +337,12 @@ fn fast_paths_agree_on_edge_lines() {
         "{\"level\":\"info\",\"ts\":\"2021-11-26T09:44:30.657Z\",\"msg\":\"x\"".to_string(),
         "{\"ts\":\"2021-11-26T09:44:30.657Z\",\"msg\":\"x\"}".to_string(),
         "{\"level\":\"info\",\"ts\":\"2021-11-26T09:44:30.657Z\",\"msg\":7}".to_string(),
+        // Found by the fuzzer: a caret-coloured level with a stray byte inside is no level.
+        "2021-11-26T09:40:30.275+0800  ^[[34m\u{8b}INFO^[[0m  mpool       messagepool/messagepool.go:1043  mpool add: nonce gap".to_string(),
+        // Colour before the message: stripped, it is a sync event.
+        format!("2021-11-26T09:44:30.657+0800\tINFO\tchainstore\tstore/store.go:685\t\u{1b}[0mNew heaviest tipset! [{A}] (height=5)"),
+        format!("2021-11-26T09:44:30.657+0800\t\u{1b}[34mINFO\u{1b}[0m\tchainstore\tstore/store.go:685\tNew heaviest tipset! [{A}] (height=5)"),
+        "2021-11-26T09:44:30.657+0800\t\u{1b}[0m\tINFO\tmpool\tm/m.go:1\tx".to_string(),
     ];
     assert_fast_paths_agree(&lines.join("\n"));
     for l in &lines {
