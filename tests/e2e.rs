@@ -421,3 +421,18 @@ fn a_truncated_and_rewritten_log_is_read_again_and_its_copy_is_not() {
     let r = lsync(&db, &["ingest", "--json", rotated.to_str().unwrap()]).ok().json();
     assert_eq!(r["files"][0]["status"], "truncated", "{r}");
 }
+
+/// `--keep-raw` keeps journal records' `Data`, and `events --json` prints it as JSON.
+#[test]
+fn keep_raw_data_is_printed_as_json() {
+    let tmp = TempDir::new("keep-raw");
+    let (with, without) = (tmp.join("with.db"), tmp.join("without.db"));
+    let sample = "fixtures/samples/lotus-docs-miner-journal.ndjson";
+    lsync(&with, &["ingest", "-q", "--keep-raw", sample]).ok();
+    lsync(&without, &["ingest", "-q", sample]).ok();
+    let rows = lsync(&with, &["events", "--all", "--json"]).ok().json_lines();
+    let mined = rows.iter().find(|r| r["text"] == "miner:block_mined").expect("a block_mined record");
+    assert_eq!(mined["data"]["epoch"], 31437, "{mined}");
+    let rows = lsync(&without, &["events", "--all", "--json"]).ok().json_lines();
+    assert!(rows.iter().all(|r| r.get("data").is_none()));
+}
