@@ -175,7 +175,7 @@ impl LogParser {
                 self.open_text(line_no, h);
                 return LineClass::RecordStart;
             }
-            Fast::No => {}
+            Fast::No | Fast::Coloured => {}
         }
         if !self.full_path_only && raw.first() == Some(&b'{') && !has_colour(raw) {
             if let Ok(text) = std::str::from_utf8(raw) {
@@ -454,6 +454,8 @@ enum Fast<'a> {
     Candidate(Header<'a>),
     /// Anything else: the full parser decides.
     No,
+    /// Colour where it matters: decide on the stripped line (only inside `fast_header`).
+    Coloured,
 }
 
 /// An indented line that the full parser can only take as a continuation: it starts with a tab
@@ -492,19 +494,25 @@ fn fast_header<'a>(raw: &'a [u8], ts_cache: &mut PrefixCache, headers: &mut Head
     if raw.len() < 30 || !raw[0].is_ascii_digit() || raw[4] != b'-' || raw[10] != b'T' {
         return Fast::No;
     }
-    if has_colour(raw) {
-        // The full path strips colour (bytes or caret text) before reading anything, and a
-        // stripped code can change a token or the start of the message: decide on the
-        // stripped line, and only that it is an ordinary record. (Accepting a coloured level
-        // token as it stood let `^[[34m\x8bINFO^[[0m` through; the fuzzer found it.)
-        let stripped = strip_colour(String::from_utf8_lossy(raw));
-        return match fast_plain(stripped.as_bytes(), ts_cache, headers) {
-            Fast::Other => Fast::Other,
-            _ => Fast::No,
-        };
+    match fast_plain(raw, ts_cache, headers) {
+        Fast::Coloured => {
+            // The full path strips colour (bytes or caret text) before reading anything, and
+            // a stripped code can change a token or the start of the message: decide on the
+            // stripped line, and only that it is an ordinary record. (Reading a coloured level
+            // token as it stood let `^[[34m\x8bINFO^[[0m` through; the fuzzer found it.)
+            let stripped = strip_colour(String::from_utf8_lossy(raw));
+            match fast_plain(stripped.as_bytes(), ts_cache, headers) {
+                Fast::Other => Fast::Other,
+                _ => Fast::No,
+            }
+        }
+        decided => decided,
     }
-    fast_plain(raw, ts_cache, headers)
 }
+
+/// Bytes of a message that decide whether it starts like a sync event: the longest row prefix
+/// (a test checks it). Colour beyond them cannot change that.
+const DECIDING_MESSAGE_BYTES: usize = 64;
 
 /// [`fast_header`] for a line without colour.
 fn fast_plain<'a>(raw: &'a [u8], ts_cache: &mut PrefixCache, headers: &mut HeaderCache) -> Fast<'a> {
@@ -523,9 +531,17 @@ fn fast_plain<'a>(raw: &'a [u8], ts_cache: &mut PrefixCache, headers: &mut Heade
             None => return Fast::No,
         },
     };
+    // Colour in the header or where the message is matched: decided on the stripped line.
+    if has_colour(&raw[..raw.len().min(n + known.len + DECIDING_MESSAGE_BYTES)]) {
+        return Fast::Coloured;
+    }
     let msg = &rest[known.len..];
     let Some(&first) = msg.first() else { return Fast::Other };
     if crate::messages::STARTS_A_RULE[first as usize] && crate::messages::RULES.iter().any(|r| msg.starts_with(r.prefix.as_bytes())) {
+        // A sync event keeps its whole text, stripped of colour: any colour sends it on.
+        if has_colour(raw) {
+            return Fast::Coloured;
+        }
         let Ok(text) = std::str::from_utf8(raw) else { return Fast::No };
         // Offsets into `raw` are offsets into `text`: the tokens are ASCII-delimited.
         let logger = &text[n + known.logger.0..n + known.logger.1];

@@ -368,6 +368,11 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_row_prefix_fits_in_the_bytes_the_fast_path_checks_for_colour() {
+        assert!(RULES.iter().all(|r| r.prefix.len() <= 64), "log.rs DECIDING_MESSAGE_BYTES must cover the longest prefix");
+    }
+
+    #[test]
     fn first_byte_table_is_exactly_the_rules_first_bytes() {
         let mut from_rules: Vec<u8> = RULES.iter().map(|r| r.prefix.as_bytes()[0]).collect();
         from_rules.sort();

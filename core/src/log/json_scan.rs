@@ -35,6 +35,9 @@ pub(crate) struct Head<'a> {
 
 /// Scans `text` as one JSON object (surrounding whitespace allowed).
 pub(crate) fn scan_object(text: &str) -> Option<Head<'_>> {
+    if let Some(head) = scan_zap(text) {
+        return Some(head);
+    }
     let b = text.as_bytes();
     let mut s = Scanner { b, i: 0, escaped: false };
     s.ws();
@@ -47,46 +50,46 @@ pub(crate) fn scan_object(text: &str) -> Option<Head<'_>> {
     if s.peek()? == b'}' {
         s.i += 1;
     } else {
-        loop {
-            s.ws();
-            let (ks, ke) = s.string()?;
-            let key = &text[ks..ke];
-            s.ws();
-            if s.peek()? != b':' {
-                return None;
-            }
-            s.i += 1;
-            s.ws();
-            let start = s.i;
-            s.value(1)?;
-            let raw = &text[start..s.i];
-            let raw = Raw { raw, plain_string: b[start] == b'"' && !s.escaped };
-            let slot = match key {
-                "level" => Some(&mut head.level),
-                "ts" => Some(&mut head.ts),
-                "logger" => Some(&mut head.logger),
-                "caller" => Some(&mut head.caller),
-                "msg" => Some(&mut head.msg),
-                // An escaped key might decode to one of the five: let serde decide.
-                k if k.contains('\\') => return None,
-                _ => None,
-            };
-            if let Some(slot) = slot {
-                if slot.is_some() {
-                    return None; // repeated: serde_json keeps the last one
-                }
-                *slot = Some(raw);
-            }
-            s.ws();
-            match s.peek()? {
-                b',' => s.i += 1,
-                b'}' => {
-                    s.i += 1;
-                    break;
-                }
-                _ => return None,
-            }
+        s.members(text, &mut head)?;
+    }
+    s.ws();
+    (s.i == b.len()).then_some(head)
+}
+
+/// zap's own layout, `{"level":"…","ts":"…","logger":"…","caller":"…","msg":"…"` and then any
+/// other members: the five keys are matched as literals instead of being scanned and looked
+/// up. Anything else (another order, spaces, a missing key) is `None`, for the general scan.
+fn scan_zap(text: &str) -> Option<Head<'_>> {
+    let b = text.as_bytes();
+    let mut s = Scanner { b, i: 0, escaped: false };
+    let mut head = Head::default();
+    let keys: [&[u8]; 5] = [b"{\"level\":", b",\"ts\":", b",\"logger\":", b",\"caller\":", b",\"msg\":"];
+    for (k, literal) in keys.into_iter().enumerate() {
+        if !b[s.i..].starts_with(literal) {
+            return None;
         }
+        s.i += literal.len();
+        let start = s.i;
+        if s.peek()? != b'"' {
+            return None;
+        }
+        s.string()?;
+        let raw = Some(Raw { raw: &text[start..s.i], plain_string: !s.escaped });
+        match k {
+            0 => head.level = raw,
+            1 => head.ts = raw,
+            2 => head.logger = raw,
+            3 => head.caller = raw,
+            _ => head.msg = raw,
+        }
+    }
+    match s.peek()? {
+        b'}' => s.i += 1,
+        b',' => {
+            s.i += 1;
+            s.members(text, &mut head)?;
+        }
+        _ => return None,
     }
     s.ws();
     (s.i == b.len()).then_some(head)
@@ -126,6 +129,50 @@ struct Scanner<'a> {
 }
 
 impl Scanner<'_> {
+    /// Members up to and including the object's closing `}` (at least one member follows),
+    /// filling the five keys of `head`; a repeated or escaped key among them is `None`.
+    fn members<'t>(&mut self, text: &'t str, head: &mut Head<'t>) -> Option<()> {
+        loop {
+            self.ws();
+            let (ks, ke) = self.string()?;
+            let key = &text[ks..ke];
+            self.ws();
+            if self.peek()? != b':' {
+                return None;
+            }
+            self.i += 1;
+            self.ws();
+            let start = self.i;
+            self.value(1)?;
+            let raw = Raw { raw: &text[start..self.i], plain_string: self.b[start] == b'"' && !self.escaped };
+            let slot = match key {
+                "level" => Some(&mut head.level),
+                "ts" => Some(&mut head.ts),
+                "logger" => Some(&mut head.logger),
+                "caller" => Some(&mut head.caller),
+                "msg" => Some(&mut head.msg),
+                // An escaped key might decode to one of the five: let serde decide.
+                k if k.contains('\\') => return None,
+                _ => None,
+            };
+            if let Some(slot) = slot {
+                if slot.is_some() {
+                    return None; // repeated: serde_json keeps the last one
+                }
+                *slot = Some(raw);
+            }
+            self.ws();
+            match self.peek()? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
