@@ -278,7 +278,9 @@ fn envelope_fast_path(line_no: u64, raw: &[u8], keep_raw: bool, names: &mut Vec<
     fn quoted(b: &[u8]) -> Option<(&str, &[u8])> {
         let end = memchr::memchr(b'"', b)?;
         let s = &b[..end];
-        if s.contains(&b'\\') || !s.is_ascii() {
+        // Plain printable ASCII only: an escape, a control character (invalid in JSON, which
+        // the fuzzer found the fast path letting through) or UTF-8 go to serde.
+        if s.iter().any(|c| *c == b'\\' || *c < 0x20 || *c >= 0x7f) {
             return None;
         }
         Some((std::str::from_utf8(s).ok()?, &b[end + 1..]))
@@ -434,11 +436,19 @@ mod tests {
             "{\"System\":\"mpool\",\"Event\":\"add\",\"Timestamp\":\"2024-06-23T12:15:52Z\",\"Data\":{\"Messages\":[{\"a\":\"}\"}}",
             // found by the fuzzer: brackets balance, but a key inside an array is no JSON
             "{\"System\":\"miner\",\"Event\":\"block_mined\",\"Timestamp\":\"2021-09-22T12:49:56.313760193+08:00\",\"Data\":{\"parents\":[{\"/\":\"bafy\":\"x\"}],\"n\":1}}",
+            // found by the fuzzer: a control character inside System
+            "{\"System\":\"m/\u{0}\",\"Event\":\"add\",\"Timestamp\":\"2024-06-23T12:15:52Z\",\"Data\":{}}",
             // space before Data's value: serde's raw value would not hold it
             "{\"System\":\"mpool\",\"Event\":\"add\",\"Timestamp\":\"2024-06-23T12:15:52Z\",\"Data\": {}}",
         ] {
             assert!(envelope_fast_path(1, l.as_bytes(), false, &mut Vec::new()).is_none(), "{l}");
         }
+    }
+
+    #[test]
+    fn a_control_character_in_the_envelope_is_malformed() {
+        let evs = run("{\"System\":\"m/\u{0}\",\"Event\":\"add\",\"Timestamp\":\"2024-06-23T12:15:52Z\",\"Data\":{}}", false);
+        assert_eq!(evs[0].kind, EventKind::Malformed, "{evs:?}");
     }
 
     #[test]
