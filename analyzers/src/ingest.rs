@@ -479,10 +479,7 @@ fn ingest_file(
             while let Some(mut c) = waiting.remove(&next_seq) {
                 next_seq += 1;
                 position = (position.0 + c.input_bytes, position.1 + c.lines);
-                totals.lines += c.stats.lines;
-                totals.blank += c.stats.blank;
-                totals.other_records += c.stats.other_records;
-                totals.continuation_lines += c.stats.continuation_lines;
+                totals.add(&c.stats);
                 batch_events += c.encoded.stored();
                 batch.chunks.push(std::mem::replace(&mut c.encoded, Encoded::new()));
                 batch_bytes += c.input_bytes;
@@ -567,35 +564,49 @@ impl ParserKind {
             }
         };
         let mut tail = Vec::new();
-        let stats = match self {
+        let mut parser = match self {
             ParserKind::Log => {
                 let mut p = LogParser::new();
                 p.skip_unknown_text = !unknown_wanted;
-                push_all(
-                    &mut |n, l, out| {
-                        p.push_line(n, l, out);
-                    },
-                    &mut enc,
-                );
-                p.finish(&mut tail);
-                p.stats().clone()
+                AnyParser::Log(p)
             }
-            ParserKind::Journal { keep_raw } => {
-                let mut p = JournalParser::new(JournalOptions { keep_raw });
-                push_all(
-                    &mut |n, l, out| {
-                        p.push_line(n, l, out);
-                    },
-                    &mut enc,
-                );
-                p.finish(&mut tail);
-                p.stats().clone()
-            }
+            ParserKind::Journal { keep_raw } => AnyParser::Journal(JournalParser::new(JournalOptions { keep_raw })),
         };
+        push_all(&mut |n, l, out| parser.push(n, l, out), &mut enc);
+        let stats = parser.finish(&mut tail);
         for ev in tail {
             enc.add(ev);
         }
         (ParsedChunk { seq: chunk.seq, encoded: enc.finish(), stats, lines: chunk.lines, input_bytes: chunk.input_bytes }, chunk.data)
+    }
+}
+
+/// One of the two parsers.
+enum AnyParser {
+    Log(LogParser),
+    Journal(JournalParser),
+}
+
+impl AnyParser {
+    fn push(&mut self, line_no: u64, line: &[u8], out: &mut Vec<Event>) {
+        match self {
+            AnyParser::Log(p) => p.push_line(line_no, line, out),
+            AnyParser::Journal(p) => p.push_line(line_no, line, out),
+        };
+    }
+
+    /// Closes the open record; returns the line counters.
+    fn finish(&mut self, out: &mut Vec<Event>) -> LineStats {
+        match self {
+            AnyParser::Log(p) => {
+                p.finish(out);
+                p.stats().clone()
+            }
+            AnyParser::Journal(p) => {
+                p.finish(out);
+                p.stats().clone()
+            }
+        }
     }
 }
 

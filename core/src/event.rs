@@ -216,6 +216,16 @@ pub struct LineStats {
     pub continuation_lines: u64,
 }
 
+impl LineStats {
+    /// Adds another part's counters (input parsed in parts).
+    pub fn add(&mut self, other: &LineStats) {
+        self.lines += other.lines;
+        self.blank += other.blank;
+        self.other_records += other.other_records;
+        self.continuation_lines += other.continuation_lines;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -102,6 +102,30 @@ impl Timestamp {
     }
 }
 
+/// The fraction of a second at `b[i..]` (`.657`, `,5`, or none): nanoseconds, digits kept
+/// (at most 9) and where it ends. `None` for a separator without digits.
+#[inline]
+fn fraction(b: &[u8], mut i: usize) -> Option<(i64, u8, usize)> {
+    if i >= b.len() || (b[i] != b'.' && b[i] != b',') {
+        return Some((0, 0, i));
+    }
+    i += 1;
+    let start = i;
+    let mut nanos: i64 = 0;
+    while i < b.len() && b[i].is_ascii_digit() {
+        if i - start < 9 {
+            nanos = nanos * 10 + (b[i] - b'0') as i64;
+        }
+        i += 1;
+    }
+    let n = i - start;
+    if n == 0 {
+        return None;
+    }
+    const SCALE: [i64; 10] = [1_000_000_000, 100_000_000, 10_000_000, 1_000_000, 100_000, 10_000, 1_000, 100, 10, 1];
+    Some((nanos * SCALE[n.min(9)], n.min(9) as u8, i))
+}
+
 /// A timestamp's fields as read, before they are combined.
 struct Parts {
     utc_secs: i64,
@@ -145,27 +169,7 @@ fn parse_parts(b: &[u8]) -> Result<Parts, TimestampError> {
     if hour > 23 || min > 59 || sec > 60 {
         return Err(err("time out of range"));
     }
-    let mut i = 19;
-    let mut nanos: i64 = 0;
-    let mut frac_digits = 0u8;
-    if i < b.len() && (b[i] == b'.' || b[i] == b',') {
-        i += 1;
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            if i - start < 9 {
-                nanos = nanos * 10 + (b[i] - b'0') as i64;
-            }
-            i += 1;
-        }
-        let n = i - start;
-        if n == 0 {
-            return Err(err("empty fraction"));
-        }
-        for _ in n.min(9)..9 {
-            nanos *= 10;
-        }
-        frac_digits = n.min(9) as u8;
-    }
+    let Some((nanos, frac_digits, mut i)) = fraction(b, 19) else { return Err(err("empty fraction")) };
     let mut offset_secs: i32 = 0;
     let mut zone_known = false;
     let zone_start = i;
@@ -255,26 +259,7 @@ impl PrefixCache {
         if hour > 23 || min > 59 || sec > 60 {
             return None;
         }
-        let mut i = 19;
-        let mut nanos: i64 = 0;
-        let mut frac_digits = 0u8;
-        if i < b.len() && (b[i] == b'.' || b[i] == b',') {
-            i += 1;
-            let start = i;
-            while i < b.len() && b[i].is_ascii_digit() {
-                if i - start < 9 {
-                    nanos = nanos * 10 + (b[i] - b'0') as i64;
-                }
-                i += 1;
-            }
-            let n = i - start;
-            if n == 0 {
-                return None;
-            }
-            const SCALE: [i64; 10] = [1_000_000_000, 100_000_000, 10_000_000, 1_000_000, 100_000, 10_000, 1_000, 100, 10, 1];
-            nanos *= SCALE[n.min(9)];
-            frac_digits = n.min(9) as u8;
-        }
+        let (nanos, frac_digits, mut i) = fraction(b, 19)?;
         let zone = &self.zone[..self.zone_len];
         if zone.is_empty() {
             // No zone last time: the same only if none follows now either.

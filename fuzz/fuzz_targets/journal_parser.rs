@@ -19,23 +19,17 @@ fuzz_target!(|data: &[u8]| {
     let whole = p.stats().clone();
     let mut parts = Vec::new();
     let mut stats = LineStats::default();
-    let mut add = |s: &LineStats| {
-        stats.lines += s.lines;
-        stats.blank += s.blank;
-        stats.other_records += s.other_records;
-        stats.continuation_lines += s.continuation_lines;
-    };
     let mut q = JournalParser::new(opts);
     for (i, l) in lines.iter().enumerate() {
         if i > 0 && JournalParser::starts_record(l) {
             q.finish(&mut parts);
-            add(q.stats());
+            stats.add(q.stats());
             q = JournalParser::new(opts);
         }
         q.push_line(i as u64 + 1, l, &mut parts);
     }
     q.finish(&mut parts);
-    add(q.stats());
+    stats.add(q.stats());
     assert_eq!(stats, whole);
     assert_eq!(format!("{parts:?}"), format!("{out:?}"));
 });

@@ -33,17 +33,13 @@ fuzz_target!(|data: &[u8]| {
     for (i, l) in lines.iter().enumerate() {
         if i > 0 && LogParser::starts_record(l) {
             p.finish(&mut parts);
-            let s = p.stats();
-            (stats.lines, stats.blank, stats.other_records, stats.continuation_lines) =
-                (stats.lines + s.lines, stats.blank + s.blank, stats.other_records + s.other_records, stats.continuation_lines + s.continuation_lines);
+            stats.add(p.stats());
             p = LogParser::new();
         }
         p.push_line(i as u64 + 1, l, &mut parts);
     }
     p.finish(&mut parts);
-    let s = p.stats();
-    (stats.lines, stats.blank, stats.other_records, stats.continuation_lines) =
-        (stats.lines + s.lines, stats.blank + s.blank, stats.other_records + s.other_records, stats.continuation_lines + s.continuation_lines);
+    stats.add(p.stats());
     assert_eq!(stats, fast_stats);
     assert_eq!(format!("{parts:?}"), format!("{fast:?}"));
 });

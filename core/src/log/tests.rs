@@ -395,22 +395,14 @@ pub(crate) fn assert_parts_agree<P>(text: &str, stride: usize, new: impl Fn() ->
             seen += 1;
             if seen % stride == 0 {
                 finish(&mut part, &mut got);
-                let st = stats(&part);
-                total.lines += st.lines;
-                total.blank += st.blank;
-                total.other_records += st.other_records;
-                total.continuation_lines += st.continuation_lines;
+                total.add(&stats(&part));
                 part = new();
             }
         }
         push(&mut part, i as u64 + 1, l.as_bytes(), &mut got);
     }
     finish(&mut part, &mut got);
-    let st = stats(&part);
-    total.lines += st.lines;
-    total.blank += st.blank;
-    total.other_records += st.other_records;
-    total.continuation_lines += st.continuation_lines;
+    total.add(&stats(&part));
     assert_eq!(total, stats(&whole));
     assert_eq!(got.len(), want.len());
     for (a, b) in got.iter().zip(&want) {
