@@ -95,19 +95,6 @@ fn scan_zap(text: &str) -> Option<Head<'_>> {
     (s.i == b.len()).then_some(head)
 }
 
-/// Bytes that may appear in a JSON string as themselves: not `"`, `\\` or a control character.
-static PLAIN_STRING_BYTE: [bool; 256] = {
-    let mut t = [true; 256];
-    let mut c = 0;
-    while c < 0x20 {
-        t[c] = false;
-        c += 1;
-    }
-    t[b'"' as usize] = false;
-    t[b'\\' as usize] = false;
-    t
-};
-
 /// True when `b` is certainly one JSON value, as serde_json would accept it (surrounding
 /// whitespace allowed). False means invalid *or* beyond what this scan models (see the module
 /// comment): the caller then asks serde.
@@ -192,25 +179,14 @@ impl Scanner<'_> {
         let start = self.i;
         let mut escaped = false;
         loop {
-            // Eight bytes at a time while none is `"`, `\\` or a control character.
-            const LO: u64 = 0x0101_0101_0101_0101;
-            const HI: u64 = 0x8080_8080_8080_8080;
-            while let Some(chunk) = self.b.get(self.i..self.i + 8) {
-                let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-                let eq = |v: u8| {
-                    let y = x ^ (LO * v as u64);
-                    y.wrapping_sub(LO) & !y & HI
-                };
-                // A byte below 0x20 (a byte with the high bit set is not one).
-                let low = x.wrapping_sub(LO * 0x20) & !x & HI;
-                if eq(b'"') | eq(b'\\') | low != 0 {
-                    break;
-                }
-                self.i += 8;
+            // Up to the next quote or backslash (SIMD), then one pass for control characters
+            // over what was skipped (it vectorises: no early exit).
+            let rest = &self.b[self.i..];
+            let k = memchr::memchr2(b'"', b'\\', rest)?;
+            if rest[..k].iter().fold(0xffu8, |m, &c| m.min(c)) < 0x20 {
+                return None; // a control character
             }
-            while self.b.get(self.i).is_some_and(|c| PLAIN_STRING_BYTE[*c as usize]) {
-                self.i += 1;
-            }
+            self.i += k;
             match self.peek()? {
                 b'"' => {
                     self.i += 1;
@@ -224,7 +200,7 @@ impl Scanner<'_> {
                     }
                     _ => return None, // `\u…` (surrogate rules) or an invalid escape
                 },
-                _ => return None, // a control character
+                _ => return None, // (memchr2 stops only at a quote or a backslash)
             }
         }
     }
