@@ -24,8 +24,8 @@ use std::path::{Path, PathBuf};
 
 /// How many bytes of a file make its identity.
 const FINGERPRINT_LEN: usize = 4096;
-/// Events per transaction.
-const BATCH_EVENTS: usize = 20_000;
+/// Events per transaction (or [`BATCH_BYTES`] of input, whichever comes first).
+const BATCH_EVENTS: usize = 80_000;
 /// Unknown lines stored per file (all are counted; the first ones are kept to show where).
 const MAX_STORED_UNKNOWN: i64 = 1000;
 /// Problems listed per file in the closing summary.
@@ -438,9 +438,11 @@ fn ingest_file(
         // their text (they still count them). Chunks parsed earlier keep theirs, and the writer
         // decides, in file order, which to keep: the result does not depend on the timing.
         let unknown_wanted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-        // Encoded chunks are small (a tenth of their input): a deep queue lets the parsers run on
-        // while the writer waits for a checkpoint's fsync.
-        let (parsed_tx, parsed_rx) = std::sync::mpsc::sync_channel::<ParsedChunk>(16);
+        // Encoded chunks are small (a tenth of their input): a queue deeper than a batch (16
+        // chunks) lets the parsers run on while the writer commits or waits for a checkpoint.
+        // With `--keep-raw` a chunk's encoding is as large as its input: a shorter queue.
+        let depth = if opts.keep_raw { 8 } else { 48 };
+        let (parsed_tx, parsed_rx) = std::sync::mpsc::sync_channel::<ParsedChunk>(depth);
         let path = f.path.clone();
         let reader_thread = std::thread::Builder::new()
             .name("lsync-read".into())
@@ -474,6 +476,7 @@ fn ingest_file(
         let mut batch = Batch { chunks: Vec::new(), checkpoint: position, stats: LineStats::default() };
         let mut batch_events = 0u64;
         let mut batch_bytes = 0u64;
+        let mut batch_encoded = 0u64;
         for parsed in parsed_rx.iter() {
             waiting.insert(parsed.seq, parsed);
             while let Some(mut c) = waiting.remove(&next_seq) {
@@ -481,9 +484,10 @@ fn ingest_file(
                 position = (position.0 + c.input_bytes, position.1 + c.lines);
                 totals.add(&c.stats);
                 batch_events += c.encoded.stored();
+                batch_encoded += c.encoded.heap_bytes();
                 batch.chunks.push(std::mem::replace(&mut c.encoded, Encoded::new()));
                 batch_bytes += c.input_bytes;
-                if batch_events >= BATCH_EVENTS as u64 || batch_bytes >= BATCH_BYTES {
+                if batch_events >= BATCH_EVENTS as u64 || batch_bytes >= BATCH_BYTES || batch_encoded >= BATCH_ENCODED_BYTES {
                     batch.checkpoint = position;
                     batch.stats = totals.clone();
                     fr.bytes += batch_bytes;
@@ -495,6 +499,7 @@ fn ingest_file(
                     stats_base = totals.clone();
                     batch_bytes = 0;
                     batch_events = 0;
+                    batch_encoded = 0;
                 }
             }
         }
@@ -525,8 +530,15 @@ const CHUNK_BYTES: usize = 4 << 20;
 /// place where the parallel parse may read a line differently from a single parser (a
 /// continuation line just past the cut becomes `unknown`).
 const MAX_CHUNK_BYTES: usize = 64 << 20;
-/// Bytes of input (or events) after which the writer commits a batch.
-const BATCH_BYTES: u64 = 16 << 20;
+/// Bytes of input (or events) after which the writer commits a batch. Large on purpose: CIDs are
+/// random, so a batch's postings land on nearly every leaf of the `cid_postings` index and each
+/// commit rewrites those pages to the WAL — at 16 MiB the 2 GiB bench log wrote 2.1 GB of pages
+/// for a 182 MB database and the writer held up the parsers 8 s of an 11 s ingest. 64 MiB
+/// rewrites each leaf a quarter as often; a kill loses at most this much progress (re-read on
+/// the next run), and memory stays bounded (a batch is kept encoded: ~a tenth of its input).
+const BATCH_BYTES: u64 = 64 << 20;
+/// ...or once its encoding holds this much (input kept raw encodes to about its own size).
+const BATCH_ENCODED_BYTES: u64 = 16 << 20;
 
 /// Which parser a file needs; each chunk gets a fresh one.
 #[derive(Clone, Copy)]
@@ -838,6 +850,12 @@ impl Encoded {
             unknown_events: Vec::new(),
             problems: Vec::new(),
         }
+    }
+
+    /// Roughly the memory this holds (segment blobs dominate): what bounds a batch.
+    fn heap_bytes(&self) -> u64 {
+        let blobs: usize = self.segments.iter().map(|s| s.blob.len()).sum();
+        (blobs + self.postings.len() * 48 + self.heads.len() * 160) as u64
     }
 
     fn stored(&self) -> u64 {
