@@ -34,9 +34,13 @@ fn sigkill_at_random_points_then_resume_equals_a_clean_run() {
     )
     .unwrap();
 
+    // Chunks of 64 KiB and transactions of 256 KiB (defaults 4 and 64 MiB): each file commits
+    // dozens of times, so kills land between a file's commits and the next run resumes mid-file
+    // from a checkpoint.
+    const SMALL: [&str; 4] = ["--batch-bytes", "262144", "--chunk-bytes", "65536"];
     let clean_db = tmp.join("clean.db");
     let started = Instant::now();
-    lsync(&clean_db, &["ingest", "-q", data.to_str().unwrap()]).ok();
+    lsync(&clean_db, &[&["ingest", "-q"][..], &SMALL, &[data.to_str().unwrap()]].concat()).ok();
     let clean_time = started.elapsed();
     let clean = snapshot(&clean_db);
 
@@ -46,11 +50,18 @@ fn sigkill_at_random_points_then_resume_equals_a_clean_run() {
     // Each killed run keeps what it committed, so later runs have less to do: aim the kills at
     // a fraction of a clean run, and go on until a dozen have landed mid-ingest.
     let mut attempts = 0;
+    let mut mid_file_resumes = 0;
+    let sizes: Vec<(String, u64)> = ["daemon.log", "journal/lotus-journal.ndjson"]
+        .iter()
+        .map(|f| (f.rsplit('/').next().unwrap().to_string(), std::fs::metadata(data.join(f)).unwrap().len()))
+        .collect();
     while kills < 12 && attempts < 60 {
         attempts += 1;
         let mut child = Command::new(env!("CARGO_BIN_EXE_lsync"))
             .current_dir(root())
-            .args(["ingest", "-q", data.to_str().unwrap(), "--db", db.to_str().unwrap()])
+            .args(["ingest", "-q"])
+            .args(SMALL)
+            .args([data.to_str().unwrap(), "--db", db.to_str().unwrap()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -63,10 +74,25 @@ fn sigkill_at_random_points_then_resume_equals_a_clean_run() {
             kills += 1;
         }
         child.wait().unwrap();
+        // Did this kill leave a file part-way read (committed batches, then more to do)?
+        let summary = lsync(&db, &["summary", "--json"]);
+        if summary.code == 0 {
+            for src in summary.json()["sources"].as_array().cloned().unwrap_or_default() {
+                let read = src["bytes"].as_u64().unwrap_or(0);
+                let file = src["file"].as_str().unwrap_or("");
+                if sizes.iter().any(|(name, size)| file.ends_with(name.as_str()) && read > 0 && read < *size) {
+                    mid_file_resumes += 1;
+                }
+            }
+        }
     }
     assert!(kills >= 10, "only {kills} runs were killed mid-ingest (clean run took {clean_time:?})");
+    // Some killed run must have left a file part-way read, or no resume from a mid-file
+    // checkpoint was tested.
+    eprintln!("{kills} kills, {mid_file_resumes} of them left a file part-way read");
+    assert!(mid_file_resumes > 0, "no kill landed between a file's commits ({kills} kills)");
     // The next run finishes the job.
-    lsync(&db, &["ingest", "-q", data.to_str().unwrap()]).ok();
+    lsync(&db, &[&["ingest", "-q"][..], &SMALL, &[data.to_str().unwrap()]].concat()).ok();
     let resumed = snapshot(&db);
     assert_eq!(resumed.0.lines().count(), clean.0.lines().count(), "event count differs after {kills} kills");
     assert!(resumed.0 == clean.0, "events differ after {kills} kills");

@@ -41,6 +41,9 @@ pub struct IngestOptions {
     /// Input bytes after which a chunk is cut at the next record start; `None`: 4 MiB. Tests
     /// make it small to cut files into many chunks.
     pub chunk_bytes: Option<usize>,
+    /// Input bytes per transaction; `None`: 64 MiB. The crash test makes it small so that kills
+    /// land between a file's commits.
+    pub batch_bytes: Option<u64>,
 }
 
 /// Progress notifications, for a progress bar.
@@ -426,6 +429,7 @@ fn ingest_file(
         FileFormat::Journal => ParserKind::Journal { keep_raw: opts.keep_raw },
     };
     let chunk_bytes = opts.chunk_bytes.unwrap_or(CHUNK_BYTES).max(1);
+    let batch_limit = opts.batch_bytes.unwrap_or(BATCH_BYTES).max(1);
     let threads = parser_threads(opts.parse_threads, size.saturating_sub(offset), chunk_bytes);
     let mut writer = BatchWriter::new();
     // One thread cuts the input into chunks at record starts, `threads` parse chunks, and this
@@ -487,7 +491,7 @@ fn ingest_file(
                 batch_encoded += c.encoded.heap_bytes();
                 batch.chunks.push(std::mem::replace(&mut c.encoded, Encoded::new()));
                 batch_bytes += c.input_bytes;
-                if batch_events >= BATCH_EVENTS as u64 || batch_bytes >= BATCH_BYTES || batch_encoded >= BATCH_ENCODED_BYTES {
+                if batch_events >= BATCH_EVENTS as u64 || batch_bytes >= batch_limit || batch_encoded >= BATCH_ENCODED_BYTES {
                     batch.checkpoint = position;
                     batch.stats = totals.clone();
                     fr.bytes += batch_bytes;

@@ -94,6 +94,13 @@ enum Command {
         /// node running on the same machine.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
         threads: Option<u16>,
+        /// Input bytes per transaction (a test knob: the crash test makes batches tiny so that
+        /// kills land between a file's commits).
+        #[arg(long, hide = true, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+        batch_bytes: Option<u64>,
+        /// Input bytes per parser chunk (a test knob, like --batch-bytes; default 4 MiB).
+        #[arg(long, hide = true, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+        chunk_bytes: Option<u64>,
         /// Print the closing summary as JSON.
         #[arg(long)]
         json: bool,
@@ -344,9 +351,10 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Ingest { paths, node, keep_raw, threads, json, quiet, db } => {
+        Command::Ingest { paths, node, keep_raw, threads, batch_bytes, chunk_bytes, json, quiet, db } => {
             let paths = if paths.is_empty() { vec![default_lotus_repo()?] } else { paths };
-            reports::ingest(&db.db, &paths, &node, keep_raw, threads.map(usize::from), json, quiet)
+            let opts = lsync_analyzers::ingest::IngestOptions { node, keep_raw, parse_threads: threads.map(usize::from), batch_bytes, chunk_bytes: chunk_bytes.map(|b| b as usize) };
+            reports::ingest(&db.db, &paths, opts, json, quiet)
         }
         Command::Events { kinds, cid, all, limit, filter, out, db } => reports::events(&db.db, &kinds, cid, all, limit, &filter, out),
         Command::Trace { cid, node, json, db } => reports::trace(&db.db, &cid, node.as_deref(), json),

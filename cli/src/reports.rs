@@ -35,7 +35,7 @@ impl Progress for Bar {
     }
 }
 
-pub fn ingest(db: &Path, paths: &[PathBuf], node: &str, keep_raw: bool, threads: Option<usize>, json: bool, quiet: bool) -> Result<ExitCode> {
+pub fn ingest(db: &Path, paths: &[PathBuf], opts: IngestOptions, json: bool, quiet: bool) -> Result<ExitCode> {
     let files = ingest::discover(paths)?;
     if files.is_empty() {
         anyhow::bail!("no files found under {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
@@ -52,7 +52,6 @@ pub fn ingest(db: &Path, paths: &[PathBuf], node: &str, keep_raw: bool, threads:
     } else {
         None
     };
-    let opts = IngestOptions { node: node.to_string(), keep_raw, parse_threads: threads, ..Default::default() };
     let report = ingest::ingest(&mut conn, &files, &opts, &mut Bar { bar })?;
     if json {
         ok_on_pipe(output::print(&serde_json::to_string_pretty(&report)?))?;
