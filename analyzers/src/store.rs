@@ -135,7 +135,7 @@ pub fn open(path: &Path) -> Result<Connection> {
         )));
     }
     // A checkpoint every 16 MiB of WAL (4,096 pages). Each one blocks the ingest's writer for
-    // a copy and two fsyncs; at this size the parsers' 16-chunk queue absorbs that, and the
+    // a copy and two fsyncs; at this size the queue of parsed chunks absorbs that, and the
     // checkpoint on close (serial, after parsing) has at most 16 MiB left. Measured on a 512 MiB
     // log: 64 MiB checkpoints left the parsers blocked ~0.7 s and the ingest ~15 % slower;
     // 4 MiB (SQLite's default) pays more fsyncs than it saves (bench/RESULTS.md).

@@ -286,20 +286,23 @@ fn assert_fast_paths_agree(text: &str) {
     }
 }
 
+/// Every bundled log: real samples and one generated log per style.
+const BUNDLED_LOGS: [&str; 10] = [
+    include_str!("../../../fixtures/logs/mixed-versions.log"),
+    include_str!("../../../fixtures/samples/community-china-testnet-snapshot.log"),
+    include_str!("../../../fixtures/samples/community-china-local-2k-block-from-future.log"),
+    include_str!("../../../fixtures/generated/v1.29-text/daemon.log"),
+    include_str!("../../../fixtures/generated/v1.11-colour/daemon.log"),
+    include_str!("../../../fixtures/generated/v1.4-legacy/daemon.log"),
+    include_str!("../../../fixtures/generated/v0.9-legacy/daemon.log"),
+    include_str!("../../../fixtures/generated/v1.26-json/daemon.log"),
+    include_str!("../../../fixtures/generated/pasted/daemon.log"),
+    include_str!("../../../fixtures/generated/syslog/daemon.log"),
+];
+
 #[test]
 fn fast_paths_agree_with_the_full_parser_on_every_bundled_log() {
-    for text in [
-        include_str!("../../../fixtures/logs/mixed-versions.log"),
-        include_str!("../../../fixtures/samples/community-china-testnet-snapshot.log"),
-        include_str!("../../../fixtures/samples/community-china-local-2k-block-from-future.log"),
-        include_str!("../../../fixtures/generated/v1.29-text/daemon.log"),
-        include_str!("../../../fixtures/generated/v1.11-colour/daemon.log"),
-        include_str!("../../../fixtures/generated/v1.4-legacy/daemon.log"),
-        include_str!("../../../fixtures/generated/v0.9-legacy/daemon.log"),
-        include_str!("../../../fixtures/generated/v1.26-json/daemon.log"),
-        include_str!("../../../fixtures/generated/pasted/daemon.log"),
-        include_str!("../../../fixtures/generated/syslog/daemon.log"),
-    ] {
+    for text in BUNDLED_LOGS {
         assert_fast_paths_agree(text);
     }
 }
@@ -426,18 +429,7 @@ fn log_parts_agree(text: &str, stride: usize) {
 
 #[test]
 fn logs_split_at_record_starts_parse_like_the_whole() {
-    for text in [
-        include_str!("../../../fixtures/logs/mixed-versions.log"),
-        include_str!("../../../fixtures/samples/community-china-testnet-snapshot.log"),
-        include_str!("../../../fixtures/samples/community-china-local-2k-block-from-future.log"),
-        include_str!("../../../fixtures/generated/v1.29-text/daemon.log"),
-        include_str!("../../../fixtures/generated/v1.11-colour/daemon.log"),
-        include_str!("../../../fixtures/generated/v1.4-legacy/daemon.log"),
-        include_str!("../../../fixtures/generated/v0.9-legacy/daemon.log"),
-        include_str!("../../../fixtures/generated/v1.26-json/daemon.log"),
-        include_str!("../../../fixtures/generated/pasted/daemon.log"),
-        include_str!("../../../fixtures/generated/syslog/daemon.log"),
-    ] {
+    for text in BUNDLED_LOGS {
         for stride in [1, 2, 7] {
             log_parts_agree(text, stride);
         }
