@@ -479,8 +479,16 @@ fn is_plain_continuation(raw: &[u8]) -> bool {
 }
 
 /// True when the line carries ANSI colour as bytes or as pasted caret text (`^[[`).
+///
+/// Called on every line, mostly on a message's first 64 bytes: memchr's SSE2 searcher (always
+/// present on x86_64) is used directly, because the runtime-dispatched `memchr2` costs more to
+/// enter than such a short search.
 fn has_colour(raw: &[u8]) -> bool {
-    memchr::memchr2_iter(0x1b, b'^', raw).any(|i| raw[i] == 0x1b || raw[i + 1..].starts_with(b"[["))
+    #[cfg(target_arch = "x86_64")]
+    let finder = memchr::arch::x86_64::sse2::memchr::Two::new(0x1b, b'^').expect("SSE2 is part of x86_64");
+    #[cfg(not(target_arch = "x86_64"))]
+    let finder = memchr::arch::all::memchr::Two::new(0x1b, b'^');
+    finder.iter(raw).any(|i| raw[i] == 0x1b || raw[i + 1..].starts_with(b"[["))
 }
 
 /// Reads a go-log text line's header — valid timestamp, a level, a Go logger and a caller —
@@ -524,20 +532,24 @@ fn fast_plain<'a>(raw: &'a [u8], ts_cache: &mut PrefixCache, headers: &mut Heade
     if !matches!(rest.first(), Some(b'\t' | b' ')) {
         return Fast::No;
     }
-    let known = match headers.get(rest) {
-        Some(k) => k,
+    // Colour in the header or where the message is matched: decided on the stripped line. A
+    // cached header holds none (`HeaderCache::put`), nor does a timestamp, and a header ends
+    // in a separator (no `^[[` across its end): on a hit only the message's bytes are looked at.
+    let (known, colour_from) = match headers.get(rest) {
+        Some(k) => (k, n + k.len),
         None => match read_header(rest) {
-            Some(k) => headers.put(rest, k),
+            Some(k) => (headers.put(rest, k), 0),
             None => return Fast::No,
         },
     };
-    // Colour in the header or where the message is matched: decided on the stripped line.
-    if has_colour(&raw[..raw.len().min(n + known.len + DECIDING_MESSAGE_BYTES)]) {
+    if has_colour(&raw[colour_from.min(raw.len())..raw.len().min(n + known.len + DECIDING_MESSAGE_BYTES)]) {
         return Fast::Coloured;
     }
     let msg = &rest[known.len..];
-    let Some(&first) = msg.first() else { return Fast::Other };
-    if crate::messages::STARTS_A_RULE[first as usize] && crate::messages::RULES.iter().any(|r| msg.starts_with(r.prefix.as_bytes())) {
+    if msg.is_empty() {
+        return Fast::Other;
+    }
+    if crate::messages::match_rule_bytes(msg).is_some() {
         // A sync event keeps its whole text, stripped of colour: any colour sends it on.
         if has_colour(raw) {
             return Fast::Coloured;
@@ -565,6 +577,14 @@ fn starts_with_words(hay: &[u8], prefix: &[u8]) -> bool {
             return false;
         }
         i += 8;
+    }
+    if i == prefix.len() {
+        return true;
+    }
+    if prefix.len() >= 8 {
+        // The last few bytes as one word overlapping the previous one: no call to `memcmp`.
+        let last = prefix.len() - 8;
+        return word(hay, last) == word(prefix, last);
     }
     hay[i..prefix.len()] == prefix[i..]
 }
@@ -638,7 +658,8 @@ impl HeaderCache {
     }
 
     fn put(&mut self, rest: &[u8], k: KnownHeader) -> KnownHeader {
-        if k.len <= 256 {
+        // A header with colour is never cached: a hit then proves the header has none.
+        if k.len <= 256 && !has_colour(&rest[..k.len]) {
             self.slots[Self::slot(rest)] = Some((rest[..k.len].to_vec(), k));
         }
         k

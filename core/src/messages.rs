@@ -65,28 +65,37 @@ pub static RULES: &[MessageRule] = &[
     MessageRule { kind: EventKind::BlockValidation, prefix: "block validation", loggers: CHAIN, wants_fields: true, parse: block_validation },
 ];
 
-/// The first bytes of the row prefixes (a test checks it against `RULES`): most messages are
-/// ruled out by their first byte alone.
-pub const RULE_FIRST_BYTES: &[u8] = b"bcefiINnrRsSw";
-
-/// [`RULE_FIRST_BYTES`] as a table.
-pub static STARTS_A_RULE: [bool; 256] = {
-    let mut t = [false; 256];
+/// For each first byte, the rows whose prefix starts with it (bit `i` = `RULES[i]`): a message
+/// is compared with two or three prefixes at most, not the whole table.
+static RULES_BY_FIRST_BYTE: [u32; 256] = {
+    assert!(RULES.len() <= 32, "RULES_BY_FIRST_BYTE holds 32 rows");
+    let mut t = [0u32; 256];
     let mut i = 0;
-    while i < RULE_FIRST_BYTES.len() {
-        t[RULE_FIRST_BYTES[i] as usize] = true;
+    while i < RULES.len() {
+        t[RULES[i].prefix.as_bytes()[0] as usize] |= 1 << i;
         i += 1;
     }
     t
 };
 
-/// Finds the row whose prefix starts `msg`, if any. Cheap: a first-byte check then `starts_with`.
+/// Finds the row whose prefix starts `msg`, if any (the first such row of the table). Cheap: a
+/// first-byte lookup, then only the rows starting with that byte are compared.
 pub fn match_rule(msg: &str) -> Option<&'static MessageRule> {
-    let first = *msg.as_bytes().first()?;
-    if !STARTS_A_RULE[first as usize] {
-        return None;
+    match_rule_bytes(msg.as_bytes())
+}
+
+/// [`match_rule`] on bytes (the log fast path has not decoded the line yet).
+#[inline]
+pub fn match_rule_bytes(msg: &[u8]) -> Option<&'static MessageRule> {
+    let mut rows = RULES_BY_FIRST_BYTE[*msg.first()? as usize];
+    while rows != 0 {
+        let rule = &RULES[rows.trailing_zeros() as usize];
+        if msg.starts_with(rule.prefix.as_bytes()) {
+            return Some(rule);
+        }
+        rows &= rows - 1;
     }
-    RULES.iter().find(|r| r.prefix.as_bytes()[0] == first && msg.starts_with(r.prefix))
+    None
 }
 
 /// True when a known logger rules the row out.
@@ -373,13 +382,16 @@ mod tests {
     }
 
     #[test]
-    fn first_byte_table_is_exactly_the_rules_first_bytes() {
-        let mut from_rules: Vec<u8> = RULES.iter().map(|r| r.prefix.as_bytes()[0]).collect();
-        from_rules.sort();
-        from_rules.dedup();
-        let mut listed = RULE_FIRST_BYTES.to_vec();
-        listed.sort();
-        assert_eq!(listed, from_rules);
-        assert!((0..=255u8).all(|b| STARTS_A_RULE[b as usize] == from_rules.contains(&b)));
+    fn first_byte_lookup_finds_the_first_matching_row() {
+        // Every prefix, and every prefix with more text after it, finds the same row as a scan
+        // of the table in order (which is what "most specific first" relies on).
+        for r in RULES {
+            for msg in [r.prefix.to_string(), format!("{} x", r.prefix), r.prefix[..r.prefix.len() - 1].to_string()] {
+                let scan = RULES.iter().find(|q| msg.starts_with(q.prefix)).map(|q| q.prefix);
+                assert_eq!(match_rule(&msg).map(|q| q.prefix), scan, "{msg:?}");
+            }
+        }
+        assert!(match_rule("").is_none());
+        assert!(match_rule("mpool add: nonce gap").is_none());
     }
 }

@@ -236,6 +236,8 @@ impl PrefixCache {
             self.date.copy_from_slice(&b[..10]);
             let local = p.utc_secs + p.offset_secs as i64;
             self.days = local.div_euclid(86400);
+            // Zero-padded: `same_day` compares it as one word.
+            self.zone = [0; 8];
             self.zone[..zone.len()].copy_from_slice(zone);
             self.zone_len = zone.len();
             self.offset_secs = p.offset_secs;
@@ -248,24 +250,41 @@ impl PrefixCache {
     /// read, the zone compared. `None` when anything differs or is wrong (the caller then
     /// parses in full, which also produces the error).
     fn same_day(&self, b: &[u8]) -> Option<(Timestamp, usize)> {
-        if (b[10] != b'T' && b[10] != b' ') || b[13] != b':' || b[16] != b':' {
+        // A fixed-size view: the checks below need no bounds checks.
+        let head: &[u8; 19] = b.get(..19)?.try_into().ok()?;
+        if (head[10] != b'T' && head[10] != b' ') || head[13] != b':' || head[16] != b':' {
             return None;
         }
         let two = |i: usize| -> Option<i64> {
-            let (h, l) = (b[i].wrapping_sub(b'0'), b[i + 1].wrapping_sub(b'0'));
+            let (h, l) = (head[i].wrapping_sub(b'0'), head[i + 1].wrapping_sub(b'0'));
             (h < 10 && l < 10).then(|| h as i64 * 10 + l as i64)
         };
         let (hour, min, sec) = (two(11)?, two(14)?, two(17)?);
         if hour > 23 || min > 59 || sec > 60 {
             return None;
         }
-        let (nanos, frac_digits, mut i) = fraction(b, 19)?;
+        let (nanos, frac_digits, mut i) = match b.get(19..24) {
+            // Milliseconds, as go-log writes them, read at once; anything else in full.
+            Some(&[b'.', d1, d2, d3, next]) if !next.is_ascii_digit() && [d1, d2, d3].iter().all(u8::is_ascii_digit) => {
+                let ms = (d1 - b'0') as i64 * 100 + (d2 - b'0') as i64 * 10 + (d3 - b'0') as i64;
+                (ms * 1_000_000, 3, 23)
+            }
+            _ => fraction(b, 19)?,
+        };
         let zone = &self.zone[..self.zone_len];
         if zone.is_empty() {
             // No zone last time: the same only if none follows now either.
             if matches!(b.get(i), Some(b'Z' | b'z' | b'+' | b'-')) {
                 return None;
             }
+        } else if b.len() >= i + 8 {
+            // The zone (at most 8 bytes) as one masked word: no call to `memcmp`.
+            let word = u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+            let mask = if zone.len() == 8 { u64::MAX } else { (1u64 << (8 * zone.len())) - 1 };
+            if word & mask != u64::from_le_bytes(self.zone) {
+                return None;
+            }
+            i += zone.len();
         } else if b.get(i..i + zone.len()) == Some(zone) {
             i += zone.len();
         } else {
