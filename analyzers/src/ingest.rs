@@ -12,7 +12,7 @@
 //! except in files that can no longer grow (compressed files, rolled journals), where it is
 //! parsed as it stands.
 
-use crate::segment::{self, FnvMap, SegmentBuilder};
+use crate::segment::{self, SegmentBuilder, WordMap};
 use crate::store::{self, Result, StoreError};
 use lsync_core::{detect_format, Event, EventKind, FileFormat, JournalOptions, JournalParser, LineStats, LogParser};
 use multihash_codetable::{Code, MultihashDigest};
@@ -830,7 +830,7 @@ struct HeadRow {
 struct Encoded {
     segments: Vec<SegmentRow>,
     /// CID key → ids of the segments naming it.
-    postings: FnvMap<i64, Vec<i64>>,
+    postings: WordMap<i64, Vec<i64>>,
     heads: Vec<HeadRow>,
     /// Events stored, per kind (`EventKind as usize`); unknown lines are the writer's to count.
     by_kind: Vec<u64>,
@@ -846,7 +846,7 @@ impl Encoded {
     fn new() -> Encoded {
         Encoded {
             segments: Vec::new(),
-            postings: FnvMap::with_capacity_and_hasher(1024, Default::default()),
+            postings: WordMap::with_capacity_and_hasher(1024, Default::default()),
             heads: Vec::new(),
             by_kind: vec![0; EventKind::ALL.len()],
             malformed: 0,
