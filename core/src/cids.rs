@@ -81,13 +81,13 @@ impl std::hash::Hasher for CidTextHasher {
 pub fn parse_cid_list_prefix(s: &str) -> Result<(Vec<String>, usize), CidListError> {
     let lead = s.len() - s.trim_start().len();
     let body = &s[lead..];
-    let (open, close) = match body.as_bytes().first() {
-        Some(b'[') => ('[', ']'),
-        Some(b'{') => ('{', '}'),
+    let close = match body.as_bytes().first() {
+        Some(b'[') => b']',
+        Some(b'{') => b'}',
         _ => return Err(CidListError::Missing),
     };
-    let end = body.find(close).ok_or(CidListError::Unclosed)?;
-    let inner = &body[open.len_utf8()..end];
+    let end = memchr::memchr(close, body.as_bytes()).ok_or(CidListError::Unclosed)?;
+    let inner = &body[1..end];
     let cids = parse_cid_tokens(inner)?;
     Ok((cids, lead + end + 1))
 }

@@ -110,6 +110,15 @@ fn rest<'a>(msg: &'a str, prefix: &str) -> &'a str {
     msg.get(prefix.len()..).unwrap_or("")
 }
 
+/// `s` with its line breaks removed; borrowed when it has none (nearly always).
+fn without_newlines(s: &str) -> std::borrow::Cow<'_, str> {
+    if memchr::memchr(b'\n', s.as_bytes()).is_some() {
+        s.replace('\n', "").into()
+    } else {
+        s.into()
+    }
+}
+
 fn cid_list(s: &str) -> Result<(Vec<String>, usize), String> {
     parse_cid_list_prefix(s).map_err(|e| e.to_string())
 }
@@ -141,7 +150,7 @@ fn worker_line(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
     } else if let Some(d) = after.strip_prefix(" done; took ") {
         ev.kind = EventKind::WorkerDone;
         ev.worker = Some(id);
-        let flat = d.replace('\n', "");
+        let flat = without_newlines(d);
         let d = flat.split_whitespace().next().unwrap_or("");
         ev.duration_ms = Some(parse_go_duration_ms(d).ok_or_else(|| format!("bad duration {d:?}"))?);
         Ok(())
@@ -177,11 +186,12 @@ fn collect_chain_mismatch(msg: &str, _: Option<&Fields>, ev: &mut Event) -> Pars
 fn new_heaviest(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
     // Lotus: `New heaviest tipset! [a b] (height=H)`. Modified forks print e.g.
     // `New heaviest tipset (height=48834)! [..], [t03176-…]`: take the first list and the height.
-    let open = msg.find('[').ok_or("no tipset list")?;
+    let open = memchr::memchr(b'[', msg.as_bytes()).ok_or("no tipset list")?;
     ev.cids = cid_list(&msg[open..])?.0;
     // A hard wrap may split `(height=123)` over lines: read it with the line breaks removed.
-    let flat: std::borrow::Cow<str> = if msg.contains('\n') { msg.replace('\n', "").into() } else { msg.into() };
-    let h = flat.find("height=").ok_or("no height")?;
+    let flat = without_newlines(msg);
+    // The first `height=`: the first `=` (rare in these messages) that ends one.
+    let h = memchr::memchr_iter(b'=', flat.as_bytes()).find(|&e| flat.as_bytes()[..e].ends_with(b"height")).map(|e| e - 6).ok_or("no height")?;
     let tail = &flat[h + 7..];
     let digits = &tail[..tail.bytes().take_while(|c| c.is_ascii_digit() || *c == b'-').count()];
     ev.height = Some(digits.parse().map_err(|_| format!("bad height {digits:?}"))?);

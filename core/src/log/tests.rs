@@ -454,3 +454,14 @@ proptest::proptest! {
         log_parts_agree(&String::from_utf8_lossy(&text), 1);
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+    /// The block-at-a-time colour test answers as a byte-by-byte search does, whatever the
+    /// length (below, at and across the 16-byte blocks) and wherever ESC, `^` and `[` sit.
+    #[test]
+    fn has_colour_agrees_with_a_byte_search(bytes in proptest::collection::vec(proptest::sample::select(vec![b'a', b' ', b'^', b'[', 0x1b, b'm', 0xc3]), 0..80)) {
+        let slow = bytes.iter().enumerate().any(|(i, &c)| c == 0x1b || (c == b'^' && bytes[i + 1..].starts_with(b"[[")));
+        proptest::prop_assert_eq!(has_colour(&bytes), slow);
+    }
+}
