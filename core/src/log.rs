@@ -665,34 +665,47 @@ fn read_header(rest: &[u8]) -> Option<KnownHeader> {
 
 /// Headers already read, by their bytes: a busy node's lines repeat a few dozen headers
 /// (`INFO\tmpool\tmessagepool/messagepool.go:1043\t`), so most lines are decided by one
-/// comparison instead of tokenising. Direct-mapped; a header is kept with its exact bytes, so
-/// a hit decides exactly what reading it would.
+/// comparison instead of tokenising. A header is kept with its exact bytes, so a hit decides
+/// exactly what reading it would (and two kept headers cannot both match one line).
+///
+/// Buckets are picked by the first 16 bytes, all a line's header is sure to have. Headers that
+/// share them (the sync pipeline's `\tINFO\tchain\tchain/sync…` callers) share a bucket, which
+/// keeps several: direct-mapped, the five sync callers evicted each other on one line in nine.
 struct HeaderCache {
-    slots: Vec<Option<(Vec<u8>, KnownHeader)>>,
+    buckets: Vec<Vec<(Vec<u8>, KnownHeader)>>,
 }
+
+/// Headers kept per bucket; the oldest goes first.
+const HEADERS_PER_BUCKET: usize = 8;
 
 impl Default for HeaderCache {
     fn default() -> HeaderCache {
-        HeaderCache { slots: vec![None; 64] }
+        HeaderCache { buckets: vec![Vec::new(); 64] }
     }
 }
 
 impl HeaderCache {
-    fn slot(rest: &[u8]) -> usize {
+    fn bucket(rest: &[u8]) -> usize {
         let word = |i: usize| rest.get(i..i + 8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))).unwrap_or(rest.len() as u64);
         ((word(0) ^ word(8).rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize
     }
 
     fn get(&self, rest: &[u8]) -> Option<KnownHeader> {
-        let (bytes, k) = self.slots[Self::slot(rest)].as_ref()?;
         // The same bytes, and the message starts right after them (no longer separator run).
-        (starts_with_words(rest, bytes) && rest.get(k.len).is_none_or(|c| *c != b'\t' && *c != b' ')).then_some(*k)
+        self.buckets[Self::bucket(rest)]
+            .iter()
+            .find(|(bytes, k)| starts_with_words(rest, bytes) && rest.get(k.len).is_none_or(|c| *c != b'\t' && *c != b' '))
+            .map(|(_, k)| *k)
     }
 
     fn put(&mut self, rest: &[u8], k: KnownHeader) -> KnownHeader {
         // A header with colour is never cached: a hit then proves the header has none.
         if k.len <= 256 && !has_colour(&rest[..k.len]) {
-            self.slots[Self::slot(rest)] = Some((rest[..k.len].to_vec(), k));
+            let bucket = &mut self.buckets[Self::bucket(rest)];
+            if bucket.len() == HEADERS_PER_BUCKET {
+                bucket.remove(0);
+            }
+            bucket.push((rest[..k.len].to_vec(), k));
         }
         k
     }
