@@ -569,15 +569,16 @@ impl ParserKind {
         let mut events = Vec::with_capacity(8);
         let mut push_all = |push: &mut dyn FnMut(u64, &[u8], &mut Vec<Event>), enc: &mut Encoder| {
             let mut line = chunk.first_line;
-            let mut pos = 0;
-            while let Some(nl) = memchr::memchr(b'\n', &chunk.data[pos..]) {
-                push(line, &chunk.data[pos..pos + nl], &mut events);
-                for ev in events.drain(..) {
-                    enc.add(ev);
+            // Every line of a chunk ends in `\n` (`Chunk::data`): nothing is left over.
+            lsync_core::bytes::for_each_line(&chunk.data, |text| {
+                push(line, text, &mut events);
+                if !events.is_empty() {
+                    for ev in events.drain(..) {
+                        enc.add(ev);
+                    }
                 }
                 line += 1;
-                pos += nl + 1;
-            }
+            });
         };
         let mut tail = Vec::new();
         let mut parser = match self {

@@ -3,6 +3,7 @@
 //! Architecture invariant: this crate does no I/O. Parsers take bytes and return events; they
 //! never fail on a bad line, they report it as a `malformed` or `unknown` event.
 
+pub mod bytes;
 pub mod chain;
 pub mod cids;
 pub mod detect;

@@ -480,47 +480,12 @@ fn is_plain_continuation(raw: &[u8]) -> bool {
 
 /// True when the line carries ANSI colour as bytes or as pasted caret text (`^[[`).
 ///
-/// Called on every line, mostly on a message's first 64 bytes, where entering memchr costs
-/// more than the search: on x86_64 sixteen bytes are tested at a time with SSE2 (part of the
-/// architecture's baseline), the last block overlapping the one before; the exact check runs
-/// only from a block holding an ESC or `^`.
+/// Called on every line, mostly on a message's first 64 bytes: a block test
+/// ([`crate::bytes::first_block_with`]) skips to the first block holding an ESC or `^`, and the
+/// exact check runs only from there.
 fn has_colour(raw: &[u8]) -> bool {
-    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-    // SAFETY: the function only needs SSE2, which this build enables for the whole program
-    // (the cfg above); it reads `raw` through safe slice indexing.
-    let from = unsafe { first_colour_block(raw) };
-    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-    let from = first_colour_block(raw);
+    let from = crate::bytes::first_block_with(raw, 0x1b, b'^');
     from < raw.len() && raw[from..].iter().enumerate().any(|(k, &c)| c == 0x1b || (c == b'^' && raw[from + k + 1..].starts_with(b"[[")))
-}
-
-/// Where the first 16-byte block holding an ESC or `^` starts (`raw.len()` when none does).
-#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-#[target_feature(enable = "sse2")]
-fn first_colour_block(raw: &[u8]) -> usize {
-    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_set_epi64x};
-    if raw.len() < 16 {
-        return 0;
-    }
-    let word = |i: usize| u64::from_le_bytes(raw[i..i + 8].try_into().expect("8 bytes")) as i64;
-    let (esc, caret) = (_mm_set1_epi8(0x1b), _mm_set1_epi8(b'^' as i8));
-    let mut i = 0;
-    loop {
-        let at = i.min(raw.len() - 16);
-        let v = _mm_set_epi64x(word(at + 8), word(at));
-        if _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, esc), _mm_cmpeq_epi8(v, caret))) != 0 {
-            return at;
-        }
-        if at + 16 == raw.len() {
-            return raw.len();
-        }
-        i += 16;
-    }
-}
-
-#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-fn first_colour_block(_raw: &[u8]) -> usize {
-    0
 }
 
 /// Reads a go-log text line's header — valid timestamp, a level, a Go logger and a caller —
