@@ -1072,14 +1072,27 @@ impl BatchWriter {
                     seg.blob
                 ])?;
             }
-            // Sorted by key: neighbouring inserts touch neighbouring B-tree pages.
-            let mut postings: Vec<(i64, Vec<i64>)> = rows.postings.into_iter().collect();
-            postings.sort_unstable_by_key(|p| p.0);
-            let mut insert_posting = tx.prepare_cached("INSERT OR IGNORE INTO cid_postings(cid_key, first_segment, segments) VALUES (?1, ?2, ?3)")?;
-            for (key, mut ids) in postings {
-                ids.sort_unstable();
-                ids.dedup();
-                insert_posting.execute(params![key, ids[0], segment::encode_postings(&ids)])?;
+            // Sorted by (part, key): neighbouring inserts touch neighbouring B-tree pages, and
+            // all of them the leaves of this stretch's parts only (see `cid_postings`).
+            let mut postings: Vec<(i64, i64, Vec<i64>)> = rows
+                .postings
+                .into_iter()
+                .map(|(key, mut ids)| {
+                    ids.sort_unstable();
+                    ids.dedup();
+                    (store::posting_part(ids[0]), key, ids)
+                })
+                .collect();
+            postings.sort_unstable_by_key(|p| (p.0, p.1));
+            let mut insert_posting = tx.prepare_cached("INSERT OR IGNORE INTO cid_postings(part, cid_key, first_segment, segments) VALUES (?1, ?2, ?3, ?4)")?;
+            let mut insert_part = tx.prepare_cached("INSERT OR IGNORE INTO posting_parts(part) VALUES (?1)")?;
+            let mut last_part = None;
+            for (part, key, ids) in postings {
+                if last_part != Some(part) {
+                    insert_part.execute([part])?;
+                    last_part = Some(part);
+                }
+                insert_posting.execute(params![part, key, ids[0], segment::encode_postings(&ids)])?;
             }
         }
         let d = |a: u64, b: u64| (a - b) as i64;

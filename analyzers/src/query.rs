@@ -166,7 +166,9 @@ fn push_common(conds: &mut Vec<String>, args: &mut Vec<SqlValue>, f: &Filter, al
 /// The reorgs query, for the query-plan test.
 pub const REORGS_SQL_FOR_PLAN: &str = "SELECT event_id FROM head_changes WHERE apply_count >= 2 AND revert_count >= 1";
 /// The trace lookup, for the query-plan test.
-pub const TRACE_SQL_FOR_PLAN: &str = "SELECT segments FROM cid_postings WHERE cid_key = 12345";
+pub const TRACE_SQL_FOR_PLAN: &str = "SELECT p.segments FROM posting_parts AS pp CROSS JOIN cid_postings AS p ON p.part = pp.part AND p.cid_key = 12345";
+#[doc(hidden)]
+pub const SIMILAR_SQL_FOR_PLAN: &str = "SELECT p.segments FROM posting_parts AS pp CROSS JOIN cid_postings AS p ON p.part = pp.part AND p.cid_key BETWEEN 1 AND 2 LIMIT 64";
 
 /// A head change's `(from_height, to_height, revert, apply, to_n)`: `to_n` of its CIDs are To.
 pub type HeadCounts = (i64, i64, i64, i64, i64);
@@ -453,7 +455,9 @@ fn first_worker_done(conn: &Connection, sources: &Sources, node: &str, worker: u
 pub fn similar_cids(conn: &Connection, cid: &str) -> Result<Vec<String>> {
     // Every block CID starts `bafy2bzace`: a shorter shared prefix says nothing.
     let min = 12.min(cid.len());
-    let mut stmt = conn.prepare_cached("SELECT segments FROM cid_postings WHERE cid_key BETWEEN ?1 AND ?2 LIMIT 64")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT p.segments FROM posting_parts AS pp CROSS JOIN cid_postings AS p ON p.part = pp.part AND p.cid_key BETWEEN ?1 AND ?2 LIMIT 64",
+    )?;
     let reach = segment::KEY_PREFIX_CHARS + segment::KEY_CHARS;
     let mut len = cid.len().saturating_sub(1);
     while len >= min && len > segment::KEY_PREFIX_CHARS {

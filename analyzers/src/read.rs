@@ -127,7 +127,8 @@ pub(crate) fn segments_by_kind_limited(
 
 /// Ids of the segments whose events name `cid` (or a CID sharing its key).
 pub(crate) fn segment_ids_naming(conn: &Connection, cid: &str) -> Result<BTreeSet<i64>> {
-    let mut stmt = conn.prepare_cached("SELECT segments FROM cid_postings WHERE cid_key = ?1")?;
+    // One seek per part (see `cid_postings` in store.rs).
+    let mut stmt = conn.prepare_cached("SELECT p.segments FROM posting_parts AS pp CROSS JOIN cid_postings AS p ON p.part = pp.part AND p.cid_key = ?1")?;
     let rows = stmt.query_map([segment::cid_key(cid)], |r| r.get::<_, Vec<u8>>(0))?;
     let mut out = BTreeSet::new();
     for r in rows {

@@ -27,8 +27,38 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// Schema version stored in `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 4;
+/// Schema version stored in `PRAGMA user_version`. 5: `cid_postings` partitioned by `part`
+/// (a version 4 database is migrated when opened).
+pub const SCHEMA_VERSION: i64 = 5;
+
+/// `cid_postings.part` of a posting row: its first segment's id over 2^18 lines (one source's
+/// stretch of ~33 MB of log). Lookups seek once per part: a 2 GiB log makes ~70.
+pub const POSTING_PART_SHIFT: u32 = 18;
+
+/// The part of a posting row whose first segment is `first_segment`.
+pub fn posting_part(first_segment: i64) -> i64 {
+    first_segment >> POSTING_PART_SHIFT
+}
+
+/// Version 4 → 5: the postings re-keyed by part, in one transaction (a crash leaves version 4).
+/// (`18` is [`POSTING_PART_SHIFT`]; a test checks the migrated parts against [`posting_part`].)
+const MIGRATE_4_TO_5: &str = r#"
+BEGIN;
+CREATE TABLE cid_postings_v5 (
+    part          INTEGER NOT NULL,
+    cid_key       INTEGER NOT NULL,
+    first_segment INTEGER NOT NULL,
+    segments      BLOB NOT NULL,
+    PRIMARY KEY (part, cid_key, first_segment)
+) WITHOUT ROWID;
+INSERT INTO cid_postings_v5 SELECT first_segment >> 18, cid_key, first_segment, segments FROM cid_postings ORDER BY first_segment >> 18, cid_key, first_segment;
+DROP TABLE cid_postings;
+ALTER TABLE cid_postings_v5 RENAME TO cid_postings;
+CREATE TABLE posting_parts (part INTEGER PRIMARY KEY);
+INSERT INTO posting_parts SELECT DISTINCT part FROM cid_postings;
+PRAGMA user_version = 5;
+COMMIT;
+"#;
 
 /// Bits of an event id that hold the line number: `id = (source_id << LINE_BITS) | line`.
 pub const LINE_BITS: u32 = 40;
@@ -87,12 +117,21 @@ CREATE INDEX IF NOT EXISTS segments_kind_ts ON segments(kind, max_ts);
 -- the ids of that batch's segments whose events name the CID (varint deltas). `cid_key` is
 -- `segment::cid_key` (ordered like the CID texts, for `similar_cids`); two CIDs sharing a key
 -- only cost a lookup some extra decoding, never a wrong answer (events are matched by text).
+-- `part` is `first_segment >> POSTING_PART_SHIFT` (a stretch of 2^18 lines of one source) and
+-- leads the key: CIDs are random, and keyed by CID alone every batch rewrote nearly every leaf
+-- of the whole table (the writer's main cost on a 2 GiB log); this way a batch touches only
+-- its own stretch's leaves, and a lookup seeks once per part (`posting_parts`).
 CREATE TABLE IF NOT EXISTS cid_postings (
+    part          INTEGER NOT NULL,
     cid_key       INTEGER NOT NULL,
     first_segment INTEGER NOT NULL,
     segments      BLOB NOT NULL,
-    PRIMARY KEY (cid_key, first_segment)
+    PRIMARY KEY (part, cid_key, first_segment)
 ) WITHOUT ROWID;
+-- The parts `cid_postings` holds.
+CREATE TABLE IF NOT EXISTS posting_parts (
+    part INTEGER PRIMARY KEY
+);
 -- Journal head changes that reverted something (RevertCount ≠ 0), typed: what `reorgs` and
 -- trace's revert scan look up. Extends — nearly all head changes — are only in `segments`.
 -- `cids` is To then From, space-separated; its first `to_n` are To.
@@ -129,7 +168,9 @@ pub fn open(path: &Path) -> Result<Connection> {
     if version > SCHEMA_VERSION {
         return Err(StoreError::NewerSchema { path: p, found: version, known: SCHEMA_VERSION });
     }
-    if version != 0 && version < SCHEMA_VERSION {
+    if version == 4 {
+        conn.execute_batch(MIGRATE_4_TO_5)?;
+    } else if version != 0 && version < SCHEMA_VERSION {
         return Err(StoreError::Input(format!(
             "database {p} was written by an older lsync (schema {version}); re-ingest into a new file"
         )));
@@ -187,7 +228,9 @@ mod tests {
         let conn = open(&dir.join("p.db")).unwrap();
         // trace and events --cid: CID key → segments
         let p = plan(&conn, crate::query::TRACE_SQL_FOR_PLAN);
-        assert!(p.contains("USING PRIMARY KEY (cid_key=?)"), "{p}");
+        assert!(p.contains("SCAN pp") && p.contains("USING PRIMARY KEY (part=? AND cid_key=?)"), "{p}");
+        let p = plan(&conn, crate::query::SIMILAR_SQL_FOR_PLAN);
+        assert!(p.contains("SCAN pp") && p.contains("USING PRIMARY KEY (part=? AND cid_key>? AND cid_key<?)"), "{p}");
         // reorgs: filter on counts
         let p = plan(&conn, crate::query::REORGS_SQL_FOR_PLAN);
         assert!(p.contains("head_changes_counts"), "{p}");
@@ -200,6 +243,39 @@ mod tests {
         // the segment holding an event: a rowid range
         let p = plan(&conn, "SELECT id FROM segments WHERE id <= 100 AND id >= 0 AND +kind = 'head_change' ORDER BY id DESC LIMIT 1");
         assert!(p.contains("USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"), "{p}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn migrates_version_4_postings() {
+        let dir = std::env::temp_dir().join(format!("lsync-migrate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("m.db");
+        let first = (3i64 << LINE_BITS) | 300_000; // a part above 0: line 300,000 of source 3
+        {
+            // A version 4 database: the postings keyed by CID alone, no parts table.
+            let conn = open(&path).unwrap();
+            conn.execute_batch(
+                "DROP TABLE cid_postings; DROP TABLE posting_parts;
+                 CREATE TABLE cid_postings (cid_key INTEGER NOT NULL, first_segment INTEGER NOT NULL, segments BLOB NOT NULL, PRIMARY KEY (cid_key, first_segment)) WITHOUT ROWID;
+                 PRAGMA user_version = 4;",
+            )
+            .unwrap();
+            conn.execute("INSERT INTO cid_postings VALUES (77, ?1, x'01'), (5, 12, x'02')", [first]).unwrap();
+        }
+        let conn = open(&path).unwrap();
+        assert_eq!(conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0)).unwrap(), SCHEMA_VERSION);
+        let rows: Vec<(i64, i64, i64)> = conn
+            .prepare("SELECT part, cid_key, first_segment FROM cid_postings ORDER BY part, cid_key")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(rows, vec![(0, 5, 12), (posting_part(first), 77, first)]);
+        let parts: Vec<i64> = conn.prepare("SELECT part FROM posting_parts ORDER BY part").unwrap().query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect();
+        assert_eq!(parts, vec![0, posting_part(first)]);
+        drop(conn);
         std::fs::remove_dir_all(&dir).ok();
     }
 
