@@ -12,7 +12,7 @@
 //! except in files that can no longer grow (compressed files, rolled journals), where it is
 //! parsed as it stands.
 
-use crate::segment::{self, SegmentBuilder, WordMap};
+use crate::segment::{self, SegmentBuilder};
 use crate::store::{self, Result, StoreError};
 use lsync_core::{detect_format, Event, EventKind, FileFormat, JournalOptions, JournalParser, LineStats, LogParser};
 use multihash_codetable::{Code, MultihashDigest};
@@ -830,8 +830,10 @@ struct HeadRow {
 /// the events never cross to the writer (their encoding and their freeing run in parallel).
 struct Encoded {
     segments: Vec<SegmentRow>,
-    /// CID key → ids of the segments naming it.
-    postings: WordMap<i64, Vec<i64>>,
+    /// (CID key, id of a segment naming it), sorted and without repeats once the encoder has
+    /// finished: a flat list, because a map of vectors cost an allocation per CID per chunk
+    /// and merging maps on the writer's thread; the writer merges the sorted runs.
+    postings: Vec<(i64, i64)>,
     heads: Vec<HeadRow>,
     /// Events stored, per kind (`EventKind as usize`); unknown lines are the writer's to count.
     by_kind: Vec<u64>,
@@ -847,7 +849,7 @@ impl Encoded {
     fn new() -> Encoded {
         Encoded {
             segments: Vec::new(),
-            postings: WordMap::with_capacity_and_hasher(1024, Default::default()),
+            postings: Vec::new(),
             heads: Vec::new(),
             by_kind: vec![0; EventKind::ALL.len()],
             malformed: 0,
@@ -860,7 +862,7 @@ impl Encoded {
     /// Roughly the memory this holds (segment blobs dominate): what bounds a batch.
     fn heap_bytes(&self) -> u64 {
         let blobs: usize = self.segments.iter().map(|s| s.blob.len()).sum();
-        (blobs + self.postings.len() * 48 + self.heads.len() * 160) as u64
+        (blobs + self.postings.len() * 16 + self.heads.len() * 160) as u64
     }
 
     fn stored(&self) -> u64 {
@@ -870,9 +872,7 @@ impl Encoded {
     /// Adds another run's rows (the next chunk of the same batch).
     fn absorb(&mut self, other: Encoded) {
         self.segments.extend(other.segments);
-        for (k, ids) in other.postings {
-            self.postings.entry(k).or_default().extend(ids);
-        }
+        self.postings.extend(other.postings);
         self.heads.extend(other.heads);
         for (a, b) in self.by_kind.iter_mut().zip(&other.by_kind) {
             *a += b;
@@ -929,9 +929,9 @@ impl Encoder {
         seg.push(ev);
         let seg_id = store::event_id(self.source_id, seg.first_line);
         for cid in &ev.cids {
-            let ids = self.out.postings.entry(segment::cid_key(cid)).or_default();
-            if ids.last() != Some(&seg_id) {
-                ids.push(seg_id);
+            let pair = (segment::cid_key(cid), seg_id);
+            if self.out.postings.last() != Some(&pair) {
+                self.out.postings.push(pair);
             }
         }
         // A row only for head changes that reverted something (a few in a hundred): what
@@ -952,10 +952,13 @@ impl Encoder {
     }
 
     /// Closes the open segments.
+    /// Closes the open segments; sorts the postings (on the parser's thread, not the writer's).
     fn finish(mut self) -> Encoded {
         for seg in self.open.iter_mut().filter_map(Option::take) {
             self.out.segments.push(segment_row(&seg));
         }
+        self.out.postings.sort_unstable();
+        self.out.postings.dedup();
         self.out
     }
 }
@@ -1072,17 +1075,18 @@ impl BatchWriter {
                     seg.blob
                 ])?;
             }
-            // Sorted by (part, key): neighbouring inserts touch neighbouring B-tree pages, and
+            // One row per CID key: its segments, ascending. The chunks' lists are each sorted,
+            // and the stable sort merges such runs without comparing them all again.
+            let mut pairs = rows.postings;
+            pairs.sort();
+            pairs.dedup();
+            let mut postings: Vec<(i64, i64, Vec<i64>)> = Vec::new();
+            for group in pairs.chunk_by(|a, b| a.0 == b.0) {
+                let ids: Vec<i64> = group.iter().map(|p| p.1).collect();
+                postings.push((store::posting_part(ids[0]), group[0].0, ids));
+            }
+            // Inserted by (part, key): neighbouring inserts touch neighbouring B-tree pages, and
             // all of them the leaves of this stretch's parts only (see `cid_postings`).
-            let mut postings: Vec<(i64, i64, Vec<i64>)> = rows
-                .postings
-                .into_iter()
-                .map(|(key, mut ids)| {
-                    ids.sort_unstable();
-                    ids.dedup();
-                    (store::posting_part(ids[0]), key, ids)
-                })
-                .collect();
             postings.sort_unstable_by_key(|p| (p.0, p.1));
             let mut insert_posting = tx.prepare_cached("INSERT OR IGNORE INTO cid_postings(part, cid_key, first_segment, segments) VALUES (?1, ?2, ?3, ?4)")?;
             let mut insert_part = tx.prepare_cached("INSERT OR IGNORE INTO posting_parts(part) VALUES (?1)")?;
