@@ -123,7 +123,11 @@ impl std::hash::Hasher for WordHasher {
 /// A string table in first-use order.
 #[derive(Default)]
 struct Dict {
-    index: WordMap<String, u32>,
+    /// Hash of a string → its id: each string is stored once, in `items` (a table keyed by the
+    /// string itself copied every new CID a second time). Strings whose hash an earlier, other
+    /// string already holds go to `collided`.
+    index: WordMap<u64, u32>,
+    collided: WordMap<String, u32>,
     items: Vec<String>,
     bytes: usize,
     /// The last ids handed out (a tiny MRU; `u32::MAX` entries never match).
@@ -147,12 +151,32 @@ impl Dict {
     }
 
     fn id_slow(&mut self, s: &str) -> u32 {
-        if let Some(i) = self.index.get(s) {
-            return *i;
+        let h = {
+            let mut hasher = WordHasher::default();
+            std::hash::Hasher::write(&mut hasher, s.as_bytes());
+            std::hash::Hasher::finish(&hasher)
+        };
+        match self.index.get(&h) {
+            Some(&i) if self.items[i as usize] == s => i,
+            Some(_) => match self.collided.get(s) {
+                Some(&i) => i,
+                None => {
+                    let i = self.push(s);
+                    self.collided.insert(s.to_string(), i);
+                    i
+                }
+            },
+            None => {
+                let i = self.push(s);
+                self.index.insert(h, i);
+                i
+            }
         }
+    }
+
+    fn push(&mut self, s: &str) -> u32 {
         let i = self.items.len() as u32;
         self.items.push(s.to_string());
-        self.index.insert(s.to_string(), i);
         self.bytes += s.len() + 2;
         i
     }
@@ -772,6 +796,24 @@ pub fn decode_postings(b: &[u8]) -> Result<Vec<i64>, SegmentError> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn dict_keeps_strings_apart_when_their_hashes_collide() {
+        let hash = |s: &str| {
+            let mut h = WordHasher::default();
+            std::hash::Hasher::write(&mut h, s.as_bytes());
+            std::hash::Hasher::finish(&h)
+        };
+        let mut d = Dict::with_capacity(4);
+        assert_eq!(d.id_slow("a"), 0);
+        // Pretend "b" hashes like "a": it must get an id of its own, and keep it.
+        d.index.insert(hash("b"), 0);
+        assert_eq!(d.id_slow("b"), 1);
+        assert_eq!(d.id_slow("b"), 1);
+        assert_eq!(d.id_slow("a"), 0);
+        assert_eq!(d.id_slow("c"), 2);
+        assert_eq!(d.items, ["a", "b", "c"]);
+    }
 
     #[test]
     fn cid_keys_sort_like_texts_and_ranges_hold_their_prefixes() {
