@@ -664,8 +664,12 @@ impl HeaderCache {
     }
 
     fn put(&mut self, rest: &[u8], k: KnownHeader) -> KnownHeader {
-        // A header with colour is never cached: a hit then proves the header has none.
-        if k.len <= 256 && !has_colour(&rest[..k.len]) {
+        // A header with colour is never cached: a hit then proves the header has none. Nor is
+        // one that ends the line without a separator after its caller (`…sync_manager.go:3`,
+        // a cut line): its bytes are a prefix of longer headers (`…go:318\tworker …`), which
+        // a hit would then read with a wrong caller and message.
+        let ends_in_separator = k.len > 0 && matches!(rest[k.len - 1], b'\t' | b' ');
+        if k.len <= 256 && ends_in_separator && !has_colour(&rest[..k.len]) {
             let bucket = &mut self.buckets[Self::bucket(rest)];
             if bucket.len() == HEADERS_PER_BUCKET {
                 bucket.remove(0);

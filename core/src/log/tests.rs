@@ -465,3 +465,29 @@ proptest::proptest! {
         proptest::prop_assert_eq!(has_colour(&bytes), slow);
     }
 }
+
+/// Found by a reader test with cut lines (2026-12-02): a line cut right after its caller
+/// (`…sync_manager.go:3`) left a cached header that is a prefix of the next line's
+/// (`…sync_manager.go:318\tworker 1 syncing in […]`); the hit read that line with a wrong caller
+/// and message, as an ordinary record, and its worker_start was lost. Such headers are no
+/// longer cached.
+#[test]
+fn a_header_cut_after_its_caller_is_not_a_prefix_of_longer_ones() {
+    let text = format!(
+        "2025-03-02T10:00:00.101+0900\tINFO\tchain\tchain/sync_manager.go:3\n\
+         2025-03-02T10:00:00.102+0900\tINFO\tchain\tchain/sync_manager.go:318\tworker 1 syncing in [{A}]\n\
+         2025-03-02T10:00:00.103+0900\tINFO\tchain\tchain/sync_manager.go:3 \n\
+         2025-03-02T10:00:00.104+0900\tINFO\tchain\tchain/sync_manager.go:318\tworker 2 syncing in [{B}]\n"
+    );
+    let (fast, fast_stats) = parse_all(&text);
+    let mut p = LogParser::reference();
+    let mut reference = Vec::new();
+    for (i, l) in text.lines().enumerate() {
+        p.push_line(i as u64 + 1, l.as_bytes(), &mut reference);
+    }
+    p.finish(&mut reference);
+    assert_eq!(format!("{fast:?}"), format!("{reference:?}"));
+    assert_eq!(&fast_stats, p.stats());
+    let workers: Vec<u64> = fast.iter().filter(|e| e.kind == EventKind::WorkerStart).filter_map(|e| e.worker).collect();
+    assert_eq!(workers, [1, 2]);
+}
