@@ -570,7 +570,7 @@ impl ParserKind {
         let mut push_all = |push: &mut dyn FnMut(u64, &[u8], &mut Vec<Event>), enc: &mut Encoder| {
             let mut line = chunk.first_line;
             // Every line of a chunk ends in `\n` (`Chunk::data`): nothing is left over.
-            lsync_core::bytes::for_each_line(&chunk.data, |text| {
+            lsync_core::bytes::for_each_line(&chunk.data[..chunk.used], |text| {
                 push(line, text, &mut events);
                 if !events.is_empty() {
                     for ev in events.drain(..) {
@@ -632,8 +632,9 @@ impl AnyParser {
 /// (`LogParser::starts_record`); chunks can therefore be parsed in parallel.
 struct Chunk {
     seq: u64,
-    /// The lines, each followed by `\n`.
+    /// The lines, each followed by `\n`, in `data[..used]` (the buffer is reused whole).
     data: Vec<u8>,
+    used: usize,
     first_line: u64,
     lines: u64,
     /// Input bytes the chunk covers (an over-long line keeps only its first bytes in `data`).
@@ -658,8 +659,18 @@ struct Batch {
     stats: LineStats,
 }
 
+/// Bytes asked of the reader at a time, straight into a chunk's buffer (a `BufReader` hands a
+/// read this large past its own buffer: the file's bytes are copied once, by the kernel).
+const READ_BYTES: usize = 1 << 20;
+
 /// Splits the input from the checkpoint into chunks and sends them to the parsers. Returns the
 /// line number of a torn last line left for the next run.
+///
+/// Input is read straight into the buffer of the chunk being built. A chunk is cut at the first
+/// line that starts a record once it holds `chunk_bytes` (or, failing one, at `MAX_CHUNK_BYTES`);
+/// what was read past the cut moves to the next chunk's buffer. An over-long line keeps its first
+/// `MAX_LINE_BYTES`, the rest is skipped as it is read (memory stays bounded), and all of it
+/// counts in `input_bytes`.
 #[allow(clippy::too_many_arguments)]
 fn read_chunks(
     mut reader: Box<dyn BufRead + Send>,
@@ -671,126 +682,120 @@ fn read_chunks(
     tx: std::sync::mpsc::SyncSender<Chunk>,
     spare: std::sync::mpsc::Receiver<Vec<u8>>,
 ) -> Result<Option<u64>> {
-    let cur = Chunk { seq: 0, data: Vec::with_capacity(chunk_bytes.min(CHUNK_BYTES) + (1 << 16)), first_line: next_line, lines: 0, input_bytes: 0 };
-    let mut cut = Cutter { kind, chunk_bytes, tx, spare, cur };
-    // Lines are cut where they sit in the reader's buffer; only a line that straddles two
-    // buffer fills is copied (into `carry`).
-    let mut carry: Vec<u8> = Vec::new();
-    // Bytes of the current straddling line, including any dropped from an over-long one.
-    let mut carry_bytes: u64 = 0;
-    loop {
-        let buf = reader.fill_buf().map_err(|e| io_err(path, e))?;
-        if buf.is_empty() {
-            break;
+    let want = chunk_bytes.min(CHUNK_BYTES) + READ_BYTES;
+    // A buffer the parsers have finished with, if one has come back (no fresh pages to fault);
+    // buffers keep their length, so they are zeroed once, when new.
+    let take_buffer = || {
+        let mut b = spare.try_recv().unwrap_or_default();
+        if b.len() < want {
+            b.resize(want, 0);
         }
-        let len = buf.len();
-        let mut pos = 0;
-        if carry_bytes > 0 {
-            match memchr::memchr(b'\n', buf) {
-                Some(nl) => {
-                    if carry.len() < MAX_LINE_BYTES {
-                        let room = MAX_LINE_BYTES - carry.len();
-                        carry.extend_from_slice(&buf[..nl.min(room)]);
-                    }
-                    pos = nl + 1;
-                    if !cut.line(&carry, carry_bytes + nl as u64 + 1) {
-                        return Ok(None); // the parsers stopped: the writer reports why
-                    }
-                    carry.clear();
-                }
+        b
+    };
+    let mut buf = take_buffer();
+    // buf[..done]: the chunk's whole lines (each ends in '\n'), `lines` of them, covering
+    // `input` bytes of input; buf[done..filled]: the start of the open line, of which
+    // `open_skipped` more bytes were read and dropped (an over-long line).
+    let (mut filled, mut done, mut lines, mut input, mut open_skipped) = (0usize, 0usize, 0u64, 0u64, 0u64);
+    let (mut seq, mut first_line) = (0u64, next_line);
+    loop {
+        if buf.len() < filled + READ_BYTES {
+            buf.resize(filled + READ_BYTES, 0); // a chunk that found no cut, or a long line
+        }
+        let n = match reader.read(&mut buf[filled..filled + READ_BYTES]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_err(path, e)),
+        };
+        let mut n = n;
+        if open_skipped > 0 {
+            // Inside an over-long line: drop its bytes up to its newline.
+            match memchr::memchr(b'\n', &buf[filled..filled + n]) {
                 None => {
-                    // Memory stays bounded: an over-long line keeps only its first bytes (the
-                    // parser then reports it as the malformed or foreign line it is).
-                    if carry.len() < MAX_LINE_BYTES {
-                        let room = MAX_LINE_BYTES - carry.len();
-                        carry.extend_from_slice(&buf[..len.min(room)]);
-                    }
-                    carry_bytes += len as u64;
-                    reader.consume(len);
+                    open_skipped += n as u64;
                     continue;
                 }
+                Some(i) => {
+                    open_skipped += i as u64;
+                    buf.copy_within(filled + i..filled + n, filled);
+                    n -= i;
+                }
             }
         }
-        // Whole lines up to the buffer's last newline. While the chunk cannot fill up within
-        // them they are copied in one piece; near a cut, line by line.
-        let end = memchr::memrchr(b'\n', &buf[pos..]).map(|i| pos + i + 1).unwrap_or(pos);
-        if end > pos && cut.cur.data.len() + (end - pos) < cut.chunk_bytes {
-            cut.bulk(&buf[pos..end]);
-            pos = end;
-        }
-        while let Some(nl) = memchr::memchr(b'\n', &buf[pos..end]) {
-            let line = &buf[pos..pos + nl];
-            if !cut.line(&line[..line.len().min(MAX_LINE_BYTES)], nl as u64 + 1) {
-                return Ok(None);
+        let mut new_from = filled;
+        filled += n;
+        loop {
+            if open_skipped == 0 && done >= new_from && done < chunk_bytes {
+                // Whole lines that lie in the bytes just read (none over-long: a read is shorter
+                // than MAX_LINE_BYTES) and end by `chunk_bytes` (so none can be a cut): counted
+                // in bulk.
+                let limit = filled.min(chunk_bytes);
+                if let Some(last) = memchr::memrchr(b'\n', &buf[done..limit]) {
+                    let end = done + last + 1;
+                    lines += memchr::memchr_iter(b'\n', &buf[done..end]).count() as u64;
+                    input += (end - done) as u64;
+                    done = end;
+                }
             }
-            pos += nl + 1;
+            // The next line one at a time: the open line, a line that may be a cut, a line
+            // straddling `chunk_bytes`.
+            let Some(i) = memchr::memchr(b'\n', &buf[done..filled]) else { break };
+            let mut len = i;
+            let line_input = (i + 1) as u64 + open_skipped;
+            open_skipped = 0;
+            if len > MAX_LINE_BYTES {
+                // Keep the first MAX_LINE_BYTES of the line, then its newline.
+                buf.copy_within(done + len..filled, done + MAX_LINE_BYTES);
+                filled -= len - MAX_LINE_BYTES;
+                len = MAX_LINE_BYTES;
+            }
+            if done >= chunk_bytes && (done >= MAX_CHUNK_BYTES.max(chunk_bytes) || kind.starts_record(&buf[done..done + len])) {
+                // Cut before this line: it starts the next chunk.
+                let mut next = take_buffer();
+                if next.len() < filled - done + READ_BYTES {
+                    next.resize(filled - done + READ_BYTES, 0);
+                }
+                next[..filled - done].copy_from_slice(&buf[done..filled]);
+                let chunk = Chunk { seq, data: std::mem::replace(&mut buf, next), used: done, first_line, lines, input_bytes: input };
+                if tx.send(chunk).is_err() {
+                    return Ok(None); // the parsers stopped: the writer reports why
+                }
+                seq += 1;
+                first_line += lines;
+                filled -= done;
+                new_from = new_from.saturating_sub(done);
+                (done, lines, input) = (0, 0, 0);
+            }
+            done += len + 1;
+            lines += 1;
+            input += line_input;
         }
-        carry.extend_from_slice(&buf[pos..len.min(pos + MAX_LINE_BYTES)]);
-        carry_bytes = (len - pos) as u64;
-        reader.consume(len);
+        if filled - done > MAX_LINE_BYTES {
+            // The open line is over-long: keep its first bytes, skip the rest as it comes.
+            open_skipped += (filled - done - MAX_LINE_BYTES) as u64;
+            filled = done + MAX_LINE_BYTES;
+        }
     }
     let mut torn = None;
-    if carry_bytes > 0 {
+    if filled > done || open_skipped > 0 {
         // A last line without its newline: still being written, unless the file is final.
         if final_file {
-            cut.line(&carry, carry_bytes);
+            if buf.len() < filled + 1 {
+                buf.resize(filled + 1, 0);
+            }
+            buf[filled] = b'\n';
+            input += (filled - done) as u64 + open_skipped;
+            done = filled + 1;
+            lines += 1;
         } else {
-            torn = Some(cut.cur.first_line + cut.cur.lines);
+            torn = Some(first_line + lines);
         }
     }
-    cut.seal();
+    if lines > 0 || input > 0 {
+        let _ = tx.send(Chunk { seq, data: buf, used: done, first_line, lines, input_bytes: input });
+    }
     Ok(torn)
-}
-
-/// Cuts lines into chunks at record starts.
-struct Cutter {
-    kind: ParserKind,
-    chunk_bytes: usize,
-    tx: std::sync::mpsc::SyncSender<Chunk>,
-    /// Chunk buffers the parsers hand back.
-    spare: std::sync::mpsc::Receiver<Vec<u8>>,
-    cur: Chunk,
-}
-
-impl Cutter {
-    /// One physical line (without its `\n`) that took `n` bytes of input. False when the
-    /// parsers have gone away.
-    fn line(&mut self, line: &[u8], n: u64) -> bool {
-        let full = self.cur.data.len() >= self.chunk_bytes;
-        if full && (self.cur.data.len() >= MAX_CHUNK_BYTES.max(self.chunk_bytes) || self.kind.starts_record(line)) && !self.seal() {
-            return false;
-        }
-        self.cur.data.extend_from_slice(line);
-        self.cur.data.push(b'\n');
-        self.cur.lines += 1;
-        self.cur.input_bytes += n;
-        true
-    }
-
-    /// Whole lines (each ending in `\n`, none over-long) that cannot fill the chunk.
-    fn bulk(&mut self, lines: &[u8]) {
-        self.cur.data.extend_from_slice(lines);
-        self.cur.lines += memchr::memchr_iter(b'\n', lines).count() as u64;
-        self.cur.input_bytes += lines.len() as u64;
-    }
-
-    /// Sends the current chunk (if it holds anything) and starts the next.
-    fn seal(&mut self) -> bool {
-        if self.cur.lines == 0 && self.cur.input_bytes == 0 {
-            return true;
-        }
-        // A buffer a parser has finished with, if one has come back (no fresh pages to fault).
-        let mut data = self.spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(self.chunk_bytes.min(CHUNK_BYTES) + (1 << 16)));
-        data.clear();
-        let next = Chunk {
-            seq: self.cur.seq + 1,
-            data,
-            first_line: self.cur.first_line + self.cur.lines,
-            lines: 0,
-            input_bytes: 0,
-        };
-        self.tx.send(std::mem::replace(&mut self.cur, next)).is_ok()
-    }
 }
 
 /// How many parser threads a file gets: one per core, fewer for small inputs (a chunk each).
