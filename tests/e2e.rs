@@ -373,6 +373,47 @@ fn an_over_long_line_is_reported_not_buffered_whole() {
     assert!(!ev.is_empty());
 }
 
+/// Where the reader cuts a file into chunks must not change what is stored: records cut short
+/// at random points (a header cut right after its caller, an unclosed CID list, …), lines just
+/// under, at and over the 4 MiB line limit, CRLF line ends and an unterminated last line, read
+/// with 4 MiB, 64 KiB and 1 KB chunks (a regression test of the header-cache fix, and of the
+/// reader's cuts, which read straight into chunk buffers).
+#[test]
+fn chunk_size_does_not_change_what_is_stored() {
+    let tmp = TempDir::new("chunks");
+    let log = tmp.join("daemon.log");
+    let head = std::fs::read(root().join("fixtures/logs/mixed-versions.log")).unwrap();
+    let mut f = std::fs::File::create(&log).unwrap();
+    let mut seed = 7u64;
+    let mut next = |n: usize| {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) as usize % n
+    };
+    for i in 0..400 {
+        f.write_all(&head[..next(head.len())]).unwrap();
+        f.write_all(b"\n").unwrap();
+        if i % 100 == 50 {
+            let long = [(4 << 20) - 1, 4 << 20, (4 << 20) + 1][i / 100 % 3];
+            f.write_all(&vec![b'x'; long]).unwrap();
+            f.write_all(b"\n").unwrap();
+        }
+    }
+    f.write_all(&String::from_utf8_lossy(&head).replace('\n', "\r\n").into_bytes()).unwrap();
+    f.write_all(b"2025-03-02T10:00:00.101+0900\tINFO\tchain\tchain/sync_manager.go:3").unwrap();
+    drop(f);
+    let mut results = Vec::new();
+    for chunk in ["4194304", "65536", "1000"] {
+        let db = tmp.join(&format!("c{chunk}.db"));
+        let r = lsync(&db, &["ingest", "--json", "--chunk-bytes", chunk, log.to_str().unwrap()]).ok().json();
+        let events = lsync(&db, &["events", "--all", "--json"]).ok().json_lines();
+        results.push((r["lines"].clone(), r["files"][0]["bytes"].clone(), r["files"][0]["torn_line"].clone(), events));
+    }
+    assert!(results[0].3.len() > 1000, "{}", results[0].3.len());
+    assert!(results[0].2.is_u64(), "the unterminated last line waits: {:?}", results[0].2);
+    assert_eq!(results[0], results[1], "64 KiB chunks");
+    assert_eq!(results[0], results[2], "1 KB chunks");
+}
+
 /// logrotate's `copytruncate`: the log is copied aside and cut to nothing, and the daemon goes on
 /// writing into it. The copy is recognised as the file already read (same first bytes), the
 /// rewritten file as a new one: every line of both is stored once.
