@@ -48,14 +48,31 @@ fn mainnet_genesis_header() -> BlockHeader {
     panic!("genesis root not in the CAR");
 }
 
-fn temp_dir(name: &str) -> PathBuf {
+/// A scratch directory, removed when the test ends (also when it fails: a failing test's files
+/// are then gone, but reruns do not pile up directories in /tmp).
+struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir(name: &str) -> TempDir {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
     let dir = std::env::temp_dir().join(format!("lsync-p2p-{name}-{}-{nanos}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TempDir(dir)
 }
 
 /// Wait until `pred` holds for the status, with a timeout.
