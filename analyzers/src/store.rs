@@ -42,6 +42,8 @@ pub fn posting_part(first_segment: i64) -> i64 {
 
 /// Version 4 → 5: the postings re-keyed by part, in one transaction (a crash leaves version 4).
 /// (`18` is [`POSTING_PART_SHIFT`]; a test checks the migrated parts against [`posting_part`].)
+/// The table is written out again here on purpose: a migration builds version 5's layout even
+/// after `SCHEMA` moves on.
 const MIGRATE_4_TO_5: &str = r#"
 BEGIN;
 CREATE TABLE cid_postings_v5 (
