@@ -589,7 +589,17 @@ impl ParserKind {
             }
             ParserKind::Journal { keep_raw } => AnyParser::Journal(JournalParser::new(JournalOptions { keep_raw })),
         };
-        push_all(&mut |n, l, out| parser.push(n, l, out), &mut enc);
+        match &mut parser {
+            // The log parser takes the chunk whole: it checks some facts once per chunk.
+            AnyParser::Log(p) => {
+                p.push_lines(chunk.first_line, &chunk.data[..chunk.used], &mut events, |out| {
+                    for ev in out.drain(..) {
+                        enc.add(ev);
+                    }
+                });
+            }
+            AnyParser::Journal(_) => push_all(&mut |n, l, out| parser.push(n, l, out), &mut enc),
+        }
         let stats = parser.finish(&mut tail);
         for ev in tail {
             enc.add(ev);

@@ -87,6 +87,19 @@ pub struct LogParser {
     pub skip_unknown_text: bool,
 }
 
+/// What a caller already knows of a line (from its whole run of lines).
+#[derive(Clone, Copy)]
+struct Facts<'a> {
+    /// The line (with any `\r`) as text: it is valid UTF-8.
+    text: Option<&'a str>,
+    /// The line holds no `ESC` and no `^`: no colour, as bytes or as caret text.
+    colour_free: bool,
+}
+
+impl Facts<'_> {
+    const UNKNOWN: Facts<'static> = Facts { text: None, colour_free: false };
+}
+
 /// The go-log header fields of one line, borrowed from it.
 struct Header<'a> {
     ts: Timestamp,
@@ -144,7 +157,7 @@ impl LogParser {
     /// record are not such lines.
     pub fn starts_record(raw: &[u8]) -> bool {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if !matches!(fast_header(raw, &mut PrefixCache::default(), &mut HeaderCache::default()), Fast::No) {
+        if !matches!(fast_header(raw, None, false, &mut PrefixCache::default(), &mut HeaderCache::default()), Fast::No) {
             return true;
         }
         let text = String::from_utf8_lossy(raw);
@@ -157,9 +170,63 @@ impl LogParser {
 
     /// Feeds one physical line (without its `\n`; a trailing `\r` is ignored).
     pub fn push_line(&mut self, line_no: u64, raw: &[u8], out: &mut Vec<Event>) -> LineClass {
+        self.push_line_with(line_no, raw, Facts::UNKNOWN, out)
+    }
+
+    /// Feeds a run of whole lines — `data` ends in `\n` or is empty; each line's trailing `\r`
+    /// is ignored — numbering them from `first_line`, and calls `drain` with the output after
+    /// every line that produced events (so it stays a few events long). Returns the number of
+    /// lines. Reads every line exactly as [`LogParser::push_line`] does; what it saves is
+    /// per-line work that a property of the whole run settles at once: a run that is ASCII
+    /// and holds no colour byte (`ESC`, `^`) — nearly every run of a daemon log — is checked
+    /// for both once, word-wide, not line by line.
+    pub fn push_lines(&mut self, first_line: u64, data: &[u8], out: &mut Vec<Event>, mut drain: impl FnMut(&mut Vec<Event>)) -> u64 {
+        let colour_free = memchr::memchr2(0x1b, b'^', data).is_none();
+        let mut line_no = first_line;
+        match crate::bytes::ascii_str(data) {
+            Some(text) => {
+                // Every line of ASCII text is ASCII text.
+                crate::bytes::for_each_line(data, |raw| {
+                    let start = raw.as_ptr() as usize - data.as_ptr() as usize;
+                    let line = &text[start..start + raw.len()];
+                    self.push_line_with(line_no, raw, Facts { text: Some(line), colour_free }, out);
+                    if !out.is_empty() {
+                        drain(out);
+                    }
+                    line_no += 1;
+                });
+            }
+            None => {
+                // Some non-ASCII byte: each line is checked as it needs (the full path reads
+                // broken UTF-8 lossily, line by line).
+                crate::bytes::for_each_line(data, |raw| {
+                    self.push_line_with(line_no, raw, Facts { text: None, colour_free }, out);
+                    if !out.is_empty() {
+                        drain(out);
+                    }
+                    line_no += 1;
+                });
+            }
+        }
+        line_no - first_line
+    }
+
+    /// [`LogParser::push_line`] with what is already known of the line.
+    fn push_line_with<'a>(&mut self, line_no: u64, raw: &'a [u8], facts: Facts<'a>, out: &mut Vec<Event>) -> LineClass {
         self.stats.lines += 1;
+        // The reference reads every line from nothing.
+        let facts = if self.full_path_only { Facts::UNKNOWN } else { facts };
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let fast = if self.full_path_only { Fast::No } else { fast_header(raw, &mut self.ts_cache, &mut self.headers) };
+        // The same line as text, when the caller knows it is valid UTF-8 (`\r` is one byte).
+        let known_text = facts.text.map(|t| &t[..raw.len()]);
+        let colour_free = facts.colour_free;
+        let utf8 = |raw: &'a [u8]| -> Result<&'a str, std::str::Utf8Error> {
+            match known_text {
+                Some(t) => Ok(t),
+                None => std::str::from_utf8(raw),
+            }
+        };
+        let fast = if self.full_path_only { Fast::No } else { fast_header(raw, known_text, colour_free, &mut self.ts_cache, &mut self.headers) };
         match fast {
             Fast::Other => {
                 // Most lines of a busy node (mpool, bitswap, markets…) take this path: open a
@@ -177,8 +244,8 @@ impl LogParser {
             }
             Fast::No | Fast::Coloured => {}
         }
-        if !self.full_path_only && raw.first() == Some(&b'{') && !has_colour(raw) {
-            if let Ok(text) = std::str::from_utf8(raw) {
+        if !self.full_path_only && raw.first() == Some(&b'{') && (colour_free || !has_colour(raw)) {
+            if let Ok(text) = utf8(raw) {
                 match json_fast(text, &mut self.ts_cache) {
                     Some(JsonFast::Other) => {
                         self.close(out);
@@ -199,16 +266,16 @@ impl LogParser {
                 }
             }
         }
-        if !self.full_path_only && self.open.is_some() && is_plain_continuation(raw) {
+        if !self.full_path_only && self.open.is_some() && is_plain_continuation(raw, colour_free) {
             // An indented line (a stack frame, a wrapped error) that cannot hold a record:
             // exactly what the full path decides for it, without trying every prefix.
-            if let Ok(text) = std::str::from_utf8(raw) {
+            if let Ok(text) = utf8(raw) {
                 self.continue_record(text);
                 return LineClass::Continuation;
             }
         }
         // Valid UTF-8 (nearly every line) is borrowed as is; only broken bytes cost a copy.
-        let text: Cow<str> = match std::str::from_utf8(raw) {
+        let text: Cow<str> = match utf8(raw) {
             Ok(t) => Cow::Borrowed(t),
             Err(_) => String::from_utf8_lossy(raw),
         };
@@ -216,7 +283,7 @@ impl LogParser {
             self.stats.blank += 1;
             return LineClass::Blank;
         }
-        let text = strip_colour(text);
+        let text = if colour_free { text } else { strip_colour(text) };
         if text.trim().is_empty() {
             self.stats.blank += 1;
             return LineClass::Blank;
@@ -462,13 +529,13 @@ enum Fast<'a> {
 /// or space, holds no colour, no `{` and nothing shaped like a date (`dddd-dd-`) where the
 /// collector-prefix and embedded-record searches look (their first 200 bytes and the date
 /// after them), and is not blank.
-fn is_plain_continuation(raw: &[u8]) -> bool {
+fn is_plain_continuation(raw: &[u8], colour_free: bool) -> bool {
     if !matches!(raw.first(), Some(b' ' | b'\t')) {
         return false;
     }
     let Some(first) = raw.iter().position(|c| !c.is_ascii_whitespace()) else { return false };
     // (A non-ASCII first character might be Unicode whitespace: a blank line to the full path.)
-    if raw[first].is_ascii_digit() || !raw[first].is_ascii() || has_colour(raw) {
+    if raw[first].is_ascii_digit() || !raw[first].is_ascii() || (!colour_free && has_colour(raw)) {
         return false;
     }
     let head = &raw[..raw.len().min(224)];
@@ -495,18 +562,18 @@ fn has_colour(raw: &[u8]) -> bool {
 /// ([`Fast::Candidate`]), exactly as the full parser would read it. Looks only at the header
 /// and the message's first bytes, so it costs the same whatever the line's length. Anything
 /// unusual is [`Fast::No`] and takes the full parser.
-fn fast_header<'a>(raw: &'a [u8], ts_cache: &mut PrefixCache, headers: &mut HeaderCache) -> Fast<'a> {
+fn fast_header<'a>(raw: &'a [u8], text: Option<&'a str>, colour_free: bool, ts_cache: &mut PrefixCache, headers: &mut HeaderCache) -> Fast<'a> {
     if raw.len() < 30 || !raw[0].is_ascii_digit() || raw[4] != b'-' || raw[10] != b'T' {
         return Fast::No;
     }
-    match fast_plain(raw, ts_cache, headers) {
+    match fast_plain(raw, text, colour_free, ts_cache, headers) {
         Fast::Coloured => {
             // The full path strips colour (bytes or caret text) before reading anything, and
             // a stripped code can change a token or the start of the message: decide on the
             // stripped line, and only that it is an ordinary record. (Reading a coloured level
             // token as it stood let `^[[34m\x8bINFO^[[0m` through; the fuzzer found it.)
             let stripped = strip_colour(String::from_utf8_lossy(raw));
-            match fast_plain(stripped.as_bytes(), ts_cache, headers) {
+            match fast_plain(stripped.as_bytes(), None, false, ts_cache, headers) {
                 Fast::Other => Fast::Other,
                 _ => Fast::No,
             }
@@ -519,8 +586,9 @@ fn fast_header<'a>(raw: &'a [u8], ts_cache: &mut PrefixCache, headers: &mut Head
 /// (a test checks it). Colour beyond them cannot change that.
 const DECIDING_MESSAGE_BYTES: usize = 64;
 
-/// [`fast_header`] for a line without colour.
-fn fast_plain<'a>(raw: &'a [u8], ts_cache: &mut PrefixCache, headers: &mut HeaderCache) -> Fast<'a> {
+/// [`fast_header`] for a line without colour. `text` is the line as text when known to be
+/// valid UTF-8; `colour_free` says the line is known to hold no `ESC` or `^`.
+fn fast_plain<'a>(raw: &'a [u8], text: Option<&'a str>, colour_free: bool, ts_cache: &mut PrefixCache, headers: &mut HeaderCache) -> Fast<'a> {
     if raw.len() < 30 || !raw[0].is_ascii_digit() || raw[4] != b'-' || raw[10] != b'T' {
         return Fast::No;
     }
@@ -535,11 +603,11 @@ fn fast_plain<'a>(raw: &'a [u8], ts_cache: &mut PrefixCache, headers: &mut Heade
     let (known, colour_from) = match headers.get(rest) {
         Some(k) => (k, n + k.len),
         None => match read_header(rest) {
-            Some(k) => (headers.put(rest, k), 0),
+            Some(k) => (headers.put(rest, k, colour_free), 0),
             None => return Fast::No,
         },
     };
-    if has_colour(&raw[colour_from.min(raw.len())..raw.len().min(n + known.len + DECIDING_MESSAGE_BYTES)]) {
+    if !colour_free && has_colour(&raw[colour_from.min(raw.len())..raw.len().min(n + known.len + DECIDING_MESSAGE_BYTES)]) {
         return Fast::Coloured;
     }
     let msg = &rest[known.len..];
@@ -548,10 +616,16 @@ fn fast_plain<'a>(raw: &'a [u8], ts_cache: &mut PrefixCache, headers: &mut Heade
     }
     if crate::messages::match_rule_bytes(msg).is_some() {
         // A sync event keeps its whole text, stripped of colour: any colour sends it on.
-        if has_colour(raw) {
+        if !colour_free && has_colour(raw) {
             return Fast::Coloured;
         }
-        let Ok(text) = std::str::from_utf8(raw) else { return Fast::No };
+        let text = match text {
+            Some(t) => t,
+            None => match std::str::from_utf8(raw) {
+                Ok(t) => t,
+                Err(_) => return Fast::No,
+            },
+        };
         // Offsets into `raw` are offsets into `text`: the tokens are ASCII-delimited.
         let logger = &text[n + known.logger.0..n + known.logger.1];
         let caller = &text[n + known.caller.0..n + known.caller.1];
@@ -663,13 +737,13 @@ impl HeaderCache {
             .map(|(_, k)| *k)
     }
 
-    fn put(&mut self, rest: &[u8], k: KnownHeader) -> KnownHeader {
+    fn put(&mut self, rest: &[u8], k: KnownHeader, colour_free: bool) -> KnownHeader {
         // A header with colour is never cached: a hit then proves the header has none. Nor is
         // one that ends the line without a separator after its caller (`…sync_manager.go:3`,
         // a cut line): its bytes are a prefix of longer headers (`…go:318\tworker …`), which
         // a hit would then read with a wrong caller and message.
         let ends_in_separator = k.len > 0 && matches!(rest[k.len - 1], b'\t' | b' ');
-        if k.len <= 256 && ends_in_separator && !has_colour(&rest[..k.len]) {
+        if k.len <= 256 && ends_in_separator && (colour_free || !has_colour(&rest[..k.len])) {
             let bucket = &mut self.buckets[Self::bucket(rest)];
             if bucket.len() == HEADERS_PER_BUCKET {
                 bucket.remove(0);

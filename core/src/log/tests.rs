@@ -284,6 +284,26 @@ fn assert_fast_paths_agree(text: &str) {
     for (a, b) in fast.iter().zip(&full) {
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
     }
+    // The same lines as one run (what ingest feeds): the facts of the run change nothing.
+    let (run_events, run_stats) = push_as_run(text.as_bytes());
+    assert_eq!(run_stats, full_stats);
+    assert_eq!(run_events.len(), full.len());
+    for (a, b) in run_events.iter().zip(&full) {
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+    }
+}
+
+/// `text` split at `\n` (every piece a line, as `push_line` is fed above) through `push_lines`.
+fn push_as_run(text: &[u8]) -> (Vec<Event>, LineStats) {
+    let mut data = text.to_vec();
+    data.push(b'\n');
+    let mut p = LogParser::new();
+    let (mut out, mut events) = (Vec::new(), Vec::new());
+    let n = p.push_lines(1, &data, &mut out, |o| events.append(o));
+    assert_eq!(n as usize, data.iter().filter(|c| **c == b'\n').count());
+    p.finish(&mut out);
+    events.append(&mut out);
+    (events, p.stats().clone())
 }
 
 /// Every bundled log: real samples and one generated log per style.
@@ -376,6 +396,21 @@ proptest::proptest! {
         LogParser::new().push_line(1, &line, &mut a);
         LogParser::reference().push_line(1, &line, &mut b);
         proptest::prop_assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        // The raw bytes (broken UTF-8 included) as a run, between two plain lines.
+        let mut run = corpus[(seed + 1) % corpus.len()].as_bytes().to_vec();
+        run.push(b'\n');
+        run.extend_from_slice(&line);
+        run.push(b'\n');
+        run.extend_from_slice(corpus[(seed + 2) % corpus.len()].as_bytes());
+        let mut reference = LogParser::reference();
+        let mut want = Vec::new();
+        for (i, l) in run.split(|c| *c == b'\n').enumerate() {
+            reference.push_line(i as u64 + 1, l, &mut want);
+        }
+        reference.finish(&mut want);
+        let (got, got_stats) = push_as_run(&run);
+        proptest::prop_assert_eq!(format!("{got:?}"), format!("{want:?}"));
+        proptest::prop_assert_eq!(got_stats, reference.stats().clone());
     }
 }
 
