@@ -26,24 +26,41 @@ pub fn validate_cid(text: &str) -> Result<String, CidListError> {
     if KNOWN_CANONICAL.with(|k| k.borrow().contains(t)) {
         return Ok(t.to_string());
     }
-    match Cid::try_from(t) {
-        Ok(c) => {
+    let canonical = if is_canonical_base32_v1(t) {
+        t.to_string()
+    } else {
+        match Cid::try_from(t) {
             // Canonical form: Filecoin CIDs are v1 base32 and print back identically; a v0
             // (`Qm…`) prints as base58, also identical. Use the crate's rendering regardless.
-            let canonical = c.to_string();
-            if canonical == t {
-                KNOWN_CANONICAL.with(|k| {
-                    let mut k = k.borrow_mut();
-                    if k.len() >= KNOWN_CANONICAL_MAX {
-                        k.clear();
-                    }
-                    k.insert(canonical.clone().into_boxed_str());
-                });
-            }
-            Ok(canonical)
+            Ok(c) => c.to_string(),
+            Err(_) => return Err(CidListError::InvalidCid(t.chars().take(80).collect())),
         }
-        Err(_) => Err(CidListError::InvalidCid(t.chars().take(80).collect())),
+    };
+    if canonical == t {
+        KNOWN_CANONICAL.with(|k| {
+            let mut k = k.borrow_mut();
+            if k.len() >= KNOWN_CANONICAL_MAX {
+                k.clear();
+            }
+            k.insert(canonical.as_str().into());
+        });
     }
+    Ok(canonical)
+}
+
+/// True when `t` is a CIDv1 exactly as the `cid` crate prints it (`b` + base32, lower case, no
+/// padding): the form of every Filecoin block CID, checked without building the crate's text
+/// (`Cid::to_string` formats through two allocations and `fmt`; this path halves a first
+/// sighting's cost). `false` means "not shown here", and the crate's parse decides.
+fn is_canonical_base32_v1(t: &str) -> bool {
+    use cid::multibase::Base;
+    let Some(rest) = t.strip_prefix('b') else { return false };
+    let Ok(bytes) = Base::Base32Lower.decode(rest) else { return false };
+    let mut unread = bytes.as_slice();
+    let Ok(c) = Cid::read_bytes(&mut unread) else { return false };
+    // Nothing after the CID, varints as short as the crate writes them (its bytes are these
+    // bytes), and these bytes print back as `rest` (no stray trailing bits, no upper case).
+    unread.is_empty() && c.version() == cid::Version::V1 && c.encoded_len() == bytes.len() && Base::Base32Lower.encode(&bytes) == rest
 }
 
 /// Distinct CIDs remembered per thread (~100 bytes each): a few hours of mainnet blocks.
@@ -247,6 +264,51 @@ mod tests {
         for &c in edges {
             let v = [b'x', b'x', b'x', c, b'x', b'x', b'x', b'x', b'x'];
             assert_eq!(super::alphanumeric_run(&v), slow(&v), "{}", c as char);
+        }
+    }
+
+    /// The short path must answer exactly as the crate's parse and rendering would.
+    fn crate_answer(t: &str) -> Result<String, CidListError> {
+        Cid::try_from(t.trim()).map(|c| c.to_string()).map_err(|_| CidListError::InvalidCid(t.trim().chars().take(80).collect()))
+    }
+
+    #[test]
+    fn short_path_agrees_with_the_crate_on_edge_cids() {
+        let cases = [
+            A.to_string(),
+            B.to_string(),
+            A.to_uppercase(),
+            format!("{A}a"),
+            format!("{A}aaaaaaa"),
+            A[..A.len() - 1].to_string(),
+            // The last character's spare bits set: the same bytes, not the canonical text.
+            format!("{}{}", &A[..A.len() - 1], if A.ends_with('2') { '3' } else { 'z' }),
+            "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG".to_string(),
+            "bafkqaaa".to_string(),
+            "b".to_string(),
+            "bafy".to_string(),
+            // A CIDv0 multihash written as v1 bytes, and an explicit version 0.
+            "baaaa".to_string(),
+            "zdj7WWeQ43G6JJvLWQWZpyHuAMq6uYWRjkBXFad11vE2LHhQ7".to_string(),
+        ];
+        for t in &cases {
+            assert_eq!(validate_cid(t), crate_answer(t), "{t}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Random texts shaped like CIDs (a base32 alphabet plus a few strays), and real CIDs
+        /// with one character changed: the memo cleared, so that every one takes the short path.
+        #[test]
+        fn short_path_agrees_with_the_crate(chars in proptest::collection::vec(proptest::sample::select(b"abcdefghijklmnopqrstuvwxyz234567AZ018".to_vec()), 0..70), at in 0usize..62, c in proptest::sample::select(b"abyz2367AQ".to_vec())) {
+            let t = String::from_utf8(chars).unwrap();
+            KNOWN_CANONICAL.with(|k| k.borrow_mut().clear());
+            proptest::prop_assert_eq!(validate_cid(&t), crate_answer(&t));
+            let mut m = A.as_bytes().to_vec();
+            m[at] = c;
+            let m = String::from_utf8(m).unwrap();
+            KNOWN_CANONICAL.with(|k| k.borrow_mut().clear());
+            proptest::prop_assert_eq!(validate_cid(&m), crate_answer(&m));
         }
     }
 

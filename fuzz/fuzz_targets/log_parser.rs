@@ -1,7 +1,7 @@
 //! Any bytes, split into lines, through the daemon-log parser:
 //! - no panic, and every event names a line that exists;
 //! - the fast paths decide exactly as the full parser (`LogParser::reference`): same events,
-//!   line classes and counters;
+//!   line classes and counters, line by line and as one run (`push_lines`, what ingest feeds);
 //! - parsing in parts cut at `LogParser::starts_record` lines (as ingest does on several
 //!   threads) gives what one parser gives.
 #![no_main]
@@ -26,6 +26,16 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(fast_stats, full_stats);
     // Debug text, so that a NaN delay compares equal to itself.
     assert_eq!(format!("{fast:?}"), format!("{full:?}"));
+    // As one run of lines, the way ingest feeds a chunk.
+    let mut run_data = data.to_vec();
+    run_data.push(b'\n');
+    let (mut out, mut whole_run) = (Vec::new(), Vec::new());
+    let mut p = LogParser::new();
+    let n = p.push_lines(1, &run_data, &mut out, |o| whole_run.append(o));
+    assert_eq!(n, lines.len() as u64);
+    p.finish(&mut whole_run);
+    assert_eq!(p.stats(), &full_stats);
+    assert_eq!(format!("{whole_run:?}"), format!("{full:?}"));
     // In parts, at every record start.
     let mut parts = Vec::new();
     let mut stats = LineStats::default();
