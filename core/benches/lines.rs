@@ -1,6 +1,8 @@
 //! Cost of one line through the log parser, by kind of line: which lines the ingest spends its
-//! time on. Each figure is the median of several rounds over the same line repeated, so it
-//! measures the parser's own work (the line is hot in cache), not I/O. Not a test.
+//! time on. Each figure is the median of several rounds over the same line repeated, fed as one
+//! run of lines (`push_lines`, as ingest feeds a chunk), so it measures the parser's own work,
+//! not I/O. Not a test. Instructions per line: run it under callgrind at two values of
+//! `LSYNC_BENCH_N` and divide the difference (bench/RESULTS.md has the procedure).
 //!
 //! `cargo bench -p lsync-core --bench lines`
 
@@ -34,22 +36,14 @@ fn main() {
         if only.as_deref().is_some_and(|o| o != *name) {
             continue;
         }
+        // The line repeated, as one run of lines: what ingest hands the parser.
+        let run = format!("{line}\n").repeat(n as usize).into_bytes();
         let mut rounds = Vec::new();
         for _ in 0..5 {
             let mut p = LogParser::new();
             let mut out: Vec<Event> = Vec::with_capacity(1024);
             let t = Instant::now();
-            let parts: Vec<&[u8]> = line.split('\n').map(str::as_bytes).collect();
-            let mut no = 0;
-            for _ in 0..n {
-                for part in &parts {
-                    no += 1;
-                    p.push_line(no, part, &mut out);
-                }
-                if out.len() >= 1024 {
-                    out.clear();
-                }
-            }
+            p.push_lines(1, &run, &mut out, |o| o.clear());
             p.finish(&mut out);
             rounds.push(t.elapsed().as_nanos() as f64 / n as f64);
         }

@@ -226,6 +226,22 @@ impl LogParser {
                 None => std::str::from_utf8(raw),
             }
         };
+        if colour_free && !self.full_path_only && self.is_cached_ordinary_record(raw) {
+            // The common line, decided by the caches alone: what `Fast::Other` below does,
+            // reusing the open record when it too is an ordinary one.
+            match &mut self.open {
+                Some(rec) if rec.candidate.is_none() => {
+                    self.stats.other_records += 1;
+                    rec.line = line_no;
+                    rec.line_count = 1;
+                }
+                _ => {
+                    self.close(out);
+                    self.open = Some(OpenRecord { line: line_no, line_count: 1, candidate: None });
+                }
+            }
+            return LineClass::RecordStart;
+        }
         let fast = if self.full_path_only { Fast::No } else { fast_header(raw, known_text, colour_free, &mut self.ts_cache, &mut self.headers) };
         match fast {
             Fast::Other => {
@@ -321,6 +337,25 @@ impl LogParser {
                     LineClass::Unknown
                 }
             }
+        }
+    }
+
+    /// True when `raw` (known to hold no colour) is a go-log record that is no sync event,
+    /// decided from cached facts only: a timestamp of the cached date and zone, a header already
+    /// read, a message that starts no row of the message table. Exactly [`fast_header`]'s
+    /// `Fast::Other` for such a line (any miss is left to it), at a fraction of its cost: most
+    /// lines of a busy node's log are these.
+    #[inline]
+    fn is_cached_ordinary_record(&self, raw: &[u8]) -> bool {
+        let Some(n) = self.ts_cache.end_if_cached(raw) else { return false };
+        // As `fast_header` requires (`end_if_cached` also takes a space there).
+        if raw[10] != b'T' || !matches!(raw.get(n), Some(b'\t' | b' ')) {
+            return false;
+        }
+        let rest = &raw[n..];
+        match self.headers.get(rest) {
+            Some(known) => crate::messages::match_rule_bytes(&rest[known.len..]).is_none(),
+            None => false,
         }
     }
 
@@ -592,7 +627,14 @@ fn fast_plain<'a>(raw: &'a [u8], text: Option<&'a str>, colour_free: bool, ts_ca
     if raw.len() < 30 || !raw[0].is_ascii_digit() || raw[4] != b'-' || raw[10] != b'T' {
         return Fast::No;
     }
-    let Ok((ts, n)) = ts_cache.parse_prefix(raw) else { return Fast::No };
+    // Most lines' time is not kept: only candidates read it (below).
+    let n = match ts_cache.end_if_cached(raw) {
+        Some(n) => n,
+        None => match ts_cache.parse_prefix(raw) {
+            Ok((_, n)) => n,
+            Err(_) => return Fast::No,
+        },
+    };
     let rest = &raw[n..];
     if !matches!(rest.first(), Some(b'\t' | b' ')) {
         return Fast::No;
@@ -626,6 +668,7 @@ fn fast_plain<'a>(raw: &'a [u8], text: Option<&'a str>, colour_free: bool, ts_ca
                 Err(_) => return Fast::No,
             },
         };
+        let Ok((ts, _)) = ts_cache.parse_prefix(raw) else { return Fast::No };
         // Offsets into `raw` are offsets into `text`: the tokens are ASCII-delimited.
         let logger = &text[n + known.logger.0..n + known.logger.1];
         let caller = &text[n + known.caller.0..n + known.caller.1];
@@ -711,7 +754,15 @@ fn read_header(rest: &[u8]) -> Option<KnownHeader> {
 /// share them (the sync pipeline's `\tINFO\tchain\tchain/sync…` callers) share a bucket, which
 /// keeps several: direct-mapped, the five sync callers evicted each other on one line in nine.
 struct HeaderCache {
-    buckets: Vec<Vec<(Vec<u8>, KnownHeader)>>,
+    buckets: Vec<Vec<CachedHeader>>,
+}
+
+struct CachedHeader {
+    bytes: Box<[u8]>,
+    /// The header's last eight bytes as a word (headers are longer): where the headers of one
+    /// bucket differ (`…sync_manager.go:236\t` / `…:318\t`), compared before the whole.
+    last_word: u64,
+    known: KnownHeader,
 }
 
 /// Headers kept per bucket; the oldest goes first.
@@ -719,7 +770,7 @@ const HEADERS_PER_BUCKET: usize = 8;
 
 impl Default for HeaderCache {
     fn default() -> HeaderCache {
-        HeaderCache { buckets: vec![Vec::new(); 64] }
+        HeaderCache { buckets: (0..64).map(|_| Vec::new()).collect() }
     }
 }
 
@@ -729,12 +780,14 @@ impl HeaderCache {
         ((word(0) ^ word(8).rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize
     }
 
+    #[inline]
     fn get(&self, rest: &[u8]) -> Option<KnownHeader> {
         // The same bytes, and the message starts right after them (no longer separator run).
+        let word = |i: usize| rest.get(i..i + 8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
         self.buckets[Self::bucket(rest)]
             .iter()
-            .find(|(bytes, k)| starts_with_words(rest, bytes) && rest.get(k.len).is_none_or(|c| *c != b'\t' && *c != b' '))
-            .map(|(_, k)| *k)
+            .find(|h| word(h.known.len - 8) == Some(h.last_word) && starts_with_words(rest, &h.bytes) && rest.get(h.known.len).is_none_or(|c| *c != b'\t' && *c != b' '))
+            .map(|h| h.known)
     }
 
     fn put(&mut self, rest: &[u8], k: KnownHeader, colour_free: bool) -> KnownHeader {
@@ -743,12 +796,13 @@ impl HeaderCache {
         // a cut line): its bytes are a prefix of longer headers (`…go:318\tworker …`), which
         // a hit would then read with a wrong caller and message.
         let ends_in_separator = k.len > 0 && matches!(rest[k.len - 1], b'\t' | b' ');
-        if k.len <= 256 && ends_in_separator && (colour_free || !has_colour(&rest[..k.len])) {
+        if (8..=256).contains(&k.len) && ends_in_separator && (colour_free || !has_colour(&rest[..k.len])) {
             let bucket = &mut self.buckets[Self::bucket(rest)];
             if bucket.len() == HEADERS_PER_BUCKET {
                 bucket.remove(0);
             }
-            bucket.push((rest[..k.len].to_vec(), k));
+            let last_word = u64::from_le_bytes(rest[k.len - 8..k.len].try_into().expect("8 bytes"));
+            bucket.push(CachedHeader { bytes: rest[..k.len].into(), last_word, known: k });
         }
         k
     }

@@ -207,6 +207,13 @@ fn parse_parts(b: &[u8]) -> Result<Parts, TimestampError> {
     Ok(Parts { utc_secs, nanos, offset_secs, frac_digits, zone_known, zone_start, end: i })
 }
 
+/// The two-digit number at bit `at` of a word of digit values (`byte - '0'`, first digit in the
+/// lower byte).
+#[inline]
+fn two_digits(x: u64, at: u32) -> u64 {
+    ((x >> at) & 0xFF) * 10 + ((x >> (at + 8)) & 0xFF)
+}
+
 /// Reads timestamps like [`Timestamp::parse_prefix`], remembering the last one's date and zone:
 /// the lines of a log share them for hours, so usually only the time of day and the fraction
 /// are read.
@@ -216,14 +223,29 @@ pub struct PrefixCache {
     days: i64,
     zone: [u8; 8],
     zone_len: usize,
+    /// The low `zone_len` bytes of a word.
+    zone_mask: u64,
     offset_secs: i32,
     zone_known: bool,
     valid: bool,
+    /// `date` as a word and the two bytes after it (what `millis_form` compares).
+    date_word: u64,
+    date_tail: u16,
+    /// A date and a zone are cached, and the date lies in 1970–2200: no time of that day
+    /// overflows the nanosecond count, so [`PrefixCache::end_if_cached`] need not compute it.
+    millis_ready: bool,
 }
 
 impl PrefixCache {
     /// Exactly [`Timestamp::parse_prefix`]'s answer.
     pub fn parse_prefix(&mut self, b: &[u8]) -> Result<(Timestamp, usize), TimestampError> {
+        if let Some((x, y)) = self.millis_form(b) {
+            // What `same_day` computes, from the digits already read.
+            let local = self.days * 86400 + two_digits(x, 0) as i64 * 3600 + two_digits(x, 24) as i64 * 60 + two_digits(x, 48) as i64;
+            let ms = ((y >> 8) & 0xFF) * 100 + ((y >> 16) & 0xFF) * 10 + ((y >> 24) & 0xFF);
+            let unix_nanos = (local - self.offset_secs as i64) * 1_000_000_000 + ms as i64 * 1_000_000;
+            return Ok((Timestamp { unix_nanos, offset_secs: self.offset_secs, frac_digits: 3, zone_known: self.zone_known }, 23 + self.zone_len));
+        }
         if self.valid && b.len() >= 19 && u64::from_le_bytes(b[..8].try_into().expect("8")) == u64::from_le_bytes(self.date[..8].try_into().expect("8")) && b[8..10] == self.date[8..] {
             if let Some(hit) = self.same_day(b) {
                 return Ok(hit);
@@ -234,16 +256,67 @@ impl PrefixCache {
         self.valid = zone.len() <= self.zone.len();
         if self.valid {
             self.date.copy_from_slice(&b[..10]);
+            self.date_word = u64::from_le_bytes(self.date[..8].try_into().expect("8 bytes"));
+            self.date_tail = u16::from_le_bytes([self.date[8], self.date[9]]);
             let local = p.utc_secs + p.offset_secs as i64;
             self.days = local.div_euclid(86400);
             // Zero-padded: `same_day` compares it as one word.
             self.zone = [0; 8];
             self.zone[..zone.len()].copy_from_slice(zone);
             self.zone_len = zone.len();
+            self.zone_mask = if zone.len() == 8 { u64::MAX } else { (1u64 << (8 * zone.len())) - 1 };
             self.offset_secs = p.offset_secs;
             self.zone_known = p.zone_known;
         }
+        self.millis_ready = self.valid && self.zone_len > 0 && (0..84_000).contains(&self.days);
         Ok((p.timestamp(), p.end))
+    }
+
+    /// Where the timestamp at the start of `b` ends, when it is certainly a valid one of the
+    /// cached date and zone with milliseconds (`2021-11-26T09:40:00.307+0800`, as go-log writes
+    /// them): `Some(n)` only where [`PrefixCache::parse_prefix`] would answer `Ok((_, n))`, from
+    /// a few word-wide tests and without computing the time. `None` decides nothing. Most log
+    /// lines need no more: their time is not kept.
+    #[inline]
+    pub fn end_if_cached(&self, b: &[u8]) -> Option<usize> {
+        self.millis_form(b).map(|_| 23 + self.zone_len)
+    }
+
+    /// The checks of [`PrefixCache::end_if_cached`]; returns the time of day `hh:mm:ss` and the
+    /// fraction `.ddd` as words of digit values (each byte minus `'0'`; punctuation bytes left
+    /// as they were, xor `'0'`).
+    #[inline]
+    fn millis_form(&self, b: &[u8]) -> Option<(u64, u64)> {
+        // The zone as one masked word at b[23..31]; every read below is in b[..32] (a fixed-size
+        // view: no bounds checks).
+        let b: &[u8; 32] = b.get(..32)?.try_into().ok()?;
+        if !self.millis_ready {
+            return None;
+        }
+        let word = |i: usize| u64::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3], b[i + 4], b[i + 5], b[i + 6], b[i + 7]]);
+        // The date as the first ten bytes: one word and the two bytes after it, as one compare.
+        if word(0) != self.date_word || (u16::from_le_bytes([b[8], b[9]]) != self.date_tail) || (b[10] != b'T' && b[10] != b' ') {
+            return None;
+        }
+        // `hh:mm:ss.ddd`: colons and a dot in place, digits elsewhere (a byte is a digit when
+        // `byte ^ '0'` is below 10: adding 0x76 leaves its high bit clear; a byte at or above
+        // 0x80 has it set already, and only such a byte can carry into its neighbour).
+        let time = word(11);
+        let frac = word(19) & 0xFFFF_FFFF; // `.ddd`
+        const PUNCT_AT: u64 = 0x0000_FF00_00FF_0000;
+        if time & PUNCT_AT != 0x0000_3A00_003A_0000 || frac & 0xFF != b'.' as u64 {
+            return None;
+        }
+        let (x, y) = (time ^ 0x3030_3030_3030_3030, frac ^ 0x3030_3030);
+        let bad = ((x.wrapping_add(0x7676_7676_7676_7676) | x) & 0xFFFF_00FF_FF00_FFFF) | ((y.wrapping_add(0x7676_7676) | y) & 0xFFFF_FF00);
+        if bad & 0x8080_8080_8080_8080 != 0 {
+            return None;
+        }
+        if two_digits(x, 0) > 23 || two_digits(x, 24) > 59 || two_digits(x, 48) > 60 {
+            return None;
+        }
+        // The cached zone (never starting with a digit, so the fraction ends at three digits).
+        (word(23) & self.zone_mask == u64::from_le_bytes(self.zone)).then_some((x, y))
     }
 
     /// The timestamp of `b` when its date equals the cached one: time of day and fraction are
@@ -408,6 +481,28 @@ mod tests {
         assert!(parse_user_time("yesterday").is_err());
     }
 
+    #[test]
+    fn end_if_cached_reads_go_log_timestamps() {
+        let mut cache = PrefixCache::default();
+        assert_eq!(cache.end_if_cached(b"2021-11-26T09:44:30.657+0800\tINFO\tchain\tchain/s.go:1\tx"), None, "nothing cached yet");
+        cache.parse_prefix(b"2021-11-26T09:44:30.657+0800\tINFO\tchain\tchain/s.go:1\tx").unwrap();
+        assert_eq!(cache.end_if_cached(b"2021-11-26T23:59:60.000+0800\tINFO\tmpool\tm/m.go:1\tx"), Some(28));
+        assert_eq!(cache.end_if_cached(b"2021-11-26 00:00:00.999+0800\tINFO\tmpool\tm/m.go:1\tx"), Some(28));
+        for other in [
+            &b"2021-11-27T09:44:30.657+0800\tINFO\tmpool\tm/m.go:1\tx"[..], // another day
+            b"2021-11-26T24:44:30.657+0800\tINFO\tmpool\tm/m.go:1\tx",   // hour out of range
+            b"2021-11-26T09:60:30.657+0800\tINFO\tmpool\tm/m.go:1\tx",   // minute
+            b"2021-11-26T09:44:61.657+0800\tINFO\tmpool\tm/m.go:1\tx",   // second
+            b"2021-11-26T09:44:30.6578+0800\tINFO\tmpool\tm/m.go:1\tx",  // four digits
+            b"2021-11-26T09:44:30.657+0700\tINFO\tmpool\tm/m.go:1\tx",   // another zone
+            b"2021-11-26T09:44:30,657+0800\tINFO\tmpool\tm/m.go:1\tx",   // comma
+            b"2021-11-26T09:4\xc3:30.657+0800\tINFO\tmpool\tm/m.go:1\tx", // not a digit
+            b"2021-11-26T09:44:30.657+0800",                                  // short
+        ] {
+            assert_eq!(cache.end_if_cached(other), None, "{}", String::from_utf8_lossy(other));
+        }
+    }
+
     proptest! {
         #[test]
         fn agrees_with_chrono(secs in -2_000_000_000i64..4_000_000_000i64, nanos in 0u32..1_000_000_000, off_min in -720i32..840) {
@@ -417,6 +512,28 @@ mod tests {
             let ts = Timestamp::parse(&text).unwrap();
             prop_assert_eq!(ts.unix_nanos, dt.timestamp_nanos_opt().unwrap());
             prop_assert_eq!(ts.to_string(), text);
+        }
+
+        /// `end_if_cached` answers only where a fresh parse agrees: after one line fills the
+        /// cache, lines of that date with any byte of their first 32 changed (or none).
+        #[test]
+        fn end_if_cached_claims_only_what_parse_prefix_finds(
+            first in 0usize..4, edits in prop::collection::vec((0usize..32, any::<u8>()), 0..3), zone in 0usize..5
+        ) {
+            let zones = ["+0800", "Z", "-07:00", "+05:30", "z"];
+            let firsts = ["2021-11-26T09:44:30.657", "2021-11-26 00:00:00.000", "2199-12-31T23:59:60.999", "1970-01-01T00:00:00.001"];
+            let mut cache = PrefixCache::default();
+            let fill = format!("{}{}\tINFO\tchain\tchain/sync.go:1\tx", firsts[first], zones[zone]);
+            prop_assert!(cache.parse_prefix(fill.as_bytes()).is_ok());
+            let mut line = format!("{}{}\tWARN\tmpool\tmessagepool/messagepool.go:1043\tx", "2021-11-26T23:59:59.999", zones[zone]).into_bytes();
+            line[..10].copy_from_slice(&fill.as_bytes()[..10]);
+            for (at, byte) in edits {
+                line[at] = byte;
+            }
+            if let Some(n) = cache.end_if_cached(&line) {
+                prop_assert_eq!(Timestamp::parse_prefix(&line).map(|(_, n)| n), Ok(n));
+                prop_assert_eq!(cache.parse_prefix(&line), Timestamp::parse_prefix(&line));
+            }
         }
 
         /// The cache answers exactly like a fresh parse, over runs of lines that share seconds,
