@@ -672,6 +672,9 @@ struct Batch {
 /// Bytes asked of the reader at a time, straight into a chunk's buffer (a `BufReader` hands a
 /// read this large past its own buffer: the file's bytes are copied once, by the kernel).
 const READ_BYTES: usize = 1 << 20;
+/// Bytes read past `chunk_bytes` to find the cut (the next record start) in: most cuts are within
+/// a few lines of it.
+const CUT_SLACK: usize = 64 << 10;
 
 /// Splits the input from the checkpoint into chunks and sends them to the parsers. Returns the
 /// line number of a torn last line left for the next run.
@@ -692,7 +695,7 @@ fn read_chunks(
     tx: std::sync::mpsc::SyncSender<Chunk>,
     spare: std::sync::mpsc::Receiver<Vec<u8>>,
 ) -> Result<Option<u64>> {
-    let want = chunk_bytes.min(CHUNK_BYTES) + READ_BYTES;
+    let want = chunk_bytes.min(CHUNK_BYTES) + READ_BYTES + CUT_SLACK;
     // A buffer the parsers have finished with, if one has come back (no fresh pages to fault);
     // buffers keep their length, so they are zeroed once, when new.
     let take_buffer = || {
@@ -709,10 +712,16 @@ fn read_chunks(
     let (mut filled, mut done, mut lines, mut input, mut open_skipped) = (0usize, 0usize, 0u64, 0u64, 0u64);
     let (mut seq, mut first_line) = (0u64, next_line);
     loop {
-        if buf.len() < filled + READ_BYTES {
-            buf.resize(filled + READ_BYTES, 0); // a chunk that found no cut, or a long line
+        // Reads end just past `chunk_bytes` where they can: the cut comes soon after it, and
+        // what lies beyond the cut is copied to the next chunk's buffer (a whole read's worth
+        // of copying per chunk, otherwise). A read shorter than READ_BYTES would go through
+        // the BufReader's own buffer, a copy of its own: those stay READ_BYTES.
+        let to_slack = (chunk_bytes + CUT_SLACK).saturating_sub(filled);
+        let ask = if (READ_BYTES..2 * READ_BYTES).contains(&to_slack) { to_slack } else { READ_BYTES };
+        if buf.len() < filled + ask {
+            buf.resize(filled + ask, 0); // a chunk that found no cut, or a long line
         }
-        let n = match reader.read(&mut buf[filled..filled + READ_BYTES]) {
+        let n = match reader.read(&mut buf[filled..filled + ask]) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,

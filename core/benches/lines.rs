@@ -9,6 +9,10 @@
 use lsync_core::{Event, LogParser};
 use std::time::Instant;
 
+// As the `lsync` binary: allocation costs are part of a line's cost.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const A: &str = "bafy2bzacebt7qtalxbowrtvyvtzr2aedxqibmrjyjiyaq5inceoc72mtzekyo";
 
 fn main() {
