@@ -304,6 +304,15 @@ impl LogParser {
                 return LineClass::Continuation;
             }
         }
+        if let (true, Some(text)) = (colour_free && !self.full_path_only, known_text) {
+            if is_plain_foreign(text) {
+                // Actor and FVM output (`[DEBUG]<StorageMiner::1000> …`): what `parse_line`
+                // decides for it, without its searches for collector prefixes.
+                self.close(out);
+                out.push(Event::new(EventKind::Unknown, line_no, if self.skip_unknown_text { String::new() } else { truncate(text, MAX_RAW_TEXT) }));
+                return LineClass::Unknown;
+            }
+        }
         // Valid UTF-8 (nearly every line) is borrowed as is; only broken bytes cost a copy.
         let text: Cow<str> = match utf8(raw) {
             Ok(t) => Cow::Borrowed(t),
@@ -601,6 +610,20 @@ fn is_plain_continuation(raw: &[u8], colour_free: bool) -> bool {
         return false;
     }
     !memchr::memchr_iter(b'-', head).any(|p| p >= 4 && raw[p - 4].is_ascii_digit() && raw.get(p + 3) == Some(&b'-'))
+}
+
+/// A line without colour that `parse_line` can only take as foreign: it starts with one of
+/// `looks_foreign`'s bracketed levels (so no syslog prefix can be read off it: that needs a
+/// month or a date first), and holds neither a `{` nor anything shaped like a date (`d…-..-`)
+/// where `find_embedded_record` looks for an embedded record (its first 200 bytes, and the
+/// date after them).
+fn is_plain_foreign(text: &str) -> bool {
+    let b = text.as_bytes();
+    if b.first() != Some(&b'[') || !looks_foreign(text) {
+        return false;
+    }
+    let head = &b[..b.len().min(224)];
+    memchr::memchr(b'{', head).is_none() && !memchr::memchr_iter(b'-', head).any(|p| p >= 4 && b[p - 4].is_ascii_digit() && b.get(p + 3) == Some(&b'-'))
 }
 
 /// True when the line carries ANSI colour as bytes or as pasted caret text (`^[[`).

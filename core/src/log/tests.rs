@@ -366,6 +366,15 @@ fn fast_paths_agree_on_edge_lines() {
         format!("2021-11-26T09:44:30.657+0800\tINFO\tchainstore\tstore/store.go:685\t\u{1b}[0mNew heaviest tipset! [{A}] (height=5)"),
         format!("2021-11-26T09:44:30.657+0800\t\u{1b}[34mINFO\u{1b}[0m\tchainstore\tstore/store.go:685\tNew heaviest tipset! [{A}] (height=5)"),
         "2021-11-26T09:44:30.657+0800\t\u{1b}[0m\tINFO\tmpool\tm/m.go:1\tx".to_string(),
+        // Bracketed foreign lines, and ones that hold a record after a separator.
+        "[DEBUG]<StorageMiner::1000> deadline 45 open".to_string(),
+        "[DEBUG]".to_string(),
+        "[INFO] x".to_string(),
+        "[TRACE]> {\"level\":\"info\",\"ts\":\"2021-11-26T09:44:30.657Z\",\"logger\":\"chain\",\"msg\":\"x\"}".to_string(),
+        format!("[WARN] 2021-11-26T09:44:30.657+0800\tINFO\tchain\tchain/sync_manager.go:232\tselected sync target: [{A}]"),
+        format!("[ERROR]| 2021-11-26T09:44:30.657+0800 INFO chain chain/sync_manager.go:232 selected sync target: [{A}]"),
+        "[ERROR] deadline 2021-11-26 open".to_string(),
+        "[DEBUG ] x".to_string(),
     ];
     assert_fast_paths_agree(&lines.join("\n"));
     for l in &lines {
