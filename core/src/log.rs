@@ -474,6 +474,18 @@ impl LogParser {
         ev.level = c.level;
         ev.logger = c.logger;
         ev.caller = c.caller;
+        if c.rule.kind == EventKind::BlockValidation && c.fields.is_none() && !self.full_path_only {
+            if let Some(t) = &c.fields_text {
+                if crate::messages::block_validation_from_text(t, &mut ev).is_some() {
+                    // Its row never refuses a record: the `Ok` path below.
+                    ev.duration_ms = ev.duration_ms.map(|v| (v * 1e6).round() / 1e6);
+                    ev.delay_s = ev.delay_s.map(|v| (v * 1e9).round() / 1e9);
+                    ev.text = c.message;
+                    out.push(ev);
+                    return;
+                }
+            }
+        }
         let fields: Option<Fields> = match (c.fields, &c.fields_text) {
             (Some(f), _) => Some(f),
             (None, Some(t)) => match serde_json::from_str::<Fields>(t.trim()) {

@@ -56,6 +56,59 @@ pub(crate) fn scan_object(text: &str) -> Option<Head<'_>> {
     (s.i == b.len()).then_some(head)
 }
 
+/// The raw values of `keys` in `text`, one JSON object (surrounding whitespace allowed), with
+/// the whole text validated as [`scan_object`] does. `None` where this scan does not fully
+/// model the text (the module comment), or a wanted key is repeated or any key escaped (either
+/// may change which value serde keeps): the caller then parses with serde.
+pub(crate) fn object_values<'t, const N: usize>(text: &'t str, keys: [&str; N]) -> Option<[Option<Raw<'t>>; N]> {
+    let b = text.as_bytes();
+    let mut s = Scanner { b, i: 0, escaped: false };
+    let mut found = [None; N];
+    s.ws();
+    if s.peek()? != b'{' {
+        return None;
+    }
+    s.i += 1;
+    s.ws();
+    if s.peek()? == b'}' {
+        s.i += 1;
+    } else {
+        loop {
+            s.ws();
+            let (ks, ke) = s.string()?;
+            if s.escaped {
+                return None;
+            }
+            let key = &text[ks..ke];
+            s.ws();
+            if s.peek()? != b':' {
+                return None;
+            }
+            s.i += 1;
+            s.ws();
+            let start = s.i;
+            s.value(1)?;
+            if let Some(k) = keys.iter().position(|w| *w == key) {
+                if found[k].is_some() {
+                    return None;
+                }
+                found[k] = Some(Raw { raw: &text[start..s.i], plain_string: b[start] == b'"' && !s.escaped });
+            }
+            s.ws();
+            match s.peek()? {
+                b',' => s.i += 1,
+                b'}' => {
+                    s.i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    s.ws();
+    (s.i == b.len()).then_some(found)
+}
+
 /// zap's own layout, `{"level":"…","ts":"…","logger":"…","caller":"…","msg":"…"` and then any
 /// other members: the five keys are matched as literals instead of being scanned and looked
 /// up. Anything else (another order, spaces, a missing key) is `None`, for the general scan.
