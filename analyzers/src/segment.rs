@@ -692,8 +692,8 @@ impl EventView<'_> {
         ev.line_count = self.line_count;
         ev.ts = self.ts;
         ev.level = self.level;
-        ev.logger = self.logger.map(str::to_string);
-        ev.caller = self.caller.map(str::to_string);
+        ev.logger = self.logger.map(std::sync::Arc::from);
+        ev.caller = self.caller.map(std::sync::Arc::from);
         ev.cids = self.cids(seg);
         ev.height = self.height;
         ev.worker = self.worker;
@@ -927,8 +927,8 @@ mod tests {
                 ev.line_count = line_count;
                 ev.ts = ts;
                 ev.level = level;
-                ev.logger = logger;
-                ev.caller = caller;
+                ev.logger = logger.map(Into::into);
+                ev.caller = caller.map(Into::into);
                 ev.height = height;
                 ev.worker = worker;
                 ev.miner = miner;

@@ -159,8 +159,8 @@ pub struct Event {
     pub line_count: u32,
     pub ts: Option<Timestamp>,
     pub level: Option<&'static str>,
-    pub logger: Option<String>,
-    pub caller: Option<String>,
+    pub logger: Option<Arc<str>>,
+    pub caller: Option<Arc<str>>,
     /// CIDs in the order the message lists them (tipset order kept).
     pub cids: Vec<String>,
     pub height: Option<i64>,

@@ -12,6 +12,7 @@ use crate::messages::{logger_allowed, match_rule, Fields, MessageRule, NOT_THIS_
 use crate::time::{PrefixCache, Timestamp};
 use serde_json::Value;
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// How one physical line was classified; lets the caller checkpoint at record boundaries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,8 +45,8 @@ struct Candidate {
     rule: &'static MessageRule,
     ts: Timestamp,
     level: Option<&'static str>,
-    logger: Option<String>,
-    caller: Option<String>,
+    logger: Option<Arc<str>>,
+    caller: Option<Arc<str>>,
     message: String,
     /// Text of the structured fields, if any (text format: after the message; JSON: pre-parsed).
     fields_text: Option<String>,
@@ -121,8 +122,8 @@ enum Parsed<'a> {
 struct JsonRecord {
     ts: Timestamp,
     level: Option<&'static str>,
-    logger: Option<String>,
-    caller: Option<String>,
+    logger: Option<Arc<str>>,
+    caller: Option<Arc<str>>,
     msg: String,
     fields: Fields,
 }
@@ -244,12 +245,13 @@ impl LogParser {
                     }
                     return LineClass::RecordStart;
                 }
-                Some(Cached::Candidate(n, known)) => {
-                    // What `Fast::Candidate` below carries, from the header already found.
+                Some(Cached::Candidate(n, known, names)) => {
+                    // What `Fast::Candidate` below carries, from the header already found (its
+                    // logger and caller shared, not copied).
                     if let (Some(text), Ok((ts, _))) = (known_text, self.ts_cache.parse_prefix(raw)) {
                         let h = Header { ts, level: Some(known.level), logger: Some(&text[n + known.logger.0..n + known.logger.1]), caller: Some(&text[n + known.caller.0..n + known.caller.1]), rest: &text[n + known.len..] };
                         self.close(out);
-                        self.open_text(line_no, h);
+                        self.open_text_with(line_no, h, Some(names));
                         return LineClass::RecordStart;
                     }
                 }
@@ -376,10 +378,10 @@ impl LogParser {
             return None;
         }
         let rest = &raw[n..];
-        let known = self.headers.get(rest)?;
-        Some(match crate::messages::match_rule_bytes(&rest[known.len..]) {
+        let header = self.headers.get(rest)?;
+        Some(match crate::messages::match_rule_bytes(&rest[header.known.len..]) {
             None => Cached::Ordinary,
-            Some(_) => Cached::Candidate(n, known),
+            Some(_) => Cached::Candidate(n, header.known, header.names.clone()),
         })
     }
 
@@ -426,15 +428,25 @@ impl LogParser {
     }
 
     fn open_text(&mut self, line_no: u64, h: Header<'_>) {
+        self.open_text_with(line_no, h, None);
+    }
+
+    /// [`LogParser::open_text`], with the header's logger and caller already shared (`names`,
+    /// the same texts as `h`'s).
+    fn open_text_with(&mut self, line_no: u64, h: Header<'_>, names: Option<(Arc<str>, Arc<str>)>) {
         let candidate = match match_rule(h.rest) {
             Some(rule) if logger_allowed(rule, h.logger) => {
                 let (message, fields_text) = split_fields(h.rest, rule.wants_fields);
+                let (logger, caller) = match names {
+                    Some((l, c)) => (Some(l), Some(c)),
+                    None => (h.logger.map(Arc::from), h.caller.map(Arc::from)),
+                };
                 Some(Candidate {
                     rule,
                     ts: h.ts,
                     level: h.level,
-                    logger: h.logger.map(str::to_string),
-                    caller: h.caller.map(str::to_string),
+                    logger,
+                    caller,
                     message: message.to_string(),
                     fields_text: fields_text.map(str::to_string),
                     fields: None,
@@ -588,8 +600,9 @@ fn looks_like_caller_bytes(tok: &[u8]) -> bool {
 enum Cached {
     /// A go-log record that is no sync event.
     Ordinary,
-    /// A record whose message starts like a sync event: where its timestamp ends, its header.
-    Candidate(usize, KnownHeader),
+    /// A record whose message starts like a sync event: where its timestamp ends, its header,
+    /// and the header's logger and caller.
+    Candidate(usize, KnownHeader, (Arc<str>, Arc<str>)),
 }
 
 /// What the byte-level look at a line decided.
@@ -701,7 +714,7 @@ fn fast_plain<'a>(raw: &'a [u8], text: Option<&'a str>, colour_free: bool, ts_ca
     // cached header holds none (`HeaderCache::put`), nor does a timestamp, and a header ends
     // in a separator (no `^[[` across its end): on a hit only the message's bytes are looked at.
     let (known, colour_from) = match headers.get(rest) {
-        Some(k) => (k, n + k.len),
+        Some(h) => (h.known, n + h.known.len),
         None => match read_header(rest) {
             Some(k) => (headers.put(rest, k, colour_free), 0),
             None => return Fast::No,
@@ -791,6 +804,8 @@ struct HeaderCache {
 
 struct CachedHeader {
     bytes: Box<[u8]>,
+    /// Its logger and caller, shared by the events of every line with this header.
+    names: (Arc<str>, Arc<str>),
     /// The header's last eight bytes as a word (headers are longer): where the headers of one
     /// bucket differ (`…sync_manager.go:236\t` / `…:318\t`), compared before the whole.
     last_word: u64,
@@ -823,7 +838,7 @@ impl HeaderCache {
     }
 
     #[inline]
-    fn get(&self, rest: &[u8]) -> Option<KnownHeader> {
+    fn get(&self, rest: &[u8]) -> Option<&CachedHeader> {
         // The same bytes, and the message starts right after them (no longer separator run).
         for h in &self.buckets[Self::bucket(rest)] {
             let len = h.known.len;
@@ -833,7 +848,7 @@ impl HeaderCache {
                 continue;
             }
             if !matches!(rest.get(len), Some(b'\t' | b' ')) {
-                return Some(h.known);
+                return Some(h);
             }
         }
         None
@@ -851,7 +866,10 @@ impl HeaderCache {
                 bucket.remove(0);
             }
             let last_word = u64::from_le_bytes(rest[k.len - 8..k.len].try_into().expect("8 bytes"));
-            bucket.push(CachedHeader { bytes: rest[..k.len].into(), last_word, known: k });
+            // A cached header is ASCII-delimited and the line UTF-8 (`read_header`'s caller
+            // checks), or lossily read: its names are text either way.
+            let name = |(a, b): (usize, usize)| Arc::from(String::from_utf8_lossy(&rest[a..b]));
+            bucket.push(CachedHeader { bytes: rest[..k.len].into(), names: (name(k.logger), name(k.caller)), last_word, known: k });
         }
         k
     }
@@ -911,8 +929,8 @@ fn json_fast(text: &str, ts_cache: &mut PrefixCache) -> Option<JsonFast> {
             Some(JsonFast::Candidate(Box::new(JsonRecord {
                 ts,
                 level,
-                logger: logger.map(str::to_string),
-                caller: caller.map(str::to_string),
+                logger: logger.map(Arc::from),
+                caller: caller.map(Arc::from),
                 msg: msg.to_string(),
                 fields: Fields::new(),
             })))
@@ -1224,7 +1242,7 @@ fn parse_json_line(t: &str) -> Parsed<'_> {
         other => other.to_string(),
     };
     let level = level.as_str().and_then(normalize_level);
-    Parsed::Json(Box::new(JsonRecord { ts, level, logger, caller, msg, fields: obj }))
+    Parsed::Json(Box::new(JsonRecord { ts, level, logger: logger.map(Arc::from), caller: caller.map(Arc::from), msg, fields: obj }))
 }
 
 pub(crate) mod json_scan;
