@@ -16,7 +16,7 @@ for t in log_parser journal_parser cbor_decoders car_reader; do
   else
     status="FAILED (see fuzz/target/$t.log and fuzz/artifacts/$t/)"
   fi
-  runs=$(grep -oE '#[0-9]+' "target/$t.log" | tail -1)
+  runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "target/$t.log" | tail -1)
   cov=$(grep -oE 'cov: [0-9]+' "target/$t.log" | tail -1)
-  echo "$t: $status — $(( $(date +%s) - start )) s, ${runs#\#} executions, $cov, corpus $(ls "$work" | wc -l) inputs"
+  echo "$t: $status — $(( $(date +%s) - start )) s, ${runs:-?} executions, $cov, corpus $(ls "$work" | wc -l) inputs"
 done
