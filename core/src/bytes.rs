@@ -50,6 +50,20 @@ pub fn equal(a: &[u8], b: &[u8]) -> bool {
     a == b
 }
 
+/// Where the first byte of `b` that a JSON string cannot hold as it is lies — a quote, a
+/// backslash or a control character (below 0x20) — or `b.len()`: the scan of a JSON string's
+/// content, sixteen bytes at a time (most strings of a log line are shorter than the setup of a
+/// general search).
+#[inline]
+pub fn first_json_special(b: &[u8]) -> usize {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    if b.len() >= 16 {
+        // SAFETY: as in `first_block_with`.
+        return unsafe { sse2::first_json_special(b) };
+    }
+    b.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).unwrap_or(b.len())
+}
+
 /// Calls `line` with each line of `data` that ends in `\n` (without it), in order; returns
 /// where the unterminated rest, if any, starts. Newlines are found 64 bytes at a time: one
 /// bit mask per block, then one bit per line, instead of a search call per line.
@@ -80,7 +94,7 @@ pub fn for_each_line(data: &[u8], mut line: impl FnMut(&[u8])) -> usize {
 
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 mod sse2 {
-    use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_set_epi64x};
+    use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_set_epi64x};
 
     #[inline]
     #[target_feature(enable = "sse2")]
@@ -131,6 +145,35 @@ mod sse2 {
         same(last)
     }
 
+    /// [`super::first_json_special`] for at least 16 bytes: blocks from the start, the last one
+    /// overlapping the one before (its bytes before the overlap are known to be plain).
+    #[target_feature(enable = "sse2")]
+    pub fn first_json_special(b: &[u8]) -> usize {
+        debug_assert!(b.len() >= 16);
+        let (quote, backslash, below_space) = (_mm_set1_epi8(b'"' as i8), _mm_set1_epi8(b'\\' as i8), _mm_set1_epi8(0x1f));
+        let special = |at: usize| {
+            let block: &[u8; 16] = b[at..at + 16].try_into().expect("16 bytes");
+            // SAFETY: `block` is 16 readable bytes; the load has no alignment requirement.
+            let v = unsafe { _mm_loadu_si128(block.as_ptr().cast::<__m128i>()) };
+            // A byte at most 0x1f is its own minimum with 0x1f (unsigned).
+            let ctl = _mm_cmpeq_epi8(_mm_min_epu8(v, below_space), v);
+            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)), ctl)) as u32
+        };
+        let last = b.len() - 16;
+        let mut at = 0;
+        loop {
+            let at_now = at.min(last);
+            let m = special(at_now);
+            if m != 0 {
+                return at_now + m.trailing_zeros() as usize;
+            }
+            if at_now == last {
+                return b.len();
+            }
+            at += 16;
+        }
+    }
+
     /// Bit `i` set when `raw[i]` is `\n` (`raw` is 64 bytes).
     #[inline]
     #[target_feature(enable = "sse2")]
@@ -156,6 +199,15 @@ mod tests {
             let tail = want.pop().expect("split yields one piece at least");
             prop_assert_eq!(got, want);
             prop_assert_eq!(&bytes[rest..], &tail[..]);
+        }
+
+        #[test]
+        fn first_json_special_is_a_byte_search(bytes in proptest::collection::vec(proptest::sample::select(vec![b'a', b' ', b'"', b'\\', 0x1f, 0x20, 0x00, 0x7f, 0x80, 0xff]), 0..80), plain in 0usize..40) {
+            // Mostly plain bytes before the mix, so that long runs and every block position occur.
+            let mut v = vec![b'x'; plain];
+            v.extend_from_slice(&bytes);
+            let want = v.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).unwrap_or(v.len());
+            prop_assert_eq!(first_json_special(&v), want);
         }
 
         #[test]

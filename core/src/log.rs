@@ -83,6 +83,8 @@ pub struct LogParser {
     ts_cache: PrefixCache,
     /// Headers already read (see [`HeaderCache`]).
     headers: HeaderCache,
+    /// Layouts of JSON-format lines already read (see [`JsonLayouts`]).
+    json_layouts: JsonLayouts,
     /// Leave the text of `unknown` events empty (they are still emitted and counted): for a
     /// caller that can store no more of them.
     pub skip_unknown_text: bool,
@@ -277,9 +279,18 @@ impl LogParser {
             Fast::No | Fast::Coloured => {}
         }
         if !self.full_path_only && raw.first() == Some(&b'{') && (colour_free || !has_colour(raw)) {
+            if colour_free && known_text.is_some() && self.json_layouts.is_ordinary(raw, &self.ts_cache) {
+                // A JSON line of a layout already read: what `json_fast` decides below.
+                self.close(out);
+                self.open = Some(OpenRecord { line: line_no, line_count: 1, candidate: None });
+                return LineClass::RecordStart;
+            }
             if let Ok(text) = utf8(raw) {
                 match json_fast(text, &mut self.ts_cache) {
                     Some(JsonFast::Other) => {
+                        if colour_free && known_text.is_some() {
+                            self.json_layouts.learn(raw, &self.ts_cache);
+                        }
                         self.close(out);
                         self.open = Some(OpenRecord { line: line_no, line_count: 1, candidate: None });
                         return LineClass::RecordStart;
@@ -540,12 +551,37 @@ impl LogParser {
 
 /// `::` marks a Rust logger (`filcrypto::proofs`); such lines are foreign.
 fn is_rust_path(tok: &[u8]) -> bool {
-    tok.windows(2).any(|w| w == b"::")
+    any_colon(tok, |i| tok.get(i + 1) == Some(&b':'))
 }
 
 /// `.rs:` anywhere in a caller marks a Rust source file.
 fn is_rust_caller(tok: &[u8]) -> bool {
-    tok.iter().enumerate().any(|(i, c)| *c == b':' && i >= 3 && &tok[i - 3..i] == b".rs")
+    any_colon(tok, |i| i >= 3 && &tok[i - 3..i] == b".rs")
+}
+
+/// Whether `at` holds for the position of some `:` in `tok`, colons found eight bytes at a
+/// time (loggers and callers are short: a search call's setup would cost more).
+#[inline]
+fn any_colon(tok: &[u8], at: impl Fn(usize) -> bool) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut words = tok.chunks_exact(8);
+    let mut base = 0;
+    for w in &mut words {
+        let y = u64::from_le_bytes(w.try_into().expect("8 bytes")) ^ (LO * b':' as u64);
+        // High bit of each byte that was ':' — and perhaps of a byte after one (a borrow), so
+        // each is checked.
+        let mut m = y.wrapping_sub(LO) & !y & HI;
+        while m != 0 {
+            let i = base + (m.trailing_zeros() / 8) as usize;
+            if tok[i] == b':' && at(i) {
+                return true;
+            }
+            m &= m - 1;
+        }
+        base += 8;
+    }
+    words.remainder().iter().enumerate().any(|(k, c)| *c == b':' && at(base + k))
 }
 
 /// Splits off the next token (after a run of tabs/spaces) without decoding.
@@ -875,6 +911,104 @@ impl HeaderCache {
     }
 }
 
+/// Layouts of JSON-format lines already read: zap's `{"level":…,"ts":…,"logger":…,"caller":…,
+/// "msg":…}` with nothing after the message, as the bytes before the timestamp (`head`) and
+/// between the timestamp and the message (`tail`: its closing quote, the logger and the
+/// caller, the message's opening quote). A line made of a known head and tail around a
+/// timestamp of the cached date, and a message without escapes that starts no row and ends the
+/// object, is what `json_fast` calls an ordinary record: it is the JSON of a line already
+/// validated with another time and message, and those two are checked. Most lines of a
+/// JSON-format log are decided this way without scanning the rest of them.
+#[derive(Default)]
+struct JsonLayouts {
+    buckets: Vec<Vec<JsonLayout>>,
+}
+
+struct JsonLayout {
+    head: Box<[u8]>,
+    tail: Box<[u8]>,
+}
+
+impl JsonLayouts {
+    const BUCKETS: usize = 64;
+    const PER_BUCKET: usize = 8;
+    /// zap writes the level first.
+    const LEVEL_KEY: &'static [u8] = b"{\"level\":\"";
+    const TS_KEY: &'static [u8] = b"\",\"ts\":\"";
+
+    /// Where the timestamp's text starts, if `raw` starts as zap writes its lines.
+    fn ts_start(raw: &[u8]) -> Option<usize> {
+        if !raw.starts_with(Self::LEVEL_KEY) {
+            return None;
+        }
+        let level_len = raw.get(10..18)?.iter().position(|c| *c == b'"')?;
+        let ts_start = 10 + level_len + Self::TS_KEY.len();
+        (raw.get(10 + level_len..ts_start)? == Self::TS_KEY).then_some(ts_start)
+    }
+
+    /// Picks a bucket by the tail's bytes past `","logger":"` (the logger and caller).
+    fn bucket(tail: &[u8]) -> usize {
+        let word = |i: usize| tail.get(i..i + 8).map_or(tail.len() as u64, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+        ((word(12) ^ word(20).rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize % Self::BUCKETS
+    }
+
+    /// True when `raw` (ASCII, without colour) is an ordinary record of a known layout.
+    fn is_ordinary(&self, raw: &[u8], ts_cache: &PrefixCache) -> bool {
+        if self.buckets.is_empty() {
+            return false;
+        }
+        let Some(ts_start) = Self::ts_start(raw) else { return false };
+        // The timestamp is the whole string: its closing quote follows it.
+        let Some(n) = ts_cache.end_if_cached(&raw[ts_start..]) else { return false };
+        let tail_start = ts_start + n;
+        if raw.get(tail_start) != Some(&b'"') {
+            return false;
+        }
+        let rest = &raw[tail_start..];
+        for layout in &self.buckets[Self::bucket(rest)] {
+            let Some(tail) = rest.get(..layout.tail.len()) else { continue };
+            if !crate::bytes::equal(tail, &layout.tail) || !crate::bytes::equal(&raw[..ts_start], &layout.head) {
+                continue;
+            }
+            let msg = &rest[tail.len()..];
+            let end = crate::bytes::first_json_special(msg);
+            // A plain message, then the object's end and the line's.
+            return msg.get(end..) == Some(b"\"}".as_slice()) && crate::messages::match_rule_bytes(&msg[..end]).is_none();
+        }
+        false
+    }
+
+    /// Keeps the layout of `raw`, a line `json_fast` has just called an ordinary record, when
+    /// it is one this cache can decide again.
+    fn learn(&mut self, raw: &[u8], ts_cache: &PrefixCache) {
+        let Some(ts_start) = Self::ts_start(raw) else { return };
+        let Some(n) = ts_cache.end_if_cached(&raw[ts_start..]) else { return };
+        let tail_start = ts_start + n;
+        if raw.get(tail_start) != Some(&b'"') {
+            return;
+        }
+        // The message's opening quote ends the tail; the message (without escapes) and the
+        // object end the line.
+        const MSG_KEY: &[u8] = b"\",\"msg\":\"";
+        let Some(at) = memchr::memmem::find(&raw[tail_start..], MSG_KEY) else { return };
+        let tail_end = tail_start + at + MSG_KEY.len();
+        let msg = &raw[tail_end..];
+        let end = crate::bytes::first_json_special(msg);
+        if msg.get(end..) != Some(b"\"}".as_slice()) || tail_end - tail_start > 256 {
+            return;
+        }
+        if self.buckets.is_empty() {
+            self.buckets = (0..Self::BUCKETS).map(|_| Vec::new()).collect();
+        }
+        let tail = &raw[tail_start..tail_end];
+        let bucket = &mut self.buckets[Self::bucket(tail)];
+        if bucket.len() == Self::PER_BUCKET {
+            bucket.remove(0);
+        }
+        bucket.push(JsonLayout { head: raw[..ts_start].into(), tail: tail.into() });
+    }
+}
+
 /// What [`json_fast`] decided about a JSON log line.
 enum JsonFast {
     /// A well-formed JSON record that is no sync event.
@@ -1022,7 +1156,8 @@ fn looks_like_caller(tok: &str) -> bool {
 }
 
 fn is_rust_logger(logger: &str, caller: Option<&str>) -> bool {
-    logger.contains("::") || caller.map(|c| c.contains(".rs:")).unwrap_or(false)
+    // Byte checks, not substring searches: they run on every JSON line.
+    is_rust_path(logger.as_bytes()) || caller.is_some_and(|c| is_rust_caller(c.as_bytes()))
 }
 
 /// Splits the next whitespace-delimited token.

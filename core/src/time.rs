@@ -287,12 +287,20 @@ impl PrefixCache {
     /// as they were, xor `'0'`).
     #[inline]
     fn millis_form(&self, b: &[u8]) -> Option<(u64, u64)> {
-        // The zone as one masked word at b[23..31]; every read below is in b[..32] (a fixed-size
-        // view: no bounds checks).
-        let b: &[u8; 32] = b.get(..32)?.try_into().ok()?;
         if !self.millis_ready {
             return None;
         }
+        // The zone as one masked word at b[23..31]; every read below is in b[..32] (a fixed-size
+        // view: no bounds checks). A shorter text (a JSON line's `ts` string) is read zero-padded:
+        // NUL is no digit, separator or zone byte, so the padding can only fail a check.
+        let mut padded = [0u8; 32];
+        let b: &[u8; 32] = match b.get(..32) {
+            Some(head) => head.try_into().ok()?,
+            None => {
+                padded[..b.len()].copy_from_slice(b);
+                &padded
+            }
+        };
         let word = |i: usize| u64::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3], b[i + 4], b[i + 5], b[i + 6], b[i + 7]]);
         // The date as the first ten bytes: one word and the two bytes after it, as one compare.
         if word(0) != self.date_word || (u16::from_le_bytes([b[8], b[9]]) != self.date_tail) || (b[10] != b'T' && b[10] != b' ') {
@@ -488,6 +496,8 @@ mod tests {
         cache.parse_prefix(b"2021-11-26T09:44:30.657+0800\tINFO\tchain\tchain/s.go:1\tx").unwrap();
         assert_eq!(cache.end_if_cached(b"2021-11-26T23:59:60.000+0800\tINFO\tmpool\tm/m.go:1\tx"), Some(28));
         assert_eq!(cache.end_if_cached(b"2021-11-26 00:00:00.999+0800\tINFO\tmpool\tm/m.go:1\tx"), Some(28));
+        assert_eq!(cache.end_if_cached(b"2021-11-26T09:44:31.123+0800"), Some(28), "the timestamp alone");
+        assert_eq!(cache.end_if_cached(b"2021-11-26T09:44:31.123+080"), None, "a zone cut short");
         for other in [
             &b"2021-11-27T09:44:30.657+0800\tINFO\tmpool\tm/m.go:1\tx"[..], // another day
             b"2021-11-26T24:44:30.657+0800\tINFO\tmpool\tm/m.go:1\tx",   // hour out of range
@@ -497,7 +507,7 @@ mod tests {
             b"2021-11-26T09:44:30.657+0700\tINFO\tmpool\tm/m.go:1\tx",   // another zone
             b"2021-11-26T09:44:30,657+0800\tINFO\tmpool\tm/m.go:1\tx",   // comma
             b"2021-11-26T09:4\xc3:30.657+0800\tINFO\tmpool\tm/m.go:1\tx", // not a digit
-            b"2021-11-26T09:44:30.657+0800",                                  // short
+            b"2021-11-26T09:44:30.657",                                       // no zone
         ] {
             assert_eq!(cache.end_if_cached(other), None, "{}", String::from_utf8_lossy(other));
         }
@@ -518,7 +528,7 @@ mod tests {
         /// cache, lines of that date with any byte of their first 32 changed (or none).
         #[test]
         fn end_if_cached_claims_only_what_parse_prefix_finds(
-            first in 0usize..4, edits in prop::collection::vec((0usize..32, any::<u8>()), 0..3), zone in 0usize..5
+            first in 0usize..4, edits in prop::collection::vec((0usize..32, any::<u8>()), 0..3), zone in 0usize..5, cut in 18usize..40
         ) {
             let zones = ["+0800", "Z", "-07:00", "+05:30", "z"];
             let firsts = ["2021-11-26T09:44:30.657", "2021-11-26 00:00:00.000", "2199-12-31T23:59:60.999", "1970-01-01T00:00:00.001"];
@@ -530,6 +540,8 @@ mod tests {
             for (at, byte) in edits {
                 line[at] = byte;
             }
+            // Shorter texts too (a JSON line's `ts` is the timestamp alone).
+            line.truncate(cut);
             if let Some(n) = cache.end_if_cached(&line) {
                 prop_assert_eq!(Timestamp::parse_prefix(&line).map(|(_, n)| n), Ok(n));
                 prop_assert_eq!(cache.parse_prefix(&line), Timestamp::parse_prefix(&line));

@@ -232,12 +232,11 @@ impl Scanner<'_> {
         let start = self.i;
         let mut escaped = false;
         loop {
-            // Up to the next quote or backslash (SIMD), then one pass for control characters
-            // over what was skipped (it vectorises: no early exit).
+            // Up to the next quote, backslash or control character, in one vectorised pass.
             let rest = &self.b[self.i..];
-            let k = memchr::memchr2(b'"', b'\\', rest)?;
-            if rest[..k].iter().fold(0xffu8, |m, &c| m.min(c)) < 0x20 {
-                return None; // a control character
+            let k = crate::bytes::first_json_special(rest);
+            if k == rest.len() {
+                return None; // unterminated
             }
             self.i += k;
             match self.peek()? {
@@ -253,7 +252,7 @@ impl Scanner<'_> {
                     }
                     _ => return None, // `\u…` (surrogate rules) or an invalid escape
                 },
-                _ => return None, // (memchr2 stops only at a quote or a backslash)
+                _ => return None, // a control character
             }
         }
     }

@@ -535,3 +535,47 @@ fn a_header_cut_after_its_caller_is_not_a_prefix_of_longer_ones() {
     let workers: Vec<u64> = fast.iter().filter(|e| e.kind == EventKind::WorkerStart).filter_map(|e| e.worker).collect();
     assert_eq!(workers, [1, 2]);
 }
+
+proptest::proptest! {
+    /// The word-wide marks of Rust loggers and callers agree with substring searches.
+    #[test]
+    fn rust_markers_agree_with_substring_search(bytes in proptest::collection::vec(proptest::sample::select(b"::.rsab;9".to_vec()), 0..40)) {
+        let t = String::from_utf8(bytes).unwrap();
+        proptest::prop_assert_eq!(super::is_rust_path(t.as_bytes()), t.contains("::"), "{}", t);
+        proptest::prop_assert_eq!(super::is_rust_caller(t.as_bytes()), t.contains(".rs:"), "{}", t);
+    }
+}
+
+/// A JSON line whose layout was just learned, then the same line with each byte replaced (or
+/// cut after it): the layout cache must decide every one of them as the full parser does.
+#[test]
+fn json_layouts_decide_mutated_lines_like_the_full_parser() {
+    let lines = [
+        format!("{{\"level\":\"info\",\"ts\":\"2021-12-09T20:17:00.911+0800\",\"logger\":\"mpool\",\"caller\":\"messagepool/messagepool.go:1043\",\"msg\":\"mpool add: nonce gap for {A}\"}}"),
+        "{\"level\":\"warn\",\"ts\":\"2021-12-09T20:17:01.002+0800\",\"logger\":\"chain\",\"caller\":\"chain/sync.go:1\",\"msg\":\"worker 3 done; took 1s\"}".to_string(),
+    ];
+    for line in &lines {
+        let base = line.as_bytes();
+        for at in 0..base.len() {
+            for byte in [b'"', b'\\', b'}', b' ', 0x1f, b'x', b'9', b':', b'{'] {
+                let mut changed = base.to_vec();
+                changed[at] = byte;
+                for cut in [changed.len(), at + 1] {
+                    let mut run = base.to_vec();
+                    run.push(b'\n');
+                    run.extend_from_slice(&changed[..cut]);
+                    let mut reference = LogParser::reference();
+                    let mut want = Vec::new();
+                    for (i, l) in run.split(|c| *c == b'\n').enumerate() {
+                        reference.push_line(i as u64 + 1, l, &mut want);
+                    }
+                    reference.finish(&mut want);
+                    let (got, stats) = push_as_run(&run);
+                    assert_eq!(format!("{got:?}"), format!("{want:?}"), "{}", String::from_utf8_lossy(&run));
+                    assert_eq!(&stats, reference.stats());
+                }
+            }
+        }
+    }
+}
+
