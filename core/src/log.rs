@@ -247,13 +247,13 @@ impl LogParser {
                     }
                     return LineClass::RecordStart;
                 }
-                Some(Cached::Candidate(n, known, names)) => {
+                Some(Cached::Candidate(n, known, rule, names)) => {
                     // What `Fast::Candidate` below carries, from the header already found (its
                     // logger and caller shared, not copied).
                     if let (Some(text), Ok((ts, _))) = (known_text, self.ts_cache.parse_prefix(raw)) {
                         let h = Header { ts, level: Some(known.level), logger: Some(&text[n + known.logger.0..n + known.logger.1]), caller: Some(&text[n + known.caller.0..n + known.caller.1]), rest: &text[n + known.len..] };
                         self.close(out);
-                        self.open_text_with(line_no, h, Some(names));
+                        self.open_text_with(line_no, h, Some(rule), Some(names));
                         return LineClass::RecordStart;
                     }
                 }
@@ -392,7 +392,7 @@ impl LogParser {
         let header = self.headers.get(rest)?;
         Some(match crate::messages::match_rule_bytes(&rest[header.known.len..]) {
             None => Cached::Ordinary,
-            Some(_) => Cached::Candidate(n, header.known, header.names.clone()),
+            Some(rule) => Cached::Candidate(n, header.known, rule, header.names.clone()),
         })
     }
 
@@ -439,13 +439,14 @@ impl LogParser {
     }
 
     fn open_text(&mut self, line_no: u64, h: Header<'_>) {
-        self.open_text_with(line_no, h, None);
+        self.open_text_with(line_no, h, None, None);
     }
 
-    /// [`LogParser::open_text`], with the header's logger and caller already shared (`names`,
-    /// the same texts as `h`'s).
-    fn open_text_with(&mut self, line_no: u64, h: Header<'_>, names: Option<(Arc<str>, Arc<str>)>) {
-        let candidate = match match_rule(h.rest) {
+    /// [`LogParser::open_text`], with what the caller already knows: the row the message
+    /// starts (`match_rule(h.rest)`), and the header's logger and caller shared (`names`, the
+    /// same texts as `h`'s).
+    fn open_text_with(&mut self, line_no: u64, h: Header<'_>, rule: Option<&'static MessageRule>, names: Option<(Arc<str>, Arc<str>)>) {
+        let candidate = match rule.or_else(|| match_rule(h.rest)) {
             Some(rule) if logger_allowed(rule, h.logger) => {
                 let (message, fields_text) = split_fields(h.rest, rule.wants_fields);
                 let (logger, caller) = match names {
@@ -637,8 +638,8 @@ enum Cached {
     /// A go-log record that is no sync event.
     Ordinary,
     /// A record whose message starts like a sync event: where its timestamp ends, its header,
-    /// and the header's logger and caller.
-    Candidate(usize, KnownHeader, (Arc<str>, Arc<str>)),
+    /// the row its message starts, and the header's logger and caller.
+    Candidate(usize, KnownHeader, &'static MessageRule, (Arc<str>, Arc<str>)),
 }
 
 /// What the byte-level look at a line decided.

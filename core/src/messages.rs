@@ -36,11 +36,15 @@ const CHAINSTORE: &[&str] = &["chainstore"];
 const SUB: &[&str] = &["sub"];
 const CONSENSUS: &[&str] = &["chain", "consensus-common", "consensus", "filcns"];
 
+const INITIAL_TARGET: &str = "selected initial sync target:";
+const DEFERRED_TARGET: &str = "selected deferred sync target:";
+const TARGET: &str = "selected sync target:";
+
 /// The table, most specific prefixes first where one is a prefix of another.
 pub static RULES: &[MessageRule] = &[
-    MessageRule { kind: EventKind::SelectedInitialTarget, prefix: "selected initial sync target:", loggers: CHAIN, wants_fields: false, parse: target_list },
-    MessageRule { kind: EventKind::SelectedDeferredTarget, prefix: "selected deferred sync target:", loggers: CHAIN, wants_fields: false, parse: target_list },
-    MessageRule { kind: EventKind::SelectedTarget, prefix: "selected sync target:", loggers: CHAIN, wants_fields: false, parse: target_list },
+    MessageRule { kind: EventKind::SelectedInitialTarget, prefix: INITIAL_TARGET, loggers: CHAIN, wants_fields: false, parse: target_list },
+    MessageRule { kind: EventKind::SelectedDeferredTarget, prefix: DEFERRED_TARGET, loggers: CHAIN, wants_fields: false, parse: target_list },
+    MessageRule { kind: EventKind::SelectedTarget, prefix: TARGET, loggers: CHAIN, wants_fields: false, parse: target_list },
     MessageRule { kind: EventKind::WorkerStart, prefix: "worker ", loggers: CHAIN, wants_fields: false, parse: worker_line },
     MessageRule { kind: EventKind::SyncError, prefix: "error during sync in ", loggers: CHAIN, wants_fields: false, parse: error_during_sync },
     MessageRule { kind: EventKind::SyncError, prefix: "sync error:", loggers: CHAIN, wants_fields: false, parse: legacy_sync_error },
@@ -124,7 +128,12 @@ fn cid_list(s: &str) -> Result<(Vec<String>, usize), String> {
 }
 
 fn target_list(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
-    let prefix = match_rule(msg).map(|r| r.prefix).unwrap_or("");
+    // The row that matched set the kind; its prefix starts the message.
+    let prefix = match ev.kind {
+        EventKind::SelectedInitialTarget => INITIAL_TARGET,
+        EventKind::SelectedDeferredTarget => DEFERRED_TARGET,
+        _ => TARGET,
+    };
     let (cids, _) = cid_list(rest(msg, prefix))?;
     if cids.is_empty() {
         return Err("empty sync target".into());
