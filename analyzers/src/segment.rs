@@ -150,6 +150,9 @@ impl Dict {
         i
     }
 
+    /// [`Dict::id`] without trying the last ids first: for an event's CIDs, which neighbouring
+    /// events of one kind seldom repeat (each names its own tipset), so the tries only cost.
+    /// (A head change's `From` is the last one's `To`: those keep the tries.)
     fn id_slow(&mut self, s: &str) -> u32 {
         let h = {
             let mut hasher = WordHasher::default();
@@ -306,7 +309,7 @@ impl SegmentBuilder {
         if !ev.cids.is_empty() {
             put_uvar(b, ev.cids.len() as u64);
             for c in &ev.cids {
-                put_uvar(b, self.cids.id(c) as u64);
+                put_uvar(b, self.cids.id_slow(c) as u64);
             }
         }
         match cut {
@@ -336,7 +339,7 @@ impl SegmentBuilder {
             for list in [&hc.from, &hc.to] {
                 put_uvar(b, list.len() as u64);
                 for c in list {
-                    put_uvar(b, self.cids.id(c) as u64);
+                    put_uvar(b, self.cids.id_slow(c) as u64);
                 }
             }
         }
