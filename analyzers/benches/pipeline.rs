@@ -87,9 +87,9 @@ fn main() {
             let mut out: Vec<Event> = Vec::with_capacity(4096);
             let mut n = 0u64;
             if is_log {
+                // As ingest feeds it: the whole run at once (its facts are checked once).
                 let mut p = LogParser::new();
-                lines(&data, |no, l| {
-                    p.push_line(no, l, &mut out);
+                p.push_lines(1, &data, &mut out, |out| {
                     if out.len() >= 4096 {
                         n += out.len() as u64;
                         out.clear();

@@ -176,8 +176,9 @@ impl LogParser {
         self.push_line_with(line_no, raw, Facts::UNKNOWN, out)
     }
 
-    /// Feeds a run of whole lines — `data` ends in `\n` or is empty; each line's trailing `\r`
-    /// is ignored — numbering them from `first_line`, and calls `drain` with the output after
+    /// Feeds a run of lines — each ended by `\n`, the last one possibly not (it is fed as a line
+    /// all the same); each line's trailing `\r` is ignored — numbering them from `first_line`,
+    /// and calls `drain` with the output after
     /// every line that produced events (so it stays a few events long). Returns the number of
     /// lines. Reads every line exactly as [`LogParser::push_line`] does; what it saves is
     /// per-line work that a property of the whole run settles at once: a run that is ASCII
@@ -186,7 +187,7 @@ impl LogParser {
     pub fn push_lines(&mut self, first_line: u64, data: &[u8], out: &mut Vec<Event>, mut drain: impl FnMut(&mut Vec<Event>)) -> u64 {
         let colour_free = memchr::memchr2(0x1b, b'^', data).is_none();
         let mut line_no = first_line;
-        match crate::bytes::ascii_str(data) {
+        let rest = match crate::bytes::ascii_str(data) {
             Some(text) => {
                 // Every line of ASCII text is ASCII text.
                 crate::bytes::for_each_line(data, |raw| {
@@ -197,7 +198,7 @@ impl LogParser {
                         drain(out);
                     }
                     line_no += 1;
-                });
+                })
             }
             None => {
                 // Some non-ASCII byte: each line is checked as it needs (the full path reads
@@ -208,8 +209,16 @@ impl LogParser {
                         drain(out);
                     }
                     line_no += 1;
-                });
+                })
             }
+        };
+        if rest < data.len() {
+            // A last line without its `\n`.
+            self.push_line_with(line_no, &data[rest..], Facts { text: None, colour_free }, out);
+            if !out.is_empty() {
+                drain(out);
+            }
+            line_no += 1;
         }
         line_no - first_line
     }

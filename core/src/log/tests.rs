@@ -293,6 +293,21 @@ fn assert_fast_paths_agree(text: &str) {
     }
 }
 
+#[test]
+fn a_run_without_its_last_newline_feeds_that_line_too() {
+    for text in BUNDLED_LOGS {
+        let trimmed = text.trim_end_matches('\n');
+        let (with, with_stats) = push_as_run(trimmed.as_bytes());
+        let mut p = LogParser::new();
+        let (mut out, mut without) = (Vec::new(), Vec::new());
+        let n = p.push_lines(1, trimmed.as_bytes(), &mut out, |o| without.append(o));
+        p.finish(&mut without);
+        assert_eq!(n, trimmed.split('\n').count() as u64);
+        assert_eq!(format!("{without:?}"), format!("{with:?}"));
+        assert_eq!(p.stats(), &with_stats);
+    }
+}
+
 /// `text` split at `\n` (every piece a line, as `push_line` is fed above) through `push_lines`.
 fn push_as_run(text: &[u8]) -> (Vec<Event>, LineStats) {
     let mut data = text.to_vec();
