@@ -33,27 +33,21 @@ pub(crate) struct Head<'a> {
     pub msg: Option<Raw<'a>>,
 }
 
+/// The keys of [`Head`], in its order.
+const HEAD_KEYS: [&str; 5] = ["level", "ts", "logger", "caller", "msg"];
+
+impl<'a> Head<'a> {
+    fn from_values([level, ts, logger, caller, msg]: [Option<Raw<'a>>; 5]) -> Head<'a> {
+        Head { level, ts, logger, caller, msg }
+    }
+}
+
 /// Scans `text` as one JSON object (surrounding whitespace allowed).
 pub(crate) fn scan_object(text: &str) -> Option<Head<'_>> {
     if let Some(head) = scan_zap(text) {
         return Some(head);
     }
-    let b = text.as_bytes();
-    let mut s = Scanner { b, i: 0, escaped: false };
-    s.ws();
-    if s.peek()? != b'{' {
-        return None;
-    }
-    s.i += 1;
-    let mut head = Head::default();
-    s.ws();
-    if s.peek()? == b'}' {
-        s.i += 1;
-    } else {
-        s.members(text, &mut head)?;
-    }
-    s.ws();
-    (s.i == b.len()).then_some(head)
+    object_values(text, HEAD_KEYS).map(Head::from_values)
 }
 
 /// The raw values of `keys` in `text`, one JSON object (surrounding whitespace allowed), with
@@ -73,37 +67,7 @@ pub(crate) fn object_values<'t, const N: usize>(text: &'t str, keys: [&str; N]) 
     if s.peek()? == b'}' {
         s.i += 1;
     } else {
-        loop {
-            s.ws();
-            let (ks, ke) = s.string()?;
-            if s.escaped {
-                return None;
-            }
-            let key = &text[ks..ke];
-            s.ws();
-            if s.peek()? != b':' {
-                return None;
-            }
-            s.i += 1;
-            s.ws();
-            let start = s.i;
-            s.value(1)?;
-            if let Some(k) = keys.iter().position(|w| *w == key) {
-                if found[k].is_some() {
-                    return None;
-                }
-                found[k] = Some(Raw { raw: &text[start..s.i], plain_string: b[start] == b'"' && !s.escaped });
-            }
-            s.ws();
-            match s.peek()? {
-                b',' => s.i += 1,
-                b'}' => {
-                    s.i += 1;
-                    break;
-                }
-                _ => return None,
-            }
-        }
+        s.members(text, &keys, &mut found)?;
     }
     s.ws();
     (s.i == b.len()).then_some(found)
@@ -115,7 +79,7 @@ pub(crate) fn object_values<'t, const N: usize>(text: &'t str, keys: [&str; N]) 
 fn scan_zap(text: &str) -> Option<Head<'_>> {
     let b = text.as_bytes();
     let mut s = Scanner { b, i: 0, escaped: false };
-    let mut head = Head::default();
+    let mut found = [None; 5];
     let keys: [&[u8]; 5] = [b"{\"level\":", b",\"ts\":", b",\"logger\":", b",\"caller\":", b",\"msg\":"];
     for (k, literal) in keys.into_iter().enumerate() {
         if !b[s.i..].starts_with(literal) {
@@ -127,25 +91,18 @@ fn scan_zap(text: &str) -> Option<Head<'_>> {
             return None;
         }
         s.string()?;
-        let raw = Some(Raw { raw: &text[start..s.i], plain_string: !s.escaped });
-        match k {
-            0 => head.level = raw,
-            1 => head.ts = raw,
-            2 => head.logger = raw,
-            3 => head.caller = raw,
-            _ => head.msg = raw,
-        }
+        found[k] = Some(Raw { raw: &text[start..s.i], plain_string: !s.escaped });
     }
     match s.peek()? {
         b'}' => s.i += 1,
         b',' => {
             s.i += 1;
-            s.members(text, &mut head)?;
+            s.members(text, &HEAD_KEYS, &mut found)?;
         }
         _ => return None,
     }
     s.ws();
-    (s.i == b.len()).then_some(head)
+    (s.i == b.len()).then(|| Head::from_values(found))
 }
 
 /// True when `b` is certainly one JSON value, as serde_json would accept it (surrounding
@@ -170,11 +127,16 @@ struct Scanner<'a> {
 
 impl Scanner<'_> {
     /// Members up to and including the object's closing `}` (at least one member follows),
-    /// filling the five keys of `head`; a repeated or escaped key among them is `None`.
-    fn members<'t>(&mut self, text: &'t str, head: &mut Head<'t>) -> Option<()> {
+    /// the raw value of each of `keys` into `found`; a repeated wanted key (serde_json keeps
+    /// the last one) or any escaped key (it might decode to a wanted one) is `None`: serde
+    /// decides.
+    fn members<'t>(&mut self, text: &'t str, keys: &[&str], found: &mut [Option<Raw<'t>>]) -> Option<()> {
         loop {
             self.ws();
             let (ks, ke) = self.string()?;
+            if self.escaped {
+                return None;
+            }
             let key = &text[ks..ke];
             self.ws();
             if self.peek()? != b':' {
@@ -184,22 +146,11 @@ impl Scanner<'_> {
             self.ws();
             let start = self.i;
             self.value(1)?;
-            let raw = Raw { raw: &text[start..self.i], plain_string: self.b[start] == b'"' && !self.escaped };
-            let slot = match key {
-                "level" => Some(&mut head.level),
-                "ts" => Some(&mut head.ts),
-                "logger" => Some(&mut head.logger),
-                "caller" => Some(&mut head.caller),
-                "msg" => Some(&mut head.msg),
-                // An escaped key might decode to one of the five: let serde decide.
-                k if k.contains('\\') => return None,
-                _ => None,
-            };
-            if let Some(slot) = slot {
-                if slot.is_some() {
-                    return None; // repeated: serde_json keeps the last one
+            if let Some(k) = keys.iter().position(|w| *w == key) {
+                if found[k].is_some() {
+                    return None;
                 }
-                *slot = Some(raw);
+                found[k] = Some(Raw { raw: &text[start..self.i], plain_string: self.b[start] == b'"' && !self.escaped });
             }
             self.ws();
             match self.peek()? {

@@ -308,6 +308,17 @@ fn a_run_without_its_last_newline_feeds_that_line_too() {
     }
 }
 
+/// `text` split at `\n`, every piece a line, through the reference parser line by line.
+fn reference_lines(text: &[u8]) -> (Vec<Event>, LineStats) {
+    let mut reference = LogParser::reference();
+    let mut events = Vec::new();
+    for (i, l) in text.split(|c| *c == b'\n').enumerate() {
+        reference.push_line(i as u64 + 1, l, &mut events);
+    }
+    reference.finish(&mut events);
+    (events, reference.stats().clone())
+}
+
 /// `text` split at `\n` (every piece a line, as `push_line` is fed above) through `push_lines`.
 fn push_as_run(text: &[u8]) -> (Vec<Event>, LineStats) {
     let mut data = text.to_vec();
@@ -426,15 +437,10 @@ proptest::proptest! {
         run.extend_from_slice(&line);
         run.push(b'\n');
         run.extend_from_slice(corpus[(seed + 2) % corpus.len()].as_bytes());
-        let mut reference = LogParser::reference();
-        let mut want = Vec::new();
-        for (i, l) in run.split(|c| *c == b'\n').enumerate() {
-            reference.push_line(i as u64 + 1, l, &mut want);
-        }
-        reference.finish(&mut want);
+        let (want, want_stats) = reference_lines(&run);
         let (got, got_stats) = push_as_run(&run);
         proptest::prop_assert_eq!(format!("{got:?}"), format!("{want:?}"));
-        proptest::prop_assert_eq!(got_stats, reference.stats().clone());
+        proptest::prop_assert_eq!(got_stats, want_stats);
     }
 }
 
@@ -579,15 +585,10 @@ fn json_layouts_decide_mutated_lines_like_the_full_parser() {
                     let mut run = base.to_vec();
                     run.push(b'\n');
                     run.extend_from_slice(&changed[..cut]);
-                    let mut reference = LogParser::reference();
-                    let mut want = Vec::new();
-                    for (i, l) in run.split(|c| *c == b'\n').enumerate() {
-                        reference.push_line(i as u64 + 1, l, &mut want);
-                    }
-                    reference.finish(&mut want);
+                    let (want, want_stats) = reference_lines(&run);
                     let (got, stats) = push_as_run(&run);
                     assert_eq!(format!("{got:?}"), format!("{want:?}"), "{}", String::from_utf8_lossy(&run));
-                    assert_eq!(&stats, reference.stats());
+                    assert_eq!(stats, want_stats);
                 }
             }
         }
