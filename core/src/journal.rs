@@ -295,7 +295,12 @@ fn envelope_fast_path(line_no: u64, raw: &[u8], keep_raw: bool, names: &mut Vec<
     let rest = rest.strip_prefix(b",\"Timestamp\":\"")?;
     let (ts_text, rest) = quoted(rest)?;
     let data = rest.strip_prefix(b",\"Data\":")?;
-    let data = data.trim_ascii_end().strip_suffix(b"}")?;
+    let mut data = data.trim_ascii_end().strip_suffix(b"}")?;
+    // JSON whitespace between the value and the object's end is not part of the value: serde's
+    // raw value (what the full path keeps) holds the value alone (the fuzzer found `"x"\r\t}`).
+    while let [value @ .., b' ' | b'\t' | b'\n' | b'\r'] = data {
+        data = value;
+    }
     // `Data` must be one valid JSON value, exactly as serde reads it (a balanced-bracket check
     // let invalid JSON through as a record; the fuzzer found it); leading space would differ
     // from serde's raw value.
@@ -419,6 +424,8 @@ mod tests {
         let lines = [
             "{\"System\":\"mpool\",\"Event\":\"add\",\"Timestamp\":\"2024-06-23T12:15:52.11Z\",\"Data\":{\"Action\":\"add\",\"Messages\":[]}}",
             "{\"System\":\"miner\",\"Event\":\"block_mined\",\"Timestamp\":\"2021-09-22T12:49:56.313760193+08:00\",\"Data\":{\"epoch\":31437}}  ",
+            // found by the fuzzer: whitespace after the value, inside the object
+            "{\"System\":\"sync\",\"Event\":\"h1ead_change\",\"Timestamp\":\"2021-11-26T10:05:03.96+08:00\",\"Data\":\"thod\"\r\t\t }",
         ];
         for l in lines {
             let fast = envelope_fast_path(7, l.as_bytes(), true, &mut Vec::new()).expect("fast path taken");
