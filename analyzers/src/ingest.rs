@@ -567,73 +567,39 @@ impl ParserKind {
         // Events go to the encoder as they come: the parser's output vector stays a few
         // entries long and hot in cache.
         let mut events = Vec::with_capacity(8);
-        let mut push_all = |push: &mut dyn FnMut(u64, &[u8], &mut Vec<Event>), enc: &mut Encoder| {
-            let mut line = chunk.first_line;
-            // Every line of a chunk ends in `\n` (`Chunk::data`): nothing is left over.
-            lsync_core::bytes::for_each_line(&chunk.data[..chunk.used], |text| {
-                push(line, text, &mut events);
-                if !events.is_empty() {
-                    for ev in events.drain(..) {
-                        enc.add(ev);
-                    }
-                }
-                line += 1;
-            });
-        };
-        let mut tail = Vec::new();
-        let mut parser = match self {
+        let data = &chunk.data[..chunk.used];
+        let stats = match self {
             ParserKind::Log => {
+                // The log parser takes the chunk whole: it checks some facts once per chunk.
                 let mut p = LogParser::new();
                 p.skip_unknown_text = !unknown_wanted;
-                AnyParser::Log(p)
-            }
-            ParserKind::Journal { keep_raw } => AnyParser::Journal(JournalParser::new(JournalOptions { keep_raw })),
-        };
-        match &mut parser {
-            // The log parser takes the chunk whole: it checks some facts once per chunk.
-            AnyParser::Log(p) => {
-                p.push_lines(chunk.first_line, &chunk.data[..chunk.used], &mut events, |out| {
+                p.push_lines(chunk.first_line, data, &mut events, |out| {
                     for ev in out.drain(..) {
                         enc.add(ev);
                     }
                 });
+                p.finish(&mut events);
+                p.stats().clone()
             }
-            AnyParser::Journal(_) => push_all(&mut |n, l, out| parser.push(n, l, out), &mut enc),
-        }
-        let stats = parser.finish(&mut tail);
-        for ev in tail {
+            ParserKind::Journal { keep_raw } => {
+                let mut p = JournalParser::new(JournalOptions { keep_raw });
+                let mut line = chunk.first_line;
+                // Every line of a chunk ends in `\n` (`Chunk::data`): nothing is left over.
+                lsync_core::bytes::for_each_line(data, |text| {
+                    p.push_line(line, text, &mut events);
+                    for ev in events.drain(..) {
+                        enc.add(ev);
+                    }
+                    line += 1;
+                });
+                p.finish(&mut events);
+                p.stats().clone()
+            }
+        };
+        for ev in events.drain(..) {
             enc.add(ev);
         }
         (ParsedChunk { seq: chunk.seq, encoded: enc.finish(), stats, lines: chunk.lines, input_bytes: chunk.input_bytes }, chunk.data)
-    }
-}
-
-/// One of the two parsers.
-enum AnyParser {
-    Log(LogParser),
-    Journal(JournalParser),
-}
-
-impl AnyParser {
-    fn push(&mut self, line_no: u64, line: &[u8], out: &mut Vec<Event>) {
-        match self {
-            AnyParser::Log(p) => p.push_line(line_no, line, out),
-            AnyParser::Journal(p) => p.push_line(line_no, line, out),
-        };
-    }
-
-    /// Closes the open record; returns the line counters.
-    fn finish(&mut self, out: &mut Vec<Event>) -> LineStats {
-        match self {
-            AnyParser::Log(p) => {
-                p.finish(out);
-                p.stats().clone()
-            }
-            AnyParser::Journal(p) => {
-                p.finish(out);
-                p.stats().clone()
-            }
-        }
     }
 }
 

@@ -173,6 +173,9 @@ pub const SIMILAR_SQL_FOR_PLAN: &str = "SELECT p.segments FROM posting_parts AS 
 /// A head change's `(from_height, to_height, revert, apply, to_n)`: `to_n` of its CIDs are To.
 pub type HeadCounts = (i64, i64, i64, i64, i64);
 
+/// Where a row stands in a report: (time in ns, source id, line).
+type ReportOrder = (Option<i64>, i64, u64);
+
 /// `lsync reorgs`: journal head changes with ApplyCount ≥ `min_apply` and RevertCount ≥ `min_revert`.
 pub fn reorgs(conn: &Connection, min_apply: i64, min_revert: i64, f: &Filter) -> Result<Vec<ReorgRow>> {
     let mut sql = String::from(
@@ -201,7 +204,7 @@ pub fn reorgs(conn: &Connection, min_apply: i64, min_revert: i64, f: &Filter) ->
         ))
     })?;
     // (ts, source, line) → row, for the report order.
-    let mut out: Vec<((Option<i64>, i64, u64), ReorgRow)> = Vec::new();
+    let mut out: Vec<(ReportOrder, ReorgRow)> = Vec::new();
     for row in rows {
         let (id, ts_ns, ts, node, file, (fh, th, rc, ac, to_n), class, cids) = row?;
         let cids: Vec<String> = cids.split(' ').filter(|c| !c.is_empty()).map(str::to_string).collect();
@@ -231,7 +234,7 @@ pub fn reorgs(conn: &Connection, min_apply: i64, min_revert: i64, f: &Filter) ->
             }
         }
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort_by_key(|(order, _)| *order);
     Ok(out.into_iter().map(|(_, r)| r).collect())
 }
 

@@ -505,7 +505,7 @@ pub fn run_demo_network(dir: &Path, quiet: bool) -> Result<DemoRun> {
         Ok::<_, anyhow::Error>(truth)
     })?;
     let db = dir.join("lsync.db");
-    ingest_quietly(&db, &[repo.clone()], "follower")?;
+    ingest_quietly(&db, std::slice::from_ref(&repo), "follower")?;
     let late_block = truth
         .blocks
         .iter()
