@@ -676,11 +676,15 @@ fn is_plain_continuation(raw: &[u8], colour_free: bool) -> bool {
     if raw[first].is_ascii_digit() || !raw[first].is_ascii() || (!colour_free && has_colour(raw)) {
         return false;
     }
-    let head = &raw[..raw.len().min(224)];
-    if memchr::memchr(b'{', head).is_some() {
-        return false;
-    }
-    !memchr::memchr_iter(b'-', head).any(|p| p >= 4 && raw[p - 4].is_ascii_digit() && raw.get(p + 3) == Some(&b'-'))
+    !may_embed_a_record(raw)
+}
+
+/// Whether `find_embedded_record` (or a collector prefix before a date) could find a record in
+/// `b`: a `{` or something shaped like a date (`d…-..-`) where it looks — the first 200 bytes,
+/// and the date after them. `false` is certain; `true` only means "ask the full parser".
+fn may_embed_a_record(b: &[u8]) -> bool {
+    let head = &b[..b.len().min(224)];
+    memchr::memchr(b'{', head).is_some() || memchr::memchr_iter(b'-', head).any(|p| p >= 4 && b[p - 4].is_ascii_digit() && b.get(p + 3) == Some(&b'-'))
 }
 
 /// A line without colour that `parse_line` can only take as foreign: it starts with one of
@@ -693,8 +697,7 @@ fn is_plain_foreign(text: &str) -> bool {
     if b.first() != Some(&b'[') || !looks_foreign(text) {
         return false;
     }
-    let head = &b[..b.len().min(224)];
-    memchr::memchr(b'{', head).is_none() && !memchr::memchr_iter(b'-', head).any(|p| p >= 4 && b[p - 4].is_ascii_digit() && b.get(p + 3) == Some(&b'-'))
+    !may_embed_a_record(b)
 }
 
 /// True when the line carries ANSI colour as bytes or as pasted caret text (`^[[`).
