@@ -477,3 +477,39 @@ fn keep_raw_data_is_printed_as_json() {
     let rows = lsync(&without, &["events", "--all", "--json"]).ok().json_lines();
     assert!(rows.iter().all(|r| r.get("data").is_none()));
 }
+
+/// Regression (issue 12): `trace` named a same-height replacement `journal_widen` by its counts
+/// alone while `reorgs` called the same record `sibling`. Both now read the one classification.
+#[test]
+fn trace_and_reorgs_classify_every_head_change_alike() {
+    let [a, b, c, d, e] = [
+        "bafy2bzacebgulhh7zvqqu5gyc7wbnobwgm5wbxb4bzlbbzwgzreo5kjpspbyc",
+        "bafy2bzacecnjqlgfj53ktblghxhmf6je6jndywzdrqkoq4bbmbq6hnbwv4tqm",
+        "bafy2bzaced2pwtrvt3gr45iudmgyy3jdcdo5lbkj5sehlgzncymdqgbf6rcw4",
+        "bafy2bzacec7txmumlzrzbgq3w6xrhz6g6s2vl3kk553a7nmxxlrnjuz3tzhna",
+        "bafy2bzacec6krvs2ndixhmf2avhrjv33g3u36avtbvhe3crh5vgiodlbxyuh4",
+    ];
+    let key = |cids: &[&str]| cids.iter().map(|c| format!("{{\"/\":\"{c}\"}}")).collect::<Vec<_>>().join(",");
+    let rec = |sec: u32, from: &[&str], fh: i64, to: &[&str], th: i64, rc: i64, ac: i64| {
+        format!(
+            "{{\"System\":\"sync\",\"Event\":\"head_change\",\"Timestamp\":\"2026-11-24T05:00:{sec:02}.5Z\",\"Data\":{{\"From\":[{}],\"FromHeight\":{fh},\"To\":[{}],\"ToHeight\":{th},\"RevertCount\":{rc},\"ApplyCount\":{ac}}}}}\n",
+            key(from),
+            key(to)
+        )
+    };
+    // extend, widen (a late block joins), sibling (same height, a different tipset), reorg.
+    let journal = [rec(1, &[a], 10, &[b], 11, 0, 1), rec(2, &[b], 11, &[b, c], 11, 1, 1), rec(3, &[b, c], 11, &[d], 11, 1, 1), rec(4, &[d], 11, &[e], 12, 2, 2)].concat();
+    let tmp = TempDir::new("classes");
+    std::fs::create_dir_all(tmp.join("n/journal")).unwrap();
+    std::fs::write(tmp.join("n/journal/lotus-journal.ndjson"), journal).unwrap();
+    let db = tmp.join("c.db");
+    lsync(&db, &["ingest", "-q", tmp.join("n").to_str().unwrap()]).ok();
+    let rows = lsync(&db, &["reorgs", "--min-apply", "0", "--min-revert", "0", "--json"]).ok().json_lines();
+    let classes: Vec<&str> = rows.iter().map(|r| r["class"].as_str().unwrap()).collect();
+    assert_eq!(classes, ["extend", "widen", "sibling", "reorg"]);
+    for (cid, stage) in [(b, "journal_apply"), (c, "journal_widen"), (d, "journal_sibling"), (e, "journal_apply")] {
+        let t = lsync(&db, &["trace", cid, "--json"]).ok().json();
+        let stages: Vec<&str> = t["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
+        assert_eq!(stages.first(), Some(&stage), "{cid}: {stages:?}");
+    }
+}

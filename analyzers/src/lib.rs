@@ -2,10 +2,13 @@
 //!
 //! Architecture invariants: only this crate touches SQLite; all polars code is in `miners`.
 
+#![forbid(unsafe_code)]
+
 pub mod ingest;
 pub mod miners;
 pub mod query;
 mod read;
+pub mod rows;
 pub mod segment;
 pub mod store;
 

@@ -2,6 +2,7 @@
 //! Every function returns typed rows; the binary decides how to print them.
 
 use crate::read::{self, Sources};
+pub use crate::rows::EventRow;
 use crate::segment::{self, SegmentReader};
 use crate::store::{Result, StoreError, LINE_BITS};
 use lsync_core::{EventKind, ReorgClass, Timestamp};
@@ -20,50 +21,6 @@ pub struct Filter {
     /// Include `journal_other`, `unknown` and `malformed` when no kind is given.
     pub all_kinds: bool,
     pub limit: Option<u64>,
-}
-
-/// One event as the reports print it (`lsync events --json` prints exactly these keys, and
-/// `data` for journal records ingested with `--keep-raw`).
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct EventRow {
-    pub kind: String,
-    pub ts: Option<String>,
-    pub node: String,
-    pub file: String,
-    pub line: u64,
-    pub level: Option<String>,
-    pub logger: Option<String>,
-    pub caller: Option<String>,
-    pub cids: Vec<String>,
-    pub height: Option<i64>,
-    pub worker: Option<u64>,
-    pub miner: Option<String>,
-    pub delay_s: Option<f64>,
-    pub duration_ms: Option<f64>,
-    pub peer: Option<String>,
-    pub text: Option<String>,
-    /// The journal record's raw `Data` JSON (only with `lsync ingest --keep-raw`).
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "raw_json")]
-    pub data: Option<String>,
-    #[serde(skip)]
-    pub id: i64,
-    #[serde(skip)]
-    pub ts_ns: Option<i64>,
-    #[serde(skip)]
-    pub source_id: i64,
-    /// A journal head change's `(from_height, to_height, revert, apply, len(To))`.
-    #[serde(skip)]
-    pub head: Option<HeadCounts>,
-    #[serde(skip)]
-    pub problem: Option<String>,
-}
-
-/// `Data` as the JSON it is (a torn one as a string).
-fn raw_json<S: serde::Serializer>(data: &Option<String>, s: S) -> std::result::Result<S::Ok, S::Error> {
-    match data.as_deref().map(serde_json::from_str::<&serde_json::value::RawValue>) {
-        Some(Ok(raw)) => raw.serialize(s),
-        _ => data.serialize(s),
-    }
 }
 
 fn ts_text(ns: Option<i64>, off: Option<i64>, prec: Option<i64>) -> Option<String> {
@@ -170,8 +127,6 @@ pub const TRACE_SQL_FOR_PLAN: &str = "SELECT p.segments FROM posting_parts AS pp
 #[doc(hidden)]
 pub const SIMILAR_SQL_FOR_PLAN: &str = "SELECT p.segments FROM posting_parts AS pp CROSS JOIN cid_postings AS p ON p.part = pp.part AND p.cid_key BETWEEN 1 AND 2 LIMIT 64";
 
-/// A head change's `(from_height, to_height, revert, apply, to_n)`: `to_n` of its CIDs are To.
-pub type HeadCounts = (i64, i64, i64, i64, i64);
 
 /// Where a row stands in a report: (time in ns, source id, line).
 type ReportOrder = (Option<i64>, i64, u64);
@@ -248,7 +203,8 @@ fn reorg_row(ts: Option<String>, node: String, file: String, line: u64, from: Ve
 pub struct Stage {
     pub node: String,
     /// `arrival`, `delay_warning`, `selected_target`, `worker_start`, `worker_done`, `sync_error`,
-    /// `new_heaviest`, `journal_apply`, `journal_widen`, `journal_revert`.
+    /// `new_heaviest`, `journal_apply` (extend or reorg), `journal_widen`, `journal_sibling`,
+    /// `journal_revert`.
     pub stage: String,
     pub ts: Option<String>,
     pub kind: String,
@@ -353,18 +309,12 @@ fn node_stages(conn: &Connection, sources: &Sources, cid: &str, node: &str, evs:
         out.push(stage(node, "new_heaviest", e, format!("tipset {} height {}", short(&e.cids), e.height.unwrap_or(-1))));
     }
     // Journal: the head change whose To holds the CID, then a later one that reverted it.
-    let mut applied = None;
-    for e in evs.iter().filter(|e| e.kind == "head_change") {
-        if let Some(counts) = e.head {
-            if e.cids.iter().position(|c| c == cid).is_some_and(|p| (p as i64) < counts.4) {
-                applied = Some((*e, counts));
-                break;
-            }
-        }
-    }
-    if let Some((a, (fh, th, rc, ac, _))) = applied {
-        let name = if rc == 1 && ac == 1 && fh == th { "journal_widen" } else { "journal_apply" };
-        out.push(stage(node, name, a, format!("head {fh}→{th} revert={rc} apply={ac}")));
+    let applied = evs.iter().filter(|e| e.kind == "head_change").find_map(|e| e.head.as_ref().filter(|h| h.to.iter().any(|c| c == cid)).map(|h| (*e, h)));
+    if let Some((a, hc)) = applied {
+        let (fh, th, rc, ac) = (hc.from_height, hc.to_height, hc.revert_count, hc.apply_count);
+        // The stage is named by the head change's one classification, the one `reorgs` prints.
+        let class = hc.class();
+        out.push(stage(node, class.apply_stage(), a, format!("head {fh}→{th} revert={rc} apply={ac}")));
         let h = th;
         let by_id: BTreeMap<i64, &EventRow> = evs.iter().map(|e| (e.id, *e)).collect();
         let mut stmt = conn.prepare_cached(

@@ -1,7 +1,7 @@
 //! Reading events back out of segments: which segments a query needs, decoding them, and
 //! turning stored events into report rows. Shared by `query` and `miners`.
 
-use crate::query::EventRow;
+use crate::rows::EventRow;
 use crate::segment::{self, EventView, SegmentReader};
 use crate::store::{Result, LINE_BITS};
 use lsync_core::{EventKind, Timestamp};
@@ -187,7 +187,7 @@ pub(crate) fn event_row(seg: &Segment, r: &SegmentReader<'_>, v: &EventView<'_>,
         text: Some(if journal_other { format!("{}:{}", v.system.unwrap_or(""), v.event.unwrap_or("")) } else { v.text(r) }),
         data: v.raw_data.map(str::to_string),
         id: crate::store::event_id(seg.source_id, v.line),
-        head: v.head.as_ref().map(|h| (h.from_height, h.to_height, h.revert_count, h.apply_count, h.to.len() as i64)),
+        head: v.head.as_ref().map(|h| h.to_head_change(r)),
         ts_ns: v.ts.map(|t| t.unix_nanos),
         source_id: seg.source_id,
         problem: v.problem.map(str::to_string),

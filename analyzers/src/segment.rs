@@ -510,6 +510,21 @@ pub struct HeadView {
     pub to: Vec<u32>,
 }
 
+impl HeadView {
+    /// The domain head change, its CIDs resolved through the segment's table.
+    pub fn to_head_change(&self, seg: &SegmentReader<'_>) -> HeadChange {
+        let texts = |v: &[u32]| v.iter().map(|i| seg.cid(*i).to_string()).collect();
+        HeadChange {
+            from: texts(&self.from),
+            from_height: self.from_height,
+            to: texts(&self.to),
+            to_height: self.to_height,
+            revert_count: self.revert_count,
+            apply_count: self.apply_count,
+        }
+    }
+}
+
 /// A decoded segment header; iterate its events with [`SegmentReader::events`].
 pub struct SegmentReader<'a> {
     pub kind: EventKind,
@@ -708,17 +723,7 @@ impl EventView<'_> {
         if let (Some(system), Some(event)) = (self.system, self.event) {
             ev.journal = Some(JournalMeta { system: Arc::from(system), event: Arc::from(event), raw_data: self.raw_data.map(str::to_string) });
         }
-        if let Some(h) = &self.head {
-            let texts = |v: &[u32]| v.iter().map(|i| seg.cid(*i).to_string()).collect();
-            ev.head_change = Some(HeadChange {
-                from: texts(&h.from),
-                from_height: h.from_height,
-                to: texts(&h.to),
-                to_height: h.to_height,
-                revert_count: h.revert_count,
-                apply_count: h.apply_count,
-            });
-        }
+        ev.head_change = self.head.as_ref().map(|h| h.to_head_change(seg));
         ev
     }
 }

@@ -1,6 +1,8 @@
 //! `lsync`: the command-line front end. It parses arguments, calls the library crates, and
 //! prints; it holds no parsing, storage or chain logic of its own.
 
+#![forbid(unsafe_code)]
+
 mod live;
 mod output;
 mod reports;

@@ -105,6 +105,15 @@ impl ReorgClass {
             ReorgClass::Reorg => "reorg",
         }
     }
+
+    /// The `trace` stage of a block that a head change of this class put into the head.
+    pub fn apply_stage(self) -> &'static str {
+        match self {
+            ReorgClass::Extend | ReorgClass::Reorg => "journal_apply",
+            ReorgClass::Widen => "journal_widen",
+            ReorgClass::Sibling => "journal_sibling",
+        }
+    }
 }
 
 impl HeadChange {

@@ -13,6 +13,8 @@
 //! I/O through `std::fs` only and take the time as a parameter. The network driver (libp2p)
 //! lives elsewhere in this crate and only moves inputs and actions.
 
+#![forbid(unsafe_code)]
+
 pub mod devnet;
 pub mod follower;
 pub mod go_text;

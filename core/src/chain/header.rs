@@ -17,7 +17,7 @@ use super::bigint::{bigint_bytes, bigint_from_bytes};
 use super::cbor::{self, CBOR_GEN_MAX_ARRAY, CBOR_GEN_MAX_BYTES};
 use super::error::{DecodeError, EncodeError};
 use super::signature::Signature;
-use super::tipset::TipSetKey;
+use super::tipset_key::TipSetKey;
 
 /// Number of fields in a BlockHeader tuple (`0x90`).
 pub const BLOCK_HEADER_FIELDS: u64 = 16;

@@ -19,6 +19,7 @@ pub mod reorg;
 pub mod scan;
 pub mod signature;
 pub mod tipset;
+pub mod tipset_key;
 pub mod weight;
 
 pub use address::{Address, AddressError, Network};
