@@ -6,6 +6,8 @@
 //! `malformed` events. Records pasted into documents (`>` quote prefixes, hard wraps) are
 //! re-joined when the pieces form one JSON object.
 
+pub mod records;
+
 use crate::cids::validate_cid;
 use crate::event::{Event, EventKind, HeadChange, JournalMeta, LineStats};
 use crate::log::LineClass;
@@ -14,6 +16,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::sync::Arc;
+
+use records::{EVENT_BLOCK_SEEN, EVENT_HEAD_CHANGE, SYSTEM_LSYNC, SYSTEM_SYNC};
 
 /// How many physical lines a hard-wrapped record may span before it is given up as malformed.
 const MAX_WRAPPED_LINES: u32 = 32;
@@ -53,7 +57,7 @@ struct HeadChangeData<'a> {
     ApplyCount: i64,
 }
 
-/// `lsync:block_seen`, written by `lsync follow` (sync/src/journal/records.rs).
+/// The reader's borrowed view of [`records::BlockSeenData`] (tests hold the two together).
 #[derive(Deserialize)]
 #[allow(non_snake_case)]
 struct BlockSeenData<'a> {
@@ -217,7 +221,7 @@ impl JournalParser {
             },
             (None, None) => return malformed(line, 1, t, "no Event"),
         };
-        if system == "sync" && event_name == "head_change" {
+        if system == SYSTEM_SYNC && event_name == EVENT_HEAD_CHANGE {
             let Some(data) = rec.data else {
                 return malformed(line, 1, t, "head_change without Data");
             };
@@ -252,7 +256,7 @@ impl JournalParser {
             ev.journal = Some(JournalMeta { system: Arc::from(system), event: Arc::from(event_name.as_ref()), raw_data: None });
             return ev;
         }
-        if system == "lsync" && event_name == "block_seen" {
+        if system == SYSTEM_LSYNC && event_name == EVENT_BLOCK_SEEN {
             if let Some(data) = rec.data {
                 return match block_seen(line, data.get()) {
                     Ok(ev) => ev,
@@ -289,7 +293,7 @@ fn envelope_fast_path(line_no: u64, raw: &[u8], keep_raw: bool, names: &mut Vec<
     let (system, rest) = quoted(rest)?;
     let rest = rest.strip_prefix(b",\"Event\":\"")?;
     let (event, rest) = quoted(rest)?;
-    if (system == "sync" && event == "head_change") || (system == "lsync" && event == "block_seen") {
+    if (system == SYSTEM_SYNC && event == EVENT_HEAD_CHANGE) || (system == SYSTEM_LSYNC && event == EVENT_BLOCK_SEEN) {
         return None;
     }
     let rest = rest.strip_prefix(b",\"Timestamp\":\"")?;
@@ -328,7 +332,7 @@ fn block_seen(line: u64, data: &str) -> Result<Event, String> {
     ev.miner = Some(d.Miner.into_owned());
     ev.peer = Some(d.Peer.into_owned());
     ev.delay_s = Some(d.DelayMs as f64 / 1000.0);
-    ev.journal = Some(JournalMeta { system: Arc::from("lsync"), event: Arc::from("block_seen"), raw_data: None });
+    ev.journal = Some(JournalMeta { system: Arc::from(SYSTEM_LSYNC), event: Arc::from(EVENT_BLOCK_SEEN), raw_data: None });
     Ok(ev)
 }
 

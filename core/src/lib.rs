@@ -14,6 +14,7 @@ pub mod cids;
 pub mod detect;
 pub mod duration;
 pub mod event;
+pub mod go_text;
 pub mod journal;
 pub mod log;
 pub mod messages;

@@ -278,7 +278,7 @@ impl JournalWriter {
         now_unix_nanos: i64,
         record: &FirstSeenRecord,
     ) -> Result<(), JournalError> {
-        let data = BlockSeenData::new(record, self.config.zone_offset_secs, self.config.network);
+        let data = records::block_seen_data(record, self.config.zone_offset_secs, self.config.network);
         self.write_record(now_unix_nanos, SYSTEM_LSYNC, EVENT_BLOCK_SEEN, &data)
     }
 

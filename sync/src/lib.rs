@@ -7,7 +7,6 @@
 //!   Lotus's file layout and rolling, plus lsync's own records beside them;
 //! - [`golog`] — writes the follower's log events as Lotus's go-log lines (same wording,
 //!   logger, caller and fields), so every lsync tool reads lsync's output like a node's;
-//! - [`go_text`] — Go's text forms of times and durations that both writers need.
 //!
 //! Architecture invariant: the follower does no I/O and reads no clock; the writers do file
 //! I/O through `std::fs` only and take the time as a parameter. The network driver (libp2p)
@@ -17,7 +16,8 @@
 
 pub mod devnet;
 pub mod follower;
-pub mod go_text;
+/// Go's text forms of times and durations live with the formats, in `lsync-core`.
+pub use lsync_core::go_text;
 pub mod golog;
 pub mod journal;
 pub mod p2p;

@@ -151,7 +151,7 @@ impl fmt::Display for GoDuration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lsync_core::duration::parse_go_duration_ms;
+    use crate::duration::parse_go_duration_ms;
     use proptest::prelude::*;
 
     #[test]
@@ -225,7 +225,7 @@ mod tests {
         #[test]
         fn journal_timestamps_round_trip(nanos in 0i64..4_000_000_000_000_000_000, off_min in -720i32..840) {
             let text = rfc3339_nano(nanos, off_min * 60);
-            let parsed = lsync_core::Timestamp::parse(&text).unwrap();
+            let parsed = crate::Timestamp::parse(&text).unwrap();
             prop_assert_eq!(parsed.unix_nanos, nanos);
             prop_assert_eq!(parsed.offset_secs, off_min * 60);
         }
