@@ -73,10 +73,11 @@ fn every_style_finds_exactly_the_known_events() {
         let reorgs = lsync(&db, &["reorgs", "--json", "--node", style.name()]).ok().json_lines();
         assert_eq!(reorgs.len(), answers.deep_reorgs.len(), "style {}", style.name());
         for (r, e) in reorgs.iter().zip(&answers.deep_reorgs) {
-            assert_eq!(cids_of(&r["from"]), e.from);
-            assert_eq!(cids_of(&r["to"]), e.to);
-            assert_eq!((r["from_height"].as_i64().unwrap(), r["to_height"].as_i64().unwrap()), (e.from_height, e.to_height));
-            assert_eq!((r["revert_count"].as_i64().unwrap(), r["apply_count"].as_i64().unwrap()), (e.revert_count, e.apply_count));
+            let e_change = &e.change;
+            assert_eq!(cids_of(&r["from"]), e_change.from);
+            assert_eq!(cids_of(&r["to"]), e_change.to);
+            assert_eq!((r["from_height"].as_i64().unwrap(), r["to_height"].as_i64().unwrap()), (e_change.from_height, e_change.to_height));
+            assert_eq!((r["revert_count"].as_i64().unwrap(), r["apply_count"].as_i64().unwrap()), (e_change.revert_count, e_change.apply_count));
             assert_eq!(r["class"], e.class);
         }
         let jq = jq_equivalent(&dir.join("journal"));

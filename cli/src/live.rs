@@ -88,7 +88,7 @@ pub struct FollowArgs {
 }
 
 pub fn parse_duration(s: &str, what: &str) -> Result<Duration> {
-    let ms = lsync_core::duration::parse_go_duration_ms(s)
+    let ms = lsync_core::go_text::parse_go_duration_ms(s)
         .filter(|ms| *ms >= 0.0)
         .with_context(|| format!("{what}: {s:?} is not a duration (e.g. 90s, 5m, 1h30m)"))?;
     Ok(Duration::from_secs_f64(ms / 1000.0))
@@ -179,13 +179,12 @@ fn status_line(s: &FollowStatus) -> String {
         format!("{}…{}", &t[..10.min(t.len())], &t[t.len().saturating_sub(4)..])
     }).collect();
     format!(
-        "peers {} · head {} [{}] · lag {:.1}s · head changes {} · reorgs {} · gossip {}/{}/{} ok/ignored/rejected",
+        "peers {} · head {} [{}] · lag {:.1}s · {} · gossip {}/{}/{} ok/ignored/rejected",
         s.peers,
         s.head_height,
         head.join(" "),
         s.lag_ms as f64 / 1000.0,
         s.head_changes,
-        s.reorgs,
         s.gossip_accepted,
         s.gossip_ignored,
         s.gossip_rejected
@@ -314,11 +313,10 @@ pub fn follow(a: FollowArgs) -> Result<ExitCode> {
         }
     }
     output::print(&format!(
-        "head {} at height {}; {} head change(s), {} reorg(s); {} block(s) first-seen; gossip {} accepted, {} ignored, {} rejected",
+        "head {} at height {}; {}; {} block(s) first-seen; gossip {} accepted, {} ignored, {} rejected",
         stats.head.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" "),
         stats.head_height,
         stats.head_changes,
-        stats.reorgs,
         stats.blocks_seen,
         stats.gossip_accepted,
         stats.gossip_ignored,

@@ -72,8 +72,10 @@ impl fmt::Display for EventKind {
     }
 }
 
-/// The typed `Data` of a journal `sync:head_change` record.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The typed `Data` of a journal `sync:head_change` record: the workspace's one head change.
+/// The journal reader and writer, the follower, the fixture answers and the queries all use it;
+/// its serde form (snake_case field names) is the one `reorgs --json` documents.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct HeadChange {
     pub from: Vec<String>,
     pub from_height: i64,
@@ -113,6 +115,57 @@ impl ReorgClass {
             ReorgClass::Widen => "journal_widen",
             ReorgClass::Sibling => "journal_sibling",
         }
+    }
+}
+
+impl serde::Serialize for ReorgClass {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl fmt::Display for ReorgClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Head changes counted by class: what a follower's summary reports (a widening is not a reorg).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClassCounts {
+    pub extend: u64,
+    pub widen: u64,
+    pub sibling: u64,
+    pub reorg: u64,
+}
+
+impl ClassCounts {
+    pub fn add(&mut self, class: ReorgClass) {
+        match class {
+            ReorgClass::Extend => self.extend += 1,
+            ReorgClass::Widen => self.widen += 1,
+            ReorgClass::Sibling => self.sibling += 1,
+            ReorgClass::Reorg => self.reorg += 1,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.extend + self.widen + self.sibling + self.reorg
+    }
+}
+
+impl fmt::Display for ClassCounts {
+    /// `48 head change(s): 32 extend, 16 widen, 0 sibling, 0 reorg`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} head change(s): {} extend, {} widen, {} sibling, {} reorg",
+            self.total(),
+            self.extend,
+            self.widen,
+            self.sibling,
+            self.reorg
+        )
     }
 }
 

@@ -12,7 +12,6 @@ pub mod bytes;
 pub mod chain;
 pub mod cids;
 pub mod detect;
-pub mod duration;
 pub mod event;
 pub mod go_text;
 pub mod journal;
@@ -21,7 +20,7 @@ pub mod messages;
 pub mod time;
 
 pub use detect::{detect_format, FileFormat};
-pub use event::{Event, EventKind, HeadChange, JournalMeta, LineStats, ReorgClass};
+pub use event::{ClassCounts, Event, EventKind, HeadChange, JournalMeta, LineStats, ReorgClass};
 pub use journal::{JournalOptions, JournalParser};
 pub use log::{LineClass, LogParser};
 pub use time::Timestamp;

@@ -7,9 +7,13 @@
 //! fields; an `Err` turns the record into a `malformed` event carrying the reason.
 
 use crate::cids::{find_cids_in_text, parse_cid_list_prefix, validate_cid};
-use crate::duration::parse_go_duration_ms;
+use crate::go_text::parse_go_duration_ms;
 use crate::event::{Event, EventKind};
 use serde_json::{Map, Value};
+
+pub mod forms;
+
+use forms::Form;
 
 /// Structured fields of a go-log record (`{"k": v, …}` after the message, or the extra keys of
 /// a JSON-format line).
@@ -29,6 +33,8 @@ pub struct MessageRule {
     /// Whether the row needs the structured fields (saves parsing JSON for the others).
     pub wants_fields: bool,
     pub parse: fn(&str, Option<&Fields>, &mut Event) -> ParseResult,
+    /// How Lotus writes the wordings this row reads, by release ([`forms`]).
+    pub forms: &'static [Form],
 }
 
 const CHAIN: &[&str] = &["chain"];
@@ -42,32 +48,44 @@ const TARGET: &str = "selected sync target:";
 
 /// The table, most specific prefixes first where one is a prefix of another.
 pub static RULES: &[MessageRule] = &[
-    MessageRule { kind: EventKind::SelectedInitialTarget, prefix: INITIAL_TARGET, loggers: CHAIN, wants_fields: false, parse: target_list },
-    MessageRule { kind: EventKind::SelectedDeferredTarget, prefix: DEFERRED_TARGET, loggers: CHAIN, wants_fields: false, parse: target_list },
-    MessageRule { kind: EventKind::SelectedTarget, prefix: TARGET, loggers: CHAIN, wants_fields: false, parse: target_list },
-    MessageRule { kind: EventKind::WorkerStart, prefix: "worker ", loggers: CHAIN, wants_fields: false, parse: worker_line },
-    MessageRule { kind: EventKind::SyncError, prefix: "error during sync in ", loggers: CHAIN, wants_fields: false, parse: error_during_sync },
-    MessageRule { kind: EventKind::SyncError, prefix: "sync error:", loggers: CHAIN, wants_fields: false, parse: legacy_sync_error },
-    MessageRule { kind: EventKind::SyncError, prefix: "collectChain headers[0] should be equal to sync target", loggers: CHAIN, wants_fields: false, parse: collect_chain_mismatch },
-    MessageRule { kind: EventKind::NewHeaviest, prefix: "New heaviest tipset", loggers: &[], wants_fields: false, parse: new_heaviest },
-    MessageRule { kind: EventKind::SlowMsgFetch, prefix: "Slow msg fetch", loggers: SUB, wants_fields: true, parse: pubsub_block_fields },
-    MessageRule { kind: EventKind::BlockOverPubsub, prefix: "new block over pubsub", loggers: SUB, wants_fields: true, parse: pubsub_block_fields },
-    MessageRule { kind: EventKind::BlockDelay, prefix: "received block with large delay from miner", loggers: SUB, wants_fields: true, parse: block_delay_structured },
-    MessageRule { kind: EventKind::BlockDelay, prefix: "Received block with large delay ", loggers: SUB, wants_fields: false, parse: block_delay_legacy },
-    MessageRule { kind: EventKind::MsgFetchFailed, prefix: "failed to fetch all bls messages for block received over pub", loggers: SUB, wants_fields: false, parse: msg_fetch_failed },
-    MessageRule { kind: EventKind::MsgFetchFailed, prefix: "failed to fetch all secpk messages for block received over pub", loggers: SUB, wants_fields: false, parse: msg_fetch_failed },
-    MessageRule { kind: EventKind::ReorgBacklog, prefix: "reorg channel is heavily backlogged", loggers: CHAINSTORE, wants_fields: false, parse: reorg_backlog },
-    MessageRule { kind: EventKind::ReorgBacklog, prefix: "Reorg channel running behind", loggers: CHAINSTORE, wants_fields: false, parse: reorg_backlog },
-    MessageRule { kind: EventKind::NotBetter, prefix: "incoming tipset ", loggers: CHAIN, wants_fields: true, parse: not_better },
-    MessageRule { kind: EventKind::BadBlock, prefix: "InformNewHead called on block marked as bad:", loggers: CHAIN, wants_fields: false, parse: bad_block },
-    MessageRule { kind: EventKind::WeightDraw, prefix: "weight draw", loggers: CHAINSTORE, wants_fields: true, parse: weight_draw },
-    MessageRule { kind: EventKind::WeightTieBroken, prefix: "weight tie broken in favour of ", loggers: CHAINSTORE, wants_fields: false, parse: weight_tie_broken },
-    MessageRule { kind: EventKind::WeightTieBroken, prefix: "weight tie between ", loggers: CHAINSTORE, wants_fields: false, parse: weight_tie_unbroken },
-    MessageRule { kind: EventKind::WeightShrank, prefix: "chainstore heaviest tipset's weight SHRANK", loggers: CHAINSTORE, wants_fields: false, parse: weight_shrank },
-    MessageRule { kind: EventKind::ImpossibleHeight, prefix: "Received block with impossibly large height ", loggers: CHAIN, wants_fields: false, parse: trailing_height },
-    MessageRule { kind: EventKind::ImpossibleHeight, prefix: "received block outside of consensus range", loggers: CONSENSUS, wants_fields: false, parse: trailing_height },
-    MessageRule { kind: EventKind::BlockValidation, prefix: "block validation", loggers: CHAIN, wants_fields: true, parse: block_validation },
+    MessageRule { kind: EventKind::SelectedInitialTarget, prefix: INITIAL_TARGET, loggers: CHAIN, wants_fields: false, parse: target_list, forms: &[forms::SELECTED_INITIAL_TARGET] },
+    MessageRule { kind: EventKind::SelectedDeferredTarget, prefix: DEFERRED_TARGET, loggers: CHAIN, wants_fields: false, parse: target_list, forms: &[forms::SELECTED_DEFERRED_TARGET] },
+    MessageRule { kind: EventKind::SelectedTarget, prefix: TARGET, loggers: CHAIN, wants_fields: false, parse: target_list, forms: &[forms::SELECTED_TARGET_PEER_HEAD, forms::SELECTED_TARGET_AFTER_WORKER] },
+    MessageRule { kind: EventKind::WorkerStart, prefix: "worker ", loggers: CHAIN, wants_fields: false, parse: worker_line, forms: &[forms::WORKER_START, forms::WORKER_DONE] },
+    MessageRule { kind: EventKind::SyncError, prefix: "error during sync in ", loggers: CHAIN, wants_fields: false, parse: error_during_sync, forms: &[forms::ERROR_DURING_SYNC] },
+    MessageRule { kind: EventKind::SyncError, prefix: "sync error:", loggers: CHAIN, wants_fields: false, parse: legacy_sync_error, forms: &[forms::LEGACY_SYNC_ERROR] },
+    MessageRule { kind: EventKind::SyncError, prefix: "collectChain headers[0] should be equal to sync target", loggers: CHAIN, wants_fields: false, parse: collect_chain_mismatch, forms: &[forms::COLLECT_CHAIN_MISMATCH] },
+    MessageRule { kind: EventKind::NewHeaviest, prefix: "New heaviest tipset", loggers: &[], wants_fields: false, parse: new_heaviest, forms: &[forms::NEW_HEAVIEST] },
+    MessageRule { kind: EventKind::SlowMsgFetch, prefix: "Slow msg fetch", loggers: SUB, wants_fields: true, parse: pubsub_block_fields, forms: &[forms::SLOW_MSG_FETCH] },
+    MessageRule { kind: EventKind::BlockOverPubsub, prefix: "new block over pubsub", loggers: SUB, wants_fields: true, parse: pubsub_block_fields, forms: &[forms::BLOCK_OVER_PUBSUB] },
+    MessageRule { kind: EventKind::BlockDelay, prefix: "received block with large delay from miner", loggers: SUB, wants_fields: true, parse: block_delay_structured, forms: &[forms::BLOCK_DELAY] },
+    MessageRule { kind: EventKind::BlockDelay, prefix: "Received block with large delay ", loggers: SUB, wants_fields: false, parse: block_delay_legacy, forms: &[forms::BLOCK_DELAY_LEGACY] },
+    MessageRule { kind: EventKind::MsgFetchFailed, prefix: "failed to fetch all bls messages for block received over pub", loggers: SUB, wants_fields: false, parse: msg_fetch_failed, forms: &[forms::BLS_FETCH_FAILED, forms::BLS_FETCH_FAILED_TYPO] },
+    MessageRule { kind: EventKind::MsgFetchFailed, prefix: "failed to fetch all secpk messages for block received over pub", loggers: SUB, wants_fields: false, parse: msg_fetch_failed, forms: &[forms::SECP_FETCH_FAILED] },
+    MessageRule { kind: EventKind::ReorgBacklog, prefix: "reorg channel is heavily backlogged", loggers: CHAINSTORE, wants_fields: false, parse: reorg_backlog, forms: &[forms::REORG_BACKLOG] },
+    MessageRule { kind: EventKind::ReorgBacklog, prefix: "Reorg channel running behind", loggers: CHAINSTORE, wants_fields: false, parse: reorg_backlog, forms: &[forms::REORG_BACKLOG_LEGACY] },
+    MessageRule { kind: EventKind::NotBetter, prefix: "incoming tipset ", loggers: CHAIN, wants_fields: true, parse: not_better, forms: &[forms::NOT_BETTER, forms::NOT_BETTER_LEGACY] },
+    MessageRule { kind: EventKind::BadBlock, prefix: "InformNewHead called on block marked as bad:", loggers: CHAIN, wants_fields: false, parse: bad_block, forms: &[forms::BAD_BLOCK] },
+    MessageRule { kind: EventKind::WeightDraw, prefix: "weight draw", loggers: CHAINSTORE, wants_fields: true, parse: weight_draw, forms: &[forms::WEIGHT_DRAW] },
+    MessageRule { kind: EventKind::WeightTieBroken, prefix: "weight tie broken in favour of ", loggers: CHAINSTORE, wants_fields: false, parse: weight_tie_broken, forms: &[forms::TIE_BROKEN_FOR_INCOMING, forms::TIE_BROKEN_FOR_CURRENT] },
+    MessageRule { kind: EventKind::WeightTieBroken, prefix: "weight tie between ", loggers: CHAINSTORE, wants_fields: false, parse: weight_tie_unbroken, forms: &[forms::TIE_UNBROKEN] },
+    MessageRule { kind: EventKind::WeightShrank, prefix: "chainstore heaviest tipset's weight SHRANK", loggers: CHAINSTORE, wants_fields: false, parse: weight_shrank, forms: &[forms::WEIGHT_SHRANK] },
+    MessageRule { kind: EventKind::ImpossibleHeight, prefix: "Received block with impossibly large height ", loggers: CHAIN, wants_fields: false, parse: trailing_height, forms: &[forms::IMPOSSIBLE_HEIGHT] },
+    MessageRule { kind: EventKind::ImpossibleHeight, prefix: "received block outside of consensus range", loggers: CONSENSUS, wants_fields: false, parse: trailing_height, forms: &[forms::OUTSIDE_CONSENSUS_RANGE, forms::OUTSIDE_CONSENSUS_RANGE_VALIDATOR] },
+    MessageRule { kind: EventKind::BlockValidation, prefix: "block validation", loggers: CHAIN, wants_fields: true, parse: block_validation, forms: &[forms::BLOCK_VALIDATION] },
 ];
+
+/// Every form of every row: how Lotus writes what the table reads.
+pub fn all_forms() -> impl Iterator<Item = &'static Form> {
+    RULES.iter().flat_map(|rule| rule.forms.iter())
+}
+
+/// The form of `wording`. Every wording has a row (`every_wording_has_one_form` checks it).
+pub fn form(wording: forms::Wording) -> &'static Form {
+    all_forms()
+        .find(|f| f.wording == wording)
+        .expect("every wording has a row in RULES")
+}
 
 /// For each first byte, the rows whose prefix starts with it (bit `i` = `RULES[i]`): a message
 /// is compared with two or three prefixes at most, not the whole table.

@@ -34,7 +34,7 @@ use lsync_core::chain::Network;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::follower::{FirstSeenRecord, HeadChange};
+use crate::follower::{FirstSeenRecord, HeadPath};
 use crate::go_text::{rfc3339_nano, roll_stamp};
 
 /// The current file's name (lotus `rollJournalFile`).
@@ -248,7 +248,7 @@ impl JournalWriter {
     pub fn write_head_change(
         &mut self,
         now_unix_nanos: i64,
-        change: &HeadChange,
+        change: &HeadPath,
     ) -> Result<(), JournalError> {
         self.write_record(
             now_unix_nanos,
@@ -262,7 +262,7 @@ impl JournalWriter {
     pub fn write_reorg_path(
         &mut self,
         now_unix_nanos: i64,
-        change: &HeadChange,
+        change: &HeadPath,
     ) -> Result<(), JournalError> {
         self.write_record(
             now_unix_nanos,

@@ -13,7 +13,7 @@ use cid::Cid;
 use lsync_core::chain::{BlockHeader, TipSet, TipSetKey};
 
 use crate::follower::{
-    Action, FetchRequest, Follower, FollowerConfig, HeadChange, Input, InputEvent, LogKind,
+    Action, FetchRequest, Follower, FollowerConfig, HeadPath, Input, InputEvent, LogKind,
 };
 
 /// The mainnet genesis header, 267 bytes (lotus-facts §5.1).
@@ -217,7 +217,7 @@ impl Harness {
     }
 }
 
-pub(crate) fn head_changes(actions: &[Action]) -> Vec<&HeadChange> {
+pub(crate) fn head_changes(actions: &[Action]) -> Vec<&HeadPath> {
     actions
         .iter()
         .filter_map(|a| match a {

@@ -13,8 +13,9 @@ use super::input::{PeerId, RequestId};
 pub enum Action {
     /// Ask `peer` for headers over chain exchange (`GetBlocks`: Options = Headers).
     Fetch(FetchRequest),
-    /// The head moved: the data of Lotus's `sync:head_change` journal record, plus the paths.
-    HeadChange(HeadChange),
+    /// The head moved: the path Lotus's reorg worker computed; its summary
+    /// ([`HeadPath::change`]) is the `sync:head_change` journal record.
+    HeadChange(HeadPath),
     /// A heavier tipset was refused; Lotus does this silently (no log, no journal record).
     HeadRefused(HeadRefusal),
     /// A pipeline event for the Lotus-format log.
@@ -32,9 +33,11 @@ pub struct FetchRequest {
     pub length: u64,
 }
 
-/// A head change with everything Lotus's reorg worker computed for it.
+/// The path of a head switch, as Lotus's reorg worker computes it: the tipsets reverted and
+/// applied around the fork point. The head change itself — counts and class — is the domain
+/// [`lsync_core::HeadChange`] that [`HeadPath::change`] returns; nothing here re-derives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeadChange {
+pub struct HeadPath {
     pub from: TipSet,
     pub to: TipSet,
     /// Old-chain tipsets above the common ancestor, old head first (`RevertCount` = len).
@@ -46,7 +49,20 @@ pub struct HeadChange {
     pub fork_point_height: i64,
 }
 
-impl HeadChange {
+impl HeadPath {
+    /// The head change this path makes: what the journal records and what is classified.
+    pub fn change(&self) -> lsync_core::HeadChange {
+        let names = |k: &TipSetKey| k.cids().iter().map(|c| c.to_string()).collect();
+        lsync_core::HeadChange {
+            from: names(self.from.key()),
+            from_height: self.from.height(),
+            to: names(self.to.key()),
+            to_height: self.to.height(),
+            revert_count: self.revert_count() as i64,
+            apply_count: self.apply_count() as i64,
+        }
+    }
+
     pub fn revert_count(&self) -> usize {
         self.revert.len()
     }

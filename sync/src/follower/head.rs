@@ -6,7 +6,7 @@ use lsync_core::chain::{
     choose_head, exceeds_fork_length, reorg_ops, HeadChoice, TipSet, TipSetKey,
 };
 
-use super::{Action, Follower, HeadChange, HeadRefusal, LogKind, RefusalReason, SyncFailure};
+use super::{Action, Follower, HeadPath, HeadRefusal, LogKind, RefusalReason, SyncFailure};
 
 impl Follower {
     /// Lotus's `PutTipSet` + `MaybeTakeHeavierTipSet` + the reorg worker: expand, compare
@@ -89,7 +89,7 @@ impl Follower {
                 height: candidate.height(),
             },
         );
-        out.push(Action::HeadChange(HeadChange {
+        out.push(Action::HeadChange(HeadPath {
             from: head,
             to: candidate.clone(),
             revert: ops.revert,

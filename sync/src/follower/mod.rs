@@ -33,7 +33,7 @@ mod worker;
 mod tests;
 
 pub use action::{
-    Action, FetchRequest, FirstSeenRecord, HeadChange, HeadRefusal, LogEvent, LogKind,
+    Action, FetchRequest, FirstSeenRecord, HeadPath, HeadRefusal, LogEvent, LogKind,
     RefusalReason, TargetSelection,
 };
 pub use config::{

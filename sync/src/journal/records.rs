@@ -4,11 +4,11 @@
 use lsync_core::chain::Network;
 pub use lsync_core::journal::records::*;
 
-use crate::follower::{FirstSeenRecord, HeadChange};
+use crate::follower::{FirstSeenRecord, HeadPath};
 use crate::go_text::rfc3339_nano;
 
-impl From<&HeadChange> for HeadChangeData {
-    fn from(change: &HeadChange) -> Self {
+impl From<&HeadPath> for HeadChangeData {
+    fn from(change: &HeadPath) -> Self {
         Self {
             from: change.from.key().clone(),
             from_height: change.from.height(),
@@ -20,8 +20,8 @@ impl From<&HeadChange> for HeadChangeData {
     }
 }
 
-impl From<&HeadChange> for ReorgPathData {
-    fn from(change: &HeadChange) -> Self {
+impl From<&HeadPath> for ReorgPathData {
+    fn from(change: &HeadPath) -> Self {
         Self {
             from: change.from.key().clone(),
             from_height: change.from.height(),

@@ -25,6 +25,7 @@ use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{identify, Multiaddr, PeerId, StreamProtocol, Swarm};
 use lsync_core::chain::{tipset_weight, HelloMessage, LatencyMessage, Request, TipSet, TipSetKey};
+use lsync_core::ClassCounts;
 use crate::follower::{
     Action, FetchError, Follower, FollowerConfig, FollowerError, Input, InputEvent, RequestId,
 };
@@ -121,9 +122,8 @@ pub struct FollowStatus {
     pub head: Vec<Cid>,
     /// Wall clock minus the start of the head's epoch (genesis + height × block delay), ms.
     pub lag_ms: i64,
-    pub head_changes: u64,
-    /// Head changes that reverted at least one tipset.
-    pub reorgs: u64,
+    /// Head changes by class (a widening reverts one tipset but is not a reorg).
+    pub head_changes: ClassCounts,
     /// Still waiting for a peer to serve the saved head.
     pub resuming: bool,
     /// Peers dropped because their hello named another genesis.
@@ -138,8 +138,8 @@ pub struct FollowStatus {
 pub struct FollowStats {
     pub head_height: i64,
     pub head: Vec<Cid>,
-    pub head_changes: u64,
-    pub reorgs: u64,
+    /// Head changes by class.
+    pub head_changes: ClassCounts,
     pub refused_heads: u64,
     pub gossip_accepted: u64,
     pub gossip_ignored: u64,
@@ -377,10 +377,7 @@ impl Driver {
                     // The full path of every head change (extensions included), so a reader
                     // can rebuild the canonical chain and the orphans from the journal alone.
                     self.journal.write_reorg_path(now, &change)?;
-                    if change.revert_count() > 0 {
-                        self.stats.reorgs += 1;
-                    }
-                    self.stats.head_changes += 1;
+                    self.stats.head_changes.add(change.change().class());
                     for ts in &change.apply {
                         self.held.insert(ts.key().clone(), ts.clone());
                     }
@@ -805,7 +802,6 @@ impl Driver {
             head: head.cids().to_vec(),
             lag_ms: now_ms() - epoch_start_ms,
             head_changes: self.stats.head_changes,
-            reorgs: self.stats.reorgs,
             resuming: matches!(self.state, State::Resuming { .. }),
             genesis_mismatches: self.stats.genesis_mismatches,
             gossip_accepted: self.stats.gossip_accepted,

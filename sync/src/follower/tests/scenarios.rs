@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use lsync_core::chain::{HelloMessage, TipSet, TipSetKey};
+use lsync_core::chain::{HelloMessage, TipSet};
 use lsync_core::{HeadChange as CoreHeadChange, ReorgClass};
 use num_bigint::BigInt;
 
@@ -22,16 +22,8 @@ fn synced_on_a1() -> (Harness, Vec<(Block, TipSet)>) {
     (h, trunk)
 }
 
-fn as_core(change: &crate::follower::HeadChange) -> CoreHeadChange {
-    let names = |k: &TipSetKey| k.cids().iter().map(|c| c.to_string()).collect();
-    CoreHeadChange {
-        from: names(change.from.key()),
-        from_height: change.from.height(),
-        to: names(change.to.key()),
-        to_height: change.to.height(),
-        revert_count: change.revert_count() as i64,
-        apply_count: change.apply_count() as i64,
-    }
+fn as_core(change: &crate::follower::HeadPath) -> CoreHeadChange {
+    change.change()
 }
 
 #[test]
