@@ -13,6 +13,7 @@ fn mixed_versions_log_events() {
     lsync(&db, &["ingest", "-q", "fixtures/logs/mixed-versions.log", "--node", "mixed"]).ok();
     golden("mixed-versions.events.jsonl", &lsync(&db, &["events", "--all", "--json"]).ok().stdout);
     golden("mixed-versions.events.txt", &lsync(&db, &["events"]).ok().stdout);
+    golden("mixed-versions.events.csv", &lsync(&db, &["events", "--all", "--csv"]).ok().stdout);
 }
 
 #[test]

@@ -5,7 +5,7 @@ use crate::read::{self, Sources};
 pub use crate::rows::EventRow;
 use crate::segment::{self, SegmentReader};
 use crate::store::{Result, StoreError, LINE_BITS};
-use lsync_core::{EventKind, ReorgClass, Timestamp};
+use lsync_core::{EventKind, HeadChange, ReorgClass, Timestamp};
 use rusqlite::{params_from_iter, types::Value as SqlValue, Connection};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -87,22 +87,15 @@ pub fn events(conn: &Connection, f: &Filter) -> Result<Vec<EventRow>> {
     Ok(rows)
 }
 
-/// One row of `lsync reorgs` (`--json` prints exactly these keys).
-#[derive(Clone, Debug, Serialize, PartialEq)]
+/// One row of `lsync reorgs`: where a journal head change was recorded, and the change itself
+/// (its class and counts are the domain type's; the binary declares how they print).
+#[derive(Clone, Debug, PartialEq)]
 pub struct ReorgRow {
     pub ts: Option<String>,
     pub node: String,
     pub file: String,
     pub line: u64,
-    pub from: Vec<String>,
-    pub from_height: i64,
-    pub to: Vec<String>,
-    pub to_height: i64,
-    pub revert_count: i64,
-    pub apply_count: i64,
-    pub class: String,
-    pub depth: i64,
-    pub distance: i64,
+    pub change: HeadChange,
 }
 
 fn push_common(conds: &mut Vec<String>, args: &mut Vec<SqlValue>, f: &Filter, alias: &str) {
@@ -154,18 +147,18 @@ pub fn reorgs(conn: &Connection, min_apply: i64, min_revert: i64, f: &Filter) ->
             r.get::<_, String>(4)?,
             r.get::<_, String>(5)?,
             (r.get::<_, i64>(6)?, r.get::<_, i64>(7)?, r.get::<_, i64>(8)?, r.get::<_, i64>(9)?, r.get::<_, i64>(10)?),
-            r.get::<_, String>(11)?,
             r.get::<_, String>(12)?,
         ))
     })?;
     // (ts, source, line) → row, for the report order.
     let mut out: Vec<(ReportOrder, ReorgRow)> = Vec::new();
     for row in rows {
-        let (id, ts_ns, ts, node, file, (fh, th, rc, ac, to_n), class, cids) = row?;
+        let (id, ts_ns, ts, node, file, (fh, th, rc, ac, to_n), cids) = row?;
         let cids: Vec<String> = cids.split(' ').filter(|c| !c.is_empty()).map(str::to_string).collect();
         let (to, from) = cids.split_at((to_n as usize).min(cids.len()));
         let line = (id & ((1 << LINE_BITS) - 1)) as u64;
-        out.push(((ts_ns, id >> LINE_BITS, line), reorg_row(ts, node, file, line, from.to_vec(), to.to_vec(), (fh, th, rc, ac), class)));
+        let change = HeadChange { from: from.to_vec(), from_height: fh, to: to.to_vec(), to_height: th, revert_count: rc, apply_count: ac };
+        out.push(((ts_ns, id >> LINE_BITS, line), ReorgRow { ts, node, file, line, change }));
     }
     // Head changes that reverted nothing have no row: read them from their segments when asked.
     if min_revert <= 0 {
@@ -176,16 +169,16 @@ pub fn reorgs(conn: &Connection, min_apply: i64, min_revert: i64, f: &Filter) ->
             let seg = found.load(conn)?;
             let r = seg.reader()?;
             for v in r.events(seg.first_line)? {
-                let Some(h) = v.head.as_ref().filter(|h| h.revert_count == 0 && h.apply_count >= min_apply) else { continue };
+                if !v.head.as_ref().is_some_and(|h| h.revert_count == 0 && h.apply_count >= min_apply) {
+                    continue;
+                }
                 if !read::in_bounds(v.ts, since, until) {
                     continue;
                 }
                 let ev = v.to_event(&r);
-                let hc = ev.head_change.expect("a head view decodes to a head change");
+                let change = ev.head_change.expect("a head view decodes to a head change");
                 let (node, file) = sources.get(seg.source_id).map(|s| (s.node.clone(), s.path.clone())).unwrap_or_default();
-                let counts = (h.from_height, h.to_height, h.revert_count, h.apply_count);
-                let class = hc.class().as_str().to_string();
-                out.push(((v.ts.map(|t| t.unix_nanos), seg.source_id, v.line), reorg_row(v.ts.map(|t| t.to_string()), node, file, v.line, hc.from, hc.to, counts, class)));
+                out.push(((v.ts.map(|t| t.unix_nanos), seg.source_id, v.line), ReorgRow { ts: v.ts.map(|t| t.to_string()), node, file, line: v.line, change }));
             }
         }
     }
@@ -193,10 +186,6 @@ pub fn reorgs(conn: &Connection, min_apply: i64, min_revert: i64, f: &Filter) ->
     Ok(out.into_iter().map(|(_, r)| r).collect())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn reorg_row(ts: Option<String>, node: String, file: String, line: u64, from: Vec<String>, to: Vec<String>, (fh, th, rc, ac): (i64, i64, i64, i64), class: String) -> ReorgRow {
-    ReorgRow { ts, node, file, line, from, from_height: fh, to, to_height: th, revert_count: rc, apply_count: ac, class, depth: rc, distance: ac }
-}
 
 /// One stage of a block's life on one node.
 #[derive(Clone, Debug, Serialize, PartialEq)]

@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+mod columns;
 mod live;
 mod output;
 mod reports;

@@ -23,17 +23,6 @@ pub fn csv_field(s: &str) -> String {
     }
 }
 
-/// Writes CSV rows; stops quietly on a closed pipe.
-pub fn write_csv(headers: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> std::io::Result<()> {
-    let stdout = std::io::stdout();
-    let mut w = std::io::BufWriter::new(stdout.lock());
-    writeln!(w, "{}", headers.join(","))?;
-    for r in rows {
-        writeln!(w, "{}", r.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","))?;
-    }
-    w.flush()
-}
-
 /// Writes one JSON object per line.
 pub fn write_json_lines<T: serde::Serialize>(items: &[T]) -> std::io::Result<()> {
     let stdout = std::io::stdout();

@@ -1,5 +1,6 @@
 //! The commands: call the analyzers, print tables / CSV / JSON.
 
+use crate::columns;
 use crate::output::{self, bytes, ms, ok_on_pipe, opt, table};
 use crate::{FilterArgs, OutputArgs};
 use anyhow::{Context, Result};
@@ -115,6 +116,18 @@ pub fn ingest(db: &Path, paths: &[PathBuf], opts: IngestOptions, json: bool, qui
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--json` / `--csv` from the report's column declaration; `None` when the table is wanted.
+fn print_data<R>(report: &columns::Report<R>, rows: &[R], out: OutputArgs) -> Result<Option<ExitCode>> {
+    if out.json {
+        ok_on_pipe(report.write_json_lines(rows))?;
+    } else if out.csv {
+        ok_on_pipe(report.write_csv(rows))?;
+    } else {
+        return Ok(None);
+    }
+    Ok(Some(ExitCode::SUCCESS))
+}
+
 fn parse_kinds(kinds: &[String]) -> Result<Vec<EventKind>> {
     kinds
         .iter()
@@ -136,52 +149,10 @@ pub fn events(db: &Path, kinds: &[String], cid: Option<String>, all: bool, limit
     f.limit = limit;
     let conn = lsync_analyzers::open_existing(db)?;
     let rows = query::events(&conn, &f)?;
-    if out.json {
-        return ok_on_pipe(output::write_json_lines(&rows)).map(|_| ExitCode::SUCCESS);
+    if let Some(done) = print_data(&columns::EVENTS, &rows, out)? {
+        return Ok(done);
     }
-    let headers = ["kind", "ts", "node", "file", "line", "level", "logger", "caller", "cids", "height", "worker", "miner", "delay_s", "duration_ms", "peer", "text"];
-    if out.csv {
-        let csv_rows = rows.iter().map(|r| {
-            vec![
-                r.kind.clone(),
-                opt(&r.ts),
-                r.node.clone(),
-                r.file.clone(),
-                r.line.to_string(),
-                opt(&r.level),
-                opt(&r.logger),
-                opt(&r.caller),
-                r.cids.join(" "),
-                opt(&r.height),
-                opt(&r.worker),
-                opt(&r.miner),
-                opt(&r.delay_s),
-                opt(&r.duration_ms),
-                opt(&r.peer),
-                opt(&r.text),
-            ]
-        });
-        return ok_on_pipe(output::write_csv(&headers, csv_rows)).map(|_| ExitCode::SUCCESS);
-    }
-    let mut t = table(&["ts", "node", "kind", "where", "height", "worker", "cids", "detail"]);
-    for r in &rows {
-        let detail = match r.kind.as_str() {
-            "block_delay" => format!("delay {}s miner {}", opt(&r.delay_s), opt(&r.miner)),
-            "worker_done" | "block_validation" | "slow_msg_fetch" => ms(r.duration_ms),
-            "malformed" => r.problem.clone().unwrap_or_default(),
-            _ => r.text.clone().unwrap_or_default().lines().next().unwrap_or("").chars().take(80).collect(),
-        };
-        t.add_row(vec![
-            opt(&r.ts),
-            r.node.clone(),
-            r.kind.clone(),
-            format!("{}:{}", r.file, r.line),
-            opt(&r.height),
-            opt(&r.worker),
-            r.cids.join("\n"),
-            detail,
-        ]);
-    }
+    let t = columns::EVENTS.table(&rows);
     let s = if rows.is_empty() { "No events match.".to_string() } else { format!("{t}\n{} event(s)", rows.len()) };
     ok_on_pipe(output::print(&s))?;
     Ok(ExitCode::SUCCESS)
@@ -231,44 +202,10 @@ pub fn reorgs(db: &Path, min_apply: i64, min_revert: i64, filter: &FilterArgs, o
     let f = filter.to_filter()?;
     let conn = lsync_analyzers::open_existing(db)?;
     let rows = query::reorgs(&conn, min_apply, min_revert, &f)?;
-    if out.json {
-        return ok_on_pipe(output::write_json_lines(&rows)).map(|_| ExitCode::SUCCESS);
+    if let Some(done) = print_data(&columns::REORGS, &rows, out)? {
+        return Ok(done);
     }
-    let headers = ["ts", "node", "file", "line", "from", "from_height", "to", "to_height", "revert_count", "apply_count", "class", "depth", "distance"];
-    if out.csv {
-        let csv_rows = rows.iter().map(|r| {
-            vec![
-                opt(&r.ts),
-                r.node.clone(),
-                r.file.clone(),
-                r.line.to_string(),
-                r.from.join(" "),
-                r.from_height.to_string(),
-                r.to.join(" "),
-                r.to_height.to_string(),
-                r.revert_count.to_string(),
-                r.apply_count.to_string(),
-                r.class.clone(),
-                r.depth.to_string(),
-                r.distance.to_string(),
-            ]
-        });
-        return ok_on_pipe(output::write_csv(&headers, csv_rows)).map(|_| ExitCode::SUCCESS);
-    }
-    let mut t = table(&["ts", "node", "class", "heights", "revert", "apply", "from", "to", "where"]);
-    for r in &rows {
-        t.add_row(vec![
-            opt(&r.ts),
-            r.node.clone(),
-            r.class.clone(),
-            format!("{}→{}", r.from_height, r.to_height),
-            r.revert_count.to_string(),
-            r.apply_count.to_string(),
-            r.from.join("\n"),
-            r.to.join("\n"),
-            format!("{}:{}", r.file, r.line),
-        ]);
-    }
+    let t = columns::REORGS.table(&rows);
     let s = if rows.is_empty() {
         format!("No head changes with ApplyCount ≥ {min_apply} and RevertCount ≥ {min_revert}.")
     } else {
@@ -282,39 +219,10 @@ pub fn miners(db: &Path, min_delay: f64, worst: usize, filter: &FilterArgs, out:
     let f = filter.to_filter()?;
     let conn = lsync_analyzers::open_existing(db)?;
     let rows = lsync_analyzers::miners::miners(&conn, min_delay, &f, worst).context("computing miner statistics")?;
-    if out.json {
-        return ok_on_pipe(output::write_json_lines(&rows)).map(|_| ExitCode::SUCCESS);
+    if let Some(done) = print_data(&columns::MINERS, &rows, out)? {
+        return Ok(done);
     }
-    let headers = ["miner", "late_blocks", "mean_delay_s", "p50_delay_s", "p95_delay_s", "max_delay_s", "worst"];
-    let worst_text = |r: &lsync_analyzers::miners::MinerRow, sep: &str| {
-        r.worst.iter().map(|w| format!("{}s {}", w.delay_s, w.cid.as_deref().unwrap_or("(no CID in old log format)"))).collect::<Vec<_>>().join(sep)
-    };
-    if out.csv {
-        let csv_rows = rows.iter().map(|r| {
-            vec![
-                r.miner.clone(),
-                r.late_blocks.to_string(),
-                format!("{:.3}", r.mean_delay_s),
-                format!("{:.3}", r.p50_delay_s),
-                format!("{:.3}", r.p95_delay_s),
-                format!("{:.3}", r.max_delay_s),
-                worst_text(r, " "),
-            ]
-        });
-        return ok_on_pipe(output::write_csv(&headers, csv_rows)).map(|_| ExitCode::SUCCESS);
-    }
-    let mut t = table(&["miner", "blocks", "mean delay", "p50", "p95", "max", "worst blocks"]);
-    for r in &rows {
-        t.add_row(vec![
-            r.miner.clone(),
-            r.late_blocks.to_string(),
-            format!("{:.1}s", r.mean_delay_s),
-            format!("{:.1}s", r.p50_delay_s),
-            format!("{:.1}s", r.p95_delay_s),
-            format!("{:.1}s", r.max_delay_s),
-            worst_text(r, "\n"),
-        ]);
-    }
+    let t = columns::MINERS.table(&rows);
     let s = if rows.is_empty() { format!("No block_delay events with delay ≥ {min_delay}s.") } else { format!("{t}\n{} miner(s)", rows.len()) };
     ok_on_pipe(output::print(&s))?;
     Ok(ExitCode::SUCCESS)
