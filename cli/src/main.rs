@@ -211,54 +211,7 @@ enum Command {
     ///   lsync follow --network calibnet --for 10m
     ///   lsync follow --network lsync-devnet --genesis-car out/genesis.car --block-time 2s \
     ///       --bootstrap /ip4/127.0.0.1/tcp/40001/p2p/12D3… --bootstrap-peers 1
-    Follow {
-        /// mainnet, calibnet, or another network's name (its genesis from --genesis-car or --genesis).
-        #[arg(long, default_value = "mainnet")]
-        network: String,
-        /// Genesis block CID: checked against a known network's genesis; for other networks the
-        /// header is fetched from the --bootstrap peers and must hash to it.
-        #[arg(long)]
-        genesis: Option<String>,
-        /// CAR file whose root is the network's genesis block (plain, .zst or .gz).
-        #[arg(long)]
-        genesis_car: Option<PathBuf>,
-        /// Peer to connect to (repeatable) [default: the network's bootstrap list].
-        #[arg(long, value_name = "MULTIADDR")]
-        bootstrap: Vec<String>,
-        /// Peer heads to wait for before the first sync (Lotus BootstrapPeerThreshold) [default: 4].
-        #[arg(long)]
-        bootstrap_peers: Option<usize>,
-        /// Epoch length of a custom network [default: 30s].
-        #[arg(long)]
-        block_time: Option<String>,
-        /// Output directory, laid out like a Lotus repo: journal/ and daemon.log.
-        #[arg(long, default_value = "lsync-follow")]
-        repo: PathBuf,
-        /// Journal directory [default: REPO/journal].
-        #[arg(long)]
-        journal_dir: Option<PathBuf>,
-        /// Lotus-format log file [default: REPO/daemon.log].
-        #[arg(long)]
-        log: Option<PathBuf>,
-        /// Also ingest what is written into this database, every 10 s and at exit.
-        #[arg(long)]
-        db: Option<PathBuf>,
-        /// Node name for --db.
-        #[arg(long, default_value = "lsync-follow")]
-        node: String,
-        /// Stop after this long (e.g. 90s, 10m, 1h).
-        #[arg(long = "for", value_name = "DURATION")]
-        run_for: Option<String>,
-        /// Address to listen on (repeatable) [default: /ip4/0.0.0.0/tcp/0].
-        #[arg(long, value_name = "MULTIADDR")]
-        listen: Vec<String>,
-        /// Give up with an error when no peer could be reached in this long.
-        #[arg(long, default_value = "60s")]
-        connect_timeout: String,
-        /// No status line.
-        #[arg(long, short)]
-        quiet: bool,
-    },
+    Follow(lsync_sync::launch::FollowArgs),
     /// A loopback Filecoin network of simulated miners, for trying `lsync follow`.
     ///
     /// Miners speak the real protocols (gossip BlockMsg, hello, chain exchange) with real-format
@@ -266,35 +219,7 @@ enum Command {
     /// `lsync follow` command to join, and writes OUT/ground-truth.json (every block with its
     /// publish time and publisher, the canonical chain, orphans, the head changes a correct
     /// follower records) and OUT/genesis.car. Deterministic for a seed.
-    Devnet {
-        #[arg(long, default_value_t = 3)]
-        miners: usize,
-        /// Whole seconds.
-        #[arg(long, default_value = "2s")]
-        block_time: String,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Miner i listens on 127.0.0.1:PORT+i (0: any free ports).
-        #[arg(long, default_value_t = 0)]
-        listen_base: u16,
-        /// Epochs to produce before stopping.
-        #[arg(long, default_value_t = 30)]
-        epochs: u64,
-        #[arg(long, default_value = "lsync-devnet")]
-        out: PathBuf,
-        /// A partition at HEIGHT that heals after DEPTH epochs (followers reorg), e.g. 5:2.
-        #[arg(long, value_name = "HEIGHT:DEPTH")]
-        partition: Vec<String>,
-        /// Miner publishes every block DELAY_MS late, e.g. 2:1500.
-        #[arg(long, value_name = "MINER:DELAY_MS")]
-        late_miner: Vec<String>,
-        /// A second block joins the tipset at HEIGHT DELAY_MS later, e.g. 7:500.
-        #[arg(long, value_name = "HEIGHT:DELAY_MS")]
-        widen: Vec<String>,
-        /// COUNT null rounds from HEIGHT, e.g. 10:2.
-        #[arg(long, value_name = "HEIGHT:COUNT")]
-        null_rounds: Vec<String>,
-    },
+    Devnet(lsync_sync::launch::DevnetArgs),
     /// The whole pipeline in one process, on loopback, in about a minute: a devnet with a fork
     /// and a late miner, lsync follow, ingest, then the reorgs, the delayed miners, and the
     /// trace of an orphaned and of a late block.
@@ -365,12 +290,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Miners { min_delay, worst, filter, out, db } => reports::miners(&db.db, min_delay, worst, &filter, out),
         Command::Summary { node, json, db } => reports::summary(&db.db, node.as_deref(), json),
         Command::Inspect(InspectCommand::Car { file, network, json }) => reports::inspect_car(&file, &network, json),
-        Command::Follow { network, genesis, genesis_car, bootstrap, bootstrap_peers, block_time, repo, journal_dir, log, db, node, run_for, listen, connect_timeout, quiet } => {
-            live::follow(live::FollowArgs { network, genesis, genesis_car, bootstrap, bootstrap_peers, block_time, repo, journal_dir, log, db, node, run_for, listen, connect_timeout, quiet })
-        }
-        Command::Devnet { miners, block_time, seed, listen_base, epochs, out, partition, late_miner, widen, null_rounds } => {
-            live::devnet(live::DevnetArgs { miners, block_time, seed, listen_base, epochs, out, partition, late_miner, widen, null_rounds })
-        }
+        Command::Follow(args) => live::follow(args),
+        Command::Devnet(args) => live::devnet(args),
         Command::Demo { dir } => reports::demo(dir),
         Command::Kinds { json } => {
             reports::kinds(json);

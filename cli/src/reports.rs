@@ -341,13 +341,12 @@ pub fn demo(dir: Option<PathBuf>) -> Result<ExitCode> {
         }
     };
     eprintln!("lsync demo: a devnet (3 miners, 2 s blocks, a partition that heals, a late miner, a widened tipset), lsync follow, ingest — about 40 s…");
-    let run = crate::live::run_demo_network(&dir, false)?;
-    let db = run.db.clone();
+    let (run, db) = crate::live::run_demo_network(&dir, false)?;
     println!(
         "\nThe devnet produced {} blocks; {} were orphaned by the reorg; the follower's journal and log are in {}.\n",
         run.truth.blocks.len(),
         run.truth.orphaned.len(),
-        run.dir.join("follower").display()
+        run.repo.display()
     );
     println!("== lsync reorgs --min-apply 2");
     reorgs(&db, 2, 1, &crate::FilterArgs { node: None, since: None, until: None }, crate::OutputArgs { json: false, csv: false })?;

@@ -20,6 +20,7 @@ pub mod follower;
 pub use lsync_core::go_text;
 pub mod golog;
 pub mod journal;
+pub mod launch;
 pub mod p2p;
 pub(crate) mod synthetic;
 
