@@ -1,10 +1,12 @@
 //! The rows reports print: typed domain values, one struct per report row.
 //!
-//! A leaf module (it imports no other analyzer module) so that both the store reader
-//! ([`crate::read`]) and the queries ([`crate::query`]) build on it without a cycle.
+//! A leaf module (it imports no other analyzer module) so that the store reader
+//! ([`crate::read`]), the queries ([`crate::query`]) and the store's writer (which fills in an
+//! ingest's [`FileReport`]) build on it without a cycle.
 
 use lsync_core::HeadChange;
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// One event as the reports print it (`lsync events --json` prints exactly these keys, and
 /// `data` for journal records ingested with `--keep-raw`).
@@ -50,3 +52,36 @@ fn raw_json<S: serde::Serializer>(data: &Option<String>, s: S) -> std::result::R
     }
 }
 
+/// What happened to one file.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct FileReport {
+    pub path: String,
+    pub format: String,
+    pub compression: Option<String>,
+    /// `new`, `resumed`, `unchanged`, `renamed` (a rolled journal), or `truncated` (restarted).
+    pub status: String,
+    pub bytes: u64,
+    pub lines: u64,
+    pub events: u64,
+    pub by_kind: BTreeMap<String, u64>,
+    pub malformed: u64,
+    pub unknown: u64,
+    pub other_records: u64,
+    /// First problems: `(line, kind, reason-or-text)`.
+    pub problems: Vec<(u64, String, String)>,
+    /// Line number of a torn last line left for the next run.
+    pub torn_line: Option<u64>,
+}
+
+/// The closing summary of a run.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct IngestReport {
+    pub node: String,
+    pub files: Vec<FileReport>,
+    pub bytes: u64,
+    pub lines: u64,
+    pub events: u64,
+    pub by_kind: BTreeMap<String, u64>,
+    pub malformed: u64,
+    pub unknown: u64,
+}

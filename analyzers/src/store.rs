@@ -6,6 +6,11 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 
+// The ingest's SQL: file identities and checkpoints, and the batched writes.
+pub(crate) mod encode;
+pub(crate) mod sources;
+pub(crate) mod writes;
+
 /// Errors of the analyzers crate.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

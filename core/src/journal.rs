@@ -308,7 +308,7 @@ fn envelope_fast_path(line_no: u64, raw: &[u8], keep_raw: bool, names: &mut Vec<
     // `Data` must be one valid JSON value, exactly as serde reads it (a balanced-bracket check
     // let invalid JSON through as a record; the fuzzer found it); leading space would differ
     // from serde's raw value.
-    if data.first().is_none_or(|c| c.is_ascii_whitespace()) || !crate::log::json_scan::is_one_value(data) {
+    if data.first().is_none_or(|c| c.is_ascii_whitespace()) || !crate::json_scan::is_one_value(data) {
         return None;
     }
     let ts = Timestamp::parse(ts_text).ok()?;

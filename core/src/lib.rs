@@ -15,6 +15,7 @@ pub mod detect;
 pub mod event;
 pub mod go_text;
 pub mod journal;
+pub mod json_scan;
 pub mod log;
 pub mod messages;
 pub mod time;

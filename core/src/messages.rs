@@ -407,7 +407,7 @@ fn trailing_height(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult
 /// rest of the line). `None` when the strict scan does not model the text: the caller then
 /// parses it with serde. (Its events are one in five of a busy node's sync lines.)
 pub fn block_validation_from_text(fields_text: &str, ev: &mut Event) -> Option<()> {
-    use crate::log::json_scan::{object_values, Raw};
+    use crate::json_scan::{object_values, Raw};
     let [took, height, age] = object_values(fields_text.trim(), ["took", "height", "age"])?;
     // What `field_duration_ms` / `field_f64` answer for a value; `None` = not decided here.
     let number = |r: &Raw<'_>| serde_json::from_str::<f64>(r.raw).ok();
@@ -508,7 +508,7 @@ ok": 1, "took": "a"b"}"#,
 
     #[test]
     fn every_row_prefix_fits_in_the_bytes_the_fast_path_checks_for_colour() {
-        assert!(RULES.iter().all(|r| r.prefix.len() <= 64), "log.rs DECIDING_MESSAGE_BYTES must cover the longest prefix");
+        assert!(RULES.iter().all(|r| r.prefix.len() <= 64), "log/fast.rs DECIDING_MESSAGE_BYTES must cover the longest prefix");
     }
 
     #[test]

@@ -562,8 +562,8 @@ proptest::proptest! {
     #[test]
     fn rust_markers_agree_with_substring_search(bytes in proptest::collection::vec(proptest::sample::select(b"::.rsab;9".to_vec()), 0..40)) {
         let t = String::from_utf8(bytes).unwrap();
-        proptest::prop_assert_eq!(super::is_rust_path(t.as_bytes()), t.contains("::"), "{}", t);
-        proptest::prop_assert_eq!(super::is_rust_caller(t.as_bytes()), t.contains(".rs:"), "{}", t);
+        proptest::prop_assert_eq!(super::text::is_rust_path(t.as_bytes()), t.contains("::"), "{}", t);
+        proptest::prop_assert_eq!(super::text::is_rust_caller(t.as_bytes()), t.contains(".rs:"), "{}", t);
     }
 }
 

@@ -342,7 +342,7 @@ mod tests {
     }
 
     fn corpus() -> Vec<&'static str> {
-        include_str!("../../../fixtures/generated/v1.26-json/daemon.log").lines().filter(|l| l.starts_with('{')).take(400).collect()
+        include_str!("../../fixtures/generated/v1.26-json/daemon.log").lines().filter(|l| l.starts_with('{')).take(400).collect()
     }
 
     proptest! {

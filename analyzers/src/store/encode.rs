@@ -1,0 +1,198 @@
+//! How a run of events becomes the rows a batch inserts: segments packed per kind, CID
+//! postings, head-change rows, and the per-file budget of stored unknown lines and reported
+//! problems. Built on the parser threads (ingest's pipeline); inserted by [`super::writes`].
+
+use crate::segment::{self, SegmentBuilder};
+use crate::store;
+use lsync_core::{Event, EventKind, LineStats};
+
+/// Unknown lines stored per file (all are counted; the first ones are kept to show where).
+pub(crate) const MAX_STORED_UNKNOWN: i64 = 1000;
+/// Problems listed per file in the closing summary.
+pub(crate) const MAX_REPORTED_PROBLEMS: usize = 5;
+
+/// One segment, ready to insert.
+pub(crate) struct SegmentRow {
+    pub(super) kind: EventKind,
+    pub(super) first_line: u64,
+    pub(super) last_line: u64,
+    pub(super) count: usize,
+    pub(super) min_ts: Option<i64>,
+    pub(super) max_ts: Option<i64>,
+    pub(super) min_height: Option<i64>,
+    pub(super) max_height: Option<i64>,
+    pub(crate) blob: Vec<u8>,
+}
+
+/// One `head_changes` row, ready to insert.
+pub(crate) struct HeadRow {
+    pub(crate) event_id: i64,
+    pub(crate) ts: Option<lsync_core::Timestamp>,
+    pub(crate) from_height: i64,
+    pub(crate) to_height: i64,
+    pub(crate) revert_count: i64,
+    pub(crate) apply_count: i64,
+    pub(crate) to_n: i64,
+    pub(crate) class: &'static str,
+    pub(crate) cids: String,
+}
+
+pub(crate) fn segment_row(seg: &SegmentBuilder) -> SegmentRow {
+    SegmentRow {
+        kind: seg.kind,
+        first_line: seg.first_line,
+        last_line: seg.last_line,
+        count: seg.count,
+        min_ts: seg.min_ts,
+        max_ts: seg.max_ts,
+        min_height: seg.min_height,
+        max_height: seg.max_height,
+        blob: seg.finish(),
+    }
+}
+
+/// Encoded chunks up to a checkpoint, handed to the writer.
+pub(crate) struct Batch {
+    pub(crate) chunks: Vec<Encoded>,
+    /// (byte offset, next line) to store with these events: always a record boundary.
+    pub(crate) checkpoint: (u64, u64),
+    /// Cumulative line counters at the checkpoint.
+    pub(crate) stats: LineStats,
+}
+
+/// Rows built from a run of events: what the writer inserts. Built on the parser threads, so
+/// the events never cross to the writer (their encoding and their freeing run in parallel).
+pub(crate) struct Encoded {
+    pub(crate) segments: Vec<SegmentRow>,
+    /// (CID key, id of a segment naming it), sorted and without repeats once the encoder has
+    /// finished: a flat list, because a map of vectors cost an allocation per CID per chunk
+    /// and merging maps on the writer's thread; the writer merges the sorted runs.
+    pub(crate) postings: Vec<(i64, i64)>,
+    pub(crate) heads: Vec<HeadRow>,
+    /// Events stored, per kind (`EventKind as usize`); unknown lines are the writer's to count.
+    pub(crate) by_kind: Vec<u64>,
+    pub(crate) malformed: u64,
+    /// Unknown lines seen, and the first of them (at most what a file may store), in order.
+    pub(crate) unknown: u64,
+    pub(crate) unknown_events: Vec<Event>,
+    /// The first problems (malformed or unknown lines), in line order.
+    pub(crate) problems: Vec<(u64, String, String)>,
+}
+
+impl Encoded {
+    pub(crate) fn new() -> Encoded {
+        Encoded {
+            segments: Vec::new(),
+            postings: Vec::new(),
+            heads: Vec::new(),
+            by_kind: vec![0; EventKind::ALL.len()],
+            malformed: 0,
+            unknown: 0,
+            unknown_events: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// Roughly the memory this holds (segment blobs dominate): what bounds a batch.
+    pub(crate) fn heap_bytes(&self) -> u64 {
+        let blobs: usize = self.segments.iter().map(|s| s.blob.len()).sum();
+        (blobs + self.postings.len() * 16 + self.heads.len() * 160) as u64
+    }
+
+    pub(crate) fn stored(&self) -> u64 {
+        self.by_kind.iter().sum()
+    }
+
+    /// Adds another run's rows (the next chunk of the same batch).
+    pub(crate) fn absorb(&mut self, other: Encoded) {
+        self.segments.extend(other.segments);
+        self.postings.extend(other.postings);
+        self.heads.extend(other.heads);
+        for (a, b) in self.by_kind.iter_mut().zip(&other.by_kind) {
+            *a += b;
+        }
+        self.malformed += other.malformed;
+    }
+}
+
+/// Packs events of one source into per-kind segments and the rows that index them.
+pub(crate) struct Encoder {
+    source_id: i64,
+    /// Whether unknown events are still wanted (the file may store more, or report them).
+    pub(crate) keep_unknown: bool,
+    /// The open segment of each kind (indexed by `EventKind as usize`).
+    open: Vec<Option<SegmentBuilder>>,
+    out: Encoded,
+}
+
+impl Encoder {
+    pub(crate) fn new(source_id: i64) -> Encoder {
+        Encoder { source_id, keep_unknown: true, open: (0..EventKind::ALL.len()).map(|_| None).collect(), out: Encoded::new() }
+    }
+
+    /// Takes one event. Unknown lines are only collected (see [`Encoded::unknown_events`]);
+    /// [`Encoder::store`] stores the ones a file's budget allows.
+    pub(crate) fn add(&mut self, ev: Event) {
+        let reported = ev.kind == EventKind::Malformed || (ev.kind == EventKind::Unknown && self.keep_unknown);
+        if reported && self.out.problems.len() < MAX_REPORTED_PROBLEMS {
+            self.out.problems.push((ev.line, ev.kind.as_str().to_string(), ev.problem.clone().unwrap_or_else(|| ev.text.chars().take(120).collect())));
+        }
+        match ev.kind {
+            EventKind::Unknown => {
+                self.out.unknown += 1;
+                if self.keep_unknown && (self.out.unknown_events.len() as i64) < MAX_STORED_UNKNOWN {
+                    self.out.unknown_events.push(ev);
+                }
+                return;
+            }
+            EventKind::Malformed => self.out.malformed += 1,
+            _ => {}
+        }
+        self.store(&ev);
+    }
+
+    /// Puts one event into its kind's open segment.
+    pub(crate) fn store(&mut self, ev: &Event) {
+        self.out.by_kind[ev.kind as usize] += 1;
+        let slot = &mut self.open[ev.kind as usize];
+        if slot.as_ref().is_some_and(SegmentBuilder::is_full) {
+            let full = slot.take().expect("checked");
+            self.out.segments.push(segment_row(&full));
+        }
+        let seg = slot.get_or_insert_with(|| SegmentBuilder::new(ev.kind, ev.line));
+        seg.push(ev);
+        let seg_id = store::event_id(self.source_id, seg.first_line);
+        for cid in &ev.cids {
+            let pair = (segment::cid_key(cid), seg_id);
+            if self.out.postings.last() != Some(&pair) {
+                self.out.postings.push(pair);
+            }
+        }
+        // A row only for head changes that reverted something (a few in a hundred): what
+        // `reorgs` and trace's revert scan look up. Extends stay in their segment.
+        if let Some(hc) = ev.head_change.as_ref().filter(|hc| hc.revert_count != 0) {
+            self.out.heads.push(HeadRow {
+                event_id: store::event_id(self.source_id, ev.line),
+                ts: ev.ts,
+                from_height: hc.from_height,
+                to_height: hc.to_height,
+                revert_count: hc.revert_count,
+                apply_count: hc.apply_count,
+                to_n: hc.to.len() as i64,
+                class: hc.class().as_str(),
+                cids: ev.cids.join(" "),
+            });
+        }
+    }
+
+    /// Closes the open segments.
+    /// Closes the open segments; sorts the postings (on the parser's thread, not the writer's).
+    pub(crate) fn finish(mut self) -> Encoded {
+        for seg in self.open.iter_mut().filter_map(Option::take) {
+            self.out.segments.push(segment_row(&seg));
+        }
+        self.out.postings.sort_unstable();
+        self.out.postings.dedup();
+        self.out
+    }
+}

@@ -1,0 +1,160 @@
+//! The ingest's writes: encoded segments, head changes and postings, with the checkpoint, one
+//! transaction per batch.
+
+use super::sources::fingerprint;
+use super::encode::{Batch, Encoded, Encoder, MAX_REPORTED_PROBLEMS, MAX_STORED_UNKNOWN};
+use crate::rows::FileReport;
+use crate::segment;
+use crate::store::{self, Result};
+use lsync_core::{EventKind, LineStats};
+use rusqlite::{params, Connection};
+use std::collections::BTreeMap;
+
+/// Writes batches of encoded rows and moves the checkpoint, in one transaction per batch.
+pub(crate) struct BatchWriter {
+    /// Events stored per kind in this file (`EventKind as usize`).
+    by_kind: Vec<u64>,
+}
+
+impl BatchWriter {
+    pub(crate) fn new() -> BatchWriter {
+        BatchWriter { by_kind: vec![0; EventKind::ALL.len()] }
+    }
+
+    /// Per-kind counts of the events stored so far, by public name.
+    pub(crate) fn kind_counts(&self) -> BTreeMap<String, u64> {
+        EventKind::ALL.iter().filter(|k| self.by_kind[**k as usize] > 0).map(|k| (k.as_str().to_string(), self.by_kind[*k as usize])).collect()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn commit(
+        &mut self,
+        conn: &mut Connection,
+        source_id: i64,
+        batch: &mut Batch,
+        stats_base: &LineStats,
+        fr: &mut FileReport,
+        unknown_stored: &mut i64,
+        fp_len: usize,
+        prefix: &[u8],
+        now: &str,
+    ) -> Result<()> {
+        let (checkpoint, stats) = (batch.checkpoint, &batch.stats);
+        // Unknown lines: stored while the file's budget lasts, all counted.
+        let mut unknown = Encoder::new(source_id);
+        let mut rows = Encoded::new();
+        let mut n_unknown = 0i64;
+        for enc in batch.chunks.drain(..) {
+            for p in &enc.problems {
+                if fr.problems.len() < MAX_REPORTED_PROBLEMS {
+                    fr.problems.push(p.clone());
+                }
+            }
+            n_unknown += enc.unknown as i64;
+            for ev in &enc.unknown_events {
+                if *unknown_stored >= MAX_STORED_UNKNOWN {
+                    break;
+                }
+                *unknown_stored += 1;
+                unknown.store(ev);
+            }
+            rows.absorb(enc);
+        }
+        rows.absorb(unknown.finish());
+        fr.unknown += n_unknown as u64;
+        fr.malformed += rows.malformed;
+        let n_events = rows.stored() as i64;
+        fr.events += n_events as u64;
+        for (a, b) in self.by_kind.iter_mut().zip(&rows.by_kind) {
+            *a += b;
+        }
+        let tx = conn.transaction()?;
+        {
+            let mut insert_hc = tx.prepare_cached(
+                "INSERT OR IGNORE INTO head_changes(event_id, ts_ns, ts_off, ts_prec, from_height, to_height, revert_count, apply_count, to_n, class, cids)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            for h in &rows.heads {
+                insert_hc.execute(params![
+                    h.event_id,
+                    h.ts.map(|t| t.unix_nanos),
+                    h.ts.map(|t| t.offset_secs),
+                    h.ts.map(|t| t.frac_digits as i64),
+                    h.from_height,
+                    h.to_height,
+                    h.revert_count,
+                    h.apply_count,
+                    h.to_n,
+                    h.class,
+                    h.cids
+                ])?;
+            }
+            let mut insert_segment = tx.prepare_cached(
+                "INSERT OR IGNORE INTO segments(id, source_id, kind, n_events, first_line, last_line, min_ts, max_ts, min_height, max_height, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            for seg in &rows.segments {
+                insert_segment.execute(params![
+                    store::event_id(source_id, seg.first_line),
+                    source_id,
+                    seg.kind.as_str(),
+                    seg.count as i64,
+                    seg.first_line as i64,
+                    seg.last_line as i64,
+                    seg.min_ts,
+                    seg.max_ts,
+                    seg.min_height,
+                    seg.max_height,
+                    seg.blob
+                ])?;
+            }
+            // One row per CID key: its segments, ascending. The chunks' lists are each sorted,
+            // and the stable sort merges such runs without comparing them all again.
+            let mut pairs = rows.postings;
+            pairs.sort();
+            pairs.dedup();
+            let mut postings: Vec<(i64, i64, Vec<i64>)> = Vec::new();
+            for group in pairs.chunk_by(|a, b| a.0 == b.0) {
+                let ids: Vec<i64> = group.iter().map(|p| p.1).collect();
+                postings.push((store::posting_part(ids[0]), group[0].0, ids));
+            }
+            // Inserted by (part, key): neighbouring inserts touch neighbouring B-tree pages, and
+            // all of them the leaves of this stretch's parts only (see `cid_postings`).
+            postings.sort_unstable_by_key(|p| (p.0, p.1));
+            let mut insert_posting = tx.prepare_cached("INSERT OR IGNORE INTO cid_postings(part, cid_key, first_segment, segments) VALUES (?1, ?2, ?3, ?4)")?;
+            let mut insert_part = tx.prepare_cached("INSERT OR IGNORE INTO posting_parts(part) VALUES (?1)")?;
+            let mut last_part = None;
+            for (part, key, ids) in postings {
+                if last_part != Some(part) {
+                    insert_part.execute([part])?;
+                    last_part = Some(part);
+                }
+                insert_posting.execute(params![part, key, ids[0], segment::encode_postings(&ids)])?;
+            }
+        }
+        let d = |a: u64, b: u64| (a - b) as i64;
+        tx.execute(
+            "UPDATE sources SET byte_offset = ?2, next_line = ?3, lines = lines + ?4, blank = blank + ?5, other_records = other_records + ?6,
+                 continuation_lines = continuation_lines + ?7, events = events + ?8, malformed = malformed + ?9, unknown = unknown + ?10,
+                 fp_len = ?11, fp_hash = ?12, last_ingest = ?13
+             WHERE id = ?1",
+            params![
+                source_id,
+                checkpoint.0 as i64,
+                checkpoint.1 as i64,
+                d(stats.lines, stats_base.lines),
+                d(stats.blank, stats_base.blank),
+                d(stats.other_records, stats_base.other_records),
+                d(stats.continuation_lines, stats_base.continuation_lines),
+                n_events,
+                rows.malformed as i64,
+                n_unknown,
+                fp_len as i64,
+                fingerprint(prefix),
+                now
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+}
