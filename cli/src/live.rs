@@ -111,8 +111,13 @@ pub fn follow(a: FollowArgs) -> Result<ExitCode> {
             eprintln!("ingested {} new event(s) into {}", r.events, db.display());
         }
     }
+    let dropped = if stats.dropped_by_reason.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", stats.dropped_by_reason.iter().map(|(why, n)| format!("{why} {n}")).collect::<Vec<_>>().join(", "))
+    };
     output::print(&format!(
-        "head {} at height {}; {}; {} block(s) first-seen; gossip {} accepted, {} ignored, {} rejected",
+        "head {} at height {}; {}; {} block(s) first-seen; gossip {} accepted, {} ignored, {} rejected{dropped}",
         stats.head.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" "),
         stats.head_height,
         stats.head_changes,

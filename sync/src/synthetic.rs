@@ -5,8 +5,8 @@
 use lsync_core::chain::cbor::blake2b_256;
 use lsync_core::chain::weight::tipset_weight;
 use lsync_core::chain::{
-    Address, BeaconEntry, BlockHeader, ElectionProof, PoStProof, Signature, SignatureType, Ticket,
-    TipSet,
+    Address, BeaconEntry, BlockHeader, ElectionProof, MsgMeta, PoStProof, Signature, SignatureType,
+    Ticket, TipSet,
 };
 use lsync_core::chain::cbor::block_cid;
 use num_bigint::BigInt;
@@ -43,6 +43,14 @@ pub(crate) struct BlockSpec<'a> {
     pub power_log2: u64,
 }
 
+/// The `Messages` CID of a block without messages.
+pub(crate) fn empty_msg_meta() -> Result<cid::Cid, String> {
+    static EMPTY: std::sync::OnceLock<Result<cid::Cid, String>> = std::sync::OnceLock::new();
+    EMPTY
+        .get_or_init(|| MsgMeta::from_lists(&[], &[]).and_then(|m| m.cid()).map_err(|e| e.to_string()))
+        .clone()
+}
+
 /// Builds the header `spec` describes.
 pub(crate) fn header(spec: BlockSpec<'_>) -> Result<BlockHeader, String> {
     let BlockSpec { parent, height, miner_id, wins, label, beacon_round, beacon_label, timestamp, power_log2 } = spec;
@@ -57,7 +65,9 @@ pub(crate) fn header(spec: BlockSpec<'_>) -> Result<BlockHeader, String> {
         height,
         parent_state_root: block_cid(format!("state/{}", parent.key()).as_bytes()),
         parent_message_receipts: block_cid(format!("receipts/{}", parent.key()).as_bytes()),
-        messages: block_cid(format!("msgmeta/{label}").as_bytes()),
+        // Synthetic blocks carry no messages: `Messages` is the MsgMeta of two empty lists, so
+        // a BlockMsg with empty lists passes Lotus's `validateMsgMeta` as a real one does.
+        messages: empty_msg_meta()?,
         bls_aggregate: Some(bls(&format!("aggregate/{label}"))?),
         timestamp,
         block_sig: Some(bls(&format!("sig/{label}"))?),

@@ -100,6 +100,27 @@ impl MsgMeta {
     pub fn cid(&self) -> Result<Cid, EncodeError> {
         Ok(cbor::block_cid(&self.to_cbor()?))
     }
+
+    /// The MsgMeta of two message CID lists, as Lotus's `validateMsgMeta` builds it: each list
+    /// stored in a v0 AMT (go-amt-ipld v2, the `blockadt` array of specs-actors v0) in an
+    /// in-memory store, the two roots paired. Its [`cid`](Self::cid) must equal a header's
+    /// `Messages` for the lists to be that block's.
+    pub fn from_lists(bls: &[Cid], secpk: &[Cid]) -> Result<Self, EncodeError> {
+        Ok(Self {
+            bls_messages: amt_v0_root(bls)?,
+            secpk_messages: amt_v0_root(secpk)?,
+        })
+    }
+}
+
+/// The root CID of a v0 AMT holding `cids` at indexes 0, 1, … (fvm_ipld_amt's `Amtv0`, the
+/// field's implementation of go-amt-ipld v2; not hand-written).
+fn amt_v0_root(cids: &[Cid]) -> Result<Cid, EncodeError> {
+    let store = fvm_ipld_blockstore::MemoryBlockstore::new();
+    let mut amt = fvm_ipld_amt::Amtv0::<Cid, _>::new(&store);
+    let amt_err = |e: fvm_ipld_amt::Error| EncodeError { what: "MsgMeta AMT", message: e.to_string() };
+    amt.batch_set(cids.iter().copied()).map_err(amt_err)?;
+    amt.flush().map_err(amt_err)
 }
 
 #[cfg(test)]
@@ -167,6 +188,21 @@ pub(crate) mod tests {
         assert_eq!(*null_sig.last().unwrap(), 0xf6);
         null_sig[0] = 0x82;
         assert!(SignedMessage::decode(&null_sig).is_err());
+    }
+
+    #[test]
+    fn msg_meta_of_lists_depends_on_every_cid_and_its_order() {
+        let a = cbor::block_cid(b"a");
+        let b = cbor::block_cid(b"b");
+        let meta = MsgMeta::from_lists(&[a, b], &[]).unwrap();
+        assert_eq!(meta, MsgMeta::from_lists(&[a, b], &[]).unwrap());
+        assert_ne!(meta.cid().unwrap(), MsgMeta::from_lists(&[b, a], &[]).unwrap().cid().unwrap(), "order");
+        assert_ne!(meta.cid().unwrap(), MsgMeta::from_lists(&[], &[a, b]).unwrap().cid().unwrap(), "which list");
+        assert_ne!(meta.cid().unwrap(), MsgMeta::from_lists(&[a], &[]).unwrap().cid().unwrap(), "count");
+        // Two empty v0 AMTs: the same root, a DAG-CBOR blake2b CID.
+        let empty = MsgMeta::from_lists(&[], &[]).unwrap();
+        assert_eq!(empty.bls_messages, empty.secpk_messages);
+        assert!(empty.bls_messages.to_string().starts_with("bafy2bzace"));
     }
 
     #[test]

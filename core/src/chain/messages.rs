@@ -13,7 +13,7 @@ use thiserror::Error;
 
 use super::bigint::bigint_bytes;
 use super::cbor;
-use super::chain_message::{Message, SignedMessage};
+use super::chain_message::{Message, MsgMeta, SignedMessage};
 use super::error::{DecodeError, EncodeError};
 use super::header::{BlockHeader, HeaderWire};
 use super::tipset::TipSetKey;
@@ -52,6 +52,11 @@ pub enum BlockMsgRejection {
     MissingSignature,
     #[error("block has {0} messages, over the limit of {BLOCK_MESSAGE_LIMIT}")]
     TooManyMessages(usize),
+    /// Lotus `validateMsgMeta`: the lists' MsgMeta is not the header's `Messages`.
+    #[error("message lists ({bls} bls, {secpk} secpk) hash to {computed}, the header's Messages is {header}")]
+    MessagesMismatch { bls: usize, secpk: usize, computed: Cid, header: Cid },
+    #[error("cannot build the MsgMeta of the lists: {0}")]
+    MsgMeta(String),
 }
 
 impl BlockMsg {
@@ -85,6 +90,23 @@ impl BlockMsg {
         let count = self.bls_messages.len() + self.secpk_messages.len();
         if count > BLOCK_MESSAGE_LIMIT {
             return Err(BlockMsgRejection::TooManyMessages(count));
+        }
+        Ok(())
+    }
+
+    /// Lotus's `validateMsgMeta`: the two CID lists, stored as v0 AMTs, must hash to the
+    /// header's `Messages`. A peer that sends a real header with other lists is lying about the
+    /// block's contents; Lotus rejects the message and penalises the sender.
+    pub fn check_msg_meta(&self) -> Result<(), BlockMsgRejection> {
+        let meta = MsgMeta::from_lists(&self.bls_messages, &self.secpk_messages).map_err(|e| BlockMsgRejection::MsgMeta(e.to_string()))?;
+        let computed = meta.cid().map_err(|e| BlockMsgRejection::MsgMeta(e.to_string()))?;
+        if computed != self.header.messages {
+            return Err(BlockMsgRejection::MessagesMismatch {
+                bls: self.bls_messages.len(),
+                secpk: self.secpk_messages.len(),
+                computed,
+                header: self.header.messages,
+            });
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ use super::scan::{read_chain_headers, ChainHeaders};
 use super::signature::SignatureType;
 use super::tipset::{TipSet, TipSetKey};
 use super::weight::{choose_head, infer_power_log2, tipset_weight, HeadChoice};
+use super::chain_message::MsgMeta;
 
 macro_rules! fixture {
     ($name:literal) => {
@@ -540,4 +541,51 @@ fn serialization_vectors_decode_and_match_their_lotus_json() {
         assert_eq!(h.parent_base_fee.to_string(), j["ParentBaseFee"]);
         assert_eq!(h.height, i as i64 + 1);
     }
+}
+
+#[test]
+fn export40_message_lists_rebuild_every_headers_messages_cid() {
+    // The real mainnet segment carries each block's MsgMeta and its two AMTs. Reading the lists
+    // back out of the AMTs and rebuilding the MsgMeta from them must give the header's
+    // `Messages` CID: the check a gossip validator makes on a BlockMsg's two lists.
+    use fvm_ipld_blockstore::Blockstore;
+    let car = export40();
+    let store = fvm_ipld_blockstore::MemoryBlockstore::new();
+    for block in CarReader::new(&car[..]).unwrap() {
+        let block = block.unwrap();
+        store.put_keyed(&block.cid, &block.data).unwrap();
+    }
+    let list = |root: &Cid| -> Vec<Cid> {
+        let amt = fvm_ipld_amt::Amtv0::<Cid, _>::load(root, &store).unwrap();
+        let mut out = Vec::new();
+        amt.for_each(|_, c| {
+            out.push(*c);
+            Ok(())
+        })
+        .unwrap();
+        out
+    };
+    let (mut checked, mut with_messages) = (0, 0);
+    for bytes in header_blocks(&car).values() {
+        let header = BlockHeader::decode(bytes).unwrap();
+        if header.height == 0 {
+            continue;
+        }
+        let meta_bytes = store.get(&header.messages).unwrap().expect("the segment holds every MsgMeta");
+        let meta = MsgMeta::decode(&meta_bytes).unwrap();
+        let (bls, secpk) = (list(&meta.bls_messages), list(&meta.secpk_messages));
+        with_messages += usize::from(!bls.is_empty() || !secpk.is_empty());
+        let rebuilt = MsgMeta::from_lists(&bls, &secpk).unwrap();
+        assert_eq!(rebuilt, meta, "height {}", header.height);
+        assert_eq!(rebuilt.cid().unwrap(), header.messages, "height {}", header.height);
+        if let Some(first) = bls.first().or(secpk.first()) {
+            // One CID changed: the header no longer matches.
+            let mut wrong = bls.clone();
+            wrong.push(*first);
+            assert_ne!(MsgMeta::from_lists(&wrong, &secpk).unwrap().cid().unwrap(), header.messages);
+        }
+        checked += 1;
+    }
+    assert!(checked >= 39, "{checked} headers");
+    eprintln!("{checked} headers checked, {with_messages} with messages");
 }

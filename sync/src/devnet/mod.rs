@@ -38,7 +38,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::p2p::codec::HELLO_PROTOCOL;
 use crate::p2p::node::{
-    blocks_topic, build_swarm, check_block_msg, now_ms, now_nanos, serve_xchg, BlockVerdict,
+    blocks_topic, build_swarm, check_block_msg, now_ms, now_nanos, serve_xchg, BlockVerdict, GossipWindow,
     NodeBehaviour, NodeBehaviourEvent, NodeError, NodeTimeouts,
 };
 use crate::p2p::FollowConfig;
@@ -500,7 +500,7 @@ impl Miner {
                 message_id,
                 message,
             }) => {
-                let acceptance = match check_block_msg(&message.data, None) {
+                let acceptance = match check_block_msg(&message.data, GossipWindow::default()) {
                     BlockVerdict::Accept { .. } if message.topic == self.topic.hash() => {
                         MessageAcceptance::Accept
                     }

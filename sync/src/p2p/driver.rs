@@ -36,7 +36,7 @@ use tokio::sync::watch;
 
 use super::codec::HELLO_PROTOCOL;
 use super::node::{
-    blocks_topic, build_swarm, check_block_msg, now_ms, now_nanos, serve_xchg, BlockVerdict,
+    blocks_topic, build_swarm, check_block_msg, now_ms, now_nanos, serve_xchg, BlockVerdict, Dropped, GossipWindow,
     NodeBehaviour, NodeBehaviourEvent, NodeError, NodeTimeouts,
 };
 use super::resume::{last_journal_head, SavedHead};
@@ -144,6 +144,8 @@ pub struct FollowStats {
     pub gossip_accepted: u64,
     pub gossip_ignored: u64,
     pub gossip_rejected: u64,
+    /// Gossiped blocks dropped (rejected or ignored), by [`Dropped::reason`].
+    pub dropped_by_reason: std::collections::BTreeMap<&'static str, u64>,
     pub blocks_seen: u64,
     pub log_lines: u64,
     pub fetches: u64,
@@ -344,7 +346,13 @@ impl Driver {
 
     /// Feed one input to the follower (or queue it while resuming) and apply the actions.
     fn feed(&mut self, event: InputEvent) -> Result<(), FollowError> {
-        let input = Input::new(now_ms(), event);
+        self.feed_at(now_ms(), event)
+    }
+
+    /// [`feed`](Self::feed) with the time the event happened (a gossiped block's arrival,
+    /// read before validation so that hashing its message lists does not delay first-seen).
+    fn feed_at(&mut self, at_ms: i64, event: InputEvent) -> Result<(), FollowError> {
+        let input = Input::new(at_ms, event);
         let follower = match &mut self.state {
             State::Resuming { queued, .. } => {
                 queued.push(input);
@@ -517,17 +525,19 @@ impl Driver {
                 message_id,
                 message,
             }) => {
-                let allowed = match &self.state {
+                let received_ms = now_ms();
+                let heights = match &self.state {
                     State::Running(f) => Some((
                         f.head().height() - f.config().fork_length_limit as i64,
                         f.config().max_allowed_height(now_ms()),
                     )),
                     State::Resuming { .. } => None,
                 };
+                let window = GossipWindow { heights, now_secs: Some((received_ms / 1000) as u64) };
                 let verdict = if message.topic != self.topic {
-                    BlockVerdict::Reject(format!("unexpected topic {}", message.topic))
+                    BlockVerdict::Reject(Dropped::new("topic", format!("unexpected topic {}", message.topic)))
                 } else {
-                    check_block_msg(&message.data, allowed)
+                    check_block_msg(&message.data, window)
                 };
                 let acceptance = match &verdict {
                     BlockVerdict::Accept { .. } => MessageAcceptance::Accept,
@@ -541,19 +551,21 @@ impl Driver {
                 match verdict {
                     BlockVerdict::Accept { cid, header } => {
                         self.stats.gossip_accepted += 1;
-                        self.feed(InputEvent::GossipBlock {
+                        self.feed_at(received_ms, InputEvent::GossipBlock {
                             peer: propagation_source.to_string(),
                             cid,
                             header,
                             msg_fetch: Duration::ZERO,
                         })?;
                     }
-                    BlockVerdict::Ignore(_) => {
+                    BlockVerdict::Ignore(why) => {
                         self.stats.gossip_ignored += 1;
+                        *self.stats.dropped_by_reason.entry(why.reason).or_default() += 1;
                         self.publish_status();
                     }
-                    BlockVerdict::Reject(_) => {
+                    BlockVerdict::Reject(why) => {
                         self.stats.gossip_rejected += 1;
+                        *self.stats.dropped_by_reason.entry(why.reason).or_default() += 1;
                         self.publish_status();
                     }
                 }

@@ -20,5 +20,5 @@ pub use driver::{run_follow, FollowConfig, FollowError, FollowStats, FollowStatu
 pub use genesis::{fetch_genesis, GenesisFetchError};
 /// Re-exported so callers need no libp2p dependency of their own to build configurations.
 pub use libp2p::Multiaddr;
-pub use node::{blocks_topic, BlockVerdict, NodeError, NodeTimeouts};
+pub use node::{blocks_topic, check_block_msg, BlockVerdict, Dropped, GossipWindow, NodeError, NodeTimeouts};
 pub use resume::{last_journal_head, SavedHead};

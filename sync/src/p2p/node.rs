@@ -197,42 +197,91 @@ pub fn build_swarm(
     Ok(swarm)
 }
 
+/// Why a gossiped block was dropped: a short code for counters and metrics, and the detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dropped {
+    /// `undecodable`, `limits`, `msg_meta`, `height`, `topic`, `encoding` (rejections);
+    /// `consensus_range`, `from_the_future` (ignored).
+    pub reason: &'static str,
+    pub detail: String,
+}
+
+impl Dropped {
+    pub fn new(reason: &'static str, detail: impl Into<String>) -> Self {
+        Self { reason, detail: detail.into() }
+    }
+}
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.reason, self.detail)
+    }
+}
+
 /// The verdict on one gossiped block, reported to gossipsub's manual validation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BlockVerdict {
     /// Well-formed and in range: deliver and forward.
     Accept { cid: Cid, header: Box<BlockHeader> },
-    /// Well-formed but outside the consensus range: drop without penalty (Lotus ignores these).
-    Ignore(String),
-    /// Garbage: drop and penalise the sender (gossipsub's P₄).
-    Reject(String),
+    /// Well-formed but outside the consensus range or ahead of the clock: drop without
+    /// penalty (Lotus ignores these; a skewed clock is not malice).
+    Ignore(Dropped),
+    /// Garbage or a lie: drop and penalise the sender (gossipsub's P₄).
+    Reject(Dropped),
 }
 
-/// Lotus's pubsub block validation, header-only: `DecodeBlockMsg` (exact tuple, no trailing
-/// bytes, canonical header), `decodeAndCheckBlock` (a BlockSig, ≤ 10,000 messages), a height
-/// above genesis, and the consensus range `allowed` (inclusive) when given. The CID is the
-/// blake2b-256 of the canonical header bytes, which the canonical check makes equal to the
-/// bytes the miner published.
-pub fn check_block_msg(data: &[u8], allowed: Option<(i64, i64)>) -> BlockVerdict {
+/// Lotus `AllowableClockDriftSecs`: how far a block's timestamp may be ahead of the clock.
+pub const ALLOWABLE_CLOCK_DRIFT_SECS: u64 = 1;
+
+/// What a block is checked against besides itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GossipWindow {
+    /// The consensus range of heights (inclusive), when the follower knows its head.
+    pub heights: Option<(i64, i64)>,
+    /// The clock, Unix seconds; `None` skips the "from the future" check.
+    pub now_secs: Option<u64>,
+}
+
+/// Lotus's pubsub block validation, the stateless part: `DecodeBlockMsg` (exact tuple, no
+/// trailing bytes, canonical header), `decodeAndCheckBlock` (a BlockSig, ≤ 10,000 messages),
+/// `validateMsgMeta` (the two message lists hash to the header's `Messages`), a height above
+/// genesis, the consensus range, and a timestamp no more than [`ALLOWABLE_CLOCK_DRIFT_SECS`]
+/// ahead of the clock. The CID is the blake2b-256 of the canonical header bytes, which the
+/// canonical check makes equal to the bytes the miner published.
+pub fn check_block_msg(data: &[u8], window: GossipWindow) -> BlockVerdict {
+    let reject = |reason, detail: String| BlockVerdict::Reject(Dropped::new(reason, detail));
     let msg = match BlockMsg::decode(data) {
         Ok(m) => m,
-        Err(e) => return BlockVerdict::Reject(format!("undecodable BlockMsg: {e}")),
+        Err(e) => return reject("undecodable", format!("undecodable BlockMsg: {e}")),
     };
     if let Err(e) = msg.check_pubsub_limits() {
-        return BlockVerdict::Reject(e.to_string());
+        return reject("limits", e.to_string());
     }
     if msg.header.height <= 0 {
-        return BlockVerdict::Reject(format!("gossiped block at height {}", msg.header.height));
+        return reject("height", format!("gossiped block at height {}", msg.header.height));
     }
     let cid = match msg.header.cid() {
         Ok(c) => c,
-        Err(e) => return BlockVerdict::Reject(format!("cannot encode header: {e}")),
+        Err(e) => return reject("encoding", format!("cannot encode header: {e}")),
     };
-    if let Some((low, high)) = allowed {
+    if let Some((low, high)) = window.heights {
         if msg.header.height < low || msg.header.height > high {
-            return BlockVerdict::Ignore(format!(
-                "height {} outside the consensus range {low}..={high}",
-                msg.header.height
+            return BlockVerdict::Ignore(Dropped::new(
+                "consensus_range",
+                format!("height {} outside the consensus range {low}..={high}", msg.header.height),
+            ));
+        }
+    }
+    // Lotus `validateMsgMeta`: lists that are not the header's are a lie about the block. Last
+    // of the stateless checks: it hashes the lists, the others are comparisons.
+    if let Err(e) = msg.check_msg_meta() {
+        return reject("msg_meta", format!("{cid}: {e}"));
+    }
+    if let Some(now) = window.now_secs {
+        if msg.header.timestamp > now + ALLOWABLE_CLOCK_DRIFT_SECS {
+            return BlockVerdict::Ignore(Dropped::new(
+                "from_the_future",
+                format!("{cid}: timestamp {} is {} s ahead of the clock", msg.header.timestamp, msg.header.timestamp - now),
             ));
         }
     }
@@ -307,3 +356,6 @@ pub fn now_nanos() -> i64 {
         .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod gossip_tests;
