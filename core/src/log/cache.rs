@@ -1,10 +1,21 @@
 //! What the fast paths remember between lines: the go-log headers and the zap JSON layouts
 //! already read.
 
-use super::fast::KnownHeader;
 use super::text::has_colour;
 use crate::time::PrefixCache;
 use std::sync::Arc;
+
+/// What a go-log header — level, logger, caller and the separators before the message —
+/// decides, and where its parts are (offsets from the end of the timestamp).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct KnownHeader {
+    /// Bytes from the end of the timestamp to the message.
+    pub(super) len: usize,
+    /// The level as `normalize_level` names it.
+    pub(super) level: &'static str,
+    pub(super) logger: (usize, usize),
+    pub(super) caller: (usize, usize),
+}
 
 /// Headers already read, by their bytes: a busy node's lines repeat a few dozen headers
 /// (`INFO\tmpool\tmessagepool/messagepool.go:1043\t`), so most lines are decided by one

@@ -2,7 +2,7 @@
 //! common lines — ordinary go-log records, sync-event candidates, plain continuations, foreign
 //! lines, zap JSON lines — read off their bytes and the caches ([`super::cache`]) without it.
 
-use super::cache::HeaderCache;
+use super::cache::{HeaderCache, KnownHeader};
 use super::reference::looks_foreign;
 use super::text::{has_colour, is_rust_caller, is_rust_logger, is_rust_path, strip_colour};
 use super::{Header, JsonRecord, LogParser};
@@ -224,18 +224,6 @@ fn fast_plain<'a>(raw: &'a [u8], text: Option<&'a str>, colour_free: bool, ts_ca
         return Fast::Candidate(Header { ts, level: Some(known.level), logger: Some(logger), caller: Some(caller), rest: &text[n + known.len..] });
     }
     Fast::Other
-}
-
-/// What a go-log header — level, logger, caller and the separators before the message —
-/// decides, and where its parts are (offsets from the end of the timestamp).
-#[derive(Clone, Copy, Debug)]
-pub(super) struct KnownHeader {
-    /// Bytes from the end of the timestamp to the message.
-    pub(super) len: usize,
-    /// The level as `normalize_level` names it.
-    pub(super) level: &'static str,
-    pub(super) logger: (usize, usize),
-    pub(super) caller: (usize, usize),
 }
 
 /// Reads a header after the timestamp (of a line without colour): `None` unless it is a plain
