@@ -514,3 +514,32 @@ fn trace_and_reorgs_classify_every_head_change_alike() {
         assert_eq!(stages.first(), Some(&stage), "{cid}: {stages:?}");
     }
 }
+
+/// A journal shaped like a real full node's (almost all head changes, chained tipsets of ~4.5
+/// blocks, widen/sibling/reorg in mainnet's proportions): ingest finds every head change with
+/// the generator's class, and `reorgs` equals the operators' jq filter.
+#[test]
+fn a_full_nodes_journal_is_read_with_every_class_and_reorg() {
+    use lsync_fixtures::node_journal::{generate_node_journal, NodeJournal, NodeKind};
+    let tmp = TempDir::new("full-node-journal");
+    let dir = tmp.path().join("repo");
+    std::fs::create_dir_all(dir.join("journal")).unwrap();
+    let mut p = NodeJournal::new(11, NodeKind::FullNode);
+    p.epochs = 6_000;
+    let file = std::fs::File::create(dir.join("journal/lotus-journal.ndjson")).unwrap();
+    let answers = generate_node_journal(&p, std::io::BufWriter::new(file)).unwrap();
+    let db = tmp.path().join("db");
+    let report = lsync(&db, &["ingest", "--json", dir.to_str().unwrap()]).ok().json();
+    assert_eq!(report["malformed"], 0);
+    assert_eq!(report["by_kind"]["head_change"].as_u64().unwrap(), answers.journal_head_changes);
+    let summary = lsync(&db, &["summary", "--json"]).ok().json();
+    let classes: BTreeMap<String, u64> = serde_json::from_value(summary["reorg_classes"].clone()).unwrap();
+    // The summary counts classes of head changes that reverted something; extends are the rest.
+    for class in ["widen", "sibling", "reorg"] {
+        assert_eq!(classes.get(class).copied().unwrap_or(0), answers.classes.get(class).copied().unwrap_or(0), "{class}: {classes:?} vs {:?}", answers.classes);
+    }
+    let reorgs = lsync(&db, &["reorgs", "--json"]).ok().json_lines();
+    assert_eq!(reorgs.len(), answers.deep_reorgs.len());
+    assert_eq!(reorgs.len(), jq_equivalent(&dir.join("journal")).len());
+    assert!(!reorgs.is_empty(), "the journal has deep reorgs");
+}

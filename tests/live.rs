@@ -200,5 +200,22 @@ fn follow_fails_clearly_on_bad_input() {
     ]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("no peer reachable"), "{err}");
+    assert!(err.contains("Connection refused"), "the reason is in the sentence: {err}");
     assert_eq!(err.lines().filter(|l| l.starts_with("lsync: error")).count(), 1, "{err}");
+    // Without -q each failed dial is reported as it fails; and a run whose --for ends before
+    // the connect timeout is still an error when no peer was ever reached (it used to exit 0).
+    let (code, err) = run(&[
+        "follow",
+        "--network",
+        "mainnet",
+        "--bootstrap",
+        "/ip4/127.0.0.1/tcp/9/p2p/12D3KooWBF8cpp65hp2u9LK5mh19x67ftAam84z9LsfaquTDSBpt",
+        "--for",
+        "3s",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    let dial_lines: Vec<&str> = err.lines().filter(|l| l.starts_with("lsync follow: cannot reach /ip4/127.0.0.1/tcp/9/")).collect();
+    assert!(!dial_lines.is_empty(), "{err}");
+    assert!(dial_lines.iter().all(|l| l.ends_with("Connection refused (os error 111)")), "{err}");
+    assert!(err.contains("no peer reachable"), "{err}");
 }

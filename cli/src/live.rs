@@ -51,9 +51,11 @@ pub fn ingest_quietly(db: &Path, repo_paths: &[PathBuf], node: &str) -> Result<l
     Ok(lsync_analyzers::ingest::ingest(&mut conn, &files, &opts, &mut lsync_analyzers::ingest::NoProgress)?)
 }
 
-/// The status line on a terminal, and the live ingest every 10 s with `--db`.
+/// The status line on a terminal, each failed bootstrap dial as it fails (unless `--quiet`),
+/// and the live ingest every 10 s with `--db`.
 struct Hooks {
     tty: bool,
+    quiet: bool,
     live_ingest: Option<(PathBuf, Vec<PathBuf>, String)>,
 }
 
@@ -62,6 +64,18 @@ impl SupervisorHooks for Hooks {
         if self.tty {
             eprint!("\r\x1b[2K{}", status_line(status));
         }
+    }
+
+    fn dial_failed(&mut self, addr: &str, reason: &str) {
+        if self.quiet {
+            return;
+        }
+        if self.tty {
+            eprint!("\r\x1b[2K");
+        }
+        // The reason comes from libp2p and may quote what the remote sent: no control bytes.
+        let clean: String = reason.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        eprintln!("lsync follow: cannot reach {addr}: {clean}");
     }
 
     fn periodic(&mut self) {
@@ -98,7 +112,7 @@ pub fn follow(a: FollowArgs) -> Result<ExitCode> {
         );
     }
     std::fs::create_dir_all(&journal_dir).with_context(|| format!("creating {}", journal_dir.display()))?;
-    let hooks = Hooks { tty: !a.quiet && std::io::stderr().is_terminal(), live_ingest: a.db.clone().map(|d| (d, ingest_paths.clone(), a.node.clone())) };
+    let hooks = Hooks { tty: !a.quiet && std::io::stderr().is_terminal(), quiet: a.quiet, live_ingest: a.db.clone().map(|d| (d, ingest_paths.clone(), a.node.clone())) };
     let tty = hooks.tty;
     let result = rt.block_on(launch::follow_supervised(cfg, connect_timeout, hooks));
     if tty {
@@ -111,13 +125,14 @@ pub fn follow(a: FollowArgs) -> Result<ExitCode> {
             eprintln!("ingested {} new event(s) into {}", r.events, db.display());
         }
     }
+    let equivocations = if stats.equivocations > 0 { format!("; {} equivocating block(s) (same miner, same height)", stats.equivocations) } else { String::new() };
     let dropped = if stats.dropped_by_reason.is_empty() {
         String::new()
     } else {
         format!(" ({})", stats.dropped_by_reason.iter().map(|(why, n)| format!("{why} {n}")).collect::<Vec<_>>().join(", "))
     };
     output::print(&format!(
-        "head {} at height {}; {}; {} block(s) first-seen; gossip {} accepted, {} ignored, {} rejected{dropped}",
+        "head {} at height {}; {}; {} block(s) first-seen{equivocations}; gossip {} accepted, {} ignored, {} rejected{dropped}",
         stats.head.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" "),
         stats.head_height,
         stats.head_changes,

@@ -271,7 +271,7 @@ fn main() -> ExitCode {
                 }
                 msg.push_str(&text);
             }
-            eprintln!("lsync: error: {msg}");
+            eprintln!("lsync: error: {}", output::inert(&msg));
             ExitCode::from(1)
         }
     }

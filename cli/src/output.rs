@@ -14,8 +14,30 @@ pub fn table(headers: &[&str]) -> Table {
     t
 }
 
-/// Quotes a CSV field when needed (RFC 4180).
+/// `s` with every control character except newline and tab written as visible text
+/// (`\x1b`, `\x07`, `\u{9b}`): logs are untrusted input (anyone can make a node log a string),
+/// and no byte of theirs may reach a terminal as an escape sequence.
+pub fn inert(s: &str) -> std::borrow::Cow<'_, str> {
+    let dangerous = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !s.chars().any(dangerous) {
+        return s.into();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if !dangerous(c) {
+            out.push(c);
+        } else if (c as u32) < 0x80 {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        }
+    }
+    out.into()
+}
+
+/// Quotes a CSV field when needed (RFC 4180); control characters made [`inert`].
 pub fn csv_field(s: &str) -> String {
+    let s = inert(s);
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -36,6 +58,7 @@ pub fn write_json_lines<T: serde::Serialize>(items: &[T]) -> std::io::Result<()>
 
 /// Prints to stdout, treating a closed pipe (`| head`) as success.
 pub fn print(s: &str) -> std::io::Result<()> {
+    let s = &*inert(s);
     let stdout = std::io::stdout();
     let mut w = stdout.lock();
     w.write_all(s.as_bytes())?;
@@ -76,5 +99,18 @@ pub fn ok_on_pipe(r: std::io::Result<()>) -> anyhow::Result<()> {
     match r {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_bytes_become_visible_text() {
+        assert_eq!(inert("plain\ttext\n"), "plain\ttext\n");
+        assert_eq!(inert("\u{1b}]0;pwned\u{7}\u{1b}[2J"), "\\x1b]0;pwned\\x07\\x1b[2J");
+        assert_eq!(inert("a\rb\u{9b}c\u{7f}"), "a\\x0db\\u{9b}c\\x7f");
+        assert_eq!(csv_field("x\u{1b}[31m,y"), "\"x\\x1b[31m,y\"");
     }
 }

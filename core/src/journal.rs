@@ -72,6 +72,8 @@ struct BlockSeenData<'a> {
     Peer: Cow<'a, str>,
     Duplicates: u64,
     DelayMs: i64,
+    #[serde(borrow, default)]
+    Equivocates: Option<CidObj<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -325,9 +327,17 @@ fn block_seen(line: u64, data: &str) -> Result<Event, String> {
     let d: BlockSeenData = serde_json::from_str(data).map_err(|e| e.to_string())?;
     let cid = validate_cid(&d.Cid.cid).map_err(|e| e.to_string())?;
     let ts = Timestamp::parse(&d.FirstSeen).map_err(|e| e.to_string())?;
-    let mut ev = Event::new(EventKind::BlockSeen, line, format!("first seen from {} ({} duplicates)", d.Peer, d.Duplicates));
+    let mut text = format!("first seen from {} ({} duplicates)", d.Peer, d.Duplicates);
+    let mut cids = vec![cid];
+    if let Some(other) = &d.Equivocates {
+        // Both blocks name the event, so `trace` of either finds the equivocation.
+        let other = validate_cid(&other.cid).map_err(|e| e.to_string())?;
+        text.push_str(&format!("; equivocation: the miner's block {other} at this height came first"));
+        cids.push(other);
+    }
+    let mut ev = Event::new(EventKind::BlockSeen, line, text);
     ev.ts = Some(ts);
-    ev.cids = vec![cid];
+    ev.cids = cids;
     ev.height = Some(d.Height);
     ev.miner = Some(d.Miner.into_owned());
     ev.peer = Some(d.Peer.into_owned());

@@ -160,6 +160,26 @@ pub struct BlockSeenData {
     pub peer: String,
     pub duplicates: u32,
     pub delay_ms: i64,
+    /// Another block of the same miner at the same height, seen before this one: the miner
+    /// equivocated (FRC-0051). Absent otherwise, so the record's shape is unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_cid_json")]
+    pub equivocates: Option<Cid>,
+}
+
+/// An optional `{"/": cid}`.
+mod opt_cid_json {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(cid: &Option<Cid>, serializer: S) -> Result<S::Ok, S::Error> {
+        match cid {
+            Some(c) => CidJson(c).serialize(serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Cid>, D::Error> {
+        Option::<CidJsonOwned>::deserialize(deserializer)?.map(CidJsonOwned::parse).transpose()
+    }
 }
 
 #[cfg(test)]
@@ -209,7 +229,7 @@ mod tests {
         assert_eq!(events[0].head_change.as_ref(), Some(&hc.to_head_change()));
         assert_eq!(hc.to_head_change().class(), crate::ReorgClass::Widen);
 
-        let seen = BlockSeenData { cid: Cid::try_from(B).unwrap(), height: 7, miner: "f01000".into(), first_seen: "2026-11-24T05:00:01.234Z".into(), peer: "12D3KooWx".into(), duplicates: 2, delay_ms: 1234 };
+        let seen = BlockSeenData { cid: Cid::try_from(B).unwrap(), height: 7, miner: "f01000".into(), first_seen: "2026-11-24T05:00:01.234Z".into(), peer: "12D3KooWx".into(), duplicates: 2, delay_ms: 1234, equivocates: None };
         let text = line(SYSTEM_LSYNC, EVENT_BLOCK_SEEN, &seen);
         assert_eq!(serde_json::from_str::<BlockSeenData>(&serde_json::to_string(&seen).unwrap()).unwrap(), seen);
         let events = parse(&text);

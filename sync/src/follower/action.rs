@@ -177,4 +177,7 @@ pub struct FirstSeenRecord {
     pub duplicates: u32,
     /// First arrival − header timestamp, in milliseconds (negative for a clock running behind).
     pub delay_ms: i64,
+    /// The block of the same miner at the same height seen before this one, if any: the miner
+    /// equivocated. Both blocks get their record; this one is flagged.
+    pub equivocates: Option<Cid>,
 }

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use cid::Cid;
-use lsync_core::chain::BlockHeader;
+use lsync_core::chain::{Address, BlockHeader};
 
 use super::action::FirstSeenRecord;
 use super::input::PeerId;
@@ -33,6 +33,10 @@ pub(crate) struct FirstSeenTracker {
     entries: HashMap<Cid, Entry>,
     /// First-seen order; since time only moves forward this is also settle order.
     order: VecDeque<Cid>,
+    /// The first block seen of each (miner, height) still remembered: a second, different
+    /// one is an equivocation. Forgotten with the entry that put it here.
+    by_slot: HashMap<(Address, i64), Cid>,
+    equivocations: u64,
 }
 
 impl FirstSeenTracker {
@@ -42,7 +46,14 @@ impl FirstSeenTracker {
             retention_ms,
             entries: HashMap::new(),
             order: VecDeque::new(),
+            by_slot: HashMap::new(),
+            equivocations: 0,
         }
+    }
+
+    /// Blocks seen whose miner had already published another block at their height.
+    pub(crate) fn equivocations(&self) -> u64 {
+        self.equivocations
     }
 
     /// Note one delivery of `cid` by `peer` at `now_ms`.
@@ -62,6 +73,18 @@ impl FirstSeenTracker {
         let timestamp_ms = i64::try_from(header.timestamp)
             .unwrap_or(i64::MAX / 1000)
             .saturating_mul(1000);
+        let slot = (header.miner, header.height);
+        let equivocates = match self.by_slot.get(&slot) {
+            Some(first) if *first != cid => {
+                self.equivocations += 1;
+                Some(*first)
+            }
+            Some(_) => None,
+            None => {
+                self.by_slot.insert(slot, cid);
+                None
+            }
+        };
         let record = FirstSeenRecord {
             cid,
             height: header.height,
@@ -70,6 +93,7 @@ impl FirstSeenTracker {
             peer: PeerId::from(peer),
             duplicates: 0,
             delay_ms: now_ms.saturating_sub(timestamp_ms),
+            equivocates,
         };
         self.entries.insert(
             cid,
@@ -104,7 +128,12 @@ impl FirstSeenTracker {
             if !entry.settled || entry.record.first_seen_ms > forget_before {
                 break;
             }
-            self.entries.remove(cid);
+            if let Some(gone) = self.entries.remove(cid) {
+                let slot = (gone.record.miner, gone.record.height);
+                if self.by_slot.get(&slot) == Some(cid) {
+                    self.by_slot.remove(&slot);
+                }
+            }
             self.order.pop_front();
         }
         out
@@ -121,5 +150,45 @@ impl FirstSeenTracker {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lsync_core::chain::cbor::block_cid;
+
+    fn header(miner: u64, height: i64) -> BlockHeader {
+        let mut h = crate::synthetic::header(crate::synthetic::BlockSpec {
+            parent: &crate::test_chain::genesis(),
+            height,
+            miner_id: miner,
+            wins: 1,
+            label: &format!("{miner}-{height}"),
+            beacon_round: 1,
+            beacon_label: "b".into(),
+            timestamp: 1_598_306_400 + 30 * height as u64,
+            power_log2: 10,
+        })
+        .unwrap();
+        h.height = height;
+        h
+    }
+
+    #[test]
+    fn a_second_block_of_one_miner_at_one_height_is_flagged() {
+        let mut t = FirstSeenTracker::new(100, 1_000);
+        let (a, b, c) = (block_cid(b"a"), block_cid(b"b"), block_cid(b"c"));
+        assert_eq!(t.observe(a, &header(1000, 5), "p1", 10), Sighting::First);
+        assert_eq!(t.observe(a, &header(1000, 5), "p2", 11), Sighting::Duplicate, "a copy is not an equivocation");
+        assert_eq!(t.observe(b, &header(1000, 5), "p3", 12), Sighting::First);
+        assert_eq!(t.observe(c, &header(1001, 5), "p3", 13), Sighting::First);
+        let records = t.due(1_000);
+        let flags: Vec<Option<Cid>> = records.iter().map(|r| r.equivocates).collect();
+        assert_eq!(flags, vec![None, Some(a), None]);
+        assert_eq!(t.equivocations(), 1);
+        // Forgotten with their entries: memory stays bounded.
+        t.due(10_000);
+        assert!(t.by_slot.is_empty() && t.entries.is_empty());
     }
 }

@@ -174,6 +174,11 @@ impl Follower {
         self.bad_blocks.reason(cid)
     }
 
+    /// Gossiped blocks whose miner had already published another block at their height.
+    pub fn equivocations(&self) -> u64 {
+        self.first_seen.equivocations()
+    }
+
     /// First-seen records still inside their duplicate window, for a driver shutting down.
     pub fn flush_first_seen(&mut self) -> Vec<Action> {
         self.first_seen

@@ -45,5 +45,6 @@ pub fn block_seen_data(record: &FirstSeenRecord, zone_offset_secs: i32, network:
         peer: record.peer.clone(),
         duplicates: record.duplicates,
         delay_ms: record.delay_ms,
+        equivocates: record.equivocates,
     }
 }

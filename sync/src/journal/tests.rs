@@ -160,8 +160,13 @@ fn byte_exact_lsync_records() {
         peer: "12D3KooWPeer".into(),
         duplicates: 3,
         delay_ms: 1_250,
+        equivocates: None,
     };
     writer.write_block_seen(T0, &record).unwrap();
+    // An equivocating block's record names the block the miner published first; the others
+    // keep the record's shape exactly.
+    let flagged = crate::follower::FirstSeenRecord { equivocates: Some(H1.parse().unwrap()), ..record.clone() };
+    writer.write_block_seen(T0, &flagged).unwrap();
     let lines = read_lines(writer.current_path());
     assert_eq!(
         lines[0],
@@ -175,6 +180,18 @@ fn byte_exact_lsync_records() {
             r#"{{"System":"lsync","Event":"block_seen","Timestamp":"2021-09-01T10:03:05.5Z","Data":{{"Cid":{{"/":"{H2}"}},"Height":2,"Miner":"f01002","FirstSeen":"2020-08-24T22:01:01.25Z","Peer":"12D3KooWPeer","Duplicates":3,"DelayMs":1250}}}}"#
         )
     );
+    assert_eq!(
+        lines[2],
+        format!(
+            r#"{{"System":"lsync","Event":"block_seen","Timestamp":"2021-09-01T10:03:05.5Z","Data":{{"Cid":{{"/":"{H2}"}},"Height":2,"Miner":"f01002","FirstSeen":"2020-08-24T22:01:01.25Z","Peer":"12D3KooWPeer","Duplicates":3,"DelayMs":1250,"Equivocates":{{"/":"{H1}"}}}}}}"#
+        )
+    );
+    // The reader names both blocks on the flagged record.
+    let mut parser = lsync_core::JournalParser::new(lsync_core::JournalOptions::default());
+    let mut events = Vec::new();
+    parser.push_line(3, lines[2].as_bytes(), &mut events);
+    assert_eq!(events[0].cids, vec![H2.to_string(), H1.to_string()]);
+    assert!(events[0].text.contains("equivocation"), "{}", events[0].text);
 }
 
 #[test]

@@ -12,6 +12,9 @@ use super::LaunchError;
 pub trait SupervisorHooks: Send {
     /// A new status (peers, head, lag, counts), at most a few times a second.
     fn status(&mut self, _status: &FollowStatus) {}
+    /// A bootstrap address could not be reached (DNS, refused, handshake, wrong peer), as it
+    /// happens; once per failed dial, redials included.
+    fn dial_failed(&mut self, _addr: &str, _reason: &str) {}
     /// Every `periodic_every`: e.g. ingest what was written so far. Runs off the async
     /// threads; the follower keeps running meanwhile.
     fn periodic(&mut self) {}
@@ -63,15 +66,27 @@ pub async fn follow_supervised<H: SupervisorHooks + 'static>(mut cfg: FollowConf
     let mut stop_tx = Some(stop_tx);
     let mut unreachable = false;
     let mut last_periodic = tokio::time::Instant::now();
+    let mut failures_seen: Vec<u64> = Vec::new();
+    let mut last_status = FollowStatus::default();
     loop {
         tokio::select! {
             res = &mut follow => {
                 let stats = res.map_err(|e| LaunchError::Devnet(format!("the follower task failed: {e}")))??;
-                if unreachable {
-                    return Err(LaunchError::Unreachable {
-                        secs: connect_timeout.as_secs(),
-                        tried: bootstrap.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(", "),
-                    });
+                // Never connected, whether the timeout or `--for` came first: a run that saw
+                // nothing is an error, not a success with 0 peers.
+                if unreachable || (!ever_connected && !bootstrap.is_empty()) {
+                    let tried = bootstrap
+                        .iter()
+                        .map(|b| {
+                            let addr = b.to_string();
+                            match last_status.bootstrap.iter().find(|s| s.addr == addr).and_then(|s| s.last_failure.as_deref()) {
+                                Some(why) => format!("{addr} ({why})"),
+                                None => addr,
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    return Err(LaunchError::Unreachable { secs: started.elapsed().as_secs().min(connect_timeout.as_secs()), tried });
                 }
                 return Ok((stats, hooks));
             }
@@ -81,7 +96,15 @@ pub async fn follow_supervised<H: SupervisorHooks + 'static>(mut cfg: FollowConf
                 }
                 let s = rx.borrow_and_update().clone();
                 ever_connected |= s.peers > 0;
+                failures_seen.resize(s.bootstrap.len(), 0);
+                for (b, seen) in s.bootstrap.iter().zip(failures_seen.iter_mut()) {
+                    if b.failures > *seen {
+                        *seen = b.failures;
+                        hooks.dial_failed(&b.addr, b.last_failure.as_deref().unwrap_or("unknown reason"));
+                    }
+                }
                 hooks.status(&s);
+                last_status = s;
             }
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }

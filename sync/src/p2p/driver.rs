@@ -131,6 +131,17 @@ pub struct FollowStatus {
     pub gossip_accepted: u64,
     pub gossip_ignored: u64,
     pub gossip_rejected: u64,
+    /// Each bootstrap address: connected now, failed dials, the last failure's reason.
+    pub bootstrap: Vec<BootstrapStatus>,
+}
+
+/// Where one bootstrap address stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BootstrapStatus {
+    pub addr: String,
+    pub connected: bool,
+    pub failures: u64,
+    pub last_failure: Option<String>,
 }
 
 /// What a run did.
@@ -146,6 +157,10 @@ pub struct FollowStats {
     pub gossip_rejected: u64,
     /// Gossiped blocks dropped (rejected or ignored), by [`Dropped::reason`].
     pub dropped_by_reason: std::collections::BTreeMap<&'static str, u64>,
+    /// Failed dials of bootstrap addresses.
+    pub dial_failures: u64,
+    /// Gossiped blocks whose miner had already published another block at their height.
+    pub equivocations: u64,
     pub blocks_seen: u64,
     pub log_lines: u64,
     pub fetches: u64,
@@ -170,6 +185,26 @@ pub enum FollowError {
     Log { path: PathBuf, source: io::Error },
     #[error("reading the journal to resume: {0}")]
     Resume(io::Error),
+}
+
+/// The cause of a failed dial in one line: libp2p nests the same error several times over
+/// ("Failed to negotiate transport protocol(s): [(addr: : Multiple dial errors occurred: …");
+/// the innermost source says what happened (`Connection refused (os error 111)`, `DNS error:
+/// no records found …`, a handshake or peer-id mismatch).
+fn dial_reason(error: &libp2p::swarm::DialError) -> String {
+    fn innermost(e: &dyn std::error::Error) -> String {
+        let mut cur = e;
+        while let Some(next) = cur.source() {
+            cur = next;
+        }
+        cur.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+    let mut reasons: Vec<String> = match error {
+        libp2p::swarm::DialError::Transport(errors) => errors.iter().map(|(_, e)| innermost(e)).collect(),
+        other => vec![innermost(other)],
+    };
+    reasons.dedup();
+    reasons.join("; ")
 }
 
 /// Follow the chain until `shutdown` completes (or `run_for` passes), then flush the pending
@@ -211,6 +246,9 @@ struct Bootstrap {
     connected: bool,
     next_dial: Instant,
     backoff: Duration,
+    /// Failed dials so far, and the last reason.
+    failures: u64,
+    last_failure: Option<String>,
 }
 
 /// A chain-exchange request in flight.
@@ -245,6 +283,8 @@ struct Driver {
     held: HashMap<TipSetKey, TipSet>,
     pending: HashMap<OutboundRequestId, Pending>,
     bootstrap: Vec<Bootstrap>,
+    /// Dials in flight to bootstrap addresses (index into `bootstrap`), to name a failure.
+    dialing: HashMap<libp2p::swarm::ConnectionId, usize>,
     /// Peers on another network: never redialed, disconnected on sight.
     banned: HashSet<PeerId>,
     hello_sent: HashSet<PeerId>,
@@ -296,6 +336,8 @@ impl Driver {
                 connected: false,
                 next_dial: now,
                 backoff: cfg.redial_backoff.0,
+                failures: 0,
+                last_failure: None,
             })
             .collect();
         let genesis_cid = cfg.genesis.cids()[0];
@@ -329,6 +371,7 @@ impl Driver {
             held,
             pending: HashMap::new(),
             bootstrap,
+            dialing: HashMap::new(),
             banned: HashSet::new(),
             hello_sent: HashSet::new(),
             stats,
@@ -473,6 +516,7 @@ impl Driver {
                 num_established,
                 ..
             } => {
+                self.dialing.remove(&connection_id);
                 if self.banned.contains(&peer_id) {
                     self.swarm.close_connection(connection_id);
                     return Ok(());
@@ -508,9 +552,16 @@ impl Driver {
                 }
                 self.publish_status();
             }
-            SwarmEvent::OutgoingConnectionError { peer_id, .. } => {
-                // The redial schedule was set when dialing; nothing else to do.
-                let _ = peer_id;
+            SwarmEvent::OutgoingConnectionError { connection_id, error, .. } => {
+                // The redial schedule was set when dialing; the failure is recorded and
+                // published so that the user hears of it now, not when the timeout expires.
+                if let Some(i) = self.dialing.remove(&connection_id) {
+                    let b = &mut self.bootstrap[i];
+                    b.failures += 1;
+                    b.last_failure = Some(dial_reason(&error));
+                    self.stats.dial_failures += 1;
+                    self.publish_status();
+                }
             }
             SwarmEvent::Behaviour(event) => self.on_behaviour(event)?,
             _ => {}
@@ -784,7 +835,7 @@ impl Driver {
 
     fn redial(&mut self) {
         let now = Instant::now();
-        for b in &mut self.bootstrap {
+        for (i, b) in self.bootstrap.iter_mut().enumerate() {
             if b.connected || now < b.next_dial || b.peer.is_some_and(|p| self.banned.contains(&p))
             {
                 continue;
@@ -794,7 +845,18 @@ impl Driver {
                 continue;
             }
             // A failed dial is retried after the backoff, which doubles up to its cap.
-            let _ = self.swarm.dial(b.addr.clone());
+            let opts = libp2p::swarm::dial_opts::DialOpts::from(b.addr.clone());
+            let id = opts.connection_id();
+            match self.swarm.dial(opts) {
+                Ok(()) => {
+                    self.dialing.insert(id, i);
+                }
+                Err(e) => {
+                    b.failures += 1;
+                    b.last_failure = Some(dial_reason(&e));
+                    self.stats.dial_failures += 1;
+                }
+            }
             b.next_dial = now + b.backoff;
             b.backoff = (b.backoff * 2).min(self.cfg.redial_backoff.1);
         }
@@ -819,6 +881,16 @@ impl Driver {
             gossip_accepted: self.stats.gossip_accepted,
             gossip_ignored: self.stats.gossip_ignored,
             gossip_rejected: self.stats.gossip_rejected,
+            bootstrap: self
+                .bootstrap
+                .iter()
+                .map(|b| BootstrapStatus {
+                    addr: b.addr.to_string(),
+                    connected: b.connected,
+                    failures: b.failures,
+                    last_failure: b.last_failure.clone(),
+                })
+                .collect(),
         }
     }
 
@@ -832,6 +904,7 @@ impl Driver {
     fn finish(mut self) -> Result<FollowStats, FollowError> {
         if let State::Running(f) = &mut self.state {
             let pending = f.flush_first_seen();
+            self.stats.equivocations = f.equivocations();
             self.apply(pending)?;
         }
         if let Some(log) = &mut self.log {
