@@ -172,10 +172,12 @@ fn ingest_file(
         // their text (they still count them). Chunks parsed earlier keep theirs, and the writer
         // decides, in file order, which to keep: the result does not depend on the timing.
         let unknown_wanted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-        // Encoded chunks are small (a tenth of their input): a queue deeper than a batch (16
-        // chunks) lets the parsers run on while the writer commits or waits for a checkpoint.
-        // With `--keep-raw` a chunk's encoding is as large as its input: a shorter queue.
-        let depth = if opts.keep_raw { 8 } else { 48 };
+        // A log's encoded chunks are small (a tenth of their input): a queue deeper than a batch
+        // (16 chunks) lets the parsers run on while the writer commits or waits for a
+        // checkpoint. A full node's journal is nearly all head changes, whose encoding is most
+        // of their input (CIDs do not shrink), and `--keep-raw` keeps all of it: a shorter
+        // queue, or the queue alone outgrows the memory bound.
+        let depth = if opts.keep_raw || format == FileFormat::Journal { 8 } else { 48 };
         let (parsed_tx, parsed_rx) = std::sync::mpsc::sync_channel::<ParsedChunk>(depth);
         let path = f.path.clone();
         let reader_thread = std::thread::Builder::new()
