@@ -543,3 +543,68 @@ fn a_full_nodes_journal_is_read_with_every_class_and_reorg() {
     assert_eq!(reorgs.len(), jq_equivalent(&dir.join("journal")).len());
     assert!(!reorgs.is_empty(), "the journal has deep reorgs");
 }
+
+/// Stages of one instant go in pipeline order, not file-name order: the arrival (here in a
+/// file that sorts last) caused the target, the worker and the new head, logged in the same
+/// millisecond.
+#[test]
+fn trace_orders_same_instant_stages_by_the_pipeline() {
+    let tmp = TempDir::new("same-ms-trace");
+    let cid = "bafy2bzacecnjqlgfj53ktblghxhmf6je6jndywzdrqkoq4bbmbq6hnbwv4tqm";
+    let peer = "12D3KooWBF8cpp65hp2u9LK5mh19x67ftAam84z9LsfaquTDSBpt";
+    let t = "2024-06-23T12:16:01.400Z";
+    let a = tmp.path().join("a-daemon.log");
+    std::fs::write(
+        &a,
+        format!(
+            "{t}\tINFO\tchain\tchain/sync_manager.go:236\tselected sync target: [{cid}]\n\
+             {t}\tINFO\tchain\tchain/sync_manager.go:318\tworker 7 syncing in [{cid}]\n\
+             {t}\tINFO\tchainstore\tstore/store.go:685\tNew heaviest tipset! [{cid}] (height=5031)\n\
+             {t}\tINFO\tchain\tchain/sync_manager.go:326\tworker 7 done; took 102.825µs\n"
+        ),
+    )
+    .unwrap();
+    let z = tmp.path().join("z-daemon.log");
+    std::fs::write(&z, format!("{t}\tDEBUG\tsub\tsub/incoming.go:101\tnew block over pubsub\t{{\"cid\": \"{cid}\", \"source\": \"{peer}\", \"msgfetch\": 0.00125}}\n")).unwrap();
+    let db = tmp.path().join("db");
+    lsync(&db, &["ingest", "-q", a.to_str().unwrap(), z.to_str().unwrap(), "--node", "n"]).ok();
+    let trace = lsync(&db, &["trace", cid, "--json"]).ok().json();
+    let stages: Vec<&str> = trace["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
+    assert_eq!(stages, ["arrival", "selected_target", "worker_start", "new_heaviest", "worker_done"], "{trace}");
+}
+
+/// Hostile bytes: a binary file is skipped with a sentence (the other files are read, exit 0)
+/// unless --force-text; escape sequences in a log never reach the summary's text raw.
+#[test]
+fn binary_files_are_skipped_and_escape_sequences_stay_inert() {
+    let tmp = TempDir::new("hostile-bytes");
+    let dir = tmp.path().join("in");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Bytes of no text format at all: a deterministic pseudo-random block, with NULs.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let binary: Vec<u8> = (0..65_536)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    std::fs::write(dir.join("core.bin"), &binary).unwrap();
+    let log = "2024-06-23T12:16:01.400Z\tINFO\tchain\tchain/sync_manager.go:326\tworker 7 done; took 1ms\n\
+               \u{1b}]0;pwned\u{7}\u{1b}[2J not a log line\n";
+    std::fs::write(dir.join("daemon.log"), log).unwrap();
+    let db = tmp.path().join("db");
+    let run = lsync(&db, &["ingest", dir.to_str().unwrap()]).ok();
+    assert!(run.stdout.contains("core.bin: skipped: binary file"), "{}", run.stdout);
+    assert!(!run.stdout.contains('\u{1b}') && !run.stdout.contains('\u{7}'), "raw control bytes: {:?}", run.stdout);
+    assert!(run.stdout.contains("\\x1b]0;pwned\\x07"), "shown as text: {}", run.stdout);
+    let report = lsync(&db, &["ingest", "--json", dir.to_str().unwrap()]).ok().json();
+    assert_eq!(report["skipped"], 1);
+    let events = lsync(&db, &["events", "--kind", "worker_done", "--json"]).ok().json_lines();
+    assert_eq!(events.len(), 1, "the log beside the binary file was read");
+    // Forced, the binary file is read as text (and is nothing but unknown lines).
+    let forced = lsync(&tmp.path().join("db2"), &["ingest", "--json", "--force-text", dir.to_str().unwrap()]).ok().json();
+    assert_eq!(forced["skipped"], 0);
+    assert!(forced["unknown"].as_u64().unwrap() > 100, "{forced}");
+}

@@ -244,6 +244,22 @@ pub fn trace(conn: &Connection, cid: &str, node: Option<&str>) -> Result<TraceRe
     Ok(TraceResult::Found(Trace { cid, nodes, events, stages }))
 }
 
+/// Where a stage sits in Lotus's pipeline: arrival → delay warning → message fetch → target →
+/// worker start → heaviest → worker done → journal.
+fn pipeline_rank(stage: &str) -> u8 {
+    match stage {
+        "arrival" => 0,
+        "delay_warning" => 1,
+        "slow_msg_fetch" => 2,
+        "selected_target" => 3,
+        "worker_start" => 4,
+        "new_heaviest" => 5,
+        "worker_done" | "sync_error" => 6,
+        "journal_revert" => 8,
+        _ => 7, // journal_apply, journal_widen, journal_sibling
+    }
+}
+
 fn stage(node: &str, name: &str, e: &EventRow, detail: String) -> Stage {
     Stage {
         node: node.to_string(),
@@ -340,8 +356,16 @@ fn node_stages(conn: &Connection, sources: &Sources, cid: &str, node: &str, evs:
             }
         }
     }
-    // Same-millisecond stages keep the order the node wrote them (file, then line).
-    out.sort_by(|a, b| a.ts_ns.unwrap_or(i64::MIN).cmp(&b.ts_ns.unwrap_or(i64::MIN)).then_with(|| a.file.cmp(&b.file)).then(a.line.cmp(&b.line)));
+    // Stages of the same instant (a millisecond-precision log and a journal record often share
+    // one) go in pipeline order — the arrival caused the rest — then as the node wrote them.
+    out.sort_by(|a, b| {
+        a.ts_ns
+            .unwrap_or(i64::MIN)
+            .cmp(&b.ts_ns.unwrap_or(i64::MIN))
+            .then_with(|| pipeline_rank(&a.stage).cmp(&pipeline_rank(&b.stage)))
+            .then_with(|| a.file.cmp(&b.file))
+            .then(a.line.cmp(&b.line))
+    });
     let first = out.first().and_then(|s| s.ts_ns);
     let mut prev: Option<i64> = None;
     for s in &mut out {

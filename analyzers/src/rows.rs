@@ -71,6 +71,9 @@ pub struct FileReport {
     pub problems: Vec<(u64, String, String)>,
     /// Line number of a torn last line left for the next run.
     pub torn_line: Option<u64>,
+    /// Why the file was not read (a binary file), when it was not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 /// The closing summary of a run.
@@ -84,4 +87,6 @@ pub struct IngestReport {
     pub by_kind: BTreeMap<String, u64>,
     pub malformed: u64,
     pub unknown: u64,
+    /// Files not read (binary).
+    pub skipped: u64,
 }

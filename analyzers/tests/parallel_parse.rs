@@ -32,7 +32,7 @@ fn snapshot(db: &Path) -> String {
 
 fn ingest(db: &Path, files: &[PathBuf], threads: usize, chunk_bytes: usize) {
     let mut conn = lsync_analyzers::open(db).unwrap();
-    let opts = IngestOptions { node: "n".into(), keep_raw: true, parse_threads: Some(threads), chunk_bytes: Some(chunk_bytes), batch_bytes: None };
+    let opts = IngestOptions { node: "n".into(), keep_raw: true, parse_threads: Some(threads), chunk_bytes: Some(chunk_bytes), batch_bytes: None, force_text: false };
     let inputs: Vec<InputFile> = files.iter().map(|p| InputFile { path: p.clone() }).collect();
     ingest::ingest(&mut conn, &inputs, &opts, &mut NoProgress).unwrap();
 }

@@ -138,11 +138,12 @@ impl<R> Report<R> {
 
     pub fn write_csv(&self, rows: &[R]) -> std::io::Result<()> {
         let cols: Vec<&Column<R>> = self.data.iter().filter(|c| c.in_csv).collect();
+        let to_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
         let stdout = std::io::stdout();
         let mut w = std::io::BufWriter::new(stdout.lock());
         writeln!(w, "{}", cols.iter().map(|c| c.name).collect::<Vec<_>>().join(","))?;
         for r in rows {
-            let fields: Vec<String> = cols.iter().map(|c| csv_field(&(c.value)(r).csv())).collect();
+            let fields: Vec<String> = cols.iter().map(|c| csv_field(&(c.value)(r).csv(), to_terminal)).collect();
             writeln!(w, "{}", fields.join(","))?;
         }
         w.flush()

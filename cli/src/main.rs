@@ -104,6 +104,10 @@ enum Command {
         /// Input bytes per parser chunk (a test knob, like --batch-bytes; default 4 MiB).
         #[arg(long, hide = true, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
         chunk_bytes: Option<u64>,
+        /// Read files that look binary (NUL bytes, or mostly non-text in the first 4 KiB) as
+        /// text anyway; by default they are skipped with a sentence.
+        #[arg(long)]
+        force_text: bool,
         /// Print the closing summary as JSON.
         #[arg(long)]
         json: bool,
@@ -279,9 +283,9 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Ingest { paths, node, keep_raw, threads, batch_bytes, chunk_bytes, json, quiet, db } => {
+        Command::Ingest { paths, node, keep_raw, threads, batch_bytes, chunk_bytes, force_text, json, quiet, db } => {
             let paths = if paths.is_empty() { vec![default_lotus_repo()?] } else { paths };
-            let opts = lsync_analyzers::ingest::IngestOptions { node, keep_raw, parse_threads: threads.map(usize::from), batch_bytes, chunk_bytes: chunk_bytes.map(|b| b as usize) };
+            let opts = lsync_analyzers::ingest::IngestOptions { node, keep_raw, parse_threads: threads.map(usize::from), batch_bytes, chunk_bytes: chunk_bytes.map(|b| b as usize), force_text };
             reports::ingest(&db.db, &paths, opts, json, quiet)
         }
         Command::Events { kinds, cid, all, limit, filter, out, db } => reports::events(&db.db, &kinds, cid, all, limit, &filter, out),

@@ -35,9 +35,10 @@ pub fn inert(s: &str) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
-/// Quotes a CSV field when needed (RFC 4180); control characters made [`inert`].
-pub fn csv_field(s: &str) -> String {
-    let s = inert(s);
+/// Quotes a CSV field when needed (RFC 4180). `to_terminal`: control characters are made
+/// [`inert`] (to a file or a pipe the bytes are kept: a valid CSV field holds any byte).
+pub fn csv_field(s: &str, to_terminal: bool) -> String {
+    let s = if to_terminal { inert(s) } else { s.into() };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -57,8 +58,24 @@ pub fn write_json_lines<T: serde::Serialize>(items: &[T]) -> std::io::Result<()>
 }
 
 /// Prints to stdout, treating a closed pipe (`| head`) as success.
+/// Prints one JSON document. serde escapes C0 controls; the C1 ones (U+007F–U+009F, e.g. the
+/// one-byte CSI U+009B) can only stand inside strings, so they are written as `\u00XX` escapes:
+/// still the same JSON, and inert on a terminal.
+pub fn print_json(s: &str) -> std::io::Result<()> {
+    let c1 = |c: char| ('\u{7f}'..='\u{9f}').contains(&c);
+    if !s.chars().any(c1) {
+        return print_raw(s);
+    }
+    let escaped: String = s.chars().map(|c| if c1(c) { format!("\\u{:04x}", c as u32) } else { c.to_string() }).collect();
+    print_raw(&escaped)
+}
+
+/// Prints text for people: control characters from input are made [`inert`].
 pub fn print(s: &str) -> std::io::Result<()> {
-    let s = &*inert(s);
+    print_raw(&inert(s))
+}
+
+fn print_raw(s: &str) -> std::io::Result<()> {
     let stdout = std::io::stdout();
     let mut w = stdout.lock();
     w.write_all(s.as_bytes())?;
@@ -107,10 +124,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn json_stays_json_with_c1_controls_escaped() {
+        let doc = serde_json::to_string(&serde_json::json!({"t": "a\u{9b}2J\u{1b}"})).unwrap();
+        let c1 = |c: char| ('\u{7f}'..='\u{9f}').contains(&c);
+        let escaped: String = doc.chars().map(|c| if c1(c) { format!("\\u{:04x}", c as u32) } else { c.to_string() }).collect();
+        let back: serde_json::Value = serde_json::from_str(&escaped).unwrap();
+        assert_eq!(back["t"], "a\u{9b}2J\u{1b}");
+        assert!(!escaped.contains('\u{9b}') && !escaped.contains('\u{1b}'));
+    }
+
+    #[test]
     fn control_bytes_become_visible_text() {
         assert_eq!(inert("plain\ttext\n"), "plain\ttext\n");
         assert_eq!(inert("\u{1b}]0;pwned\u{7}\u{1b}[2J"), "\\x1b]0;pwned\\x07\\x1b[2J");
         assert_eq!(inert("a\rb\u{9b}c\u{7f}"), "a\\x0db\\u{9b}c\\x7f");
-        assert_eq!(csv_field("x\u{1b}[31m,y"), "\"x\\x1b[31m,y\"");
+        assert_eq!(csv_field("x\u{1b}[31m,y", true), "\"x\\x1b[31m,y\"");
+        assert_eq!(csv_field("x\u{1b}[31m,y", false), "\"x\u{1b}[31m,y\"", "a file keeps the bytes");
     }
 }

@@ -55,7 +55,7 @@ pub fn ingest(db: &Path, paths: &[PathBuf], opts: IngestOptions, json: bool, qui
     };
     let report = ingest::ingest(&mut conn, &files, &opts, &mut Bar { bar })?;
     if json {
-        ok_on_pipe(output::print(&serde_json::to_string_pretty(&report)?))?;
+        ok_on_pipe(output::print_json(&serde_json::to_string_pretty(&report)?))?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut s = format!(
@@ -67,6 +67,11 @@ pub fn ingest(db: &Path, paths: &[PathBuf], opts: IngestOptions, json: bool, qui
         report.lines,
         report.events
     );
+    for f in report.files.iter() {
+        if let Some(why) = &f.skipped {
+            s.push_str(&format!("{}: skipped: {why}\n", f.path));
+        }
+    }
     if quiet {
         if report.malformed + report.unknown > 0 {
             s.push_str(&format!("{} malformed and {} unknown line(s): `lsync events --kind malformed --kind unknown`\n", report.malformed, report.unknown));
@@ -172,7 +177,7 @@ pub fn trace(db: &Path, cid: &str, node: Option<&str>, json: bool) -> Result<Exi
         }
         TraceResult::Found(t) => {
             if json {
-                ok_on_pipe(output::print(&serde_json::to_string(&t)?))?;
+                ok_on_pipe(output::print_json(&serde_json::to_string(&t)?))?;
                 return Ok(ExitCode::SUCCESS);
             }
             let mut s = format!("{} — {} event(s) on {} node(s)\n", t.cid, t.events.len(), t.nodes.len());
@@ -232,7 +237,7 @@ pub fn summary(db: &Path, node: Option<&str>, json: bool) -> Result<ExitCode> {
     let conn = lsync_analyzers::open_existing(db)?;
     let s = query::summary(&conn, node)?;
     if json {
-        ok_on_pipe(output::print(&serde_json::to_string_pretty(&s)?))?;
+        ok_on_pipe(output::print_json(&serde_json::to_string_pretty(&s)?))?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut o = String::new();
@@ -305,7 +310,7 @@ pub fn inspect_car(file: &Path, network: &str, json: bool) -> Result<ExitCode> {
     let reader = lsync_analyzers::ingest::open_decompressed(file)?;
     let headers = read_chain_headers(reader).with_context(|| format!("{} is not a valid CAR file", file.display()))?;
     if json {
-        ok_on_pipe(output::print(&serde_json::to_string(&headers.report(net))?))?;
+        ok_on_pipe(output::print_json(&serde_json::to_string(&headers.report(net))?))?;
         return Ok(ExitCode::SUCCESS);
     }
     let tipsets = headers.tipset_table(net).with_context(|| format!("{}: headers do not form tipsets", file.display()))?;

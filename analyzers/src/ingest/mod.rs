@@ -49,6 +49,9 @@ pub struct IngestOptions {
     /// Input bytes per transaction; `None`: 64 MiB. The crash test makes it small so that kills
     /// land between a file's commits.
     pub batch_bytes: Option<u64>,
+    /// Read files that look binary (NUL bytes or mostly non-text in their first 4 KiB) as text
+    /// anyway; by default they are skipped with a sentence.
+    pub force_text: bool,
 }
 
 /// Progress notifications, for a progress bar.
@@ -104,10 +107,30 @@ pub fn ingest(conn: &mut Connection, files: &[InputFile], opts: &IngestOptions, 
         for (k, v) in &fr.by_kind {
             *report.by_kind.entry(k.clone()).or_default() += v;
         }
+        report.skipped += u64::from(fr.skipped.is_some());
         report.files.push(fr);
     }
     progress.finish();
     Ok(report)
+}
+
+/// Why the first bytes of a file say it is not text: a NUL byte, or more than one byte in ten
+/// that is neither text (UTF-8, tabs, line ends, the ESC of colour codes) nor part of it.
+pub(crate) fn binary_reason(prefix: &[u8]) -> Option<String> {
+    if prefix.is_empty() {
+        return None;
+    }
+    if let Some(at) = memchr::memchr(0, prefix) {
+        return Some(format!("binary file: a NUL byte at offset {at}"));
+    }
+    // A UTF-8 character cut by the end of the prefix is not counted against the file.
+    let text = String::from_utf8_lossy(prefix);
+    let bad = text
+        .chars()
+        .filter(|&c| c == char::REPLACEMENT_CHARACTER || (c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\u{1b}')))
+        .count();
+    let total = text.chars().count().max(1);
+    (bad * 10 > total).then(|| format!("binary file: {bad} of the first {total} characters are not text"))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -131,6 +154,16 @@ fn ingest_file(
         compression: comp.name().map(str::to_string),
         ..Default::default()
     };
+    // A binary file (an image, a database, a core dump given by mistake) would otherwise become
+    // thousands of `unknown` lines and put its bytes in the database; nothing is stored for it.
+    if existing.is_none() && !opts.force_text {
+        if let Some(why) = binary_reason(prefix) {
+            fr.status = "skipped".into();
+            fr.format = "binary".into();
+            fr.skipped = Some(format!("{why}; not a Lotus log or journal (--force-text reads it anyway)"));
+            return Ok(fr);
+        }
+    }
     let fp_len = prefix.len();
     let (source_id, offset, next_line, mut unknown_stored) = match existing {
         Some(s) if comp != Compression::None || s.byte_offset <= size => {
