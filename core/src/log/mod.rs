@@ -96,7 +96,24 @@ pub struct LogParser {
     /// Leave the text of `unknown` events empty (they are still emitted and counted): for a
     /// caller that can store no more of them.
     pub skip_unknown_text: bool,
+    /// A JSON-format line that did not parse, waiting for the lines that may complete it (a
+    /// paste hard-wrapped at a fixed width splits long records).
+    pending_json: Option<PendingJson>,
 }
+
+/// The first piece(s) of a JSON record split over physical lines.
+#[derive(Debug, Default, Clone)]
+struct PendingJson {
+    line: u64,
+    text: String,
+    lines: u32,
+    /// Why the first piece alone did not parse: the malformed event's reason if no join works.
+    reason: String,
+}
+
+/// Lines and bytes a split JSON record may span before its pieces are given up.
+const MAX_JSON_PIECES: u32 = 8;
+const MAX_JSON_JOIN_BYTES: usize = 1 << 20;
 
 /// What a caller already knows of a line (from its whole run of lines).
 #[derive(Clone, Copy)]
@@ -149,7 +166,7 @@ impl LogParser {
 
     /// First line of the open record, if one is open. A checkpoint must not pass it.
     pub fn open_record_line(&self) -> Option<u64> {
-        self.open.as_ref().map(|r| r.line)
+        self.pending_json.as_ref().map(|p| p.line).or(self.open.as_ref().map(|r| r.line))
     }
 
     /// True when `raw` starts a record whatever came before it: pushing it closes any open
@@ -229,6 +246,11 @@ impl LogParser {
         // The reference reads every line from nothing.
         let facts = if self.full_path_only { Facts::UNKNOWN } else { facts };
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if self.pending_json.is_some() {
+            if let Some(class) = self.continue_split_json(raw, out) {
+                return class;
+            }
+        }
         // The same line as text, when the caller knows it is valid UTF-8 (`\r` is one byte).
         let known_text = facts.text.map(|t| &t[..raw.len()]);
         let colour_free = facts.colour_free;
@@ -360,6 +382,13 @@ impl LogParser {
                 self.open_json(line_no, *j);
                 LineClass::RecordStart
             }
+            Parsed::Bad(reason) if text.trim_start().starts_with('{') && text.len() < MAX_JSON_JOIN_BYTES => {
+                // Perhaps the first piece of a record split over lines: held until the next
+                // line says (see `continue_split_json`).
+                self.close(out);
+                self.pending_json = Some(PendingJson { line: line_no, text: text.trim().to_string(), lines: 1, reason });
+                LineClass::RecordStart
+            }
             Parsed::Bad(reason) => {
                 self.close(out);
                 let mut ev = Event::new(EventKind::Malformed, line_no, truncate(&text, MAX_RAW_TEXT));
@@ -409,7 +438,47 @@ impl LogParser {
 
     /// Closes the open record at end of input.
     pub fn finish(&mut self, out: &mut Vec<Event>) {
+        self.flush_split_json(out);
         self.close(out);
+    }
+
+    /// The line after a JSON piece that did not parse. A line that starts a record of its own
+    /// is never joined (so input cut at `starts_record` lines parses in parts as in one): the
+    /// piece becomes a malformed line and `None` lets the line be read normally. Otherwise the
+    /// line is appended; if the whole now parses it is one record, reported at its first line.
+    fn continue_split_json(&mut self, raw: &[u8], out: &mut Vec<Event>) -> Option<LineClass> {
+        let pending = self.pending_json.as_ref().expect("called with a pending piece");
+        if Self::starts_record(raw) || pending.lines >= MAX_JSON_PIECES || pending.text.len() + raw.len() > MAX_JSON_JOIN_BYTES {
+            self.flush_split_json(out);
+            return None;
+        }
+        let mut pending = self.pending_json.take().expect("checked");
+        // A hard wrap cuts at a column: the pieces join without a separator. Text is taken as
+        // it is; a wrapped JSON line holds no colour codes.
+        pending.text.push_str(String::from_utf8_lossy(raw).trim_end());
+        pending.lines += 1;
+        self.stats.continuation_lines += 1;
+        match parse_line(&pending.text) {
+            Parsed::Json(j) => {
+                let lines = pending.lines;
+                self.open_json(pending.line, *j);
+                if let Some(rec) = self.open.as_mut() {
+                    rec.line_count = lines;
+                }
+            }
+            _ => self.pending_json = Some(pending),
+        }
+        Some(LineClass::Continuation)
+    }
+
+    /// A held JSON piece that no following line completed: the malformed line it was.
+    fn flush_split_json(&mut self, out: &mut Vec<Event>) {
+        if let Some(p) = self.pending_json.take() {
+            let mut ev = Event::new(EventKind::Malformed, p.line, truncate(&p.text, MAX_RAW_TEXT));
+            ev.line_count = p.lines;
+            ev.problem = Some(p.reason);
+            out.push(ev);
+        }
     }
 
     fn is_continuation(&self, text: &str) -> bool {

@@ -595,3 +595,81 @@ fn json_layouts_decide_mutated_lines_like_the_full_parser() {
     }
 }
 
+
+/// Splits every line longer than `width` into pieces of `width` bytes (at char boundaries),
+/// as a paste hard-wrapped at a fixed column does.
+fn hard_wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut rest = line;
+        while rest.len() > width {
+            let mut cut = width;
+            while !rest.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.push_str(&rest[..cut]);
+            out.push('\n');
+            rest = &rest[cut..];
+        }
+        out.push_str(rest);
+        out.push('\n');
+    }
+    out
+}
+
+/// JSON-format records long enough to be wrapped: each sync wording as zap writes it, plus an
+/// error field with escaped newlines several thousand bytes long.
+fn long_json_records() -> String {
+    let cid = "bafy2bzacecnjqlgfj53ktblghxhmf6je6jndywzdrqkoq4bbmbq6hnbwv4tqm";
+    let frames = "\\n    github.com/filecoin-project/lotus/chain.(*Syncer).collectChain\\n        /lotus/chain/sync.go:1402".repeat(60);
+    let mut text = String::new();
+    for i in 0..6 {
+        text.push_str(&format!(r#"{{"level":"info","ts":"2023-04-29T12:51:31.958Z","logger":"chain","caller":"chain/sync_manager.go:315","msg":"worker {i} syncing in [{cid} {cid}]"}}"#));
+        text.push('\n');
+        text.push_str(&format!(r#"{{"level":"error","ts":"2023-04-29T12:51:32.001Z","logger":"chain","caller":"chain/sync_manager.go:255","msg":"error during sync in [{cid}]: collectChain failed:{frames}"}}"#));
+        text.push('\n');
+        text.push_str(&format!(r#"{{"level":"warn","ts":"2023-04-29T12:51:32.100Z","logger":"sub","caller":"sub/incoming.go:102","msg":"received block with large delay from miner","block":"{cid}","delay":11,"miner":"f0123{i}","note":"{}"}}"#, "x".repeat(1500)));
+        text.push('\n');
+    }
+    text
+}
+
+#[test]
+fn json_records_wrapped_at_a_fixed_column_are_one_record_each() {
+    let text = long_json_records();
+    let (whole, _) = parse_all(&text);
+    assert_eq!(whole.len(), 18);
+    assert!(whole.iter().all(|e| e.kind != EventKind::Malformed && e.kind != EventKind::Unknown), "{whole:?}");
+    for width in [1000, 4096] {
+        let wrapped = hard_wrap(&text, width);
+        assert!(wrapped.lines().count() > text.lines().count(), "{width}: nothing was wrapped");
+        let (events, _) = parse_all(&wrapped);
+        let kinds = |v: &[Event]| v.iter().map(|e| (e.kind, e.cids.clone(), e.worker, e.miner.clone(), e.delay_s)).collect::<Vec<_>>();
+        assert_eq!(kinds(&events), kinds(&whole), "wrapped at {width}");
+        // Reported at the record's first physical line, with its lines counted.
+        let first_lines: Vec<u64> = wrapped.lines().enumerate().filter(|(_, l)| l.starts_with("{\"level\"")).map(|(i, _)| i as u64 + 1).collect();
+        assert_eq!(events.iter().map(|e| e.line).collect::<Vec<_>>(), first_lines, "{width}");
+        assert!(events.iter().any(|e| e.line_count > 1));
+        assert_fast_paths_agree(&wrapped);
+        for stride in [1, 2, 3] {
+            log_parts_agree(&wrapped, stride);
+        }
+    }
+}
+
+#[test]
+fn a_json_piece_is_never_joined_with_a_complete_record() {
+    // A truncated record followed by a complete one: the first stays malformed, the second is
+    // its own record; a piece nothing completes is malformed at the end.
+    let cid = "bafy2bzacecnjqlgfj53ktblghxhmf6je6jndywzdrqkoq4bbmbq6hnbwv4tqm";
+    let complete = format!(r#"{{"level":"info","ts":"2023-04-29T12:51:31.958Z","logger":"chain","caller":"chain/sync_manager.go:323","msg":"worker 3 done; took 2.01µs"}}"#);
+    let text = format!("{{\"level\":\"info\",\"ts\":\"2023-04-29T12:51:31.9\n{complete}\n{{\"level\":\"info\",\"msg\":\"selected sync target: [{cid}\n");
+    let (events, _) = parse_all(&text);
+    let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
+    // The cut-off first line is not a record (unknown: its timestamp is cut), the complete one
+    // is read on its own line, the unfinished last piece is malformed.
+    assert_eq!(kinds, [EventKind::Unknown, EventKind::WorkerDone, EventKind::Malformed], "{events:?}");
+    assert_eq!((events[0].line, events[1].line, events[2].line), (1, 2, 3));
+    assert_fast_paths_agree(&text);
+    log_parts_agree(&text, 1);
+}
