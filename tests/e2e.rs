@@ -608,3 +608,26 @@ fn binary_files_are_skipped_and_escape_sequences_stay_inert() {
     assert_eq!(forced["skipped"], 0);
     assert!(forced["unknown"].as_u64().unwrap() > 100, "{forced}");
 }
+
+/// Records copied without their timestamp (issue titles, `grep -h`) are events with no `ts`,
+/// listed last, and the table says so.
+#[test]
+fn timestamp_less_records_are_events_listed_last() {
+    let tmp = TempDir::new("untimed");
+    let f = tmp.path().join("pasted.log");
+    std::fs::write(
+        &f,
+        "ERROR chain chain/sync.go:235 Received block with impossibly large height 478596\n\
+         2024-06-23T12:16:01.401Z\tINFO\tchain\tchain/sync_manager.go:324\tworker 4981 done; took 16.411698ms\n",
+    )
+    .unwrap();
+    let db = tmp.path().join("db");
+    lsync(&db, &["ingest", "-q", f.to_str().unwrap()]).ok();
+    let rows = lsync(&db, &["events", "--json"]).ok().json_lines();
+    let kinds: Vec<&str> = rows.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["worker_done", "impossible_height"]);
+    assert!(rows[1]["ts"].is_null());
+    assert_eq!(rows[1]["height"], 478596);
+    let table = lsync(&db, &["events"]).ok().stdout;
+    assert!(table.contains("1 without a timestamp"), "{table}");
+}

@@ -358,10 +358,10 @@ fn node_stages(conn: &Connection, sources: &Sources, cid: &str, node: &str, evs:
     }
     // Stages of the same instant (a millisecond-precision log and a journal record often share
     // one) go in pipeline order — the arrival caused the rest — then as the node wrote them.
+    // Stages without a time (a line copied without its timestamp) come last.
     out.sort_by(|a, b| {
-        a.ts_ns
-            .unwrap_or(i64::MIN)
-            .cmp(&b.ts_ns.unwrap_or(i64::MIN))
+        (a.ts_ns.is_none(), a.ts_ns)
+            .cmp(&(b.ts_ns.is_none(), b.ts_ns))
             .then_with(|| pipeline_rank(&a.stage).cmp(&pipeline_rank(&b.stage)))
             .then_with(|| a.file.cmp(&b.file))
             .then(a.line.cmp(&b.line))

@@ -158,7 +158,14 @@ pub fn events(db: &Path, kinds: &[String], cid: Option<String>, all: bool, limit
         return Ok(done);
     }
     let t = columns::EVENTS.table(&rows);
-    let s = if rows.is_empty() { "No events match.".to_string() } else { format!("{t}\n{} event(s)", rows.len()) };
+    let untimed = rows.iter().filter(|r| r.ts.is_none()).count();
+    let s = if rows.is_empty() {
+        "No events match.".to_string()
+    } else if untimed > 0 {
+        format!("{t}\n{} event(s); {untimed} without a timestamp (lines copied without one) are listed last", rows.len())
+    } else {
+        format!("{t}\n{} event(s)", rows.len())
+    };
     ok_on_pipe(output::print(&s))?;
     Ok(ExitCode::SUCCESS)
 }

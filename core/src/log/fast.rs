@@ -221,7 +221,7 @@ fn fast_plain<'a>(raw: &'a [u8], text: Option<&'a str>, colour_free: bool, ts_ca
         // Offsets into `raw` are offsets into `text`: the tokens are ASCII-delimited.
         let logger = &text[n + known.logger.0..n + known.logger.1];
         let caller = &text[n + known.caller.0..n + known.caller.1];
-        return Fast::Candidate(Header { ts, level: Some(known.level), logger: Some(logger), caller: Some(caller), rest: &text[n + known.len..] });
+        return Fast::Candidate(Header { ts: Some(ts), level: Some(known.level), logger: Some(logger), caller: Some(caller), rest: &text[n + known.len..] });
     }
     Fast::Other
 }

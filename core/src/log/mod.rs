@@ -51,7 +51,7 @@ struct OpenRecord {
 
 struct Candidate {
     rule: &'static MessageRule,
-    ts: Timestamp,
+    ts: Option<Timestamp>,
     level: Option<&'static str>,
     logger: Option<Arc<str>>,
     caller: Option<Arc<str>>,
@@ -130,7 +130,8 @@ impl Facts<'_> {
 
 /// The go-log header fields of one line, borrowed from it.
 struct Header<'a> {
-    ts: Timestamp,
+    /// `None` for a record copied without its timestamp.
+    ts: Option<Timestamp>,
     level: Option<&'static str>,
     logger: Option<&'a str>,
     caller: Option<&'a str>,
@@ -282,7 +283,7 @@ impl LogParser {
                     // What `Fast::Candidate` below carries, from the header already found (its
                     // logger and caller shared, not copied).
                     if let (Some(text), Ok((ts, _))) = (known_text, self.ts_cache.parse_prefix(raw)) {
-                        let h = Header { ts, level: Some(known.level), logger: Some(&text[n + known.logger.0..n + known.logger.1]), caller: Some(&text[n + known.caller.0..n + known.caller.1]), rest: &text[n + known.len..] };
+                        let h = Header { ts: Some(ts), level: Some(known.level), logger: Some(&text[n + known.logger.0..n + known.logger.1]), caller: Some(&text[n + known.caller.0..n + known.caller.1]), rest: &text[n + known.len..] };
                         self.close(out);
                         self.open_text_with(line_no, h, Some(rule), Some(names));
                         return LineClass::RecordStart;
@@ -531,7 +532,7 @@ impl LogParser {
         let candidate = match match_rule(&j.msg) {
             Some(rule) if logger_allowed(rule, j.logger.as_deref()) => Some(Candidate {
                 rule,
-                ts: j.ts,
+                ts: Some(j.ts),
                 level: j.level,
                 logger: j.logger,
                 caller: j.caller,
@@ -552,7 +553,7 @@ impl LogParser {
         };
         let mut ev = Event::new(c.rule.kind, rec.line, String::new());
         ev.line_count = rec.line_count;
-        ev.ts = Some(c.ts);
+        ev.ts = c.ts;
         ev.level = c.level;
         ev.logger = c.logger;
         ev.caller = c.caller;

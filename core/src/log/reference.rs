@@ -78,6 +78,9 @@ pub(super) fn parse_line(text: &str) -> Parsed<'_> {
     if text.as_bytes()[0] == b' ' || text.as_bytes()[0] == b'\t' {
         return Parsed::NotARecord;
     }
+    if let Some(p) = parse_untimed_header(trimmed) {
+        return p;
+    }
     if looks_foreign(trimmed) {
         return Parsed::Foreign;
     }
@@ -167,7 +170,33 @@ fn header_after_ts(t: &str, ts: Timestamp, used: usize) -> Parsed<'_> {
     }
     // The message starts after exactly one separator run (a tab, or the lost-tab spaces).
     let rest = rest.trim_start_matches([' ', '\t']);
-    Parsed::Text(Header { ts, level: Some(level), logger, caller, rest })
+    Parsed::Text(Header { ts: Some(ts), level: Some(level), logger, caller, rest })
+}
+
+/// A go-log record whose timestamp was not copied (an issue title, `grep -h` output, a line
+/// taken from the middle): `LEVEL logger caller message`, tabs or single spaces. Accepted only
+/// when all four are there — a go-log level as go-log writes it, a logger, a Go caller
+/// `file.go:N` — and the message is a sync wording its logger may emit, so prose, shell
+/// commands and decoys that merely contain a wording stay unknown. Its event has no `ts`.
+fn parse_untimed_header(t: &str) -> Option<Parsed<'_>> {
+    let (tok1, r1) = next_token(t)?;
+    let level = match tok1 {
+        "DEBUG" | "INFO" | "WARN" | "ERROR" | "DPANIC" | "PANIC" | "FATAL" => normalize_level(tok1)?,
+        _ => return None,
+    };
+    let (logger, r2) = next_token(r1)?;
+    let logger_ok = logger.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b'/')) && !looks_like_caller(logger);
+    let (caller, r3) = next_token(r2)?;
+    let go_caller = looks_like_caller(caller) && caller.rsplit_once(':').is_some_and(|(file, _)| file.ends_with(".go"));
+    if !logger_ok || !go_caller {
+        return None;
+    }
+    let rest = r3.trim_start_matches([' ', '\t']);
+    let rule = crate::messages::match_rule(rest)?;
+    if !crate::messages::logger_allowed(rule, Some(logger)) {
+        return None;
+    }
+    Some(Parsed::Text(Header { ts: None, level: Some(level), logger: Some(logger), caller: Some(caller), rest }))
 }
 
 fn strip_syslog_prefix(t: &str) -> Option<&str> {

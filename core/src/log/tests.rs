@@ -673,3 +673,45 @@ fn a_json_piece_is_never_joined_with_a_complete_record() {
     assert_fast_paths_agree(&text);
     log_parts_agree(&text, 1);
 }
+
+#[test]
+fn timestamp_less_records_are_read_with_no_time() {
+    let cid = "bafy2bzacecnjqlgfj53ktblghxhmf6je6jndywzdrqkoq4bbmbq6hnbwv4tqm";
+    let text = format!(
+        "ERROR chain chain/sync.go:235 Received block with impossibly large height 478596\n\
+         INFO\tchain\tchain/sync_manager.go:232\tselected sync target: [{cid}]\n\
+         INFO  chain  chain/sync_manager.go:322  worker 77197 done; took 36.375247ms\n\
+         WARN sub sub/incoming.go:102 received block with large delay from miner {{\"block\": \"{cid}\", \"delay\": 11, \"miner\": \"f019354\"}}\n\
+         the node logs INFO chain chain/sync_manager.go:232 selected sync target: [{cid}] when it picks one\n\
+         $ grep 'selected sync target' ~/.lotus/daemon.log\n\
+         INFO migration migration/util.go:88 worker 3 done; took 1.2s\n\
+         INFO: selected sync target: [{cid}]\n\
+         INFO chain selected sync target: [{cid}]\n\
+         INFO chain sync.rs:12 selected sync target: [{cid}]\n"
+    );
+    let (events, _) = parse_all(&text);
+    let got: Vec<(EventKind, u64)> = events.iter().map(|e| (e.kind, e.line)).collect();
+    assert_eq!(
+        got,
+        [
+            (EventKind::ImpossibleHeight, 1),
+            (EventKind::SelectedTarget, 2),
+            (EventKind::WorkerDone, 3),
+            (EventKind::BlockDelay, 4),
+            (EventKind::Unknown, 5),
+            (EventKind::Unknown, 6),
+            (EventKind::Unknown, 7),
+            (EventKind::Unknown, 8),
+            (EventKind::Unknown, 9),
+            (EventKind::Unknown, 10),
+        ],
+        "{events:?}"
+    );
+    assert!(events[..4].iter().all(|e| e.ts.is_none()));
+    assert_eq!(events[0].height, Some(478_596));
+    assert_eq!(events[1].cids, vec![cid.to_string()]);
+    assert_eq!((events[2].worker, events[2].caller.as_deref()), (Some(77_197), Some("chain/sync_manager.go:322")));
+    assert_eq!((events[3].miner.as_deref(), events[3].delay_s), (Some("f019354"), Some(11.0)));
+    assert_fast_paths_agree(&text);
+    log_parts_agree(&text, 1);
+}
