@@ -437,6 +437,35 @@ async fn widen_and_null_rounds_match_ground_truth() -> Res<()> {
     Ok(())
 }
 
+/// A peer that gossips every honest header first with message lists that are not the
+/// header's: none of its BlockMsgs is accepted or journaled, no block is credited to it, the
+/// journal and first-seen records are the honest chain's, and the rejections are counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_lying_about_message_lists_changes_nothing() -> Res<()> {
+    let _one = ONE_NETWORK_AT_A_TIME.lock().await;
+    let run = run_scenario("lying-peer", 3, 6, vec![Scenario::LyingPeer]).await?;
+    let worst = check_against_truth(&run);
+    let liar = &run.truth.miners.last().expect("the liar is listed last").1;
+    assert_eq!(run.truth.miners.len(), 4);
+    assert!(run.truth.lies_published >= 5, "{} lies", run.truth.lies_published);
+    // The liar also relays the honest copies it receives (it is a gossipsub peer like any
+    // other), so it may deliver a block first — but never before the block was honestly
+    // published: its own copy, 15 ms earlier, was a lie and was not taken.
+    let by_cid: HashMap<&str, _> = run.truth.blocks.iter().map(|b| (b.cid.as_str(), b)).collect();
+    for (cid, delay_ms, peer) in &run.written.seen {
+        if peer == liar {
+            let b = by_cid[cid.as_str()];
+            let honest = b.published_ms.expect("published") - b.epoch_start_ms;
+            assert!(*delay_ms >= honest - 2, "{cid} credited to the liar at +{delay_ms} ms, published honestly at +{honest} ms");
+        }
+    }
+    let rejected = run.stats.dropped_by_reason.get("msg_meta").copied().unwrap_or(0);
+    assert!(rejected >= 1, "{:?}", run.stats.dropped_by_reason);
+    assert_eq!(run.stats.gossip_rejected, rejected, "every rejection was a message-list lie");
+    eprintln!("lying peer: {} lies, {rejected} rejected, worst delay error {worst} ms", run.truth.lies_published);
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peer_on_another_genesis_is_dropped() -> Res<()> {
     let _one = ONE_NETWORK_AT_A_TIME.lock().await;

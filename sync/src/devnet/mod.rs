@@ -60,6 +60,12 @@ pub enum Scenario {
     Widen { at: i64, delay_ms: u64 },
     /// No blocks for `count` epochs from `at`.
     NullRounds { at: i64, count: u64 },
+    /// One more node that mines nothing and lies: just before each honest block is gossiped it
+    /// publishes the same header with message lists that are not the header's (a bogus secp
+    /// list). Lotus rejects such a BlockMsg (`validateMsgMeta`); so must a follower, and its
+    /// journal and first-seen records must be the honest chain's. The liar is the last entry
+    /// of the devnet's addresses and of `GroundTruth::miners`.
+    LyingPeer,
 }
 
 /// Settings of [`run_devnet`].
@@ -150,6 +156,8 @@ pub struct GroundTruth {
     pub head_changes: Vec<HeadChangeTruth>,
     /// Blocks a miner could not gossip (no subscribed peer); a follower cannot have seen them.
     pub publish_failures: Vec<String>,
+    /// Lying BlockMsgs the [`Scenario::LyingPeer`] gossiped.
+    pub lies_published: u64,
 }
 
 #[derive(Debug, Error)]
@@ -182,10 +190,13 @@ struct Shared {
     head: TipSet,
     published: HashMap<Cid, i64>,
     failures: Vec<String>,
+    lies_published: u64,
 }
 
 enum Command {
     Publish { cid: Cid, data: Vec<u8> },
+    /// A BlockMsg that is a lie: published, counted, not recorded as the block's publication.
+    Lie { data: Vec<u8> },
 }
 
 fn validate_config(cfg: &DevnetConfig) -> Result<u64, DevnetError> {
@@ -227,6 +238,7 @@ fn validate_config(cfg: &DevnetConfig) -> Result<u64, DevnetError> {
                     return Err(DevnetError::Config(format!("{s:?}: height ≥ 1, count ≥ 1")));
                 }
             }
+            Scenario::LyingPeer => {}
         }
     }
     Ok(bt.as_secs())
@@ -253,12 +265,14 @@ pub async fn run_devnet(
         head: genesis.clone(),
         published: HashMap::new(),
         failures: Vec::new(),
+        lies_published: 0,
     }));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut commands = Vec::new();
     let mut tasks = Vec::new();
     let mut addrs = Vec::new();
-    for i in 0..cfg.miners {
+    let liar = cfg.scenarios.contains(&Scenario::LyingPeer).then_some(cfg.miners);
+    for i in 0..cfg.miners + usize::from(liar.is_some()) {
         let key = Keypair::generate_ed25519();
         let mut swarm = build_swarm(key, &cfg.network_name, NodeTimeouts::default())?;
         let port = if cfg.listen_base == 0 {
@@ -356,6 +370,14 @@ pub async fn run_devnet(
             let data = msg
                 .to_cbor()
                 .map_err(|e| DevnetError::Chain(e.to_string()))?;
+            if let Some(liar) = liar {
+                // The real header, other lists: first, so that a follower that took it would
+                // credit the liar with the block.
+                let lie = BlockMsg { secpk_messages: vec![genesis.cids()[0]], ..msg.clone() };
+                let data = lie.to_cbor().map_err(|e| DevnetError::Chain(e.to_string()))?;
+                let _ = commands[liar].send(Command::Lie { data });
+                tokio::time::sleep(Duration::from_millis(15)).await;
+            }
             let _ = commands[block.miner].send(Command::Publish {
                 cid: block.cid,
                 data,
@@ -409,6 +431,7 @@ pub async fn run_devnet(
         canonical: plan.canonical_truth(&head),
         head_changes,
         publish_failures: s.failures.clone(),
+        lies_published: s.lies_published,
     };
     if let Some(path) = &cfg.ground_truth_path {
         let json = serde_json::to_vec_pretty(&truth).map_err(|e| DevnetError::GroundTruth {
@@ -456,7 +479,17 @@ impl Miner {
     }
 
     fn on_command(&mut self, cmd: Command) {
-        let Command::Publish { cid, data } = cmd;
+        let (cid, data) = match cmd {
+            Command::Publish { cid, data } => (cid, data),
+            Command::Lie { data } => {
+                let result = self.swarm.behaviour_mut().gossipsub.publish(self.topic.clone(), data);
+                let mut s = self.shared.lock().expect("devnet state lock");
+                if result.is_ok() {
+                    s.lies_published += 1;
+                }
+                return;
+            }
+        };
         let at = now_ms();
         let result = self
             .swarm

@@ -37,6 +37,7 @@ pub fn demo_args(dir: &Path) -> DevnetArgs {
         late_miner: vec!["2:1500".into()],
         widen: vec!["9:600".into()],
         null_rounds: vec![],
+        lying_peer: false,
     }
 }
 

@@ -224,6 +224,10 @@ pub struct DevnetArgs {
     /// COUNT null rounds from HEIGHT, e.g. 10:2.
     #[arg(long, value_name = "HEIGHT:COUNT")]
     pub null_rounds: Vec<String>,
+    /// Add a peer that gossips every honest header first with message lists that are not the
+    /// header's (a hostile peer; a follower must reject each and journal the honest chain).
+    #[arg(long)]
+    pub lying_peer: bool,
 }
 
 fn pair<A: std::str::FromStr, B: std::str::FromStr>(s: &str, flag: &str, shape: &str) -> Result<(A, B), LaunchError> {
@@ -254,6 +258,9 @@ impl DevnetArgs {
         for p in &self.null_rounds {
             let (at, count) = pair::<i64, u64>(p, "--null-rounds", "HEIGHT:COUNT")?;
             out.push(Scenario::NullRounds { at, count });
+        }
+        if self.lying_peer {
+            out.push(Scenario::LyingPeer);
         }
         Ok(out)
     }
