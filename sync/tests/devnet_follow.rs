@@ -466,6 +466,77 @@ async fn a_peer_lying_about_message_lists_changes_nothing() -> Res<()> {
     Ok(())
 }
 
+/// A follower stopped mid-run and started again on the same journal resumes from its last
+/// journaled head: the head changes chain across the restart (each From is the previous To),
+/// none is written twice, and the final canonical chain is the ground truth's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_mid_run_continues_the_journal_without_gap_or_duplicate() -> Res<()> {
+    let _one = ONE_NETWORK_AT_A_TIME.lock().await;
+    let dir = temp_dir("restart");
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let mut cfg = DevnetConfig::new(3, mainnet_genesis_header());
+    cfg.epochs = 9;
+    cfg.seed = 11;
+    cfg.lead = Duration::from_secs(2);
+    cfg.linger = Duration::from_millis(1500);
+    cfg.ready = Some(ready_tx);
+    let devnet = tokio::spawn(run_devnet(cfg, futures::future::pending()));
+    let ready = timeout(Duration::from_secs(10), ready_rx).await??;
+    let start = |ready: &lsync_sync::devnet::DevnetReady| {
+        let mut fcfg = ready.follow_config(dir.join("journal"));
+        fcfg.log_path = Some(dir.join("lotus.log"));
+        fcfg.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+        // What `lsync follow` does (the devnet's own configuration starts fresh each time).
+        fcfg.resume = true;
+        let (status_tx, status_rx) = watch::channel(FollowStatus::default());
+        fcfg.status = Some(status_tx);
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(run_follow(fcfg, async {
+            let _ = stop_rx.await;
+        }));
+        (task, stop_tx, status_rx)
+    };
+    let (first, stop_first, mut status) = start(&ready);
+    wait_status(&mut status, Duration::from_secs(20), |s| s.head_height >= 4).await;
+    let _ = stop_first.send(());
+    let first_stats = timeout(Duration::from_secs(10), first).await???;
+    let saved = lsync_sync::p2p::last_journal_head(&dir.join("journal"))?.map(|s| s.height);
+    assert_eq!(saved, Some(first_stats.head_height), "the last journaled head is the first run's head");
+    let (second, stop_second, _status) = start(&ready);
+    let truth = timeout(Duration::from_secs(30), devnet).await???;
+    let _ = stop_second.send(());
+    let second_stats = timeout(Duration::from_secs(10), second).await???;
+
+    let resumed = second_stats.resumed_from.clone().map(|(h, _)| h);
+    assert!(resumed.is_some_and(|h| h >= first_stats.head_height.min(4)), "resumed from {resumed:?}, first run ended at {}", first_stats.head_height);
+    // The restart rolled the first run's file (as Lotus rolls on start): read the files in
+    // roll order, rolled ones (named by their time) first.
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("journal"))?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    files.sort_by_key(|p| (p.file_name() == Some(std::ffi::OsStr::new("lotus-journal.ndjson")), p.clone()));
+    assert!(files.len() >= 2, "the restart rolled the journal: {files:?}");
+    let all = dir.join("all");
+    std::fs::create_dir_all(&all)?;
+    let mut joined = Vec::new();
+    for f in &files {
+        joined.extend(std::fs::read(f)?);
+    }
+    std::fs::write(all.join("lotus-journal.ndjson"), joined)?;
+    let written = read_written(&all, &dir.join("lotus.log"));
+    let hc = &written.head_changes;
+    assert!(hc.len() >= 8, "{} head changes", hc.len());
+    for pair in hc.windows(2) {
+        assert_eq!(pair[1].from, pair[0].to, "a gap or a repeat across the restart: {pair:?}");
+    }
+    let mut seen = BTreeSet::new();
+    for h in hc {
+        assert!(seen.insert((h.from.clone(), h.to.clone())), "written twice: {h:?}");
+    }
+    let canonical: BTreeMap<i64, Vec<String>> = truth.canonical.iter().filter(|t| t.height > 0).map(|t| (t.height, t.cids.clone())).collect();
+    assert_eq!(written.canonical, canonical, "canonical chain after the restart");
+    assert_eq!(hc.last().map(|h| h.to.clone()), truth.canonical.last().map(|t| t.cids.clone()));
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peer_on_another_genesis_is_dropped() -> Res<()> {
     let _one = ONE_NETWORK_AT_A_TIME.lock().await;
