@@ -631,3 +631,43 @@ fn timestamp_less_records_are_events_listed_last() {
     let table = lsync(&db, &["events"]).ok().stdout;
     assert!(table.contains("1 without a timestamp"), "{table}");
 }
+
+/// A CID damaged in a paste (a character dropped, doubled) no longer costs the event: it keeps
+/// its kind and fields, the CID is kept as printed and flagged, ingest warns with file:line,
+/// and `trace` of the damaged text reaches it. An elided CID (`bafy…...`) is still malformed.
+#[test]
+fn a_damaged_cid_keeps_its_event() {
+    let tmp = TempDir::new("damaged-cid");
+    let good = "bafy2bzacecnjqlgfj53ktblghxhmf6je6jndywzdrqkoq4bbmbq6hnbwv4tqm";
+    let dropped = "bafy2bzacecnjqlgfj53ktblghxhmf6je6jndywzdrqkoq4bbmbq6hnbwv4tq"; // last char lost
+    let doubled = "bafy2bzaceaxk3bklnjvictvy42gwt52e52zlxs6wj55imxmygq3xerbcccon24"; // a c doubled
+    let f = tmp.path().join("pasted.log");
+    std::fs::write(
+        &f,
+        format!(
+            "2021-04-17T19:45:41.041-0700\tINFO\tchain\tchain/sync_manager.go:232\tselected sync target: [{dropped}]\n\
+             2021-04-17T19:45:41.041-0700\tINFO\tchain\tchain/sync_manager.go:314\tworker 77197 syncing in [{good} {doubled}]\n\
+             2021-04-17T19:45:41.077-0700\tINFO\tchain\tchain/sync_manager.go:232\tselected sync target: [bafy2bzacecd6...]\n"
+        ),
+    )
+    .unwrap();
+    let db = tmp.path().join("db");
+    let report = lsync(&db, &["ingest", "--json", f.to_str().unwrap()]).ok().json();
+    assert_eq!(report["warnings"], 2, "{report}");
+    assert_eq!(report["malformed"], 1, "the elided CID is still malformed: {report}");
+    let problems = report["files"][0]["problems"].as_array().unwrap();
+    assert!(problems.iter().any(|p| p[0] == 1 && p[1] == "warning"), "{problems:?}");
+    let rows = lsync(&db, &["events", "--json"]).ok().json_lines();
+    let kinds: Vec<&str> = rows.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["selected_target", "worker_start"]);
+    assert_eq!(rows[0]["cids"], serde_json::json!([dropped]));
+    assert_eq!(rows[0]["cids_invalid"], serde_json::json!([dropped]));
+    assert_eq!(rows[1]["worker"], 77197);
+    assert_eq!(rows[1]["cids_invalid"], serde_json::json!([doubled]));
+    let table = lsync(&db, &["events"]).ok().stdout;
+    assert!(table.contains(&format!("{dropped} (damaged)")), "{table}");
+    let trace = lsync(&db, &["trace", dropped, "--json"]).ok().json();
+    assert_eq!(trace["stages"][0]["stage"], "selected_target", "{trace}");
+    // A good CID's row has no cids_invalid key (the documented shape is unchanged).
+    assert!(rows[1]["cids"].as_array().unwrap().len() == 2);
+}

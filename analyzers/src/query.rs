@@ -29,7 +29,12 @@ fn ts_text(ns: Option<i64>, off: Option<i64>, prec: Option<i64>) -> Option<Strin
 
 /// Validates a CID argument; an invalid one is a one-sentence error.
 pub fn parse_cid_arg(cid: &str) -> Result<String> {
-    lsync_core::cids::validate_cid(cid).map_err(|_| StoreError::Input(format!("{cid:?} is not a valid CID")))
+    match lsync_core::cids::validate_cid(cid) {
+        Ok(c) => Ok(c),
+        // A CID as a damaged paste printed it: looked up as printed.
+        Err(_) if lsync_core::cids::looks_like_damaged_cid(cid) => Ok(cid.to_string()),
+        Err(_) => Err(StoreError::Input(format!("{cid:?} is not a valid CID"))),
+    }
 }
 
 /// The kinds a filter selects.

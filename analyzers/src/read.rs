@@ -167,6 +167,9 @@ pub(crate) fn load_event(conn: &Connection, sources: &Sources, kind: EventKind, 
 pub(crate) fn event_row(seg: &Segment, r: &SegmentReader<'_>, v: &EventView<'_>, sources: &Sources) -> EventRow {
     let (node, file) = sources.get(seg.source_id).map(|s| (s.node.clone(), s.path.clone())).unwrap_or_default();
     let journal_other = seg.kind == EventKind::JournalOther;
+    let cids = v.cids(r);
+    // Not stored: a CID kept as printed (damaged in a paste) is one that does not decode.
+    let cids_invalid = cids.iter().filter(|c| lsync_core::cids::validate_cid(c).is_err()).cloned().collect();
     EventRow {
         kind: seg.kind.as_str().to_string(),
         ts: v.ts.map(|t| t.to_string()),
@@ -176,7 +179,8 @@ pub(crate) fn event_row(seg: &Segment, r: &SegmentReader<'_>, v: &EventView<'_>,
         level: v.level.map(str::to_string),
         logger: v.logger.map(str::to_string),
         caller: v.caller.map(str::to_string),
-        cids: v.cids(r),
+        cids,
+        cids_invalid,
         height: v.height,
         worker: v.worker,
         miner: v.miner.map(str::to_string),

@@ -21,6 +21,9 @@ pub struct EventRow {
     pub logger: Option<String>,
     pub caller: Option<String>,
     pub cids: Vec<String>,
+    /// Those of `cids` that do not decode: kept as printed (a paste damaged them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cids_invalid: Vec<String>,
     pub height: Option<i64>,
     pub worker: Option<u64>,
     pub miner: Option<String>,
@@ -65,6 +68,8 @@ pub struct FileReport {
     pub events: u64,
     pub by_kind: BTreeMap<String, u64>,
     pub malformed: u64,
+    /// Events kept with a CID that does not decode (listed among `problems` as `warning`).
+    pub warnings: u64,
     pub unknown: u64,
     pub other_records: u64,
     /// First problems: `(line, kind, reason-or-text)`.
@@ -86,6 +91,7 @@ pub struct IngestReport {
     pub events: u64,
     pub by_kind: BTreeMap<String, u64>,
     pub malformed: u64,
+    pub warnings: u64,
     pub unknown: u64,
     /// Files not read (binary).
     pub skipped: u64,

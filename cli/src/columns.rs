@@ -175,6 +175,8 @@ pub static EVENTS: Report<EventRow> = Report {
         col("logger", |r| str_or_null(&r.logger)),
         col("caller", |r| str_or_null(&r.caller)),
         col("cids", |r| Cell::List(&r.cids)),
+        // Present only when a CID of the line does not decode (kept as printed).
+        Column { name: "cids_invalid", value: |r| if r.cids_invalid.is_empty() { Cell::Absent } else { Cell::List(&r.cids_invalid) }, in_csv: false },
         col("height", |r| int_or_null(r.height)),
         col("worker", |r| r.worker.map_or(Cell::Null, Cell::UInt)),
         col("miner", |r| str_or_null(&r.miner)),
@@ -192,7 +194,10 @@ pub static EVENTS: Report<EventRow> = Report {
         cell("where", |r| format!("{}:{}", r.file, r.line)),
         cell("height", |r| opt(&r.height)),
         cell("worker", |r| opt(&r.worker)),
-        cell("cids", |r| r.cids.join("\n")),
+        cell("cids", |r| {
+            // A CID that does not decode is marked where it stands.
+            r.cids.iter().map(|c| if r.cids_invalid.contains(c) { format!("{c} (damaged)") } else { c.clone() }).collect::<Vec<_>>().join("\n")
+        }),
         cell("detail", event_detail),
     ],
 };
@@ -274,7 +279,7 @@ mod tests {
         // The documented CSV headers (README) and JSON keys: one list per report.
         assert_eq!(
             EVENTS.keys(),
-            ["kind", "ts", "node", "file", "line", "level", "logger", "caller", "cids", "height", "worker", "miner", "delay_s", "duration_ms", "peer", "text", "data"]
+            ["kind", "ts", "node", "file", "line", "level", "logger", "caller", "cids", "cids_invalid", "height", "worker", "miner", "delay_s", "duration_ms", "peer", "text", "data"]
         );
         assert_eq!(
             REORGS.keys(),

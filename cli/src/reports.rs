@@ -73,6 +73,9 @@ pub fn ingest(db: &Path, paths: &[PathBuf], opts: IngestOptions, json: bool, qui
         }
     }
     if quiet {
+        if report.warnings > 0 {
+            s.push_str(&format!("{} event(s) kept with a CID that does not decode (damaged in a paste?); `--json` lists them as warnings\n", report.warnings));
+        }
         if report.malformed + report.unknown > 0 {
             s.push_str(&format!("{} malformed and {} unknown line(s): `lsync events --kind malformed --kind unknown`\n", report.malformed, report.unknown));
         }
@@ -110,8 +113,8 @@ pub fn ingest(db: &Path, paths: &[PathBuf], opts: IngestOptions, json: bool, qui
             s.push_str(&format!("{kind}: {}:{line}: {why}\n", f.path));
         }
         let shown = f.problems.len() as u64;
-        if f.malformed + f.unknown > shown {
-            s.push_str(&format!("… and {} more malformed/unknown line(s) in {} (`lsync events --kind malformed --kind unknown`)\n", f.malformed + f.unknown - shown, f.path));
+        if f.malformed + f.unknown + f.warnings > shown {
+            s.push_str(&format!("… and {} more malformed/unknown/warning line(s) in {} (`lsync events --kind malformed --kind unknown`)\n", f.malformed + f.unknown + f.warnings - shown, f.path));
         }
         if let Some(l) = f.torn_line {
             s.push_str(&format!("{}:{l}: last line is incomplete (still being written); it will be read on the next run\n", f.path));

@@ -96,6 +96,26 @@ impl std::hash::Hasher for CidTextHasher {
 /// Tokens may be split by line wraps (pasted logs): when a token is not a valid CID but it
 /// and the next token joined are, they are joined.
 pub fn parse_cid_list_prefix(s: &str) -> Result<(Vec<String>, usize), CidListError> {
+    parse_cid_list_prefix_with(s, None)
+}
+
+/// [`parse_cid_list_prefix`] that keeps a CID damaged in a paste (a character dropped, doubled
+/// or swapped by hand-copying, so that it no longer decodes) as printed, in its place in the
+/// list, and also appends it to `damaged`. A token that is not CID-shaped at all is still an
+/// error.
+pub fn parse_cid_list_prefix_lenient(s: &str, damaged: &mut Vec<String>) -> Result<(Vec<String>, usize), CidListError> {
+    parse_cid_list_prefix_with(s, Some(damaged))
+}
+
+/// Whether a token that is no valid CID still looks like one a paste damaged: a CIDv1 in
+/// base32 (`bafy…`, `bafk…`) or a CIDv0 (`Qm…`), 40–80 letters and digits.
+pub fn looks_like_damaged_cid(token: &str) -> bool {
+    (token.starts_with("bafy") || token.starts_with("bafk") || token.starts_with("Qm"))
+        && (40..=80).contains(&token.len())
+        && token.bytes().all(|c| c.is_ascii_alphanumeric())
+}
+
+fn parse_cid_list_prefix_with(s: &str, damaged: Option<&mut Vec<String>>) -> Result<(Vec<String>, usize), CidListError> {
     let lead = s.len() - s.trim_start().len();
     let body = &s[lead..];
     let close = match body.as_bytes().first() {
@@ -105,12 +125,16 @@ pub fn parse_cid_list_prefix(s: &str) -> Result<(Vec<String>, usize), CidListErr
     };
     let end = memchr::memchr(close, body.as_bytes()).ok_or(CidListError::Unclosed)?;
     let inner = &body[1..end];
-    let cids = parse_cid_tokens(inner)?;
+    let cids = parse_cid_tokens_with(inner, damaged)?;
     Ok((cids, lead + end + 1))
 }
 
 /// Parses whitespace- or comma-separated CIDs, re-joining tokens broken by line wraps.
 pub fn parse_cid_tokens(inner: &str) -> Result<Vec<String>, CidListError> {
+    parse_cid_tokens_with(inner, None)
+}
+
+fn parse_cid_tokens_with(inner: &str, mut damaged: Option<&mut Vec<String>>) -> Result<Vec<String>, CidListError> {
     // The common case — ASCII tokens between spaces or commas, every token a CID — in one byte
     // walk; anything else (wraps, odd whitespace, a token that is no CID) takes the general
     // path below, which decides the same for the common case.
@@ -165,7 +189,15 @@ pub fn parse_cid_tokens(inner: &str) -> Result<Vec<String>, CidListError> {
                         out.push(c);
                         i = k + 1;
                     }
-                    None => return Err(e),
+                    None => match damaged.as_deref_mut() {
+                        // Kept as printed, flagged: the event is not lost for one character.
+                        Some(list) if looks_like_damaged_cid(tokens[i]) => {
+                            out.push(tokens[i].to_string());
+                            list.push(tokens[i].to_string());
+                            i += 1;
+                        }
+                        _ => return Err(e),
+                    },
                 }
             }
         }

@@ -237,6 +237,9 @@ pub struct Event {
     pub problem: Option<String>,
     pub head_change: Option<HeadChange>,
     pub journal: Option<JournalMeta>,
+    /// CIDs of `cids` kept as printed although they do not decode (damaged in a paste); the
+    /// event keeps its kind and every other field. Ingest counts each as a warning.
+    pub damaged_cids: Vec<String>,
 }
 
 impl Event {
@@ -261,6 +264,7 @@ impl Event {
             problem: None,
             head_change: None,
             journal: None,
+            damaged_cids: Vec::new(),
         }
     }
 }

@@ -145,6 +145,11 @@ fn cid_list(s: &str) -> Result<(Vec<String>, usize), String> {
     parse_cid_list_prefix(s).map_err(|e| e.to_string())
 }
 
+/// [`cid_list`] that keeps a paste-damaged CID (flagged on the event) instead of failing.
+fn cid_list_keeping_damaged(s: &str, ev: &mut Event) -> Result<(Vec<String>, usize), String> {
+    crate::cids::parse_cid_list_prefix_lenient(s, &mut ev.damaged_cids).map_err(|e| e.to_string())
+}
+
 fn target_list(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
     // The row that matched set the kind; its prefix starts the message.
     let prefix = match ev.kind {
@@ -152,7 +157,7 @@ fn target_list(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
         EventKind::SelectedDeferredTarget => DEFERRED_TARGET,
         _ => TARGET,
     };
-    let (cids, _) = cid_list(rest(msg, prefix))?;
+    let (cids, _) = cid_list_keeping_damaged(rest(msg, prefix), ev)?;
     if cids.is_empty() {
         return Err("empty sync target".into());
     }
@@ -172,7 +177,7 @@ fn worker_line(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
     if let Some(list) = after.strip_prefix(" syncing in ") {
         ev.kind = EventKind::WorkerStart;
         ev.worker = Some(id);
-        ev.cids = cid_list(list)?.0;
+        ev.cids = cid_list_keeping_damaged(list, ev)?.0;
         Ok(())
     } else if let Some(d) = after.strip_prefix(" done; took ") {
         ev.kind = EventKind::WorkerDone;
@@ -191,7 +196,7 @@ fn worker_line(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
 pub const NOT_THIS_MESSAGE: &str = "\u{0}not a sync message";
 
 fn error_during_sync(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
-    let (cids, used) = cid_list(rest(msg, "error during sync in "))?;
+    let (cids, used) = cid_list_keeping_damaged(rest(msg, "error during sync in "), ev)?;
     ev.cids = cids;
     let tail = &rest(msg, "error during sync in ")[used..];
     if !tail.starts_with(':') {
@@ -214,7 +219,7 @@ fn new_heaviest(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
     // Lotus: `New heaviest tipset! [a b] (height=H)`. Modified forks print e.g.
     // `New heaviest tipset (height=48834)! [..], [t03176-…]`: take the first list and the height.
     let open = memchr::memchr(b'[', msg.as_bytes()).ok_or("no tipset list")?;
-    ev.cids = cid_list(&msg[open..])?.0;
+    ev.cids = cid_list_keeping_damaged(&msg[open..], ev)?.0;
     // A hard wrap may split `(height=123)` over lines: read it with the line breaks removed.
     let flat = without_newlines(msg);
     // The first `height=`: the first `=` (rare in these messages) that ends one.

@@ -103,6 +103,7 @@ pub fn ingest(conn: &mut Connection, files: &[InputFile], opts: &IngestOptions, 
         report.lines += fr.lines;
         report.events += fr.events;
         report.malformed += fr.malformed;
+        report.warnings += fr.warnings;
         report.unknown += fr.unknown;
         for (k, v) in &fr.by_kind {
             *report.by_kind.entry(k.clone()).or_default() += v;

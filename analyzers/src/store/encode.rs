@@ -72,6 +72,8 @@ pub(crate) struct Encoded {
     /// Events stored, per kind (`EventKind as usize`); unknown lines are the writer's to count.
     pub(crate) by_kind: Vec<u64>,
     pub(crate) malformed: u64,
+    /// Events kept with a paste-damaged CID (each is also listed among the problems).
+    pub(crate) warnings: u64,
     /// Unknown lines seen, and the first of them (at most what a file may store), in order.
     pub(crate) unknown: u64,
     pub(crate) unknown_events: Vec<Event>,
@@ -87,6 +89,7 @@ impl Encoded {
             heads: Vec::new(),
             by_kind: vec![0; EventKind::ALL.len()],
             malformed: 0,
+            warnings: 0,
             unknown: 0,
             unknown_events: Vec::new(),
             problems: Vec::new(),
@@ -112,6 +115,7 @@ impl Encoded {
             *a += b;
         }
         self.malformed += other.malformed;
+        self.warnings += other.warnings;
     }
 }
 
@@ -147,6 +151,13 @@ impl Encoder {
             }
             EventKind::Malformed => self.out.malformed += 1,
             _ => {}
+        }
+        if !ev.damaged_cids.is_empty() {
+            self.out.warnings += 1;
+            if self.out.problems.len() < MAX_REPORTED_PROBLEMS {
+                let which = ev.damaged_cids.join(", ");
+                self.out.problems.push((ev.line, "warning".into(), format!("{} kept with a CID that does not decode (damaged in a paste?), as printed: {which}", ev.kind.as_str())));
+            }
         }
         self.store(&ev);
     }

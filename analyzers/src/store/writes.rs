@@ -63,6 +63,7 @@ impl BatchWriter {
         rows.absorb(unknown.finish());
         fr.unknown += n_unknown as u64;
         fr.malformed += rows.malformed;
+        fr.warnings += rows.warnings;
         let n_events = rows.stored() as i64;
         fr.events += n_events as u64;
         for (a, b) in self.by_kind.iter_mut().zip(&rows.by_kind) {
