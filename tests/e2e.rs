@@ -668,6 +668,9 @@ fn a_damaged_cid_keeps_its_event() {
     assert!(table.contains(&format!("{dropped} (damaged)")), "{table}");
     let trace = lsync(&db, &["trace", dropped, "--json"]).ok().json();
     assert_eq!(trace["stages"][0]["stage"], "selected_target", "{trace}");
-    // A good CID's row has no cids_invalid key (the documented shape is unchanged).
-    assert!(rows[1]["cids"].as_array().unwrap().len() == 2);
+    // Tracing the CID as it should have been printed points at the damaged copy.
+    let intended = "bafy2bzaceaxk3bklnjvictvy42gwt52e52zlxs6wj55imxmygq3xerbccon24";
+    let miss = lsync_raw(&["trace", intended, "--db", db.to_str().unwrap()]);
+    assert_eq!(miss.code, 1);
+    assert!(miss.stderr.contains(&format!("{doubled} (damaged: it does not decode)")), "{}", miss.stderr);
 }

@@ -181,7 +181,12 @@ pub fn trace(db: &Path, cid: &str, node: Option<&str>, json: bool) -> Result<Exi
         TraceResult::NotFound { cid, similar } => {
             let mut msg = format!("no events name {cid}");
             if !similar.is_empty() {
-                msg.push_str(&format!("; known CIDs with the same prefix: {}", similar.join(", ")));
+                // A near match that does not decode is most likely this CID, damaged in a paste.
+                let named: Vec<String> = similar
+                    .iter()
+                    .map(|c| if lsync_core::cids::validate_cid(c).is_err() { format!("{c} (damaged: it does not decode)") } else { c.clone() })
+                    .collect();
+                msg.push_str(&format!("; known CIDs with the same prefix: {}", named.join(", ")));
             }
             anyhow::bail!(msg)
         }
