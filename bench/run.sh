@@ -24,6 +24,8 @@ mkdir -p "$OUT"
 
 need() { command -v "$1" >/dev/null 2>&1 || { (apt-get update -qq && apt-get install -y -qq "$2" >/dev/null) || true; }; }
 need jq jq
+need lnav lnav
+need rg ripgrep
 [ -x /usr/bin/time ] || { (apt-get update -qq && apt-get install -y -qq time >/dev/null) || true; }
 
 echo "building release binaries…" >&2
@@ -111,6 +113,12 @@ for _ in 1 2 3; do
   if awk -v a="$s" -v b="$grep_s" 'BEGIN { exit !(a < b) }'; then grep_s=$s; fi
 done
 if command -v rg >/dev/null; then read -r rg_s _ < <(timed rg -F "$cid" "$log"); fi
+# lnav, the log viewer people use for SQL over logs: its indexing of the same file (a query
+# over all lines forces the whole file to be read and indexed).
+lnav_s=NA
+if command -v lnav >/dev/null; then
+  read -r lnav_s _ < <(timed lnav -n -c ';SELECT count(*) FROM all_logs' "$log")
+fi
 
 na() { [ "$1" = NA ] && echo n/a || echo "$2"; }
 {
@@ -123,6 +131,7 @@ na() { [ "$1" = NA ] && echo n/a || echo "$2"; }
   echo "| journal ingest | $(mbps "$journal_bytes" "$j_s") MB/s [$(mbps "$journal_bytes" "$j_worst")], $(per_s "$journal_lines" "$j_s") lines/s, ${j_s} s, peak RSS $(( j_rss / 1024 )) MiB | jq deep-reorg query: $(na "$jq_s" "$(mbps "$journal_bytes" "$jq_s") MB/s (${jq_s} s)") | $(na "$jq_s" "$(ratio "$jq_s" "$j_s") faster") |"
   echo "| journal ingest, 1 parser thread | $(mbps "$journal_bytes" "$j1_s") MB/s, ${j1_s} s, peak RSS $(( j1_rss / 1024 )) MiB | lsync on all cores | $(ratio "$j1_s" "$j_s") |"
   echo "| log ingest | $(mbps "$log_bytes" "$l_s") MB/s [$(mbps "$log_bytes" "$l_worst")], $(per_s "$log_lines" "$l_s") lines/s, ${l_s} s, peak RSS $(( l_rss / 1024 )) MiB | grep -F one CID: $(mbps "$log_bytes" "$grep_s") MB/s (${grep_s} s)$( [ "$rg_s" = NA ] || echo "; rg -F: $(mbps "$log_bytes" "$rg_s") MB/s (${rg_s} s)") | $(ratio "$grep_s" "$l_s") of grep's speed |"
+  echo "| log ingest vs lnav | $(mbps "$log_bytes" "$l_s") MB/s | lnav indexing (\`;SELECT count(*) FROM all_logs\`): $(na "$lnav_s" "$(mbps "$log_bytes" "$lnav_s") MB/s (${lnav_s} s)") | $(na "$lnav_s" "$(ratio "$lnav_s" "$l_s") lnav's rate") |"
   echo "| log ingest, 1 parser thread | $(mbps "$log_bytes" "$l1_s") MB/s, ${l1_s} s, peak RSS $(( l1_rss / 1024 )) MiB | lsync on all cores | $(ratio "$l1_s" "$l_s") |"
   echo "| trace one CID | ${trace_ms} ms (median of $RUNS, whole process) | grep -F over the log: $(awk -v s="$grep_s" 'BEGIN{printf "%.0f", s*1000}') ms | $(ratio "$(awk -v s="$grep_s" 'BEGIN{print s*1000}')" "$trace_ms") faster |"
   echo "| reorgs (all deep reorgs) | ${reorgs_ms} ms | jq over the journal: $(na "$jq_s" "$(awk -v s="$jq_s" 'BEGIN{printf "%.0f ms", s*1000}')") | $(na "$jq_s" "$(ratio "$(awk -v s="$jq_s" 'BEGIN{print s*1000}')" "$reorgs_ms") faster") |"
