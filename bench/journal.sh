@@ -21,7 +21,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 bin=${BIN:-$CARGO_TARGET_DIR/release}
 mkdir -p "$OUT"
 
-need() { command -v "$1" >/dev/null 2>&1 || { (apt-get update -qq && apt-get install -y -qq "$2" >/dev/null) || true; }; }
+. bench/lib.sh
 need jq jq
 [ -x /usr/bin/time ] || { (apt-get update -qq && apt-get install -y -qq time >/dev/null) || true; }
 python3 -c 'import duckdb' 2>/dev/null || pip install -q duckdb >/dev/null 2>&1 || true
@@ -40,14 +40,6 @@ journal="$data/journal/lotus-journal.ndjson"
 bytes=$(stat -c %s "$journal")
 lines=$(wc -l < "$journal")
 
-# "seconds peak_rss_kib" of one run; output through a pipe (GNU tools stop early on /dev/null).
-timed() {
-  local a b
-  a=$(date +%s%N)
-  /usr/bin/time -f "%M" -o "$OUT/.time" "$@" 2>"$OUT/.stderr" | cat >/dev/null || { cat "$OUT/.stderr" >&2; return 1; }
-  b=$(date +%s%N)
-  echo "$(awk -v d=$(( b - a )) 'BEGIN { printf "%.3f", d / 1e9 }') $(cat "$OUT/.time")"
-}
 best_of() {
   local n=$1; shift
   local best=999999 rss=0 s r
@@ -58,7 +50,6 @@ best_of() {
   done
   echo "$best $rss"
 }
-mbps() { awk -v b="$1" -v s="$2" 'BEGIN { if (s <= 0) s = 0.001; printf "%.0f", b / 1e6 / s }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0) b = 0.001; printf "%.2f×", a / b }'; }
 
 db="$OUT/node-journal.db"

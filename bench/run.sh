@@ -22,7 +22,7 @@ NOISE=${NOISE:-40}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 mkdir -p "$OUT"
 
-need() { command -v "$1" >/dev/null 2>&1 || { (apt-get update -qq && apt-get install -y -qq "$2" >/dev/null) || true; }; }
+. bench/lib.sh
 need jq jq
 need lnav lnav
 need rg ripgrep
@@ -52,16 +52,6 @@ journal_lines=$(wc -l < "$journal")
 # Same seed: the late block of the log's first epochs is in the journal too.
 cid=$(sed -n 's/.*"late_block": "\(bafy[a-z0-9]*\)".*/\1/p' "$data/log-${LOG_MB}/answers.json")
 
-# Runs a command, prints "seconds maxrss_kib" (wall time from the clock in ns; RSS from time(1)).
-# Output goes through a pipe, not to /dev/null: GNU grep stops at the first match when its
-# output is /dev/null.
-timed() {
-  local a b
-  a=$(date +%s%N)
-  /usr/bin/time -f "%M" -o "$OUT/.time" "$@" 2>"$OUT/.stderr" | cat >/dev/null || { cat "$OUT/.stderr" >&2; return 1; }
-  b=$(date +%s%N)
-  echo "$(awk -v d=$(( b - a )) 'BEGIN { printf "%.3f", d / 1e9 }') $(cat "$OUT/.time")"
-}
 # Ingest of $2 into a fresh database $1, INGEST_RUNS times (extra lsync arguments after):
 # prints "best_s worst_s rss_kib_of_best".
 ingest_best() {
@@ -83,7 +73,6 @@ median_ms() {
   done
   printf '%s\n' "${ts[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p"
 }
-mbps() { awk -v b="$1" -v s="$2" 'BEGIN { if (s <= 0) s = 0.001; printf "%.0f", b / 1e6 / s }'; }
 per_s() { awk -v n="$1" -v s="$2" 'BEGIN { if (s <= 0) s = 0.001; printf "%.2fM", n / s / 1e6 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0) b = 0.001; printf "%.1f×", a / b }'; }
 

@@ -113,6 +113,20 @@ impl MsgMeta {
     }
 }
 
+/// The CIDs a v0 AMT rooted at `root` holds, in index order: what a MsgMeta's two roots name
+/// (the inverse of [`MsgMeta::from_lists`]); `store` holds the AMT's nodes, e.g. a CAR's blocks.
+pub fn amt_v0_cids<BS: fvm_ipld_blockstore::Blockstore>(root: &Cid, store: &BS) -> Result<Vec<Cid>, DecodeError> {
+    let amt_err = |e: fvm_ipld_amt::Error| DecodeError::Cbor { what: "MsgMeta AMT", message: e.to_string() };
+    let amt = fvm_ipld_amt::Amtv0::<Cid, _>::load(root, store).map_err(amt_err)?;
+    let mut out = Vec::new();
+    amt.for_each(|_, c| {
+        out.push(*c);
+        Ok(())
+    })
+    .map_err(amt_err)?;
+    Ok(out)
+}
+
 /// The root CID of a v0 AMT holding `cids` at indexes 0, 1, … (fvm_ipld_amt's `Amtv0`, the
 /// field's implementation of go-amt-ipld v2; not hand-written).
 fn amt_v0_root(cids: &[Cid]) -> Result<Cid, EncodeError> {

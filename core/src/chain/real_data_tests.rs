@@ -555,16 +555,7 @@ fn export40_message_lists_rebuild_every_headers_messages_cid() {
         let block = block.unwrap();
         store.put_keyed(&block.cid, &block.data).unwrap();
     }
-    let list = |root: &Cid| -> Vec<Cid> {
-        let amt = fvm_ipld_amt::Amtv0::<Cid, _>::load(root, &store).unwrap();
-        let mut out = Vec::new();
-        amt.for_each(|_, c| {
-            out.push(*c);
-            Ok(())
-        })
-        .unwrap();
-        out
-    };
+    let list = |root: &Cid| -> Vec<Cid> { super::chain_message::amt_v0_cids(root, &store).unwrap() };
     let (mut checked, mut with_messages) = (0, 0);
     for bytes in header_blocks(&car).values() {
         let header = BlockHeader::decode(bytes).unwrap();

@@ -3,7 +3,7 @@
 
 use cid::Cid;
 use fvm_ipld_blockstore::Blockstore;
-use lsync_core::chain::{BlockHeader, BlockMsg, CarReader, MsgMeta};
+use lsync_core::chain::{amt_v0_cids, BlockHeader, BlockMsg, CarReader, MsgMeta};
 
 use super::*;
 
@@ -22,16 +22,7 @@ fn real_block_msgs() -> Vec<BlockMsg> {
             }
         }
     }
-    let list = |root: &Cid| {
-        let amt = fvm_ipld_amt::Amtv0::<Cid, _>::load(root, &store).unwrap();
-        let mut out = Vec::new();
-        amt.for_each(|_, c| {
-            out.push(*c);
-            Ok(())
-        })
-        .unwrap();
-        out
-    };
+    let list = |root: &Cid| amt_v0_cids(root, &store).unwrap();
     headers
         .into_iter()
         .map(|header| {
