@@ -53,14 +53,8 @@ pub fn validate_cid(text: &str) -> Result<String, CidListError> {
 /// (`Cid::to_string` formats through two allocations and `fmt`; this path halves a first
 /// sighting's cost). `false` means "not shown here", and the crate's parse decides.
 fn is_canonical_base32_v1(t: &str) -> bool {
-    use cid::multibase::Base;
-    let Some(rest) = t.strip_prefix('b') else { return false };
-    let Ok(bytes) = Base::Base32Lower.decode(rest) else { return false };
-    let mut unread = bytes.as_slice();
-    let Ok(c) = Cid::read_bytes(&mut unread) else { return false };
-    // Nothing after the CID, varints as short as the crate writes them (its bytes are these
-    // bytes), and these bytes print back as `rest` (no stray trailing bits, no upper case).
-    unread.is_empty() && c.version() == cid::Version::V1 && c.encoded_len() == bytes.len() && Base::Base32Lower.encode(&bytes) == rest
+    let mut bytes = Vec::with_capacity(40);
+    crate::cid_bytes::v1_text_to_bytes(t, &mut bytes).is_some()
 }
 
 /// Distinct CIDs remembered per thread (~100 bytes each): a few hours of mainnet blocks.

@@ -103,11 +103,22 @@ pub struct JournalParser {
     stats: LineStats,
     /// Interned System/Event names, so a record costs no allocation for them.
     names: Vec<Arc<str>>,
+    /// False for [`JournalParser::reference`]: every record through serde.
+    fast: bool,
+    /// The last head change's `To` list, raw and parsed: the next one's `From` is nearly
+    /// always the same bytes (a pure memo).
+    last_to: (Vec<u8>, Vec<String>),
 }
 
 impl JournalParser {
     pub fn new(opts: JournalOptions) -> JournalParser {
-        JournalParser { opts, wrapped: None, stats: LineStats::default(), names: Vec::new() }
+        JournalParser { opts, wrapped: None, stats: LineStats::default(), names: Vec::new(), fast: true, last_to: Default::default() }
+    }
+
+    /// A parser without the byte-level fast paths: the reference they are held to (tests and
+    /// the fuzz target compare the two on every input).
+    pub fn reference(opts: JournalOptions) -> JournalParser {
+        JournalParser { fast: false, ..JournalParser::new(opts) }
     }
 
     pub fn stats(&self) -> &LineStats {
@@ -131,7 +142,11 @@ impl JournalParser {
     pub fn push_line(&mut self, line_no: u64, raw: &[u8], out: &mut Vec<Event>) -> LineClass {
         self.stats.lines += 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if self.wrapped.is_none() {
+        if self.wrapped.is_none() && self.fast {
+            if let Some(ev) = head_change_fast_path(line_no, raw, &mut self.last_to, &mut self.names) {
+                out.push(ev);
+                return LineClass::RecordStart;
+            }
             if let Some(ev) = envelope_fast_path(line_no, raw, self.opts.keep_raw, &mut self.names) {
                 out.push(ev);
                 return LineClass::RecordStart;
@@ -238,25 +253,16 @@ impl JournalParser {
                 (Ok(f), Ok(to)) => (f, to),
                 (Err(e), _) | (_, Err(e)) => return malformed(line, 1, t, &format!("head_change: {e}")),
             };
-            let mut ev = Event::new(EventKind::HeadChange, line, String::new());
-            ev.ts = Some(ts);
-            ev.height = Some(d.ToHeight);
-            ev.cids = to.clone();
-            ev.cids.extend(from.iter().cloned());
-            ev.text = format!(
-                "head_change {}→{} revert={} apply={}",
-                d.FromHeight, d.ToHeight, d.RevertCount, d.ApplyCount
-            );
-            ev.head_change = Some(HeadChange {
+            let hc = HeadChange {
                 from,
                 from_height: d.FromHeight,
                 to,
                 to_height: d.ToHeight,
                 revert_count: d.RevertCount,
                 apply_count: d.ApplyCount,
-            });
-            ev.journal = Some(JournalMeta { system: Arc::from(system), event: Arc::from(event_name.as_ref()), raw_data: None });
-            return ev;
+            };
+            let journal = JournalMeta { system: Arc::from(system), event: Arc::from(event_name.as_ref()), raw_data: None };
+            return head_change_event(line, ts, hc, journal);
         }
         if system == SYSTEM_LSYNC && event_name == EVENT_BLOCK_SEEN {
             if let Some(data) = rec.data {
@@ -272,6 +278,104 @@ impl JournalParser {
         ev.journal = Some(JournalMeta { system: Arc::from(system), event: Arc::from(event_name.as_ref()), raw_data });
         ev
     }
+}
+
+/// The event of a journal head change (both paths build it here).
+fn head_change_event(line: u64, ts: Timestamp, hc: HeadChange, journal: JournalMeta) -> Event {
+    let mut ev = Event::new(EventKind::HeadChange, line, head_change_text(&hc));
+    ev.ts = Some(ts);
+    ev.height = Some(hc.to_height);
+    ev.cids = Vec::with_capacity(hc.to.len() + hc.from.len());
+    ev.cids.extend(hc.to.iter().cloned());
+    ev.cids.extend(hc.from.iter().cloned());
+    ev.head_change = Some(hc);
+    ev.journal = Some(journal);
+    ev
+}
+
+/// The text a journal head change is listed with: what the store rebuilds instead of keeping.
+pub fn head_change_text(hc: &HeadChange) -> String {
+    format!("head_change {}→{} revert={} apply={}", hc.from_height, hc.to_height, hc.revert_count, hc.apply_count)
+}
+
+/// `sync:head_change` — nearly every record of a full node's journal — exactly as Lotus's
+/// encoding/json writes it: `{"System":"sync","Event":"head_change","Timestamp":"…","Data":
+/// {"From":[{"/":"…"},…],"FromHeight":N,"To":[…],"ToHeight":N,"RevertCount":N,"ApplyCount":N}}`,
+/// read straight from the bytes. Anything else — another key order, spaces, escapes, a number
+/// that is not a plain integer, a CID that does not validate — returns `None` and takes the full
+/// JSON path, which decides it (the reference parser; tests and the fuzzer hold the two equal).
+fn head_change_fast_path(line_no: u64, raw: &[u8], last_to: &mut (Vec<u8>, Vec<String>), names: &mut Vec<Arc<str>>) -> Option<Event> {
+    let rest = raw.strip_prefix(b"{\"System\":\"sync\",\"Event\":\"head_change\",\"Timestamp\":\"")?;
+    let end = memchr::memchr(b'"', rest)?;
+    let ts_text = std::str::from_utf8(&rest[..end]).ok()?;
+    if ts_text.bytes().any(|c| c == b'\\' || c < 0x20) {
+        return None;
+    }
+    let rest = rest[end + 1..].strip_prefix(b",\"Data\":{\"From\":[")?;
+    let (from_raw, rest) = cid_array(rest)?;
+    let (from_height, rest) = int_field(rest, b",\"FromHeight\":")?;
+    let rest = rest.strip_prefix(b",\"To\":[")?;
+    let (to_raw, rest) = cid_array(rest)?;
+    let (to_height, rest) = int_field(rest, b",\"ToHeight\":")?;
+    let (revert_count, rest) = int_field(rest, b",\"RevertCount\":")?;
+    let (apply_count, rest) = int_field(rest, b",\"ApplyCount\":")?;
+    if !rest.strip_prefix(b"}}")?.iter().all(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r')) {
+        return None;
+    }
+    let ts = Timestamp::parse(ts_text).ok()?;
+    let from = if from_raw == last_to.0.as_slice() { last_to.1.clone() } else { cid_list(from_raw)? };
+    let to = cid_list(to_raw)?;
+    last_to.0.clear();
+    last_to.0.extend_from_slice(to_raw);
+    last_to.1.clone_from(&to);
+    let hc = HeadChange { from, from_height, to, to_height, revert_count, apply_count };
+    let journal = JournalMeta { system: intern(names, SYSTEM_SYNC), event: intern(names, EVENT_HEAD_CHANGE), raw_data: None };
+    Some(head_change_event(line_no, ts, hc, journal))
+}
+
+/// The bytes of `{"/":"…"},{"/":"…"}` up to the closing `]`, and what follows it.
+fn cid_array(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    let end = memchr::memchr(b']', b)?;
+    Some((&b[..end], &b[end + 1..]))
+}
+
+/// The CIDs of a [`cid_array`], validated as the full path validates them.
+fn cid_list(mut b: &[u8]) -> Option<Vec<String>> {
+    let mut out = Vec::with_capacity(8);
+    while !b.is_empty() {
+        if !out.is_empty() {
+            b = b.strip_prefix(b",")?;
+        }
+        let rest = b.strip_prefix(b"{\"/\":\"")?;
+        let end = memchr::memchr(b'"', rest)?;
+        let text = &rest[..end];
+        if !text.iter().all(|c| c.is_ascii_alphanumeric()) {
+            return None;
+        }
+        out.push(validate_cid(std::str::from_utf8(text).ok()?).ok()?);
+        b = rest[end + 1..].strip_prefix(b"}")?;
+    }
+    Some(out)
+}
+
+/// `key` then a JSON integer as serde reads it into an `i64` (no sign but `-`, no leading zero,
+/// no fraction or exponent; serde reads `-0` as a float, which an `i64` field refuses).
+fn int_field<'a>(b: &'a [u8], key: &[u8]) -> Option<(i64, &'a [u8])> {
+    let b = b.strip_prefix(key)?;
+    let (neg, digits) = match b.strip_prefix(b"-") {
+        Some(d) => (true, d),
+        None => (false, b),
+    };
+    let n = digits.iter().take_while(|c| c.is_ascii_digit()).count();
+    if n == 0 || (digits[0] == b'0' && (n > 1 || neg)) || n > 19 {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &c in &digits[..n] {
+        let d = (c - b'0') as i64;
+        v = if neg { v.checked_mul(10)?.checked_sub(d)? } else { v.checked_mul(10)?.checked_add(d)? };
+    }
+    Some((v, &digits[n..]))
 }
 
 /// Lotus writes every record as `{"System":"…","Event":"…","Timestamp":"…","Data":…}` in that key
@@ -463,6 +567,64 @@ mod tests {
             "{\"System\":\"mpool\",\"Event\":\"add\",\"Timestamp\":\"2024-06-23T12:15:52Z\",\"Data\": {}}",
         ] {
             assert!(envelope_fast_path(1, l.as_bytes(), false, &mut Vec::new()).is_none(), "{l}");
+        }
+    }
+
+    fn run_with(mut p: JournalParser, text: &str) -> Vec<Event> {
+        let mut out = Vec::new();
+        for (i, l) in text.lines().enumerate() {
+            p.push_line(i as u64 + 1, l.as_bytes(), &mut out);
+        }
+        p.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn head_change_fast_path_agrees_with_the_reference() {
+        let hc = |from: &str, to: &str, tail: &str| {
+            format!("{{\"System\":\"sync\",\"Event\":\"head_change\",\"Timestamp\":\"2026-12-03T22:00:09.858+08:00\",\"Data\":{{\"From\":[{from}],\"FromHeight\":6599999,\"To\":[{to}],\"ToHeight\":6600000,\"RevertCount\":0,\"ApplyCount\":1{tail}")
+        };
+        let c = |x: &str| format!("{{\"/\":\"{x}\"}}");
+        let ab = format!("{},{}", c(A), c(B));
+        let lines = [
+            hc(&c(A), &ab, "}}"),
+            hc(&ab, &c(B), "}}"), // From = the last To: the memo
+            hc(&ab, &c(B), "}}  \t"),
+            hc("", "", "}}"),
+            // each of these must be left to serde, which decides them
+            hc(&c(A), &ab, "} }"),
+            hc(&c(A), &ab, "}}x"),
+            hc(&c(A), &ab, ",\"X\":1}}"),
+            hc(&c(&A[..40]), &ab, "}}"),
+            hc(&c("bafy2bzacecnamqgqmifpluoeldx7zzglxcljo6oja4vrmtj7432rphldpdmm3"), &ab, "}}"),
+            hc(&format!("{{\"/\":\" {A}\"}}"), &ab, "}}"),
+            hc(&format!("{{\"/\":\"{A}\",\"x\":1}}"), &ab, "}}"),
+            hc(&format!("{} ,{}", c(A), c(B)), &ab, "}}"),
+            hc(&c(A), &ab, "}}").replace("6600000", "06600000"),
+            hc(&c(A), &ab, "}}").replace("6600000", "-0"),
+            hc(&c(A), &ab, "}}").replace("6600000", "66e5"),
+            hc(&c(A), &ab, "}}").replace("6600000", "99999999999999999999"),
+            hc(&c(A), &ab, "}}").replace("6600000", "-9223372036854775808"),
+            hc(&c(A), &ab, "}}").replace("22:00:09", "22:0\\u0030:09"),
+            hc(&c(A), &ab, "}}").replace("22:00:09", "25:00:09"),
+            hc(&c(A), &ab, "}}").replace("\"To\"", "\"to\""),
+        ];
+        let text = lines.join("\n");
+        let fast = run_with(JournalParser::new(JournalOptions::default()), &text);
+        let reference = run_with(JournalParser::reference(JournalOptions::default()), &text);
+        assert_eq!(fast.len(), reference.len());
+        for (i, (f, r)) in fast.iter().zip(&reference).enumerate() {
+            assert_eq!(f, r, "line {}", i + 1);
+        }
+        assert_eq!(fast.iter().filter(|e| e.kind == EventKind::HeadChange).count(), 11);
+        // The generator's journals (every shape) and the real samples, line by line.
+        for t in [
+            include_str!("../../fixtures/generated/v1.29-text/journal/lotus-journal.ndjson"),
+            include_str!("../../fixtures/samples/lotus-docs-miner-journal.ndjson"),
+            include_str!("../../fixtures/samples/filecoin-docs-miner-journal-quoted.ndjson"),
+        ] {
+            let opts = JournalOptions { keep_raw: true };
+            assert_eq!(run_with(JournalParser::new(opts), t), run_with(JournalParser::reference(opts), t));
         }
     }
 

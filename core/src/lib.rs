@@ -10,6 +10,7 @@
 #[allow(unsafe_code)]
 pub mod bytes;
 pub mod chain;
+pub mod cid_bytes;
 pub mod cids;
 pub mod detect;
 pub mod event;

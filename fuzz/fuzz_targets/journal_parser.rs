@@ -1,5 +1,6 @@
 //! Any bytes, split into lines, through the journal parser: no panic, events on real lines, and
-//! parsing in parts cut at `JournalParser::starts_record` lines gives what one parser gives.
+//! parsing in parts cut at `JournalParser::starts_record` lines gives what one parser gives, and
+//! the fast paths decide exactly what the reference parser (serde for every record) decides.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use lsync_core::{JournalOptions, JournalParser, LineStats};
@@ -17,6 +18,14 @@ fuzz_target!(|data: &[u8]| {
         assert!(e.line >= 1 && e.line <= lines.len() as u64);
     }
     let whole = p.stats().clone();
+    let mut r = JournalParser::reference(opts);
+    let mut reference = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        r.push_line(i as u64 + 1, line, &mut reference);
+    }
+    r.finish(&mut reference);
+    assert_eq!(format!("{reference:?}"), format!("{out:?}"));
+    assert_eq!(r.stats(), &whole);
     let mut parts = Vec::new();
     let mut stats = LineStats::default();
     let mut q = JournalParser::new(opts);

@@ -1,0 +1,208 @@
+//! CIDv1 text (`b` + RFC 4648 base32, lower case, no padding — how Lotus prints every block CID)
+//! to its binary form and back, by hand.
+//!
+//! Why not the `cid` crate here: the store keeps CIDs as bytes (a Filecoin block CID is 62
+//! characters of text but 38 bytes, of which 6 are the same prefix on every block), and a
+//! full node's journal names ~4.5 new CIDs per line. Through `multibase` a text → bytes → text
+//! trip allocates three times and costs more than the rest of the line; these loops do not
+//! allocate. Property tests hold both directions to the `cid` crate's (`tests` below).
+
+/// The parts of a CIDv1's bytes: `prefix_len` bytes of version, codec, hash function and digest
+/// length (all minimal varints), then the digest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CidLayout {
+    pub prefix_len: usize,
+    pub digest_len: usize,
+}
+
+/// Most digest bytes a CID may have (the `cid` crate's default `Multihash<64>`).
+pub const MAX_DIGEST: usize = 64;
+
+/// Reads a minimal unsigned varint of at most 64 bits (10 bytes, the last holding one bit):
+/// what `unsigned-varint` reads and writes back unchanged.
+fn varint(b: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for i in 0..10 {
+        let byte = *b.get(*pos + i)?;
+        v |= ((byte & 0x7f) as u64) << (7 * i);
+        if byte & 0x80 == 0 {
+            // A last byte of zero after others is a non-minimal encoding; a tenth byte above 1
+            // overflows 64 bits (the crate would print other bytes back).
+            if (i > 0 && byte == 0) || (i == 9 && byte > 1) {
+                return None;
+            }
+            *pos += i + 1;
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// The layout of `bytes` if they are exactly one CIDv1 (version 1, any codec, a multihash whose
+/// length byte matches what follows).
+pub fn v1_layout(bytes: &[u8]) -> Option<CidLayout> {
+    let mut pos = 0;
+    if varint(bytes, &mut pos)? != 1 {
+        return None;
+    }
+    varint(bytes, &mut pos)?; // codec
+    varint(bytes, &mut pos)?; // hash function
+    let len = varint(bytes, &mut pos)? as usize;
+    (len <= MAX_DIGEST && bytes.len() - pos == len).then_some(CidLayout { prefix_len: pos, digest_len: len })
+}
+
+const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+
+fn base32_value(c: u8) -> Option<u8> {
+    match c {
+        b'a'..=b'z' => Some(c - b'a'),
+        b'2'..=b'7' => Some(c - b'2' + 26),
+        _ => None,
+    }
+}
+
+/// Appends the bytes of `text` to `out` when `text` is a canonical CIDv1 text — the form the
+/// `cid` crate prints: `b`, lower-case base32 without padding and without stray trailing bits,
+/// of bytes that are exactly one CIDv1. Returns its layout; `None` (and `out` unchanged) for
+/// anything else, which callers keep as text.
+pub fn v1_text_to_bytes(text: &str, out: &mut Vec<u8>) -> Option<CidLayout> {
+    let body = text.as_bytes().strip_prefix(b"b")?;
+    // Lengths that no byte count produces (1, 3, 6 mod 8) are not canonical.
+    if !matches!(body.len() % 8, 0 | 2 | 4 | 5 | 7) || body.len() > 2 * MAX_DIGEST + 32 {
+        return None;
+    }
+    let start = out.len();
+    let mut acc: u64 = 0;
+    let mut bits = 0u32;
+    for &c in body {
+        let Some(v) = base32_value(c) else {
+            out.truncate(start);
+            return None;
+        };
+        acc = (acc << 5) | v as u64;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    // Leftover bits must be zero, or the text is one of several spellings of these bytes.
+    if acc & ((1u64 << bits) - 1) != 0 {
+        out.truncate(start);
+        return None;
+    }
+    match v1_layout(&out[start..]) {
+        Some(l) => Some(l),
+        None => {
+            out.truncate(start);
+            None
+        }
+    }
+}
+
+/// Appends the canonical text of CID bytes (as [`v1_text_to_bytes`] accepted them) to `out`.
+pub fn v1_bytes_to_text(bytes: &[u8], out: &mut String) {
+    out.reserve(1 + (bytes.len() * 8).div_ceil(5));
+    out.push('b');
+    let mut acc: u64 = 0;
+    let mut bits = 0u32;
+    for &b in bytes {
+        acc = (acc << 8) | b as u64;
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(ALPHABET[((acc >> bits) & 31) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((acc << (5 - bits)) & 31) as usize] as char);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cid::Cid;
+    use proptest::prelude::*;
+
+    const BLOCK: &str = "bafy2bzacecnamqgqmifpluoeldx7zzglxcljo6oja4vrmtj7432rphldpdmm2";
+
+    /// What the `cid` crate says: the bytes of `text` if it parses as a CIDv1 and prints back
+    /// as itself.
+    fn crate_answer(text: &str) -> Option<Vec<u8>> {
+        let c = Cid::try_from(text).ok()?;
+        (c.version() == cid::Version::V1 && c.to_string() == text).then(|| c.to_bytes())
+    }
+
+    #[test]
+    fn a_filecoin_block_cid_is_38_bytes_with_a_6_byte_prefix() {
+        let mut b = Vec::new();
+        let l = v1_text_to_bytes(BLOCK, &mut b).unwrap();
+        assert_eq!((b.len(), l), (38, CidLayout { prefix_len: 6, digest_len: 32 }));
+        assert_eq!(Some(b.clone()), crate_answer(BLOCK));
+        let mut t = String::new();
+        v1_bytes_to_text(&b, &mut t);
+        assert_eq!(t, BLOCK);
+    }
+
+    #[test]
+    fn non_canonical_spellings_are_refused() {
+        let mut b = vec![7u8];
+        for t in [
+            "",
+            "b",
+            &BLOCK.to_uppercase(),
+            &BLOCK[1..],                // no multibase prefix
+            &BLOCK[..BLOCK.len() - 1],  // a character short
+            &format!("{BLOCK}a"),       // one too many
+            "bafy2bzacecnamqgqmifpluoeldx7zzglxcljo6oja4vrmtj7432rphldpdmm3", // stray trailing bits
+            "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG",
+            "bafy2bzacecnamqgqmifpluoeldx7zzglxcljo6oja4vrmtj7432rphldpdmm=",
+        ] {
+            assert_eq!(v1_text_to_bytes(t, &mut b), None, "{t}");
+            assert_eq!(crate_answer(t), None, "{t}");
+            assert_eq!(b, vec![7u8], "output left as it was");
+        }
+    }
+
+    fn arb_varint() -> impl Strategy<Value = Vec<u8>> {
+        any::<u64>().prop_map(|v| {
+            let mut out = Vec::new();
+            let mut v = v >> (v % 57);
+            while v >= 0x80 {
+                out.push((v as u8) | 0x80);
+                v >>= 7;
+            }
+            out.push(v as u8);
+            out
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn bytes_agree_with_the_cid_crate(codec in arb_varint(), hash in arb_varint(), digest in prop::collection::vec(any::<u8>(), 0..70), lie in 0usize..4, flip in any::<(u16, u8)>()) {
+            let mut bytes = vec![1u8];
+            bytes.extend(&codec);
+            bytes.extend(&hash);
+            // Sometimes a length byte that does not match the digest.
+            bytes.push((digest.len() + [0, 0, 1, 2][lie]) as u8);
+            bytes.extend(&digest);
+            let mut text = String::new();
+            v1_bytes_to_text(&bytes, &mut text);
+            let mut ours = Vec::new();
+            let got = v1_text_to_bytes(&text, &mut ours).map(|_| ours.clone());
+            prop_assert_eq!(&got, &crate_answer(&text));
+            if let Some(b) = &got {
+                prop_assert_eq!(b, &bytes);
+            }
+            // And a damaged spelling of it.
+            let mut t = text.into_bytes();
+            let i = flip.0 as usize % t.len();
+            t[i] = flip.1 % 128;
+            if let Ok(t) = String::from_utf8(t) {
+                let mut ours = Vec::new();
+                prop_assert_eq!(v1_text_to_bytes(&t, &mut ours).map(|_| ours), crate_answer(&t));
+            }
+        }
+    }
+}
