@@ -120,10 +120,6 @@ fn push_common(conds: &mut Vec<String>, args: &mut Vec<SqlValue>, f: &Filter, al
 
 /// The reorgs query, for the query-plan test.
 pub const REORGS_SQL_FOR_PLAN: &str = "SELECT event_id FROM head_changes WHERE apply_count >= 2 AND revert_count >= 1";
-/// The trace lookup, for the query-plan test.
-pub const TRACE_SQL_FOR_PLAN: &str = "SELECT p.segments FROM posting_parts AS pp CROSS JOIN cid_postings AS p ON p.part = pp.part AND p.cid_key = 12345";
-#[doc(hidden)]
-pub const SIMILAR_SQL_FOR_PLAN: &str = "SELECT p.segments FROM posting_parts AS pp CROSS JOIN cid_postings AS p ON p.part = pp.part AND p.cid_key BETWEEN 1 AND 2 LIMIT 64";
 
 
 /// Where a row stands in a report: (time in ns, source id, line).
@@ -152,14 +148,14 @@ pub fn reorgs(conn: &Connection, min_apply: i64, min_revert: i64, f: &Filter) ->
             r.get::<_, String>(4)?,
             r.get::<_, String>(5)?,
             (r.get::<_, i64>(6)?, r.get::<_, i64>(7)?, r.get::<_, i64>(8)?, r.get::<_, i64>(9)?, r.get::<_, i64>(10)?),
-            r.get::<_, String>(12)?,
+            r.get::<_, Vec<u8>>(12)?,
         ))
     })?;
     // (ts, source, line) → row, for the report order.
     let mut out: Vec<(ReportOrder, ReorgRow)> = Vec::new();
     for row in rows {
         let (id, ts_ns, ts, node, file, (fh, th, rc, ac, to_n), cids) = row?;
-        let cids: Vec<String> = cids.split(' ').filter(|c| !c.is_empty()).map(str::to_string).collect();
+        let cids = segment::decode_cid_list(&cids)?;
         let (to, from) = cids.split_at((to_n as usize).min(cids.len()));
         let line = (id & ((1 << LINE_BITS) - 1)) as u64;
         let change = HeadChange { from: from.to_vec(), from_height: fh, to: to.to_vec(), to_height: th, revert_count: rc, apply_count: ac };
@@ -333,7 +329,7 @@ fn node_stages(conn: &Connection, sources: &Sources, cid: &str, node: &str, evs:
              WHERE hc.ts_ns >= ?2 AND n.name = ?1 ORDER BY hc.ts_ns",
         )?;
         let rows = stmt.query_map(rusqlite::params![node, a.ts_ns.unwrap_or(i64::MIN)], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, i64>(4)?, r.get::<_, i64>(5)?, r.get::<_, String>(6)?))
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, i64>(4)?, r.get::<_, i64>(5)?, r.get::<_, Vec<u8>>(6)?))
         })?;
         for row in rows {
             let (id, fh, th, rc, ac, to_n, cids) = row?;
@@ -346,7 +342,7 @@ fn node_stages(conn: &Connection, sources: &Sources, cid: &str, node: &str, evs:
             }
             // The old chain lost every height above the ancestor, which is at most fh − rc.
             if rc > 0 && fh >= h && fh - rc < h {
-                let cid_in_to = cids.split(' ').position(|c| c == cid).is_some_and(|p| (p as i64) < to_n);
+                let cid_in_to = segment::decode_cid_list(&cids)?.iter().position(|c| c == cid).is_some_and(|p| (p as i64) < to_n);
                 if cid_in_to {
                     continue;
                 }
@@ -426,19 +422,13 @@ fn first_worker_done(conn: &Connection, sources: &Sources, node: &str, worker: u
 pub fn similar_cids(conn: &Connection, cid: &str) -> Result<Vec<String>> {
     // Every block CID starts `bafy2bzace`: a shorter shared prefix says nothing.
     let min = 12.min(cid.len());
-    let mut stmt = conn.prepare_cached(
-        "SELECT p.segments FROM posting_parts AS pp CROSS JOIN cid_postings AS p ON p.part = pp.part AND p.cid_key BETWEEN ?1 AND ?2 LIMIT 64",
-    )?;
     let reach = segment::KEY_PREFIX_CHARS + segment::KEY_CHARS;
     let mut len = cid.len().saturating_sub(1);
     while len >= min && len > segment::KEY_PREFIX_CHARS {
         // Keys hold the first `reach` characters; longer shared prefixes are checked on the
         // texts of the CIDs found in the range of the first `reach`.
         let (lo, hi) = segment::key_range(&cid[..len.min(reach)]);
-        let mut ids = BTreeSet::new();
-        for r in stmt.query_map([lo, hi], |r| r.get::<_, Vec<u8>>(0))? {
-            ids.extend(segment::decode_postings(&r?)?);
-        }
+        let ids = read::segment_ids_in_key_range(conn, segment::posting_key(lo), segment::posting_key(hi), 64)?;
         let mut found = BTreeSet::new();
         for id in ids {
             let Some(seg) = read::segment_by_id(conn, id)? else { continue };

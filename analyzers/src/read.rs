@@ -125,17 +125,37 @@ pub(crate) fn segments_by_kind_limited(
     Ok(out)
 }
 
-/// Ids of the segments whose events name `cid` (or a CID sharing its key).
+/// Ids of the segments whose events name `cid` (or a CID sharing its posting key).
 pub(crate) fn segment_ids_naming(conn: &Connection, cid: &str) -> Result<BTreeSet<i64>> {
-    // One seek per part (see `cid_postings` in store.rs).
-    let mut stmt = conn.prepare_cached("SELECT p.segments FROM posting_parts AS pp CROSS JOIN cid_postings AS p ON p.part = pp.part AND p.cid_key = ?1")?;
-    let rows = stmt.query_map([segment::cid_key(cid)], |r| r.get::<_, Vec<u8>>(0))?;
+    let key = segment::posting_key(segment::cid_key(cid));
+    segment_ids_in_key_range(conn, key, key, usize::MAX)
+}
+
+/// Ids of the segments naming a CID whose posting key is in `lo..=hi` (at most `limit`, the
+/// lowest ids): one seek per part and bucket (see `cid_postings` in store.rs), then the blocks
+/// of those buckets decoded.
+pub(crate) fn segment_ids_in_key_range(conn: &Connection, lo: i64, hi: i64, limit: usize) -> Result<BTreeSet<i64>> {
+    let mut stmt = conn.prepare_cached(POSTINGS_SQL)?;
+    let rows = stmt.query_map([segment::posting_bucket(lo), segment::posting_bucket(hi)], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?)))?;
+    let mask = (1i64 << segment::POSTING_BUCKET_SHIFT) - 1;
     let mut out = BTreeSet::new();
     for r in rows {
-        out.extend(segment::decode_postings(&r?)?);
+        let (bucket, first, entries) = r?;
+        for (low, seg) in segment::decode_posting_block(&entries, first)? {
+            let key = (bucket << segment::POSTING_BUCKET_SHIFT) | (low & mask);
+            if (lo..=hi).contains(&key) {
+                out.insert(seg);
+            }
+        }
+    }
+    while out.len() > limit {
+        out.pop_last();
     }
     Ok(out)
 }
+
+/// The posting blocks of a bucket range, every part.
+pub const POSTINGS_SQL: &str = "SELECT p.bucket, p.first_segment, p.entries FROM posting_parts AS pp CROSS JOIN cid_postings AS p ON p.part = pp.part AND p.bucket BETWEEN ?1 AND ?2";
 
 pub(crate) fn segment_by_id(conn: &Connection, id: i64) -> Result<Option<Segment>> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {SEGMENT_COLUMNS} FROM segments WHERE id = ?1"))?;

@@ -9,27 +9,42 @@
 //!
 //! Layout (all integers LEB128 varints; `zz` = zigzag-encoded signed):
 //! ```text
-//! u8 FORMAT_VERSION
+//! u8 FORMAT_VERSION (2)
 //! n_strings, then each: len, UTF-8 bytes      -- loggers, callers, miners, peers, journal names
-//! n_cids,    then each: len, UTF-8 bytes      -- CID texts, canonical
+//! n_prefixes, then each: digest len, len, bytes  -- CID prefixes (version, codec, hash, length)
+//! n_cids, then runs of one tag: tag, count, entries
+//!   tag 0: each len, UTF-8 bytes              -- a CID kept as text (not canonical CIDv1 text)
+//!   tag p: each the digest of prefix p − 1     -- a CIDv1: 32 bytes for a Filecoin block
 //! n_events,  then each event:
-//!   line - previous line (the first: line - segment first line), line_count, flags
-//!   [TS]       zz(ns - previous ns), zz(offset secs), frac digits   (+ ZONE_KNOWN flag)
+//!   line - previous line (the first: line - segment first line), flags XOR previous flags
+//!   [LINES]    line count (when not 1)
+//!   [TS]       [ZONE] zz(offset secs), frac digits (when not the previous event's), zz(ns - previous ns)
 //!   [LEVEL]    index into LEVELS          [LOGGER] [CALLER] [MINER] [PEER]  string index
-//!   [HEIGHT]   zz(height)                 [WORKER] worker
+//!   [HEIGHT]   zz(height - previous height)   [WORKER] worker
 //!   [DELAY]    f64 LE                     [DURATION] f64 LE
-//!   [CIDS]     n, n × CID index
-//!   text: len, bytes; [TEXT_CUT] byte position where `[cid cid …]` was cut out of it
+//!   [CIDS]     n, n × CID reference
+//!   unless HEAD_TEXT: text: len, bytes; [TEXT_CUT] byte position where `[cid cid …]` was cut out
 //!   [PROBLEM]  len, bytes                 [JOURNAL] system index, event index
 //!   [RAW]      len, bytes
-//!   [HEAD]     zz(from height), zz(to height), revert, apply, n_from, from CID indices, n_to, to CID indices
+//!   [HEAD]     zz(to height - height), zz(from height - to height), zz(revert), zz(apply),
+//!              unless FROM_PREV_TO: n_from, from references; n_to, to references
 //! ```
+//! A CID reference is zz(index − (previous reference + 1)): a list of CIDs first named in order
+//! costs a byte each. Why the shapes: a full node's journal is ~800 bytes a line of head changes
+//! whose CIDs are 62-character texts, and each tipset comes twice (the `To` of one line is the
+//! `From` of the next). Here a new block costs its 32-byte digest once per segment, a head
+//! change ~20 bytes more: its `From` when it is the last `To` (FROM_PREV_TO), its CID list when
+//! it is `To` then `From` (HEAD_CIDS) and its text when it is the one the journal reader gives
+//! every head change (HEAD_TEXT) are not stored but rebuilt.
 //! The text of most sync lines repeats their CID list (`New heaviest tipset! [a b] (height=…)`);
 //! that list is cut out and re-inserted on decoding when it appears verbatim, which halves the
 //! bytes stored for those kinds. Decoding reproduces the encoded [`Event`] exactly (a property
 //! test checks it) and never panics on a corrupt blob: it returns [`SegmentError`].
 
+use lsync_core::cid_bytes::{v1_bytes_to_text, v1_text_to_bytes};
+use lsync_core::journal::head_change_text;
 use lsync_core::{Event, EventKind, HeadChange, JournalMeta, Timestamp};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -40,7 +55,7 @@ pub const SEGMENT_EVENTS: usize = 1024;
 /// ~1 KB of `Data` per record).
 pub const SEGMENT_BYTES: usize = 512 * 1024;
 
-const FORMAT_VERSION: u8 = 1;
+const FORMAT_VERSION: u8 = 2;
 
 const TS: u32 = 1;
 const ZONE_KNOWN: u32 = 1 << 1;
@@ -59,6 +74,12 @@ const PROBLEM: u32 = 1 << 13;
 const JOURNAL: u32 = 1 << 14;
 const RAW: u32 = 1 << 15;
 const HEAD: u32 = 1 << 16;
+const LINES: u32 = 1 << 17;
+const ZONE: u32 = 1 << 18;
+const HEAD_CIDS: u32 = 1 << 19;
+const HEAD_TEXT: u32 = 1 << 20;
+const FROM_PREV_TO: u32 = 1 << 21;
+const ALL_FLAGS: u32 = (1 << 22) - 1;
 
 /// The levels `normalize_level` produces, by index.
 const LEVELS: [&str; 7] = ["DEBUG", "INFO", "WARN", "ERROR", "DPANIC", "PANIC", "FATAL"];
@@ -193,6 +214,53 @@ impl Dict {
             put_str(out, s);
         }
     }
+
+    /// Writes the items as a CID table: prefixes, then runs of binary digests or texts.
+    fn write_cids(&self, out: &mut Vec<u8>) {
+        // (prefix bytes, digest length); a digest's tag is its prefix's index + 1.
+        let mut prefixes: Vec<(Vec<u8>, usize)> = Vec::new();
+        let mut scratch = Vec::with_capacity(self.items.len() * 38);
+        // (tag, digest start, digest end) in `scratch`; tag 0 = kept as text.
+        let mut entries: Vec<(usize, usize, usize)> = Vec::with_capacity(self.items.len());
+        for s in &self.items {
+            let start = scratch.len();
+            let Some(l) = v1_text_to_bytes(s, &mut scratch) else {
+                entries.push((0, 0, 0));
+                continue;
+            };
+            let prefix = &scratch[start..start + l.prefix_len];
+            let tag = match prefixes.iter().position(|(p, _)| p.as_slice() == prefix) {
+                Some(i) => i + 1,
+                None => {
+                    prefixes.push((prefix.to_vec(), l.digest_len));
+                    prefixes.len()
+                }
+            };
+            entries.push((tag, start + l.prefix_len, scratch.len()));
+        }
+        put_uvar(out, prefixes.len() as u64);
+        for (p, digest_len) in &prefixes {
+            put_uvar(out, *digest_len as u64);
+            put_uvar(out, p.len() as u64);
+            out.extend_from_slice(p);
+        }
+        put_uvar(out, self.items.len() as u64);
+        let mut i = 0;
+        while i < entries.len() {
+            let tag = entries[i].0;
+            let run = entries[i..].iter().take_while(|e| e.0 == tag).count();
+            put_uvar(out, tag as u64);
+            put_uvar(out, run as u64);
+            for (k, e) in entries[i..i + run].iter().enumerate() {
+                if tag == 0 {
+                    put_str(out, &self.items[i + k]);
+                } else {
+                    out.extend_from_slice(&scratch[e.1..e.2]);
+                }
+            }
+            i += run;
+        }
+    }
 }
 
 /// Accumulates events of one kind from one source into a segment.
@@ -209,8 +277,27 @@ pub struct SegmentBuilder {
     strings: Dict,
     cids: Dict,
     body: Vec<u8>,
-    prev_line: u64,
-    prev_ts: i64,
+    prev: Previous,
+}
+
+/// What an event is coded relative to: the previous event of the segment (both directions
+/// keep the same state).
+struct Previous {
+    line: u64,
+    flags: u32,
+    ts: i64,
+    zone: Option<(i32, u8)>,
+    height: i64,
+    /// The last CID reference written.
+    cid_ref: i64,
+    /// The last head change's `To`, as references.
+    to: Option<Vec<u32>>,
+}
+
+impl Previous {
+    fn new(first_line: u64) -> Previous {
+        Previous { line: first_line, flags: 0, ts: 0, zone: None, height: 0, cid_ref: -1, to: None }
+    }
 }
 
 impl SegmentBuilder {
@@ -227,8 +314,7 @@ impl SegmentBuilder {
             strings: Dict::with_capacity(16),
             cids: Dict::with_capacity(256),
             body: Vec::with_capacity(64 * 1024),
-            prev_line: first_line,
-            prev_ts: 0,
+            prev: Previous::new(first_line),
         }
     }
 
@@ -237,16 +323,28 @@ impl SegmentBuilder {
         self.count >= SEGMENT_EVENTS || self.body.len() + self.strings.bytes + self.cids.bytes >= SEGMENT_BYTES
     }
 
+    fn put_ref(b: &mut Vec<u8>, prev: &mut Previous, r: u32) {
+        put_ivar(b, r as i64 - (prev.cid_ref + 1));
+        prev.cid_ref = r as i64;
+    }
+
     /// Appends one event. Its kind must be the segment's and its line must not precede the last.
     pub fn push(&mut self, ev: &Event) {
         debug_assert_eq!(ev.kind, self.kind);
-        debug_assert!(ev.line >= self.prev_line);
-        let b = &mut self.body;
-        put_uvar(b, ev.line.saturating_sub(self.prev_line));
-        self.prev_line = ev.line;
-        self.last_line = ev.line;
-        put_uvar(b, ev.line_count as u64);
-        let cut = if ev.cids.is_empty() { None } else { find_cid_list(&ev.text, &ev.cids) };
+        debug_assert!(ev.line >= self.prev.line);
+        let hc = ev.head_change.as_ref();
+        // What a head change lets the decoder rebuild instead of reading.
+        let head_cids = hc.is_some_and(|h| !ev.cids.is_empty() && ev.cids.len() == h.to.len() + h.from.len() && ev.cids[..h.to.len()] == h.to[..] && ev.cids[h.to.len()..] == h.from[..]);
+        let head_text = hc.is_some_and(|h| ev.text == head_change_text(h.from_height, h.to_height, h.revert_count, h.apply_count));
+        let cut = if ev.cids.is_empty() || head_text { None } else { find_cid_list(&ev.text, &ev.cids) };
+        // The head change's lists as references (the dictionary learns them in list order).
+        let head_refs = hc.map(|h| {
+            let from: Vec<u32> = h.from.iter().map(|c| self.cids.id(c)).collect();
+            let to: Vec<u32> = h.to.iter().map(|c| self.cids.id_slow(c)).collect();
+            (from, to)
+        });
+        let from_prev_to = head_refs.as_ref().is_some_and(|(from, _)| self.prev.to.as_deref() == Some(from.as_slice()));
+        let zone = ev.ts.map(|t| (t.offset_secs, t.frac_digits));
         let mut flags = 0u32;
         let mut set = |cond: bool, bit: u32| {
             if cond {
@@ -255,6 +353,8 @@ impl SegmentBuilder {
         };
         set(ev.ts.is_some(), TS);
         set(ev.ts.map(|t| t.zone_known).unwrap_or(false), ZONE_KNOWN);
+        set(zone.is_some() && zone != self.prev.zone, ZONE);
+        set(ev.line_count != 1, LINES);
         set(ev.level.and_then(level_index).is_some(), LEVEL);
         set(ev.logger.is_some(), LOGGER);
         set(ev.caller.is_some(), CALLER);
@@ -264,18 +364,33 @@ impl SegmentBuilder {
         set(ev.delay_s.is_some(), DELAY);
         set(ev.duration_ms.is_some(), DURATION);
         set(ev.peer.is_some(), PEER);
-        set(!ev.cids.is_empty(), CIDS);
+        set(!ev.cids.is_empty() && !head_cids, CIDS);
+        set(head_cids, HEAD_CIDS);
+        set(head_text, HEAD_TEXT);
         set(cut.is_some(), TEXT_CUT);
         set(ev.problem.is_some(), PROBLEM);
         set(ev.journal.is_some(), JOURNAL);
         set(ev.journal.as_ref().map(|j| j.raw_data.is_some()).unwrap_or(false), RAW);
-        set(ev.head_change.is_some(), HEAD);
-        put_uvar(b, flags as u64);
+        set(hc.is_some(), HEAD);
+        set(from_prev_to, FROM_PREV_TO);
+        let b = &mut self.body;
+        let prev = &mut self.prev;
+        put_uvar(b, ev.line.saturating_sub(prev.line));
+        prev.line = ev.line;
+        self.last_line = ev.line;
+        put_uvar(b, (flags ^ prev.flags) as u64);
+        prev.flags = flags;
+        if ev.line_count != 1 {
+            put_uvar(b, ev.line_count as u64);
+        }
         if let Some(ts) = ev.ts {
-            put_ivar(b, ts.unix_nanos.wrapping_sub(self.prev_ts));
-            self.prev_ts = ts.unix_nanos;
-            put_ivar(b, ts.offset_secs as i64);
-            b.push(ts.frac_digits);
+            if flags & ZONE != 0 {
+                put_ivar(b, ts.offset_secs as i64);
+                b.push(ts.frac_digits);
+                prev.zone = zone;
+            }
+            put_ivar(b, ts.unix_nanos.wrapping_sub(prev.ts));
+            prev.ts = ts.unix_nanos;
             self.min_ts = Some(self.min_ts.map_or(ts.unix_nanos, |m| m.min(ts.unix_nanos)));
             self.max_ts = Some(self.max_ts.map_or(ts.unix_nanos, |m| m.max(ts.unix_nanos)));
         }
@@ -287,7 +402,8 @@ impl SegmentBuilder {
             put_uvar(b, strings.id(s) as u64);
         }
         if let Some(h) = ev.height {
-            put_ivar(b, h);
+            put_ivar(b, h.wrapping_sub(prev.height));
+            prev.height = h;
             self.min_height = Some(self.min_height.map_or(h, |m| m.min(h)));
             self.max_height = Some(self.max_height.map_or(h, |m| m.max(h)));
         }
@@ -306,20 +422,23 @@ impl SegmentBuilder {
         if let Some(p) = &ev.peer {
             put_uvar(b, strings.id(p) as u64);
         }
-        if !ev.cids.is_empty() {
+        if flags & CIDS != 0 {
             put_uvar(b, ev.cids.len() as u64);
             for c in &ev.cids {
-                put_uvar(b, self.cids.id_slow(c) as u64);
+                let r = self.cids.id_slow(c);
+                Self::put_ref(b, prev, r);
             }
         }
-        match cut {
-            Some((start, end)) => {
-                put_uvar(b, (ev.text.len() - (end - start)) as u64);
-                b.extend_from_slice(&ev.text.as_bytes()[..start]);
-                b.extend_from_slice(&ev.text.as_bytes()[end..]);
-                put_uvar(b, start as u64);
+        if !head_text {
+            match cut {
+                Some((start, end)) => {
+                    put_uvar(b, (ev.text.len() - (end - start)) as u64);
+                    b.extend_from_slice(&ev.text.as_bytes()[..start]);
+                    b.extend_from_slice(&ev.text.as_bytes()[end..]);
+                    put_uvar(b, start as u64);
+                }
+                None => put_str(b, &ev.text),
             }
-            None => put_str(b, &ev.text),
         }
         if let Some(p) = &ev.problem {
             put_str(b, p);
@@ -331,27 +450,32 @@ impl SegmentBuilder {
                 put_str(b, r);
             }
         }
-        if let Some(hc) = &ev.head_change {
-            put_ivar(b, hc.from_height);
-            put_ivar(b, hc.to_height);
+        if let (Some(hc), Some((from, to))) = (hc, head_refs) {
+            put_ivar(b, hc.to_height.wrapping_sub(ev.height.unwrap_or(0)));
+            put_ivar(b, hc.from_height.wrapping_sub(hc.to_height));
             put_ivar(b, hc.revert_count);
             put_ivar(b, hc.apply_count);
-            for list in [&hc.from, &hc.to] {
-                put_uvar(b, list.len() as u64);
-                for c in list {
-                    put_uvar(b, self.cids.id_slow(c) as u64);
+            if !from_prev_to {
+                put_uvar(b, from.len() as u64);
+                for r in &from {
+                    Self::put_ref(b, prev, *r);
                 }
             }
+            put_uvar(b, to.len() as u64);
+            for r in &to {
+                Self::put_ref(b, prev, *r);
+            }
+            prev.to = Some(to);
         }
         self.count += 1;
     }
 
     /// The segment's blob.
     pub fn finish(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.body.len() + self.strings.bytes + self.cids.bytes + 16);
+        let mut out = Vec::with_capacity(self.body.len() + self.strings.bytes + self.cids.items.len() * 34 + 16);
         out.push(FORMAT_VERSION);
         self.strings.write(&mut out);
-        self.cids.write(&mut out);
+        self.cids.write_cids(&mut out);
         put_uvar(&mut out, self.count as u64);
         out.extend_from_slice(&self.body);
         out
@@ -492,6 +616,8 @@ pub struct EventView<'a> {
     /// The text with the CID list cut out, and where it was cut.
     text_rest: &'a str,
     text_cut: Option<usize>,
+    /// The text is the head change's own (rebuilt, not stored).
+    head_text: bool,
     pub problem: Option<&'a str>,
     pub system: Option<&'a str>,
     pub event: Option<&'a str>,
@@ -529,7 +655,8 @@ impl HeadView {
 pub struct SegmentReader<'a> {
     pub kind: EventKind,
     strings: Vec<&'a str>,
-    cids: Vec<&'a str>,
+    /// The CID table as text: digests are printed back once, when the segment is opened.
+    cids: Vec<Cow<'a, str>>,
     count: usize,
     body: Cursor<'a>,
 }
@@ -540,29 +667,60 @@ impl<'a> SegmentReader<'a> {
         if c.u8()? != FORMAT_VERSION {
             return Err(SegmentError("unknown format version"));
         }
-        let table = |c: &mut Cursor<'a>| -> Result<Vec<&'a str>, SegmentError> {
-            let n = c.len()?;
-            (0..n).map(|_| c.str()).collect()
-        };
-        let strings = table(&mut c)?;
-        let cids = table(&mut c)?;
+        let n = c.len()?;
+        let strings = (0..n).map(|_| c.str()).collect::<Result<Vec<_>, _>>()?;
+        let n_prefixes = c.len()?;
+        let mut prefixes: Vec<(usize, &'a [u8])> = Vec::with_capacity(n_prefixes);
+        for _ in 0..n_prefixes {
+            let digest_len = c.uvar()? as usize;
+            if digest_len > lsync_core::cid_bytes::MAX_DIGEST {
+                return Err(SegmentError("CID digest length"));
+            }
+            let len = c.len()?;
+            prefixes.push((digest_len, c.bytes(len)?));
+        }
+        let n_cids = c.len()?;
+        let mut cids: Vec<Cow<'a, str>> = Vec::with_capacity(n_cids);
+        let mut bytes = Vec::with_capacity(48);
+        while cids.len() < n_cids {
+            let tag = c.uvar()? as usize;
+            let run = c.len()?;
+            if run == 0 || run > n_cids - cids.len() {
+                return Err(SegmentError("CID run length"));
+            }
+            if tag == 0 {
+                for _ in 0..run {
+                    cids.push(Cow::Borrowed(c.str()?));
+                }
+                continue;
+            }
+            let &(digest_len, prefix) = prefixes.get(tag - 1).ok_or(SegmentError("CID prefix"))?;
+            for _ in 0..run {
+                bytes.clear();
+                bytes.extend_from_slice(prefix);
+                bytes.extend_from_slice(c.bytes(digest_len)?);
+                let mut text = String::with_capacity(64);
+                v1_bytes_to_text(&bytes, &mut text);
+                cids.push(Cow::Owned(text));
+            }
+        }
         let count = c.len()?;
         Ok(SegmentReader { kind, strings, cids, count, body: c })
     }
 
     /// The segment's distinct CIDs.
-    pub fn cid_table(&self) -> &[&'a str] {
+    pub fn cid_table(&self) -> &[Cow<'a, str>] {
         &self.cids
     }
 
     /// The CID text of an index from an [`EventView`].
-    pub fn cid(&self, i: u32) -> &'a str {
-        self.cids[i as usize]
+    pub fn cid(&self, i: u32) -> &str {
+        &self.cids[i as usize]
     }
 
     /// The index of `cid` in this segment's CID table, if any event names it.
     pub fn find_cid(&self, cid: &str) -> Option<u32> {
-        self.cids.iter().position(|c| *c == cid).map(|i| i as u32)
+        self.cids.iter().position(|c| c == cid).map(|i| i as u32)
     }
 
     pub fn len(&self) -> usize {
@@ -577,23 +735,44 @@ impl<'a> SegmentReader<'a> {
     pub fn events(&self, first_line: u64) -> Result<Vec<EventView<'a>>, SegmentError> {
         let mut c = Cursor { b: self.body.b, pos: self.body.pos };
         let mut out = Vec::with_capacity(self.count);
-        let mut line = first_line;
-        let mut prev_ts: i64 = 0;
+        let mut prev = Previous::new(first_line);
         let ns = self.strings.len();
         let nc = self.cids.len();
+        let cid_ref = |c: &mut Cursor<'a>, prev: &mut Previous| -> Result<u32, SegmentError> {
+            let r = (prev.cid_ref + 1).wrapping_add(c.ivar()?);
+            if !(0..nc as i64).contains(&r) {
+                return Err(SegmentError("index out of range"));
+            }
+            prev.cid_ref = r;
+            Ok(r as u32)
+        };
+        let refs = |c: &mut Cursor<'a>, prev: &mut Previous| -> Result<Vec<u32>, SegmentError> {
+            let n = c.len()?;
+            let mut v = Vec::with_capacity(n);
+            for _ in 0..n {
+                v.push(cid_ref(c, prev)?);
+            }
+            Ok(v)
+        };
         for _ in 0..self.count {
-            line = line.checked_add(c.uvar()?).ok_or(SegmentError("line overflow"))?;
-            let line_count = u32::try_from(c.uvar()?).map_err(|_| SegmentError("line count"))?;
-            let flags = u32::try_from(c.uvar()?).map_err(|_| SegmentError("flags"))?;
+            let line = prev.line.checked_add(c.uvar()?).ok_or(SegmentError("line overflow"))?;
+            prev.line = line;
+            let flags = u32::try_from(c.uvar()?).ok().filter(|f| f & !ALL_FLAGS == 0).ok_or(SegmentError("flags"))? ^ prev.flags;
+            prev.flags = flags;
             let has = |bit: u32| flags & bit != 0;
+            let line_count = if has(LINES) { u32::try_from(c.uvar()?).map_err(|_| SegmentError("line count"))? } else { 1 };
             let ts = if has(TS) {
-                prev_ts = prev_ts.wrapping_add(c.ivar()?);
-                let off = i32::try_from(c.ivar()?).map_err(|_| SegmentError("offset"))?;
-                let frac = c.u8()?;
-                if frac > 9 {
-                    return Err(SegmentError("fraction digits"));
+                if has(ZONE) {
+                    let off = i32::try_from(c.ivar()?).map_err(|_| SegmentError("offset"))?;
+                    let frac = c.u8()?;
+                    if frac > 9 {
+                        return Err(SegmentError("fraction digits"));
+                    }
+                    prev.zone = Some((off, frac));
                 }
-                Some(Timestamp { unix_nanos: prev_ts, offset_secs: off, frac_digits: frac, zone_known: has(ZONE_KNOWN) })
+                let (off, frac) = prev.zone.ok_or(SegmentError("time zone"))?;
+                prev.ts = prev.ts.wrapping_add(c.ivar()?);
+                Some(Timestamp { unix_nanos: prev.ts, offset_secs: off, frac_digits: frac, zone_known: has(ZONE_KNOWN) })
             } else {
                 None
             };
@@ -603,48 +782,54 @@ impl<'a> SegmentReader<'a> {
             };
             let logger = string(&mut c, LOGGER)?;
             let caller = string(&mut c, CALLER)?;
-            let height = if has(HEIGHT) { Some(c.ivar()?) } else { None };
+            let height = if has(HEIGHT) {
+                prev.height = prev.height.wrapping_add(c.ivar()?);
+                Some(prev.height)
+            } else {
+                None
+            };
             let worker = if has(WORKER) { Some(c.uvar()?) } else { None };
             let miner = string(&mut c, MINER)?;
             let delay_s = if has(DELAY) { Some(c.f64()?) } else { None };
             let duration_ms = if has(DURATION) { Some(c.f64()?) } else { None };
             let peer = string(&mut c, PEER)?;
-            let mut cid_refs = Vec::new();
-            if has(CIDS) {
-                let n = c.len()?;
-                cid_refs.reserve(n);
-                for _ in 0..n {
-                    cid_refs.push(c.index(nc)? as u32);
-                }
-            }
-            let text_rest = c.str()?;
-            let text_cut = if has(TEXT_CUT) {
-                let at = c.uvar()? as usize;
-                if at > text_rest.len() || !text_rest.is_char_boundary(at) {
-                    return Err(SegmentError("text cut position"));
-                }
-                Some(at)
+            let mut cid_refs = if has(CIDS) { refs(&mut c, &mut prev)? } else { Vec::new() };
+            let (text_rest, text_cut) = if has(HEAD_TEXT) {
+                ("", None)
             } else {
-                None
+                let text_rest = c.str()?;
+                let text_cut = if has(TEXT_CUT) {
+                    let at = c.uvar()? as usize;
+                    if at > text_rest.len() || !text_rest.is_char_boundary(at) {
+                        return Err(SegmentError("text cut position"));
+                    }
+                    Some(at)
+                } else {
+                    None
+                };
+                (text_rest, text_cut)
             };
             let problem = if has(PROBLEM) { Some(c.str()?) } else { None };
             let (system, event) = if has(JOURNAL) { (Some(self.strings[c.index(ns)?]), Some(self.strings[c.index(ns)?])) } else { (None, None) };
             let raw_data = if has(RAW) { Some(c.str()?) } else { None };
             let head = if has(HEAD) {
-                let from_height = c.ivar()?;
-                let to_height = c.ivar()?;
+                let to_height = c.ivar()?.wrapping_add(height.unwrap_or(0));
+                let from_height = c.ivar()?.wrapping_add(to_height);
                 let revert_count = c.ivar()?;
                 let apply_count = c.ivar()?;
-                let list = |c: &mut Cursor<'a>| -> Result<Vec<u32>, SegmentError> {
-                    let n = c.len()?;
-                    (0..n).map(|_| c.index(nc).map(|i| i as u32)).collect()
-                };
-                let from = list(&mut c)?;
-                let to = list(&mut c)?;
+                let from = if has(FROM_PREV_TO) { prev.to.clone().ok_or(SegmentError("no previous head change"))? } else { refs(&mut c, &mut prev)? };
+                let to = refs(&mut c, &mut prev)?;
+                prev.to = Some(to.clone());
+                if has(HEAD_CIDS) {
+                    cid_refs = to.iter().chain(&from).copied().collect();
+                }
                 Some(HeadView { from_height, to_height, revert_count, apply_count, from, to })
             } else {
                 None
             };
+            if has(HEAD_CIDS) && head.as_ref().is_none_or(|h| h.from.is_empty() && h.to.is_empty()) {
+                return Err(SegmentError("head change CIDs without a head change"));
+            }
             out.push(EventView {
                 line,
                 line_count,
@@ -661,6 +846,7 @@ impl<'a> SegmentReader<'a> {
                 cid_refs,
                 text_rest,
                 text_cut,
+                head_text: has(HEAD_TEXT),
                 problem,
                 system,
                 event,
@@ -685,6 +871,11 @@ impl EventView<'_> {
 
     /// The event's text as it was parsed.
     pub fn text(&self, seg: &SegmentReader<'_>) -> String {
+        if self.head_text {
+            if let Some(h) = &self.head {
+                return head_change_text(h.from_height, h.to_height, h.revert_count, h.apply_count);
+            }
+        }
         match self.text_cut {
             None => self.text_rest.to_string(),
             Some(at) => {
@@ -778,24 +969,132 @@ pub fn key_range(prefix: &str) -> (i64, i64) {
     (lo as i64, (lo | ((1u64 << free) - 1)) as i64)
 }
 
-/// Segment ids of a posting, as stored: ascending, delta-encoded.
-pub fn encode_postings(ids: &[i64]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(ids.len() * 3);
-    let mut prev = 0i64;
-    for id in ids {
-        put_uvar(&mut out, id.wrapping_sub(prev) as u64);
-        prev = *id;
+/// Low bits of [`cid_key`] a posting drops: postings keep 35 bits (the 3 bucket bits and the
+/// next 6.4 characters). Two CIDs sharing those cost a lookup one more segment to decode (events
+/// are matched by text); at 5 M distinct CIDs a GiB of journal that is ~1 lookup in 1,000.
+pub const POSTING_KEY_SHIFT: u32 = 28;
+/// Bits of a posting key below its bucket: the entries of one `cid_postings` row.
+pub const POSTING_BUCKET_SHIFT: u32 = 24;
+
+/// The key a posting stores for a CID key.
+pub fn posting_key(cid_key: i64) -> i64 {
+    cid_key >> POSTING_KEY_SHIFT
+}
+
+/// The `cid_postings.bucket` of a posting key.
+pub fn posting_bucket(posting_key: i64) -> i64 {
+    posting_key >> POSTING_BUCKET_SHIFT
+}
+
+/// A posting block: the (posting key, segment id) pairs of one bucket in one batch, sorted, as
+/// one blob: the distinct segment ids (ascending, deltas from the first), then each pair as the
+/// key's low bits (delta from the last) and the segment's index. ~4 bytes a pair, where a row per
+/// CID cost ~30.
+pub fn encode_posting_block(pairs: &[(i64, i64)]) -> Vec<u8> {
+    let mut segs: Vec<i64> = pairs.iter().map(|p| p.1).collect();
+    segs.sort_unstable();
+    segs.dedup();
+    let mut out = Vec::with_capacity(segs.len() * 3 + pairs.len() * 4 + 8);
+    put_uvar(&mut out, segs.len() as u64);
+    let mut prev = segs.first().copied().unwrap_or(0);
+    for s in &segs {
+        put_uvar(&mut out, (*s - prev) as u64);
+        prev = *s;
+    }
+    put_uvar(&mut out, pairs.len() as u64);
+    debug_assert!(pairs.windows(2).all(|w| w[0] <= w[1] && posting_bucket(w[0].0) == posting_bucket(w[1].0)), "one bucket, sorted");
+    let mask = (1i64 << POSTING_BUCKET_SHIFT) - 1;
+    let mut prev_low = 0i64;
+    for (key, seg) in pairs {
+        let low = key & mask;
+        put_uvar(&mut out, (low - prev_low) as u64);
+        prev_low = low;
+        put_uvar(&mut out, segs.binary_search(seg).expect("listed above") as u64);
     }
     out
 }
 
-pub fn decode_postings(b: &[u8]) -> Result<Vec<i64>, SegmentError> {
+/// The (low key bits, segment id) pairs of a posting block whose row says `first_segment`.
+pub fn decode_posting_block(b: &[u8], first_segment: i64) -> Result<Vec<(i64, i64)>, SegmentError> {
+    let mut c = Cursor { b, pos: 0 };
+    let n_segs = c.len()?;
+    let mut segs = Vec::with_capacity(n_segs);
+    let mut prev = first_segment;
+    for _ in 0..n_segs {
+        prev = prev.checked_add(i64::try_from(c.uvar()?).map_err(|_| SegmentError("posting segment"))?).ok_or(SegmentError("posting segment"))?;
+        segs.push(prev);
+    }
+    let n = c.len()?;
+    let mut out = Vec::with_capacity(n);
+    let mut low = 0i64;
+    for _ in 0..n {
+        low = low.checked_add(i64::try_from(c.uvar()?).map_err(|_| SegmentError("posting key"))?).ok_or(SegmentError("posting key"))?;
+        out.push((low, segs[c.index(segs.len())?]));
+    }
+    Ok(out)
+}
+
+/// A CID list as one blob (`head_changes.cids`): each CIDv1 as its digest when its prefix is the
+/// one before it (a tipset's blocks share theirs), else as its bytes, else as text.
+pub fn encode_cid_list(cids: &[String]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(cids.len() * 34 + 8);
+    let mut bytes = Vec::with_capacity(48);
+    let mut prev_prefix: Vec<u8> = Vec::new();
+    for c in cids {
+        bytes.clear();
+        match v1_text_to_bytes(c, &mut bytes) {
+            Some(l) if !prev_prefix.is_empty() && bytes[..l.prefix_len] == prev_prefix[..] => {
+                out.push(1);
+                out.extend_from_slice(&bytes[l.prefix_len..]);
+            }
+            Some(l) => {
+                out.push(2);
+                put_uvar(&mut out, l.prefix_len as u64);
+                put_uvar(&mut out, l.digest_len as u64);
+                out.extend_from_slice(&bytes);
+                prev_prefix.clear();
+                prev_prefix.extend_from_slice(&bytes[..l.prefix_len]);
+            }
+            None => {
+                out.push(0);
+                put_str(&mut out, c);
+            }
+        }
+    }
+    out
+}
+
+/// The CID texts of an [`encode_cid_list`] blob.
+pub fn decode_cid_list(b: &[u8]) -> Result<Vec<String>, SegmentError> {
     let mut c = Cursor { b, pos: 0 };
     let mut out = Vec::new();
-    let mut prev = 0i64;
+    let mut prefix: &[u8] = &[];
+    let mut digest_len = 0usize;
+    let mut bytes = Vec::with_capacity(48);
     while c.pos < b.len() {
-        prev = prev.wrapping_add(c.uvar()? as i64);
-        out.push(prev);
+        let digest = match c.u8()? {
+            0 => {
+                out.push(c.str()?.to_string());
+                continue;
+            }
+            1 if !prefix.is_empty() => c.bytes(digest_len)?,
+            2 => {
+                let prefix_len = c.uvar()? as usize;
+                digest_len = c.uvar()? as usize;
+                if prefix_len == 0 || digest_len > lsync_core::cid_bytes::MAX_DIGEST {
+                    return Err(SegmentError("CID list prefix"));
+                }
+                prefix = c.bytes(prefix_len)?;
+                c.bytes(digest_len)?
+            }
+            _ => return Err(SegmentError("CID list entry")),
+        };
+        bytes.clear();
+        bytes.extend_from_slice(prefix);
+        bytes.extend_from_slice(digest);
+        let mut text = String::with_capacity(64);
+        v1_bytes_to_text(&bytes, &mut text);
+        out.push(text);
     }
     Ok(out)
 }
@@ -840,11 +1139,25 @@ mod tests {
         }
         let (lo, hi) = key_range(&A[..14]);
         assert!(!(lo..=hi).contains(&cid_key(B)));
-        assert_eq!(decode_postings(&encode_postings(&[5, 9, 1 << 41, (3 << 40) | 7])).unwrap(), vec![5, 9, 1 << 41, (3 << 40) | 7]);
+        let key = |c: &str| posting_key(cid_key(c));
+        let mut pairs = vec![(key(A), 1 << 41), (key(A), (3 << 40) | 7), (key(A) + 1, 5)];
+        pairs.sort();
+        let block = encode_posting_block(&pairs);
+        let low = |k: i64| k & ((1 << POSTING_BUCKET_SHIFT) - 1);
+        assert_eq!(decode_posting_block(&block, 5).unwrap(), pairs.iter().map(|(k, s)| (low(*k), *s)).collect::<Vec<_>>());
+        assert!(decode_posting_block(&block[..block.len() - 1], 5).is_err());
+        let list: Vec<String> = [A, B, "bafyreiabc", C, A].iter().map(|s| s.to_string()).collect();
+        let blob = encode_cid_list(&list);
+        assert_eq!(decode_cid_list(&blob).unwrap(), list);
+        // Two block CIDs: 38 bytes and 32 + 1.
+        assert_eq!(encode_cid_list(&list[..2]).len(), 1 + 2 + 38 + 33);
+        assert!(decode_cid_list(&blob[..blob.len() - 1]).is_err());
     }
 
     const A: &str = "bafy2bzacecnamqgqmifpluoeldx7zzglxcljo6oja4vrmtj7432rphldpdmm2";
     const B: &str = "bafy2bzacecyaggy24wol5ruvs6qm73gjibs2l2iyhcqmvi7r7a4ph7zx3yqd4";
+    /// A CIDv1 of another prefix (raw codec, identity hash).
+    const C: &str = "bafkqaaa";
 
     fn roundtrip(kind: EventKind, events: &[Event]) -> Vec<Event> {
         let mut b = SegmentBuilder::new(kind, events[0].line);
@@ -921,7 +1234,7 @@ mod tests {
     }
 
     fn arb_event() -> impl Strategy<Value = Event> {
-        let cid = prop::sample::select(vec![A.to_string(), B.to_string(), "bafyreiabc".to_string(), "Qmx".to_string()]);
+        let cid = prop::sample::select(vec![A.to_string(), B.to_string(), C.to_string(), "bafyreiabc".to_string(), "Qmx".to_string(), "bafkqaaa".to_string()]);
         let small = || proptest::option::of("[a-z/:.0-9 ]{0,12}");
         (
             (0u64..5, 1u32..4, arb_ts(), proptest::option::of(prop::sample::select(LEVELS.to_vec())), small(), small()),
@@ -953,12 +1266,29 @@ mod tests {
 
     proptest! {
         #[test]
-        fn decode_reproduces_every_encoded_event(mut events in prop::collection::vec(arb_event(), 1..40), first in 1u64..1_000_000) {
+        fn decode_reproduces_every_encoded_event(mut events in prop::collection::vec(arb_event(), 1..40), first in 1u64..1_000_000, shapes in prop::collection::vec(0u8..8, 40)) {
             // Lines ascend from `first`; the generated `line` is the gap to the previous one.
             let mut line = first;
-            for e in &mut events {
+            let mut last_to: Option<Vec<String>> = None;
+            for (e, shape) in events.iter_mut().zip(&shapes) {
                 line += e.line;
                 e.line = line;
+                // Some head changes in the journal reader's shape: From = the last To, CIDs
+                // To then From, the reader's text (what the format rebuilds instead of storing).
+                if let Some(h) = e.head_change.as_mut() {
+                    if shape & 1 != 0 {
+                        if let Some(t) = &last_to {
+                            h.from = t.clone();
+                        }
+                    }
+                    if shape & 2 != 0 {
+                        e.cids = h.to.iter().chain(&h.from).cloned().collect();
+                    }
+                    if shape & 4 != 0 {
+                        e.text = head_change_text(h.from_height, h.to_height, h.revert_count, h.apply_count);
+                    }
+                    last_to = Some(h.to.clone());
+                }
             }
             let got = roundtrip(EventKind::HeadChange, &events);
             // NaN != NaN: compare the bit patterns of the floats, everything else as is.

@@ -32,40 +32,25 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// Schema version stored in `PRAGMA user_version`. 5: `cid_postings` partitioned by `part`
-/// (a version 4 database is migrated when opened).
-pub const SCHEMA_VERSION: i64 = 5;
+/// Schema version stored in `PRAGMA user_version`. 6: segments of format 2 (CIDs as bytes,
+/// head changes coded against the last), postings in blocks per bucket and batch, head-change
+/// CIDs as bytes. Older databases are refused with a sentence (their segments would have to be
+/// decoded and written again: re-ingesting the files is that, and as fast).
+pub const SCHEMA_VERSION: i64 = 6;
 
-/// `cid_postings.part` of a posting row: its first segment's id over 2^18 lines (one source's
+/// `cid_postings.part` of a posting block: its segments' ids over 2^18 lines (one source's
 /// stretch of ~33 MB of log). Lookups seek once per part: a 2 GiB log makes ~70.
 pub const POSTING_PART_SHIFT: u32 = 18;
 
-/// The part of a posting row whose first segment is `first_segment`.
-pub fn posting_part(first_segment: i64) -> i64 {
-    first_segment >> POSTING_PART_SHIFT
+/// The part of a posting whose segment is `segment`.
+pub fn posting_part(segment: i64) -> i64 {
+    segment >> POSTING_PART_SHIFT
 }
 
-/// Version 4 → 5: the postings re-keyed by part, in one transaction (a crash leaves version 4).
-/// (`18` is [`POSTING_PART_SHIFT`]; a test checks the migrated parts against [`posting_part`].)
-/// The table is written out again here on purpose: a migration builds version 5's layout even
-/// after `SCHEMA` moves on.
-const MIGRATE_4_TO_5: &str = r#"
-BEGIN;
-CREATE TABLE cid_postings_v5 (
-    part          INTEGER NOT NULL,
-    cid_key       INTEGER NOT NULL,
-    first_segment INTEGER NOT NULL,
-    segments      BLOB NOT NULL,
-    PRIMARY KEY (part, cid_key, first_segment)
-) WITHOUT ROWID;
-INSERT INTO cid_postings_v5 SELECT first_segment >> 18, cid_key, first_segment, segments FROM cid_postings ORDER BY first_segment >> 18, cid_key, first_segment;
-DROP TABLE cid_postings;
-ALTER TABLE cid_postings_v5 RENAME TO cid_postings;
-CREATE TABLE posting_parts (part INTEGER PRIMARY KEY);
-INSERT INTO posting_parts SELECT DISTINCT part FROM cid_postings;
-PRAGMA user_version = 5;
-COMMIT;
-"#;
+/// The order postings are written in: (part, bucket, key, segment).
+pub(crate) fn posting_order(&(key, segment): &(i64, i64)) -> (i64, i64, i64, i64) {
+    (posting_part(segment), crate::segment::posting_bucket(key), key, segment)
+}
 
 /// Bits of an event id that hold the line number: `id = (source_id << LINE_BITS) | line`.
 pub const LINE_BITS: u32 = 40;
@@ -120,20 +105,21 @@ CREATE TABLE IF NOT EXISTS segments (
 );
 -- Kind and time: `events --kind K --since T`, trace's `worker N done` lookup, miners, summary.
 CREATE INDEX IF NOT EXISTS segments_kind_ts ON segments(kind, max_ts);
--- CID → segments. One row per distinct CID per ingest batch (not per event): `segments` lists
--- the ids of that batch's segments whose events name the CID (varint deltas). `cid_key` is
--- `segment::cid_key` (ordered like the CID texts, for `similar_cids`); two CIDs sharing a key
--- only cost a lookup some extra decoding, never a wrong answer (events are matched by text).
--- `part` is `first_segment >> POSTING_PART_SHIFT` (a stretch of 2^18 lines of one source) and
--- leads the key: CIDs are random, and keyed by CID alone every batch rewrote nearly every leaf
--- of the whole table (the writer's main cost on a 2 GiB log); this way a batch touches only
--- its own stretch's leaves, and a lookup seeks once per part (`posting_parts`).
+-- CID → segments, in blocks: one row per bucket (`segment::posting_bucket`, 256 for Filecoin
+-- block CIDs) per ingest batch, whose `entries` list each (posting key, segment) pair of the
+-- batch in that bucket (`segment::encode_posting_block`, ~4 bytes a pair). A posting key is
+-- `segment::cid_key` without its low bits (`POSTING_KEY_SHIFT`): two CIDs sharing it only cost a
+-- lookup some extra decoding, never a wrong answer (events are matched by text). A row per CID
+-- per batch, as before, was a third of the database for a full node's journal and most of the
+-- writer's work. `part` is `first_segment >> POSTING_PART_SHIFT` (a stretch of 2^18 lines of one
+-- source) and leads the key: a batch touches only its own stretch's leaves, and a lookup seeks
+-- once per part (`posting_parts`) and decodes that bucket's blocks.
 CREATE TABLE IF NOT EXISTS cid_postings (
     part          INTEGER NOT NULL,
-    cid_key       INTEGER NOT NULL,
+    bucket        INTEGER NOT NULL,
     first_segment INTEGER NOT NULL,
-    segments      BLOB NOT NULL,
-    PRIMARY KEY (part, cid_key, first_segment)
+    entries       BLOB NOT NULL,
+    PRIMARY KEY (part, bucket, first_segment)
 ) WITHOUT ROWID;
 -- The parts `cid_postings` holds.
 CREATE TABLE IF NOT EXISTS posting_parts (
@@ -141,7 +127,7 @@ CREATE TABLE IF NOT EXISTS posting_parts (
 );
 -- Journal head changes that reverted something (RevertCount ≠ 0), typed: what `reorgs` and
 -- trace's revert scan look up. Extends — nearly all head changes — are only in `segments`.
--- `cids` is To then From, space-separated; its first `to_n` are To.
+-- `cids` is To then From (`segment::encode_cid_list`: CIDs as bytes); its first `to_n` are To.
 CREATE TABLE IF NOT EXISTS head_changes (
     event_id     INTEGER PRIMARY KEY,
     ts_ns        INTEGER,
@@ -153,7 +139,7 @@ CREATE TABLE IF NOT EXISTS head_changes (
     apply_count  INTEGER NOT NULL,
     to_n         INTEGER NOT NULL,
     class        TEXT NOT NULL,
-    cids         TEXT NOT NULL
+    cids         BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS head_changes_counts ON head_changes(apply_count, revert_count);
 CREATE INDEX IF NOT EXISTS head_changes_ts ON head_changes(ts_ns);
@@ -180,11 +166,9 @@ pub fn open(path: &Path) -> Result<Connection> {
     if version > SCHEMA_VERSION {
         return Err(StoreError::NewerSchema { path: p, found: version, known: SCHEMA_VERSION });
     }
-    if version == 4 {
-        conn.execute_batch(MIGRATE_4_TO_5)?;
-    } else if version != 0 && version < SCHEMA_VERSION {
+    if version != 0 && version < SCHEMA_VERSION {
         return Err(StoreError::Input(format!(
-            "database {p} was written by an older lsync (schema {version}); re-ingest into a new file"
+            "database {p} was written by an older lsync (schema {version}; this one writes {SCHEMA_VERSION}, which stores CIDs as bytes): re-ingest the files into a new database"
         )));
     }
     // A checkpoint every 16 MiB of WAL (4,096 pages). Each one blocks the ingest's writer for
@@ -239,10 +223,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let conn = open(&dir.join("p.db")).unwrap();
         // trace and events --cid: CID key → segments
-        let p = plan(&conn, crate::query::TRACE_SQL_FOR_PLAN);
-        assert!(p.contains("SCAN pp") && p.contains("USING PRIMARY KEY (part=? AND cid_key=?)"), "{p}");
-        let p = plan(&conn, crate::query::SIMILAR_SQL_FOR_PLAN);
-        assert!(p.contains("SCAN pp") && p.contains("USING PRIMARY KEY (part=? AND cid_key>? AND cid_key<?)"), "{p}");
+        let p = plan(&conn, &crate::read::POSTINGS_SQL.replace("?1", "3").replace("?2", "3"));
+        assert!(p.contains("SCAN pp") && p.contains("USING PRIMARY KEY (part=? AND bucket>? AND bucket<?)"), "{p}");
         // reorgs: filter on counts
         let p = plan(&conn, crate::query::REORGS_SQL_FOR_PLAN);
         assert!(p.contains("head_changes_counts"), "{p}");
@@ -259,35 +241,16 @@ mod tests {
     }
 
     #[test]
-    fn migrates_version_4_postings() {
-        let dir = std::env::temp_dir().join(format!("lsync-migrate-{}", std::process::id()));
+    fn refuses_an_older_schema_with_a_sentence() {
+        let dir = std::env::temp_dir().join(format!("lsync-old-schema-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("m.db");
-        let first = (3i64 << LINE_BITS) | 300_000; // a part above 0: line 300,000 of source 3
+        let path = dir.join("o.db");
         {
-            // A version 4 database: the postings keyed by CID alone, no parts table.
             let conn = open(&path).unwrap();
-            conn.execute_batch(
-                "DROP TABLE cid_postings; DROP TABLE posting_parts;
-                 CREATE TABLE cid_postings (cid_key INTEGER NOT NULL, first_segment INTEGER NOT NULL, segments BLOB NOT NULL, PRIMARY KEY (cid_key, first_segment)) WITHOUT ROWID;
-                 PRAGMA user_version = 4;",
-            )
-            .unwrap();
-            conn.execute("INSERT INTO cid_postings VALUES (77, ?1, x'01'), (5, 12, x'02')", [first]).unwrap();
+            conn.pragma_update(None, "user_version", 5).unwrap();
         }
-        let conn = open(&path).unwrap();
-        assert_eq!(conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0)).unwrap(), SCHEMA_VERSION);
-        let rows: Vec<(i64, i64, i64)> = conn
-            .prepare("SELECT part, cid_key, first_segment FROM cid_postings ORDER BY part, cid_key")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .map(|r| r.unwrap())
-            .collect();
-        assert_eq!(rows, vec![(0, 5, 12), (posting_part(first), 77, first)]);
-        let parts: Vec<i64> = conn.prepare("SELECT part FROM posting_parts ORDER BY part").unwrap().query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect();
-        assert_eq!(parts, vec![0, posting_part(first)]);
-        drop(conn);
+        let e = open(&path).err().expect("refused").to_string();
+        assert!(e.contains("older lsync (schema 5") && e.contains("re-ingest"), "{e}");
         std::fs::remove_dir_all(&dir).ok();
     }
 

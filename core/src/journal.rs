@@ -282,7 +282,7 @@ impl JournalParser {
 
 /// The event of a journal head change (both paths build it here).
 fn head_change_event(line: u64, ts: Timestamp, hc: HeadChange, journal: JournalMeta) -> Event {
-    let mut ev = Event::new(EventKind::HeadChange, line, head_change_text(&hc));
+    let mut ev = Event::new(EventKind::HeadChange, line, head_change_text(hc.from_height, hc.to_height, hc.revert_count, hc.apply_count));
     ev.ts = Some(ts);
     ev.height = Some(hc.to_height);
     ev.cids = Vec::with_capacity(hc.to.len() + hc.from.len());
@@ -293,9 +293,10 @@ fn head_change_event(line: u64, ts: Timestamp, hc: HeadChange, journal: JournalM
     ev
 }
 
-/// The text a journal head change is listed with: what the store rebuilds instead of keeping.
-pub fn head_change_text(hc: &HeadChange) -> String {
-    format!("head_change {}→{} revert={} apply={}", hc.from_height, hc.to_height, hc.revert_count, hc.apply_count)
+/// The text a journal head change is listed with (from its heights and counts): what the store
+/// rebuilds instead of keeping.
+pub fn head_change_text(from_height: i64, to_height: i64, revert_count: i64, apply_count: i64) -> String {
+    format!("head_change {from_height}→{to_height} revert={revert_count} apply={apply_count}")
 }
 
 /// `sync:head_change` — nearly every record of a full node's journal — exactly as Lotus's

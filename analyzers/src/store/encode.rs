@@ -34,7 +34,8 @@ pub(crate) struct HeadRow {
     pub(crate) apply_count: i64,
     pub(crate) to_n: i64,
     pub(crate) class: &'static str,
-    pub(crate) cids: String,
+    /// To then From, as `segment::encode_cid_list` stores them.
+    pub(crate) cids: Vec<u8>,
 }
 
 pub(crate) fn segment_row(seg: &SegmentBuilder) -> SegmentRow {
@@ -51,6 +52,14 @@ pub(crate) fn segment_row(seg: &SegmentBuilder) -> SegmentRow {
     }
 }
 
+/// A closed segment's row and its postings: one per distinct CID it names (its dictionary
+/// holds each once, whichever events and lists name it).
+fn close(source_id: i64, seg: &SegmentBuilder, out: &mut Encoded) {
+    let seg_id = store::event_id(source_id, seg.first_line);
+    out.postings.extend(seg.cids().iter().map(|c| (segment::posting_key(segment::cid_key(c)), seg_id)));
+    out.segments.push(segment_row(seg));
+}
+
 /// Encoded chunks up to a checkpoint, handed to the writer.
 pub(crate) struct Batch {
     pub(crate) chunks: Vec<Encoded>,
@@ -64,9 +73,10 @@ pub(crate) struct Batch {
 /// the events never cross to the writer (their encoding and their freeing run in parallel).
 pub(crate) struct Encoded {
     pub(crate) segments: Vec<SegmentRow>,
-    /// (CID key, id of a segment naming it), sorted and without repeats once the encoder has
-    /// finished: a flat list, because a map of vectors cost an allocation per CID per chunk
-    /// and merging maps on the writer's thread; the writer merges the sorted runs.
+    /// (posting key, id of a segment naming it): one per distinct CID of each segment, taken
+    /// from the segment's dictionary when it closes; sorted once the encoder has finished (a
+    /// flat list, because a map of vectors cost an allocation per CID per chunk and merging maps
+    /// on the writer's thread; the writer merges the sorted runs).
     pub(crate) postings: Vec<(i64, i64)>,
     pub(crate) heads: Vec<HeadRow>,
     /// Events stored, per kind (`EventKind as usize`); unknown lines are the writer's to count.
@@ -168,17 +178,10 @@ impl Encoder {
         let slot = &mut self.open[ev.kind as usize];
         if slot.as_ref().is_some_and(SegmentBuilder::is_full) {
             let full = slot.take().expect("checked");
-            self.out.segments.push(segment_row(&full));
+            close(self.source_id, &full, &mut self.out);
         }
-        let seg = slot.get_or_insert_with(|| SegmentBuilder::new(ev.kind, ev.line));
+        let seg = self.open[ev.kind as usize].get_or_insert_with(|| SegmentBuilder::new(ev.kind, ev.line));
         seg.push(ev);
-        let seg_id = store::event_id(self.source_id, seg.first_line);
-        for cid in &ev.cids {
-            let pair = (segment::cid_key(cid), seg_id);
-            if self.out.postings.last() != Some(&pair) {
-                self.out.postings.push(pair);
-            }
-        }
         // A row only for head changes that reverted something (a few in a hundred): what
         // `reorgs` and trace's revert scan look up. Extends stay in their segment.
         if let Some(hc) = ev.head_change.as_ref().filter(|hc| hc.revert_count != 0) {
@@ -191,7 +194,7 @@ impl Encoder {
                 apply_count: hc.apply_count,
                 to_n: hc.to.len() as i64,
                 class: hc.class().as_str(),
-                cids: ev.cids.join(" "),
+                cids: segment::encode_cid_list(&[hc.to.as_slice(), hc.from.as_slice()].concat()),
             });
         }
     }
@@ -200,9 +203,9 @@ impl Encoder {
     /// Closes the open segments; sorts the postings (on the parser's thread, not the writer's).
     pub(crate) fn finish(mut self) -> Encoded {
         for seg in self.open.iter_mut().filter_map(Option::take) {
-            self.out.segments.push(segment_row(&seg));
+            close(self.source_id, &seg, &mut self.out);
         }
-        self.out.postings.sort_unstable();
+        self.out.postings.sort_unstable_by_key(store::posting_order);
         self.out.postings.dedup();
         self.out
     }

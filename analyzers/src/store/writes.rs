@@ -109,28 +109,24 @@ impl BatchWriter {
                     seg.blob
                 ])?;
             }
-            // One row per CID key: its segments, ascending. The chunks' lists are each sorted,
-            // and the stable sort merges such runs without comparing them all again.
+            // One posting block per (part, bucket) of the batch. The chunks' lists are each
+            // sorted; the sort merges such runs without comparing them all again.
             let mut pairs = rows.postings;
-            pairs.sort();
+            pairs.sort_unstable_by_key(store::posting_order);
             pairs.dedup();
-            let mut postings: Vec<(i64, i64, Vec<i64>)> = Vec::new();
-            for group in pairs.chunk_by(|a, b| a.0 == b.0) {
-                let ids: Vec<i64> = group.iter().map(|p| p.1).collect();
-                postings.push((store::posting_part(ids[0]), group[0].0, ids));
-            }
-            // Inserted by (part, key): neighbouring inserts touch neighbouring B-tree pages, and
-            // all of them the leaves of this stretch's parts only (see `cid_postings`).
-            postings.sort_unstable_by_key(|p| (p.0, p.1));
-            let mut insert_posting = tx.prepare_cached("INSERT OR IGNORE INTO cid_postings(part, cid_key, first_segment, segments) VALUES (?1, ?2, ?3, ?4)")?;
+            let mut insert_posting = tx.prepare_cached("INSERT OR IGNORE INTO cid_postings(part, bucket, first_segment, entries) VALUES (?1, ?2, ?3, ?4)")?;
             let mut insert_part = tx.prepare_cached("INSERT OR IGNORE INTO posting_parts(part) VALUES (?1)")?;
             let mut last_part = None;
-            for (part, key, ids) in postings {
+            // Inserted by (part, bucket): neighbouring inserts touch neighbouring B-tree pages,
+            // all of them this stretch's (see `cid_postings`).
+            for block in pairs.chunk_by(|a, b| (store::posting_part(a.1), segment::posting_bucket(a.0)) == (store::posting_part(b.1), segment::posting_bucket(b.0))) {
+                let part = store::posting_part(block[0].1);
                 if last_part != Some(part) {
                     insert_part.execute([part])?;
                     last_part = Some(part);
                 }
-                insert_posting.execute(params![part, key, ids[0], segment::encode_postings(&ids)])?;
+                let first = block.iter().map(|p| p.1).min().expect("a block is not empty");
+                insert_posting.execute(params![part, segment::posting_bucket(block[0].0), first, segment::encode_posting_block(block)])?;
             }
         }
         let d = |a: u64, b: u64| (a - b) as i64;
