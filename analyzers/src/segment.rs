@@ -149,7 +149,9 @@ struct Dict {
     /// string already holds go to `collided`.
     index: WordMap<u64, u32>,
     collided: WordMap<String, u32>,
-    items: Vec<String>,
+    /// The strings, one after another (one allocation, not one per CID), and where each ends.
+    text: String,
+    ends: Vec<u32>,
     bytes: usize,
     /// The last ids handed out (a tiny MRU; `u32::MAX` entries never match).
     recent: [u32; 4],
@@ -161,7 +163,7 @@ impl Dict {
         // Neighbouring events repeat their strings (`chain`, `mpool`/`add`): try the last few
         // ids before hashing.
         for &i in &self.recent {
-            if self.items.get(i as usize).is_some_and(|x| x == s) {
+            if self.get(i).is_some_and(|x| x == s) {
                 return i;
             }
         }
@@ -181,7 +183,7 @@ impl Dict {
             std::hash::Hasher::finish(&hasher)
         };
         match self.index.get(&h) {
-            Some(&i) if self.items[i as usize] == s => i,
+            Some(&i) if self.item(i) == s => i,
             Some(_) => match self.collided.get(s) {
                 Some(&i) => i,
                 None => {
@@ -199,18 +201,37 @@ impl Dict {
     }
 
     fn push(&mut self, s: &str) -> u32 {
-        let i = self.items.len() as u32;
-        self.items.push(s.to_string());
+        let i = self.ends.len() as u32;
+        self.text.push_str(s);
+        self.ends.push(self.text.len() as u32);
         self.bytes += s.len() + 2;
         i
     }
     fn with_capacity(n: usize) -> Dict {
-        Dict { recent: [u32::MAX; 4], index: WordMap::with_capacity_and_hasher(n, Default::default()), items: Vec::with_capacity(n), ..Dict::default() }
+        Dict { recent: [u32::MAX; 4], index: WordMap::with_capacity_and_hasher(n, Default::default()), ends: Vec::with_capacity(n), ..Dict::default() }
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn get(&self, i: u32) -> Option<&str> {
+        let end = *self.ends.get(i as usize)? as usize;
+        let start = if i == 0 { 0 } else { self.ends[i as usize - 1] as usize };
+        Some(&self.text[start..end])
+    }
+
+    fn item(&self, i: u32) -> &str {
+        self.get(i).expect("an id this dictionary handed out")
+    }
+
+    fn items(&self) -> impl Iterator<Item = &str> {
+        (0..self.len() as u32).map(|i| self.item(i))
     }
 
     fn write(&self, out: &mut Vec<u8>) {
-        put_uvar(out, self.items.len() as u64);
-        for s in &self.items {
+        put_uvar(out, self.len() as u64);
+        for s in self.items() {
             put_str(out, s);
         }
     }
@@ -219,10 +240,10 @@ impl Dict {
     fn write_cids(&self, out: &mut Vec<u8>) {
         // (prefix bytes, digest length); a digest's tag is its prefix's index + 1.
         let mut prefixes: Vec<(Vec<u8>, usize)> = Vec::new();
-        let mut scratch = Vec::with_capacity(self.items.len() * 38);
+        let mut scratch = Vec::with_capacity(self.len() * 38);
         // (tag, digest start, digest end) in `scratch`; tag 0 = kept as text.
-        let mut entries: Vec<(usize, usize, usize)> = Vec::with_capacity(self.items.len());
-        for s in &self.items {
+        let mut entries: Vec<(usize, usize, usize)> = Vec::with_capacity(self.len());
+        for s in self.items() {
             let start = scratch.len();
             let Some(l) = v1_text_to_bytes(s, &mut scratch) else {
                 entries.push((0, 0, 0));
@@ -244,7 +265,7 @@ impl Dict {
             put_uvar(out, p.len() as u64);
             out.extend_from_slice(p);
         }
-        put_uvar(out, self.items.len() as u64);
+        put_uvar(out, self.len() as u64);
         let mut i = 0;
         while i < entries.len() {
             let tag = entries[i].0;
@@ -253,7 +274,7 @@ impl Dict {
             put_uvar(out, run as u64);
             for (k, e) in entries[i..i + run].iter().enumerate() {
                 if tag == 0 {
-                    put_str(out, &self.items[i + k]);
+                    put_str(out, self.item((i + k) as u32));
                 } else {
                     out.extend_from_slice(&scratch[e.1..e.2]);
                 }
@@ -337,9 +358,13 @@ impl SegmentBuilder {
         let head_cids = hc.is_some_and(|h| !ev.cids.is_empty() && ev.cids.len() == h.to.len() + h.from.len() && ev.cids[..h.to.len()] == h.to[..] && ev.cids[h.to.len()..] == h.from[..]);
         let head_text = hc.is_some_and(|h| ev.text == head_change_text(h.from_height, h.to_height, h.revert_count, h.apply_count));
         let cut = if ev.cids.is_empty() || head_text { None } else { find_cid_list(&ev.text, &ev.cids) };
-        // The head change's lists as references (the dictionary learns them in list order).
+        // The head change's lists as references (the dictionary learns them in list order). A
+        // `From` that is the last `To` — nearly every one — is compared, not hashed again.
         let head_refs = hc.map(|h| {
-            let from: Vec<u32> = h.from.iter().map(|c| self.cids.id(c)).collect();
+            let from: Vec<u32> = match &self.prev.to {
+                Some(to) if to.len() == h.from.len() && to.iter().zip(&h.from).all(|(r, c)| self.cids.item(*r) == *c) => to.clone(),
+                _ => h.from.iter().map(|c| self.cids.id(c)).collect(),
+            };
             let to: Vec<u32> = h.to.iter().map(|c| self.cids.id_slow(c)).collect();
             (from, to)
         });
@@ -472,7 +497,7 @@ impl SegmentBuilder {
 
     /// The segment's blob.
     pub fn finish(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.body.len() + self.strings.bytes + self.cids.items.len() * 34 + 16);
+        let mut out = Vec::with_capacity(self.body.len() + self.strings.bytes + self.cids.len() * 34 + 16);
         out.push(FORMAT_VERSION);
         self.strings.write(&mut out);
         self.cids.write_cids(&mut out);
@@ -482,8 +507,8 @@ impl SegmentBuilder {
     }
 
     /// The distinct CIDs the segment's events name.
-    pub fn cids(&self) -> &[String] {
-        &self.cids.items
+    pub fn cids(&self) -> impl Iterator<Item = &str> {
+        self.cids.items()
     }
 }
 
@@ -937,6 +962,28 @@ fn rank(c: u8) -> u64 {
 }
 
 fn bucket(prefix: &[u8]) -> u64 {
+    // Every Filecoin block CID starts with these ten characters.
+    const BLOCK: &[u8] = b"bafy2bzace";
+    const BLOCK_BUCKET: u64 = fnv_bucket(BLOCK);
+    if prefix == BLOCK {
+        return BLOCK_BUCKET;
+    }
+    fnv_bucket(prefix)
+}
+
+const fn fnv_bucket(prefix: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < prefix.len() {
+        h ^= prefix[i] as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    h & 7
+}
+
+#[cfg(test)]
+fn bucket_by_hasher(prefix: &[u8]) -> u64 {
     let mut h = Fnv::default();
     std::hash::Hasher::write(&mut h, prefix);
     std::hash::Hasher::finish(&h) & 7
@@ -1119,7 +1166,14 @@ mod tests {
         assert_eq!(d.id_slow("b"), 1);
         assert_eq!(d.id_slow("a"), 0);
         assert_eq!(d.id_slow("c"), 2);
-        assert_eq!(d.items, ["a", "b", "c"]);
+        assert_eq!(d.items().collect::<Vec<_>>(), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn key_buckets_are_fnv_as_stored() {
+        for p in [&b"bafy2bzace"[..], b"bafyreiabc", b"Qmx", b""] {
+            assert_eq!(bucket(p), bucket_by_hasher(p));
+        }
     }
 
     #[test]

@@ -53,69 +53,110 @@ pub fn v1_layout(bytes: &[u8]) -> Option<CidLayout> {
 
 const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
 
-fn base32_value(c: u8) -> Option<u8> {
-    match c {
-        b'a'..=b'z' => Some(c - b'a'),
-        b'2'..=b'7' => Some(c - b'2' + 26),
-        _ => None,
+/// Base32 value of each byte; `0xff` for bytes outside the lower-case alphabet.
+const DECODE: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 32 {
+        t[ALPHABET[i] as usize] = i as u8;
+        i += 1;
     }
-}
+    t
+};
+
+/// Most bytes a CID may have: four varints of at most 10 bytes and the digest.
+const MAX_CID_BYTES: usize = 40 + MAX_DIGEST;
 
 /// Appends the bytes of `text` to `out` when `text` is a canonical CIDv1 text — the form the
 /// `cid` crate prints: `b`, lower-case base32 without padding and without stray trailing bits,
 /// of bytes that are exactly one CIDv1. Returns its layout; `None` (and `out` unchanged) for
 /// anything else, which callers keep as text.
 pub fn v1_text_to_bytes(text: &str, out: &mut Vec<u8>) -> Option<CidLayout> {
+    let (buf, n, layout) = decode_v1(text)?;
+    out.extend_from_slice(&buf[..n]);
+    Some(layout)
+}
+
+/// True when `text` is a canonical CIDv1 text (see [`v1_text_to_bytes`]), without its bytes.
+pub fn is_canonical_v1_text(text: &str) -> bool {
+    decode_v1(text).is_some()
+}
+
+fn decode_v1(text: &str) -> Option<([u8; MAX_CID_BYTES + 5], usize, CidLayout)> {
     let body = text.as_bytes().strip_prefix(b"b")?;
     // Lengths that no byte count produces (1, 3, 6 mod 8) are not canonical.
-    if !matches!(body.len() % 8, 0 | 2 | 4 | 5 | 7) || body.len() > 2 * MAX_DIGEST + 32 {
+    let tail = body.len() % 8;
+    if !matches!(tail, 0 | 2 | 4 | 5 | 7) || body.len() * 5 / 8 > MAX_CID_BYTES {
         return None;
     }
-    let start = out.len();
-    let mut acc: u64 = 0;
-    let mut bits = 0u32;
-    for &c in body {
-        let Some(v) = base32_value(c) else {
-            out.truncate(start);
+    let mut buf = [0u8; MAX_CID_BYTES + 5];
+    let mut n = 0;
+    // Eight characters are five bytes: decode them as one 40-bit number.
+    let mut groups = body.chunks_exact(8);
+    for g in &mut groups {
+        let mut acc = 0u64;
+        let mut bad = 0u8;
+        for &c in g {
+            let v = DECODE[c as usize];
+            bad |= v;
+            acc = (acc << 5) | (v & 31) as u64;
+        }
+        if bad & 0x80 != 0 {
             return None;
-        };
-        acc = (acc << 5) | v as u64;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
+        }
+        buf[n..n + 5].copy_from_slice(&acc.to_be_bytes()[3..]);
+        n += 5;
+    }
+    let rest = groups.remainder();
+    if !rest.is_empty() {
+        let mut acc = 0u64;
+        let mut bad = 0u8;
+        for &c in rest {
+            let v = DECODE[c as usize];
+            bad |= v;
+            acc = (acc << 5) | (v & 31) as u64;
+        }
+        let bits = 5 * rest.len() as u32;
+        let whole = bits / 8;
+        // Leftover bits must be zero, or the text is one of several spellings of these bytes.
+        if bad & 0x80 != 0 || acc & ((1u64 << (bits % 8)) - 1) != 0 {
+            return None;
+        }
+        let acc = acc >> (bits % 8);
+        for i in 0..whole {
+            buf[n] = (acc >> (8 * (whole - 1 - i))) as u8;
+            n += 1;
         }
     }
-    // Leftover bits must be zero, or the text is one of several spellings of these bytes.
-    if acc & ((1u64 << bits) - 1) != 0 {
-        out.truncate(start);
-        return None;
-    }
-    match v1_layout(&out[start..]) {
-        Some(l) => Some(l),
-        None => {
-            out.truncate(start);
-            None
-        }
-    }
+    let layout = v1_layout(&buf[..n])?;
+    Some((buf, n, layout))
 }
 
 /// Appends the canonical text of CID bytes (as [`v1_text_to_bytes`] accepted them) to `out`.
 pub fn v1_bytes_to_text(bytes: &[u8], out: &mut String) {
     out.reserve(1 + (bytes.len() * 8).div_ceil(5));
     out.push('b');
-    let mut acc: u64 = 0;
+    let char_of = |v: u64| ALPHABET[(v & 31) as usize] as char;
+    // Five bytes are eight characters.
+    let mut groups = bytes.chunks_exact(5);
+    for g in &mut groups {
+        let acc = u64::from_be_bytes([0, 0, 0, g[0], g[1], g[2], g[3], g[4]]);
+        for i in 0..8 {
+            out.push(char_of(acc >> (35 - 5 * i)));
+        }
+    }
+    let mut acc = 0u64;
     let mut bits = 0u32;
-    for &b in bytes {
+    for &b in groups.remainder() {
         acc = (acc << 8) | b as u64;
         bits += 8;
         while bits >= 5 {
             bits -= 5;
-            out.push(ALPHABET[((acc >> bits) & 31) as usize] as char);
+            out.push(char_of(acc >> bits));
         }
     }
     if bits > 0 {
-        out.push(ALPHABET[((acc << (5 - bits)) & 31) as usize] as char);
+        out.push(char_of(acc << (5 - bits)));
     }
 }
 
@@ -189,6 +230,12 @@ mod tests {
             bytes.extend(&digest);
             let mut text = String::new();
             v1_bytes_to_text(&bytes, &mut text);
+            // Our text of the bytes is the crate's, whenever the crate takes them as they are.
+            if let Ok(c) = Cid::read_bytes(bytes.as_slice()) {
+                if c.to_bytes() == bytes {
+                    prop_assert_eq!(&c.to_string(), &text);
+                }
+            }
             let mut ours = Vec::new();
             let got = v1_text_to_bytes(&text, &mut ours).map(|_| ours.clone());
             prop_assert_eq!(&got, &crate_answer(&text));

@@ -52,9 +52,8 @@ pub fn validate_cid(text: &str) -> Result<String, CidListError> {
 /// padding): the form of every Filecoin block CID, checked without building the crate's text
 /// (`Cid::to_string` formats through two allocations and `fmt`; this path halves a first
 /// sighting's cost). `false` means "not shown here", and the crate's parse decides.
-fn is_canonical_base32_v1(t: &str) -> bool {
-    let mut bytes = Vec::with_capacity(40);
-    crate::cid_bytes::v1_text_to_bytes(t, &mut bytes).is_some()
+pub fn is_canonical_base32_v1(t: &str) -> bool {
+    crate::cid_bytes::is_canonical_v1_text(t)
 }
 
 /// Distinct CIDs remembered per thread (~100 bytes each): a few hours of mainnet blocks.

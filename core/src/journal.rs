@@ -349,11 +349,18 @@ fn cid_list(mut b: &[u8]) -> Option<Vec<String>> {
         }
         let rest = b.strip_prefix(b"{\"/\":\"")?;
         let end = memchr::memchr(b'"', rest)?;
-        let text = &rest[..end];
-        if !text.iter().all(|c| c.is_ascii_alphanumeric()) {
+        let text = crate::bytes::ascii_str(&rest[..end])?;
+        // A canonical CIDv1 text is its own canonical form (what `validate_cid` returns, without
+        // its memo: in a journal each new CID comes once, the repeat is the memoised `From`).
+        // Anything else that is letters and digits goes through `validate_cid` as on the full
+        // path; spaces or escapes leave the record to serde.
+        if crate::cids::is_canonical_base32_v1(text) {
+            out.push(text.to_string());
+        } else if text.bytes().all(|c| c.is_ascii_alphanumeric()) {
+            out.push(validate_cid(text).ok()?);
+        } else {
             return None;
         }
-        out.push(validate_cid(std::str::from_utf8(text).ok()?).ok()?);
         b = rest[end + 1..].strip_prefix(b"}")?;
     }
     Some(out)

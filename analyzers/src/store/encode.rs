@@ -56,7 +56,7 @@ pub(crate) fn segment_row(seg: &SegmentBuilder) -> SegmentRow {
 /// holds each once, whichever events and lists name it).
 fn close(source_id: i64, seg: &SegmentBuilder, out: &mut Encoded) {
     let seg_id = store::event_id(source_id, seg.first_line);
-    out.postings.extend(seg.cids().iter().map(|c| (segment::posting_key(segment::cid_key(c)), seg_id)));
+    out.postings.extend(seg.cids().map(|c| (segment::posting_key(segment::cid_key(c)), seg_id)));
     out.segments.push(segment_row(seg));
 }
 

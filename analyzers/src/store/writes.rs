@@ -112,7 +112,8 @@ impl BatchWriter {
             // One posting block per (part, bucket) of the batch. The chunks' lists are each
             // sorted; the sort merges such runs without comparing them all again.
             let mut pairs = rows.postings;
-            pairs.sort_unstable_by_key(store::posting_order);
+            // A stable sort: it merges the chunks' sorted runs instead of sorting from scratch.
+            pairs.sort_by_key(store::posting_order);
             pairs.dedup();
             let mut insert_posting = tx.prepare_cached("INSERT OR IGNORE INTO cid_postings(part, bucket, first_segment, entries) VALUES (?1, ?2, ?3, ?4)")?;
             let mut insert_part = tx.prepare_cached("INSERT OR IGNORE INTO posting_parts(part) VALUES (?1)")?;
