@@ -42,7 +42,8 @@
 //! test checks it) and never panics on a corrupt blob: it returns [`SegmentError`].
 
 use lsync_core::cid_bytes::{v1_bytes_to_text, v1_text_to_bytes};
-use lsync_core::journal::head_change_text;
+use lsync_core::journal::records::{EVENT_HEAD_CHANGE, SYSTEM_SYNC};
+use lsync_core::journal::{head_change_text, HeadChangeRef};
 use lsync_core::{Event, EventKind, HeadChange, JournalMeta, Timestamp};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -299,6 +300,8 @@ pub struct SegmentBuilder {
     cids: Dict,
     body: Vec<u8>,
     prev: Previous,
+    /// Reused for comparing texts.
+    scratch: String,
 }
 
 /// What an event is coded relative to: the previous event of the segment (both directions
@@ -321,6 +324,52 @@ impl Previous {
     }
 }
 
+/// An event's fields, borrowed: what [`SegmentBuilder::push`] (from an [`Event`]) and
+/// [`SegmentBuilder::push_head_change`] (from a line read in place) both write.
+struct Parts<'a, T: AsRef<str>> {
+    kind: EventKind,
+    line: u64,
+    line_count: u32,
+    ts: Option<Timestamp>,
+    level: Option<&'static str>,
+    logger: Option<&'a str>,
+    caller: Option<&'a str>,
+    height: Option<i64>,
+    worker: Option<u64>,
+    miner: Option<&'a str>,
+    delay_s: Option<f64>,
+    duration_ms: Option<f64>,
+    peer: Option<&'a str>,
+    cids: &'a [T],
+    text: &'a str,
+    problem: Option<&'a str>,
+    /// System, Event, raw Data.
+    journal: Option<(&'a str, &'a str, Option<&'a str>)>,
+    head: Option<HeadParts<'a, T>>,
+    /// The CIDs are the head change's To then From (not stored).
+    head_cids: bool,
+    /// The text is the head change's (not stored).
+    head_text: bool,
+}
+
+struct HeadParts<'a, T> {
+    from: &'a [T],
+    to: &'a [T],
+    from_height: i64,
+    to_height: i64,
+    revert_count: i64,
+    apply_count: i64,
+}
+
+/// [`head_change_text`] without its allocation, for comparing.
+struct HeadText(i64, i64, i64, i64);
+
+impl std::fmt::Display for HeadText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "head_change {}→{} revert={} apply={}", self.0, self.1, self.2, self.3)
+    }
+}
+
 impl SegmentBuilder {
     pub fn new(kind: EventKind, first_line: u64) -> SegmentBuilder {
         SegmentBuilder {
@@ -336,6 +385,7 @@ impl SegmentBuilder {
             cids: Dict::with_capacity(256),
             body: Vec::with_capacity(64 * 1024),
             prev: Previous::new(first_line),
+            scratch: String::new(),
         }
     }
 
@@ -351,21 +401,82 @@ impl SegmentBuilder {
 
     /// Appends one event. Its kind must be the segment's and its line must not precede the last.
     pub fn push(&mut self, ev: &Event) {
-        debug_assert_eq!(ev.kind, self.kind);
-        debug_assert!(ev.line >= self.prev.line);
         let hc = ev.head_change.as_ref();
         // What a head change lets the decoder rebuild instead of reading.
         let head_cids = hc.is_some_and(|h| !ev.cids.is_empty() && ev.cids.len() == h.to.len() + h.from.len() && ev.cids[..h.to.len()] == h.to[..] && ev.cids[h.to.len()..] == h.from[..]);
-        let head_text = hc.is_some_and(|h| ev.text == head_change_text(h.from_height, h.to_height, h.revert_count, h.apply_count));
-        let cut = if ev.cids.is_empty() || head_text { None } else { find_cid_list(&ev.text, &ev.cids) };
+        let head_text = hc.is_some_and(|h| {
+            use std::fmt::Write;
+            self.scratch.clear();
+            let _ = write!(self.scratch, "{}", HeadText(h.from_height, h.to_height, h.revert_count, h.apply_count));
+            ev.text == self.scratch
+        });
+        self.push_parts(Parts {
+            kind: ev.kind,
+            line: ev.line,
+            line_count: ev.line_count,
+            ts: ev.ts,
+            level: ev.level,
+            logger: ev.logger.as_deref(),
+            caller: ev.caller.as_deref(),
+            height: ev.height,
+            worker: ev.worker,
+            miner: ev.miner.as_deref(),
+            delay_s: ev.delay_s,
+            duration_ms: ev.duration_ms,
+            peer: ev.peer.as_deref(),
+            cids: &ev.cids,
+            text: &ev.text,
+            problem: ev.problem.as_deref(),
+            journal: ev.journal.as_ref().map(|j| (&*j.system, &*j.event, j.raw_data.as_deref())),
+            head: hc.map(|h| HeadParts { from: &h.from, to: &h.to, from_height: h.from_height, to_height: h.to_height, revert_count: h.revert_count, apply_count: h.apply_count }),
+            head_cids,
+            head_text,
+        });
+    }
+
+    /// Appends a journal head change read in place: exactly the bytes [`SegmentBuilder::push`]
+    /// writes for its event (`HeadChangeRef::to_event`; a test holds the two equal).
+    pub fn push_head_change(&mut self, r: &HeadChangeRef<'_>) {
+        let (from, to) = (r.from.as_slice(), r.to.as_slice());
+        self.push_parts(Parts {
+            kind: EventKind::HeadChange,
+            line: r.line,
+            line_count: 1,
+            ts: Some(r.ts),
+            level: None,
+            logger: None,
+            caller: None,
+            height: Some(r.to_height),
+            worker: None,
+            miner: None,
+            delay_s: None,
+            duration_ms: None,
+            peer: None,
+            // The event's CIDs are To then From: rebuilt from the lists (HEAD_CIDS), or none.
+            cids: &[],
+            text: "",
+            problem: None,
+            journal: Some((SYSTEM_SYNC, EVENT_HEAD_CHANGE, None)),
+            head: Some(HeadParts { from, to, from_height: r.from_height, to_height: r.to_height, revert_count: r.revert_count, apply_count: r.apply_count }),
+            head_cids: !(from.is_empty() && to.is_empty()),
+            head_text: true,
+        });
+    }
+
+    fn push_parts<T: AsRef<str>>(&mut self, ev: Parts<'_, T>) {
+        debug_assert_eq!(ev.kind, self.kind);
+        debug_assert!(ev.line >= self.prev.line);
+        let hc = ev.head.as_ref();
+        let (head_cids, head_text) = (ev.head_cids, ev.head_text);
+        let cut = if ev.cids.is_empty() || head_text { None } else { find_cid_list(ev.text, ev.cids) };
         // The head change's lists as references (the dictionary learns them in list order). A
         // `From` that is the last `To` — nearly every one — is compared, not hashed again.
         let head_refs = hc.map(|h| {
             let from: Vec<u32> = match &self.prev.to {
-                Some(to) if to.len() == h.from.len() && to.iter().zip(&h.from).all(|(r, c)| self.cids.item(*r) == *c) => to.clone(),
-                _ => h.from.iter().map(|c| self.cids.id(c)).collect(),
+                Some(to) if to.len() == h.from.len() && to.iter().zip(h.from.iter()).all(|(r, c)| self.cids.item(*r) == c.as_ref()) => to.clone(),
+                _ => h.from.iter().map(|c| self.cids.id(c.as_ref())).collect(),
             };
-            let to: Vec<u32> = h.to.iter().map(|c| self.cids.id_slow(c)).collect();
+            let to: Vec<u32> = h.to.iter().map(|c| self.cids.id_slow(c.as_ref())).collect();
             (from, to)
         });
         let from_prev_to = head_refs.as_ref().is_some_and(|(from, _)| self.prev.to.as_deref() == Some(from.as_slice()));
@@ -395,7 +506,7 @@ impl SegmentBuilder {
         set(cut.is_some(), TEXT_CUT);
         set(ev.problem.is_some(), PROBLEM);
         set(ev.journal.is_some(), JOURNAL);
-        set(ev.journal.as_ref().map(|j| j.raw_data.is_some()).unwrap_or(false), RAW);
+        set(ev.journal.is_some_and(|j| j.2.is_some()), RAW);
         set(hc.is_some(), HEAD);
         set(from_prev_to, FROM_PREV_TO);
         let b = &mut self.body;
@@ -423,7 +534,7 @@ impl SegmentBuilder {
             b.push(i);
         }
         let strings = &mut self.strings;
-        for s in [&ev.logger, &ev.caller].into_iter().flatten() {
+        for s in [ev.logger, ev.caller].into_iter().flatten() {
             put_uvar(b, strings.id(s) as u64);
         }
         if let Some(h) = ev.height {
@@ -435,7 +546,7 @@ impl SegmentBuilder {
         if let Some(w) = ev.worker {
             put_uvar(b, w);
         }
-        if let Some(m) = &ev.miner {
+        if let Some(m) = ev.miner {
             put_uvar(b, strings.id(m) as u64);
         }
         if let Some(d) = ev.delay_s {
@@ -444,13 +555,13 @@ impl SegmentBuilder {
         if let Some(d) = ev.duration_ms {
             b.extend_from_slice(&d.to_le_bytes());
         }
-        if let Some(p) = &ev.peer {
+        if let Some(p) = ev.peer {
             put_uvar(b, strings.id(p) as u64);
         }
         if flags & CIDS != 0 {
             put_uvar(b, ev.cids.len() as u64);
-            for c in &ev.cids {
-                let r = self.cids.id_slow(c);
+            for c in ev.cids {
+                let r = self.cids.id_slow(c.as_ref());
                 Self::put_ref(b, prev, r);
             }
         }
@@ -462,16 +573,16 @@ impl SegmentBuilder {
                     b.extend_from_slice(&ev.text.as_bytes()[end..]);
                     put_uvar(b, start as u64);
                 }
-                None => put_str(b, &ev.text),
+                None => put_str(b, ev.text),
             }
         }
-        if let Some(p) = &ev.problem {
+        if let Some(p) = ev.problem {
             put_str(b, p);
         }
-        if let Some(j) = &ev.journal {
-            put_uvar(b, strings.id(&j.system) as u64);
-            put_uvar(b, strings.id(&j.event) as u64);
-            if let Some(r) = &j.raw_data {
+        if let Some((system, event, raw)) = ev.journal {
+            put_uvar(b, strings.id(system) as u64);
+            put_uvar(b, strings.id(event) as u64);
+            if let Some(r) = raw {
                 put_str(b, r);
             }
         }
@@ -517,14 +628,14 @@ fn level_index(l: &str) -> Option<u8> {
 }
 
 /// Where `[c1 c2 …]` — the event's CID list as Lotus prints a tipset — appears in `text`.
-fn find_cid_list(text: &str, cids: &[String]) -> Option<(usize, usize)> {
+fn find_cid_list<T: AsRef<str>>(text: &str, cids: &[T]) -> Option<(usize, usize)> {
     let bytes = text.as_bytes();
     let mut from = 0;
     while let Some(i) = memchr::memchr(b'[', &bytes[from..]) {
         let start = from + i;
         let mut pos = start + 1;
         let mut ok = true;
-        for (k, c) in cids.iter().enumerate() {
+        for (k, c) in cids.iter().map(AsRef::as_ref).enumerate() {
             if k > 0 {
                 if bytes.get(pos) != Some(&b' ') {
                     ok = false;
@@ -1316,6 +1427,49 @@ mod tests {
                 ev.head_change = head.map(|(fh, th, r, a, from, to)| HeadChange { from, from_height: fh, to, to_height: th, revert_count: r, apply_count: a });
                 ev
             })
+    }
+
+    /// A block CID from a seed (Filecoin's prefix, a made-up digest).
+    fn block_cid(seed: u8) -> String {
+        let mut bytes = vec![0x01, 0x71, 0xa0, 0xe4, 0x02, 0x20];
+        bytes.extend((0..32u8).map(|i| i.wrapping_mul(31).wrapping_add(seed.wrapping_mul(97))));
+        let mut t = String::new();
+        v1_bytes_to_text(&bytes, &mut t);
+        t
+    }
+
+    proptest! {
+        #[test]
+        fn a_head_change_read_in_place_is_stored_as_its_event(steps in prop::collection::vec((prop::collection::vec(0u8..40, 0..6), any::<bool>(), -3i64..3, 0i64..3, 0i64..3, 0u32..40_000), 1..60)) {
+            let mut lines = String::new();
+            let mut last_to: Vec<String> = Vec::new();
+            let mut height = 6_600_000i64;
+            let mut ms = 1_796_306_409_858i64;
+            for (to, keep_from, dh, revert, apply, gap) in &steps {
+                let to: Vec<String> = to.iter().map(|s| block_cid(*s)).collect();
+                let from = if *keep_from { last_to.clone() } else { to.iter().rev().cloned().collect() };
+                let list = |v: &[String]| v.iter().map(|c| format!("{{\"/\":\"{c}\"}}")).collect::<Vec<_>>().join(",");
+                height += dh;
+                ms += *gap as i64;
+                let ts = Timestamp::from_unix_nanos(ms * 1_000_000, 8 * 3600, 3);
+                lines.push_str(&format!("{{\"System\":\"sync\",\"Event\":\"head_change\",\"Timestamp\":\"{ts}\",\"Data\":{{\"From\":[{}],\"FromHeight\":{},\"To\":[{}],\"ToHeight\":{height},\"RevertCount\":{revert},\"ApplyCount\":{apply}}}}}\n", list(&from), height - 1, list(&to)));
+                last_to = to;
+            }
+            let mut p = lsync_core::JournalParser::new(lsync_core::JournalOptions::default());
+            let (mut in_place, mut as_events) = (SegmentBuilder::new(EventKind::HeadChange, 1), SegmentBuilder::new(EventKind::HeadChange, 1));
+            let mut others = Vec::new();
+            let mut refs = 0;
+            for (i, l) in lines.lines().enumerate() {
+                p.push_line_to(i as u64 + 1, l.as_bytes(), &mut others, |r| {
+                    in_place.push_head_change(&r);
+                    as_events.push(&r.to_event());
+                    refs += 1;
+                });
+            }
+            prop_assert!(others.is_empty(), "{:?}", others);
+            prop_assert_eq!(refs, steps.len());
+            prop_assert_eq!(in_place.finish(), as_events.finish());
+        }
     }
 
     proptest! {

@@ -105,9 +105,9 @@ pub struct JournalParser {
     names: Vec<Arc<str>>,
     /// False for [`JournalParser::reference`]: every record through serde.
     fast: bool,
-    /// The last head change's `To` list, raw and parsed: the next one's `From` is nearly
-    /// always the same bytes (a pure memo).
-    last_to: (Vec<u8>, Vec<String>),
+    /// The raw bytes of the last head change's `To` list, checked: the next one's `From` is
+    /// nearly always the same bytes (a pure memo).
+    last_to: Vec<u8>,
 }
 
 impl JournalParser {
@@ -140,11 +140,21 @@ impl JournalParser {
 
     /// Feeds one physical line (without `\n`).
     pub fn push_line(&mut self, line_no: u64, raw: &[u8], out: &mut Vec<Event>) -> LineClass {
+        let mut head = None;
+        let class = self.push_line_to(line_no, raw, out, |h| head = Some(h.to_event()));
+        out.extend(head);
+        class
+    }
+
+    /// [`JournalParser::push_line`] that hands a head change the fast path reads to `head`, in
+    /// place, instead of pushing its event (`HeadChangeRef::to_event` is that event). A line
+    /// gives either one call of `head` or events in `out`, never both.
+    pub fn push_line_to(&mut self, line_no: u64, raw: &[u8], out: &mut Vec<Event>, head: impl FnOnce(HeadChangeRef<'_>)) -> LineClass {
         self.stats.lines += 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         if self.wrapped.is_none() && self.fast {
-            if let Some(ev) = head_change_fast_path(line_no, raw, &mut self.last_to, &mut self.names) {
-                out.push(ev);
+            if let Some(r) = head_change_fast_path(line_no, raw, &mut self.last_to) {
+                head(r);
                 return LineClass::RecordStart;
             }
             if let Some(ev) = envelope_fast_path(line_no, raw, self.opts.keep_raw, &mut self.names) {
@@ -299,16 +309,74 @@ pub fn head_change_text(from_height: i64, to_height: i64, revert_count: i64, app
     format!("head_change {from_height}→{to_height} revert={revert_count} apply={apply_count}")
 }
 
+/// Most CIDs a list may have for [`HeadChangeRef`] (a tipset has ~5 blocks; a longer list takes
+/// the event path).
+pub const MAX_REF_CIDS: usize = 24;
+
+/// A CID list borrowed from a journal line: every entry canonical CIDv1 text.
+#[derive(Clone, Copy, Debug)]
+pub struct CidRefs<'a> {
+    n: usize,
+    items: [&'a str; MAX_REF_CIDS],
+}
+
+impl<'a> CidRefs<'a> {
+    pub fn as_slice(&self) -> &[&'a str] {
+        &self.items[..self.n]
+    }
+    fn to_strings(self) -> Vec<String> {
+        self.as_slice().iter().map(|c| c.to_string()).collect()
+    }
+}
+
+/// A journal head change read in place, borrowing the line: what [`JournalParser::push_line_to`]
+/// hands to its sink instead of an [`Event`] (nearly every record of a full node's journal; an
+/// event costs ~25 allocations, this none). [`HeadChangeRef::to_event`] is the event
+/// [`JournalParser::push_line`] gives for the same line.
+#[derive(Clone, Copy, Debug)]
+pub struct HeadChangeRef<'a> {
+    pub line: u64,
+    pub ts: Timestamp,
+    pub from: CidRefs<'a>,
+    pub from_height: i64,
+    pub to: CidRefs<'a>,
+    pub to_height: i64,
+    pub revert_count: i64,
+    pub apply_count: i64,
+}
+
+impl HeadChangeRef<'_> {
+    /// The domain head change.
+    pub fn to_head_change(&self) -> HeadChange {
+        HeadChange {
+            from: self.from.to_strings(),
+            from_height: self.from_height,
+            to: self.to.to_strings(),
+            to_height: self.to_height,
+            revert_count: self.revert_count,
+            apply_count: self.apply_count,
+        }
+    }
+
+    /// The event of the record, as the reader gives it.
+    pub fn to_event(&self) -> Event {
+        let journal = JournalMeta { system: Arc::from(SYSTEM_SYNC), event: Arc::from(EVENT_HEAD_CHANGE), raw_data: None };
+        head_change_event(self.line, self.ts, self.to_head_change(), journal)
+    }
+}
+
 /// `sync:head_change` — nearly every record of a full node's journal — exactly as Lotus's
 /// encoding/json writes it: `{"System":"sync","Event":"head_change","Timestamp":"…","Data":
 /// {"From":[{"/":"…"},…],"FromHeight":N,"To":[…],"ToHeight":N,"RevertCount":N,"ApplyCount":N}}`,
 /// read straight from the bytes. Anything else — another key order, spaces, escapes, a number
-/// that is not a plain integer, a CID that does not validate — returns `None` and takes the full
-/// JSON path, which decides it (the reference parser; tests and the fuzzer hold the two equal).
-fn head_change_fast_path(line_no: u64, raw: &[u8], last_to: &mut (Vec<u8>, Vec<String>), names: &mut Vec<Arc<str>>) -> Option<Event> {
+/// that is not a plain integer, a CID that is not canonical CIDv1 text, a list longer than
+/// [`MAX_REF_CIDS`] — returns `None` and takes the full JSON path, which decides it (the
+/// reference parser; tests and the fuzzer hold the two equal). `last_to` is the raw bytes of the
+/// last `To` this parser accepted: a `From` with the same bytes is not validated again.
+fn head_change_fast_path<'a>(line_no: u64, raw: &'a [u8], last_to: &mut Vec<u8>) -> Option<HeadChangeRef<'a>> {
     let rest = raw.strip_prefix(b"{\"System\":\"sync\",\"Event\":\"head_change\",\"Timestamp\":\"")?;
     let end = memchr::memchr(b'"', rest)?;
-    let ts_text = std::str::from_utf8(&rest[..end]).ok()?;
+    let ts_text = crate::bytes::ascii_str(&rest[..end])?;
     if ts_text.bytes().any(|c| c == b'\\' || c < 0x20) {
         return None;
     }
@@ -324,14 +392,11 @@ fn head_change_fast_path(line_no: u64, raw: &[u8], last_to: &mut (Vec<u8>, Vec<S
         return None;
     }
     let ts = Timestamp::parse(ts_text).ok()?;
-    let from = if from_raw == last_to.0.as_slice() { last_to.1.clone() } else { cid_list(from_raw)? };
-    let to = cid_list(to_raw)?;
-    last_to.0.clear();
-    last_to.0.extend_from_slice(to_raw);
-    last_to.1.clone_from(&to);
-    let hc = HeadChange { from, from_height, to, to_height, revert_count, apply_count };
-    let journal = JournalMeta { system: intern(names, SYSTEM_SYNC), event: intern(names, EVENT_HEAD_CHANGE), raw_data: None };
-    Some(head_change_event(line_no, ts, hc, journal))
+    let from = cid_list(from_raw, from_raw == last_to.as_slice())?;
+    let to = cid_list(to_raw, false)?;
+    last_to.clear();
+    last_to.extend_from_slice(to_raw);
+    Some(HeadChangeRef { line: line_no, ts, from, from_height, to, to_height, revert_count, apply_count })
 }
 
 /// The bytes of `{"/":"…"},{"/":"…"}` up to the closing `]`, and what follows it.
@@ -340,27 +405,22 @@ fn cid_array(b: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((&b[..end], &b[end + 1..]))
 }
 
-/// The CIDs of a [`cid_array`], validated as the full path validates them.
-fn cid_list(mut b: &[u8]) -> Option<Vec<String>> {
-    let mut out = Vec::with_capacity(8);
+/// The CIDs of a [`cid_array`] when each is canonical CIDv1 text (its own canonical form, what
+/// `validate_cid` would return); `known` when these bytes were checked already.
+fn cid_list(mut b: &[u8], known: bool) -> Option<CidRefs<'_>> {
+    let mut out = CidRefs { n: 0, items: [""; MAX_REF_CIDS] };
     while !b.is_empty() {
-        if !out.is_empty() {
+        if out.n > 0 {
             b = b.strip_prefix(b",")?;
         }
         let rest = b.strip_prefix(b"{\"/\":\"")?;
         let end = memchr::memchr(b'"', rest)?;
         let text = crate::bytes::ascii_str(&rest[..end])?;
-        // A canonical CIDv1 text is its own canonical form (what `validate_cid` returns, without
-        // its memo: in a journal each new CID comes once, the repeat is the memoised `From`).
-        // Anything else that is letters and digits goes through `validate_cid` as on the full
-        // path; spaces or escapes leave the record to serde.
-        if crate::cids::is_canonical_base32_v1(text) {
-            out.push(text.to_string());
-        } else if text.bytes().all(|c| c.is_ascii_alphanumeric()) {
-            out.push(validate_cid(text).ok()?);
-        } else {
+        if out.n == MAX_REF_CIDS || !(known || crate::cids::is_canonical_base32_v1(text)) {
             return None;
         }
+        out.items[out.n] = text;
+        out.n += 1;
         b = rest[end + 1..].strip_prefix(b"}")?;
     }
     Some(out)

@@ -70,7 +70,10 @@ impl ParserKind {
                 let mut line = chunk.first_line;
                 // Every line of a chunk ends in `\n` (`Chunk::data`): nothing is left over.
                 lsync_core::bytes::for_each_line(data, |text| {
-                    p.push_line(line, text, &mut events);
+                    // Head changes — nearly every record of a full node's journal — go to the
+                    // encoder in place, without an event (stored the same: see
+                    // `SegmentBuilder::push_head_change`).
+                    p.push_line_to(line, text, &mut events, |h| enc.add_head_change(&h));
                     for ev in events.drain(..) {
                         enc.add(ev);
                     }

@@ -4,7 +4,8 @@
 
 use crate::segment::{self, SegmentBuilder};
 use crate::store;
-use lsync_core::{Event, EventKind, LineStats};
+use lsync_core::journal::HeadChangeRef;
+use lsync_core::{Event, EventKind, HeadChange, LineStats};
 
 /// Unknown lines stored per file (all are counted; the first ones are kept to show where).
 pub(crate) const MAX_STORED_UNKNOWN: i64 = 1000;
@@ -49,6 +50,21 @@ pub(crate) fn segment_row(seg: &SegmentBuilder) -> SegmentRow {
         min_height: seg.min_height,
         max_height: seg.max_height,
         blob: seg.finish(),
+    }
+}
+
+/// The `head_changes` row of a head change that reverted something.
+fn head_row(event_id: i64, ts: Option<lsync_core::Timestamp>, hc: &HeadChange) -> HeadRow {
+    HeadRow {
+        event_id,
+        ts,
+        from_height: hc.from_height,
+        to_height: hc.to_height,
+        revert_count: hc.revert_count,
+        apply_count: hc.apply_count,
+        to_n: hc.to.len() as i64,
+        class: hc.class().as_str(),
+        cids: segment::encode_cid_list(&[hc.to.as_slice(), hc.from.as_slice()].concat()),
     }
 }
 
@@ -172,30 +188,34 @@ impl Encoder {
         self.store(&ev);
     }
 
-    /// Puts one event into its kind's open segment.
-    pub(crate) fn store(&mut self, ev: &Event) {
-        self.out.by_kind[ev.kind as usize] += 1;
-        let slot = &mut self.open[ev.kind as usize];
+    /// The open segment of `kind` that takes an event at `line` (closing a full one).
+    fn segment_for(&mut self, kind: EventKind, line: u64) -> &mut SegmentBuilder {
+        self.out.by_kind[kind as usize] += 1;
+        let slot = &mut self.open[kind as usize];
         if slot.as_ref().is_some_and(SegmentBuilder::is_full) {
             let full = slot.take().expect("checked");
             close(self.source_id, &full, &mut self.out);
         }
-        let seg = self.open[ev.kind as usize].get_or_insert_with(|| SegmentBuilder::new(ev.kind, ev.line));
-        seg.push(ev);
+        self.open[kind as usize].get_or_insert_with(|| SegmentBuilder::new(kind, line))
+    }
+
+    /// Takes a journal head change read in place: stored exactly as its event would be
+    /// ([`Encoder::store`] of `HeadChangeRef::to_event`), without building the event.
+    pub(crate) fn add_head_change(&mut self, r: &HeadChangeRef<'_>) {
+        self.segment_for(EventKind::HeadChange, r.line).push_head_change(r);
+        if r.revert_count != 0 {
+            let hc = r.to_head_change();
+            self.out.heads.push(head_row(store::event_id(self.source_id, r.line), Some(r.ts), &hc));
+        }
+    }
+
+    /// Puts one event into its kind's open segment.
+    pub(crate) fn store(&mut self, ev: &Event) {
+        self.segment_for(ev.kind, ev.line).push(ev);
         // A row only for head changes that reverted something (a few in a hundred): what
         // `reorgs` and trace's revert scan look up. Extends stay in their segment.
         if let Some(hc) = ev.head_change.as_ref().filter(|hc| hc.revert_count != 0) {
-            self.out.heads.push(HeadRow {
-                event_id: store::event_id(self.source_id, ev.line),
-                ts: ev.ts,
-                from_height: hc.from_height,
-                to_height: hc.to_height,
-                revert_count: hc.revert_count,
-                apply_count: hc.apply_count,
-                to_n: hc.to.len() as i64,
-                class: hc.class().as_str(),
-                cids: segment::encode_cid_list(&[hc.to.as_slice(), hc.from.as_slice()].concat()),
-            });
+            self.out.heads.push(head_row(store::event_id(self.source_id, ev.line), ev.ts, hc));
         }
     }
 
