@@ -1065,12 +1065,24 @@ pub const KEY_PREFIX_CHARS: usize = 10;
 /// that keys sort like texts. Other characters (base58, upper case) fold into the same range;
 /// that only makes keys collide, which lookups tolerate.
 fn rank(c: u8) -> u64 {
-    match c {
-        b'2'..=b'7' => (c - b'2') as u64,
-        b'a'..=b'z' => (c - b'a') as u64 + 6,
-        _ => (c as u64) & 31,
-    }
+    RANK[c as usize] as u64
 }
+
+/// [`rank`] of every byte.
+const RANK: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = match b {
+            b'2'..=b'7' => b - b'2',
+            b'a'..=b'z' => b - b'a' + 6,
+            _ => b & 31,
+        };
+        c += 1;
+    }
+    t
+};
 
 fn bucket(prefix: &[u8]) -> u64 {
     // Every Filecoin block CID starts with these ten characters.
@@ -1107,8 +1119,9 @@ pub fn cid_key(cid: &str) -> i64 {
     let b = cid.as_bytes();
     let head = &b[..b.len().min(KEY_PREFIX_CHARS)];
     let mut key = bucket(head);
+    let chars = b.get(KEY_PREFIX_CHARS..).unwrap_or(&[]);
     for i in 0..KEY_CHARS {
-        key = (key << 5) | b.get(KEY_PREFIX_CHARS + i).map(|c| rank(*c)).unwrap_or(0);
+        key = (key << 5) | chars.get(i).map_or(0, |c| rank(*c));
     }
     key as i64
 }

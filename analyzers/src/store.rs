@@ -47,9 +47,19 @@ pub fn posting_part(segment: i64) -> i64 {
     segment >> POSTING_PART_SHIFT
 }
 
-/// The order postings are written in: (part, bucket, key, segment).
-pub(crate) fn posting_order(&(key, segment): &(i64, i64)) -> (i64, i64, i64, i64) {
-    (posting_part(segment), crate::segment::posting_bucket(key), key, segment)
+/// One posting: a segment names a CID with this posting key. Ordered as postings are written:
+/// by part, then key (and so by bucket, a key's high bits), then segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Posting {
+    pub(crate) part: i64,
+    pub(crate) key: i64,
+    pub(crate) segment: i64,
+}
+
+impl Posting {
+    pub(crate) fn new(key: i64, segment: i64) -> Posting {
+        Posting { part: posting_part(segment), key, segment }
+    }
 }
 
 /// Bits of an event id that hold the line number: `id = (source_id << LINE_BITS) | line`.

@@ -72,7 +72,7 @@ fn head_row(event_id: i64, ts: Option<lsync_core::Timestamp>, hc: &HeadChange) -
 /// holds each once, whichever events and lists name it).
 fn close(source_id: i64, seg: &SegmentBuilder, out: &mut Encoded) {
     let seg_id = store::event_id(source_id, seg.first_line);
-    out.postings.extend(seg.cids().map(|c| (segment::posting_key(segment::cid_key(c)), seg_id)));
+    out.postings.extend(seg.cids().map(|c| store::Posting::new(segment::posting_key(segment::cid_key(c)), seg_id)));
     out.segments.push(segment_row(seg));
 }
 
@@ -93,7 +93,7 @@ pub(crate) struct Encoded {
     /// from the segment's dictionary when it closes; sorted once the encoder has finished (a
     /// flat list, because a map of vectors cost an allocation per CID per chunk and merging maps
     /// on the writer's thread; the writer merges the sorted runs).
-    pub(crate) postings: Vec<(i64, i64)>,
+    pub(crate) postings: Vec<store::Posting>,
     pub(crate) heads: Vec<HeadRow>,
     /// Events stored, per kind (`EventKind as usize`); unknown lines are the writer's to count.
     pub(crate) by_kind: Vec<u64>,
@@ -125,7 +125,7 @@ impl Encoded {
     /// Roughly the memory this holds (segment blobs dominate): what bounds a batch.
     pub(crate) fn heap_bytes(&self) -> u64 {
         let blobs: usize = self.segments.iter().map(|s| s.blob.len()).sum();
-        (blobs + self.postings.len() * 16 + self.heads.len() * 160) as u64
+        (blobs + self.postings.len() * std::mem::size_of::<store::Posting>() + self.heads.len() * 160) as u64
     }
 
     pub(crate) fn stored(&self) -> u64 {
@@ -225,7 +225,7 @@ impl Encoder {
         for seg in self.open.iter_mut().filter_map(Option::take) {
             close(self.source_id, &seg, &mut self.out);
         }
-        self.out.postings.sort_unstable_by_key(store::posting_order);
+        self.out.postings.sort_unstable();
         self.out.postings.dedup();
         self.out
     }

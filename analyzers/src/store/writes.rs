@@ -113,21 +113,24 @@ impl BatchWriter {
             // sorted; the sort merges such runs without comparing them all again.
             let mut pairs = rows.postings;
             // A stable sort: it merges the chunks' sorted runs instead of sorting from scratch.
-            pairs.sort_by_key(store::posting_order);
+            pairs.sort();
             pairs.dedup();
             let mut insert_posting = tx.prepare_cached("INSERT OR IGNORE INTO cid_postings(part, bucket, first_segment, entries) VALUES (?1, ?2, ?3, ?4)")?;
             let mut insert_part = tx.prepare_cached("INSERT OR IGNORE INTO posting_parts(part) VALUES (?1)")?;
             let mut last_part = None;
             // Inserted by (part, bucket): neighbouring inserts touch neighbouring B-tree pages,
             // all of them this stretch's (see `cid_postings`).
-            for block in pairs.chunk_by(|a, b| (store::posting_part(a.1), segment::posting_bucket(a.0)) == (store::posting_part(b.1), segment::posting_bucket(b.0))) {
-                let part = store::posting_part(block[0].1);
+            let mut block: Vec<(i64, i64)> = Vec::new();
+            for run in pairs.chunk_by(|a, b| (a.part, segment::posting_bucket(a.key)) == (b.part, segment::posting_bucket(b.key))) {
+                let part = run[0].part;
                 if last_part != Some(part) {
                     insert_part.execute([part])?;
                     last_part = Some(part);
                 }
-                let first = block.iter().map(|p| p.1).min().expect("a block is not empty");
-                insert_posting.execute(params![part, segment::posting_bucket(block[0].0), first, segment::encode_posting_block(block)])?;
+                block.clear();
+                block.extend(run.iter().map(|p| (p.key, p.segment)));
+                let first = run.iter().map(|p| p.segment).min().expect("a block is not empty");
+                insert_posting.execute(params![part, segment::posting_bucket(run[0].key), first, segment::encode_posting_block(&block)])?;
             }
         }
         let d = |a: u64, b: u64| (a - b) as i64;
