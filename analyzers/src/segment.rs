@@ -1144,8 +1144,12 @@ pub fn key_range(prefix: &str) -> (i64, i64) {
 /// next 6.4 characters). Two CIDs sharing those cost a lookup one more segment to decode (events
 /// are matched by text); at 5 M distinct CIDs a GiB of journal that is ~1 lookup in 1,000.
 pub const POSTING_KEY_SHIFT: u32 = 28;
-/// Bits of a posting key below its bucket: the entries of one `cid_postings` row.
-pub const POSTING_BUCKET_SHIFT: u32 = 24;
+/// Bits of a posting key below its bucket: the entries of one `cid_postings` row. A bucket is
+/// the key's top 14 bits, of which a Filecoin block CID's fixed prefix leaves 8 free: 256
+/// buckets, ~90 entries (~350 bytes) per row from a 4 MiB chunk of journal — small enough to
+/// stay inside its B-tree page (rows past ~1 KB spill to overflow pages, and 32 buckets of
+/// 2.4 KB rows wasted half of each).
+pub const POSTING_BUCKET_SHIFT: u32 = 21;
 
 /// The key a posting stores for a CID key.
 pub fn posting_key(cid_key: i64) -> i64 {

@@ -116,8 +116,12 @@ CREATE TABLE IF NOT EXISTS segments (
 -- Kind and time: `events --kind K --since T`, trace's `worker N done` lookup, miners, summary.
 CREATE INDEX IF NOT EXISTS segments_kind_ts ON segments(kind, max_ts);
 -- CID → segments, in blocks: one row per bucket (`segment::posting_bucket`, 256 for Filecoin
--- block CIDs) per ingest batch, whose `entries` list each (posting key, segment) pair of the
--- batch in that bucket (`segment::encode_posting_block`, ~4 bytes a pair). A posting key is
+-- block CIDs) per parsed chunk (~4 MiB of input), whose `entries` list each (posting key,
+-- segment) pair of the chunk in that bucket (`segment::encode_posting_block`, ~4 bytes a pair;
+-- packed on the parser threads, so the writer only inserts them). Rows are appended in
+-- segment order (a rowid table: keyed by bucket, the rows of each chunk landed all over the
+-- table, and a 1 GiB journal's ingest spent a second more rewriting pages); the unique index,
+-- ~20 bytes a row, finds a bucket's rows and keeps a block written twice one row. A posting key is
 -- `segment::cid_key` without its low bits (`POSTING_KEY_SHIFT`): two CIDs sharing it only cost a
 -- lookup some extra decoding, never a wrong answer (events are matched by text). A row per CID
 -- per batch, as before, was a third of the database for a full node's journal and most of the
@@ -125,12 +129,13 @@ CREATE INDEX IF NOT EXISTS segments_kind_ts ON segments(kind, max_ts);
 -- source) and leads the key: a batch touches only its own stretch's leaves, and a lookup seeks
 -- once per part (`posting_parts`) and decodes that bucket's blocks.
 CREATE TABLE IF NOT EXISTS cid_postings (
+    id            INTEGER PRIMARY KEY,
     part          INTEGER NOT NULL,
     bucket        INTEGER NOT NULL,
     first_segment INTEGER NOT NULL,
-    entries       BLOB NOT NULL,
-    PRIMARY KEY (part, bucket, first_segment)
-) WITHOUT ROWID;
+    entries       BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS cid_postings_bucket ON cid_postings(part, bucket, first_segment);
 -- The parts `cid_postings` holds.
 CREATE TABLE IF NOT EXISTS posting_parts (
     part INTEGER PRIMARY KEY
@@ -234,7 +239,7 @@ mod tests {
         let conn = open(&dir.join("p.db")).unwrap();
         // trace and events --cid: CID key → segments
         let p = plan(&conn, &crate::read::POSTINGS_SQL.replace("?1", "3").replace("?2", "3"));
-        assert!(p.contains("SCAN pp") && p.contains("USING PRIMARY KEY (part=? AND bucket>? AND bucket<?)"), "{p}");
+        assert!(p.contains("SCAN pp") && p.contains("USING INDEX cid_postings_bucket (part=? AND bucket>? AND bucket<?)"), "{p}");
         // reorgs: filter on counts
         let p = plan(&conn, crate::query::REORGS_SQL_FOR_PLAN);
         assert!(p.contains("head_changes_counts"), "{p}");

@@ -4,7 +4,6 @@
 use super::sources::fingerprint;
 use super::encode::{Batch, Encoded, Encoder, MAX_REPORTED_PROBLEMS, MAX_STORED_UNKNOWN};
 use crate::rows::FileReport;
-use crate::segment;
 use crate::store::{self, Result};
 use lsync_core::{EventKind, LineStats};
 use rusqlite::{params, Connection};
@@ -109,28 +108,19 @@ impl BatchWriter {
                     seg.blob
                 ])?;
             }
-            // One posting block per (part, bucket) of the batch. The chunks' lists are each
-            // sorted; the sort merges such runs without comparing them all again.
-            let mut pairs = rows.postings;
-            // A stable sort: it merges the chunks' sorted runs instead of sorting from scratch.
-            pairs.sort();
-            pairs.dedup();
+            // The posting blocks, as the parsers packed them: one per (part, bucket) of each
+            // chunk, appended in segment order (see `cid_postings`).
+            let mut blocks = rows.posting_blocks;
+            blocks.sort_unstable_by_key(|b| (b.0, b.2, b.1));
             let mut insert_posting = tx.prepare_cached("INSERT OR IGNORE INTO cid_postings(part, bucket, first_segment, entries) VALUES (?1, ?2, ?3, ?4)")?;
             let mut insert_part = tx.prepare_cached("INSERT OR IGNORE INTO posting_parts(part) VALUES (?1)")?;
             let mut last_part = None;
-            // Inserted by (part, bucket): neighbouring inserts touch neighbouring B-tree pages,
-            // all of them this stretch's (see `cid_postings`).
-            let mut block: Vec<(i64, i64)> = Vec::new();
-            for run in pairs.chunk_by(|a, b| (a.part, segment::posting_bucket(a.key)) == (b.part, segment::posting_bucket(b.key))) {
-                let part = run[0].part;
-                if last_part != Some(part) {
+            for (part, bucket, first, entries) in &blocks {
+                if last_part != Some(*part) {
                     insert_part.execute([part])?;
-                    last_part = Some(part);
+                    last_part = Some(*part);
                 }
-                block.clear();
-                block.extend(run.iter().map(|p| (p.key, p.segment)));
-                let first = run.iter().map(|p| p.segment).min().expect("a block is not empty");
-                insert_posting.execute(params![part, segment::posting_bucket(run[0].key), first, segment::encode_posting_block(&block)])?;
+                insert_posting.execute(params![part, bucket, first, entries])?;
             }
         }
         let d = |a: u64, b: u64| (a - b) as i64;
