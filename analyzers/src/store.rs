@@ -7,6 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 
 // The ingest's SQL: file identities and checkpoints, and the batched writes.
+pub(crate) mod checkpoints;
 pub(crate) mod encode;
 pub(crate) mod sources;
 pub(crate) mod writes;
@@ -186,12 +187,12 @@ pub fn open(path: &Path) -> Result<Connection> {
             "database {p} was written by an older lsync (schema {version}; this one writes {SCHEMA_VERSION}, which stores CIDs as bytes): re-ingest the files into a new database"
         )));
     }
-    // A checkpoint every 16 MiB of WAL (4,096 pages). Each one blocks the ingest's writer for
-    // a copy and two fsyncs; at this size the queue of parsed chunks absorbs that, and the
-    // checkpoint on close (serial, after parsing) has at most 16 MiB left. Measured on a 512 MiB
-    // log: 64 MiB checkpoints left the parsers blocked ~0.7 s and the ingest ~15 % slower;
-    // 4 MiB (SQLite's default) pays more fsyncs than it saves (bench/RESULTS.md).
-    conn.pragma_update(None, "wal_autocheckpoint", 4096)?;
+    // A checkpoint every 16 MiB of WAL (4,096 pages) for a connection that writes on its own
+    // (live ingest during `follow`). An ingest checkpoints beside its writer instead
+    // (`checkpoints::Checkpointer`). Measured on a 512 MiB log: 64 MiB checkpoints left the
+    // parsers blocked ~0.7 s and the ingest ~15 % slower; 4 MiB (SQLite's default) pays more
+    // fsyncs than it saves (bench/RESULTS.md).
+    conn.pragma_update(None, "wal_autocheckpoint", checkpoints::AUTO_CHECKPOINT_PAGES)?;
     if version == 0 {
         // A new database (the schema is created in one transaction, with its version).
         conn.execute_batch(&format!("BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))?;

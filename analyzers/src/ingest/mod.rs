@@ -22,6 +22,7 @@ pub use decompress::open_decompressed;
 pub use discover::{discover, journal_name_time, InputFile};
 
 use crate::store::sources::{self, find_source, SourceRow};
+use crate::store::checkpoints::Checkpointer;
 use crate::store::writes::BatchWriter;
 use crate::store::{self, Result, StoreError};
 use decompress::{open_content, read_full, sniff_compression, Compression};
@@ -73,6 +74,15 @@ fn io_err(path: &Path, source: std::io::Error) -> StoreError {
 
 /// Ingests `files` for one node. Files are processed in order; each in batched transactions.
 pub fn ingest(conn: &mut Connection, files: &[InputFile], opts: &IngestOptions, progress: &mut dyn Progress) -> Result<IngestReport> {
+    let checkpointer = Checkpointer::start(conn)?;
+    let report = ingest_files(conn, files, opts, progress, checkpointer.as_ref());
+    if let Some(c) = checkpointer {
+        c.finish(conn)?;
+    }
+    report
+}
+
+fn ingest_files(conn: &mut Connection, files: &[InputFile], opts: &IngestOptions, progress: &mut dyn Progress, checkpointer: Option<&Checkpointer>) -> Result<IngestReport> {
     let node_id = store::node_id(conn, &opts.node)?;
     // Plan first, so the progress bar knows the total.
     let mut plans = Vec::new();
@@ -98,7 +108,7 @@ pub fn ingest(conn: &mut Connection, files: &[InputFile], opts: &IngestOptions, 
     progress.start(total);
     let mut report = IngestReport { node: opts.node.clone(), ..Default::default() };
     for (f, comp, size, prefix, existing) in plans {
-        let fr = ingest_file(conn, node_id, f, comp, size, &prefix, existing, opts, progress)?;
+        let fr = ingest_file(conn, node_id, f, comp, size, &prefix, existing, opts, progress, checkpointer)?;
         report.bytes += fr.bytes;
         report.lines += fr.lines;
         report.events += fr.events;
@@ -145,6 +155,7 @@ fn ingest_file(
     existing: Option<SourceRow>,
     opts: &IngestOptions,
     progress: &mut dyn Progress,
+    checkpointer: Option<&Checkpointer>,
 ) -> Result<FileReport> {
     let display = f.path.display().to_string();
     let format = detect_format(prefix);
@@ -263,6 +274,9 @@ fn ingest_file(
                     fr.bytes += batch_bytes;
                     progress.advance(batch_bytes, &display);
                     writer.commit(conn, source_id, &mut batch, &stats_base, &mut fr, &mut unknown_stored, fp_len, prefix, &now)?;
+                    if let Some(c) = checkpointer {
+                        c.committed();
+                    }
                     if unknown_stored >= MAX_STORED_UNKNOWN && fr.problems.len() >= MAX_REPORTED_PROBLEMS {
                         unknown_wanted.store(false, std::sync::atomic::Ordering::Relaxed);
                     }
