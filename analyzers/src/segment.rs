@@ -1209,13 +1209,19 @@ pub fn decode_posting_block(b: &[u8], first_segment: i64) -> Result<Vec<(i64, i6
     Ok(out)
 }
 
-/// A CID list as one blob (`head_changes.cids`): each CIDv1 as its digest when its prefix is the
-/// one before it (a tipset's blocks share theirs), else as its bytes, else as text.
+/// A CID list as one blob (`head_changes.cids`, To then From): a CID listed before as the index
+/// of its first place (a widening's From is in its To), each other CIDv1 as its digest when its
+/// prefix is the one before it (a tipset's blocks share theirs), else as its bytes, else as text.
 pub fn encode_cid_list(cids: &[String]) -> Vec<u8> {
     let mut out = Vec::with_capacity(cids.len() * 34 + 8);
     let mut bytes = Vec::with_capacity(48);
     let mut prev_prefix: Vec<u8> = Vec::new();
-    for c in cids {
+    for (i, c) in cids.iter().enumerate() {
+        if let Some(first) = cids[..i].iter().position(|x| x == c) {
+            out.push(3);
+            put_uvar(&mut out, first as u64);
+            continue;
+        }
         bytes.clear();
         match v1_text_to_bytes(c, &mut bytes) {
             Some(l) if !prev_prefix.is_empty() && bytes[..l.prefix_len] == prev_prefix[..] => {
@@ -1250,6 +1256,11 @@ pub fn decode_cid_list(b: &[u8]) -> Result<Vec<String>, SegmentError> {
         let digest = match c.u8()? {
             0 => {
                 out.push(c.str()?.to_string());
+                continue;
+            }
+            3 => {
+                let first = c.index(out.len())?;
+                out.push(out[first].clone());
                 continue;
             }
             1 if !prefix.is_empty() => c.bytes(digest_len)?,
@@ -1328,7 +1339,7 @@ mod tests {
         let low = |k: i64| k & ((1 << POSTING_BUCKET_SHIFT) - 1);
         assert_eq!(decode_posting_block(&block, 5).unwrap(), pairs.iter().map(|(k, s)| (low(*k), *s)).collect::<Vec<_>>());
         assert!(decode_posting_block(&block[..block.len() - 1], 5).is_err());
-        let list: Vec<String> = [A, B, "bafyreiabc", C, A].iter().map(|s| s.to_string()).collect();
+        let list: Vec<String> = [A, B, "bafyreiabc", C, A, "bafyreiabc"].iter().map(|s| s.to_string()).collect();
         let blob = encode_cid_list(&list);
         assert_eq!(decode_cid_list(&blob).unwrap(), list);
         // Two block CIDs: 38 bytes and 32 + 1.
