@@ -32,11 +32,37 @@ pub struct MinerRow {
 }
 
 struct Sample {
-    miner: String,
+    /// Index into the miners' names.
+    miner: u32,
     delay: f64,
+}
+
+/// A candidate for a miner's worst list.
+struct Candidate {
+    delay: f64,
+    ts: Option<lsync_core::Timestamp>,
     cid: Option<String>,
-    ts: Option<String>,
     node: String,
+}
+
+/// Keeps `list` the `n` worst of the samples offered so far, in [`worse_first`] order, equal
+/// ones in the order offered (as a stable sort of all of them would); `cid_and_node` is called
+/// only for a sample that gets in.
+fn offer(list: &mut Vec<Candidate>, n: usize, delay: f64, ts: Option<lsync_core::Timestamp>, cid_and_node: impl FnOnce() -> (Option<String>, String)) {
+    let candidate = Candidate { delay, ts, cid: None, node: String::new() };
+    if n == 0 || (list.len() >= n && worse_first(&candidate, list.last().expect("full")) != std::cmp::Ordering::Less) {
+        return;
+    }
+    let (cid, node) = cid_and_node();
+    let candidate = Candidate { cid, node, ..candidate };
+    let at = list.partition_point(|c| worse_first(c, &candidate) != std::cmp::Ordering::Greater);
+    list.insert(at, candidate);
+    list.truncate(n);
+}
+
+/// Worst first: larger delay, then earlier timestamp text (the order the report documents).
+fn worse_first(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
+    b.delay.total_cmp(&a.delay).then_with(|| a.ts.map(|t| t.to_string()).cmp(&b.ts.map(|t| t.to_string())))
 }
 
 /// Statistics per miner, worst (by p95, then max) first. `min_delay_s` filters the samples.
@@ -56,6 +82,12 @@ pub fn miners(conn: &Connection, min_delay_s: f64, f: &Filter, worst_n: usize) -
     let nodes_with_seen: BTreeSet<&str> = seen_sources.iter().filter_map(|id| sources.get(*id)).map(|s| s.node.as_str()).collect();
     let delay = read::segments_by_kind(conn, &[EventKind::BlockDelay], &of_node, since, until)?;
     let mut samples: Vec<Sample> = Vec::new();
+    // Each miner's worst `worst_n` so far: only these get their CID and node copied (a miner's
+    // list used to be picked by filtering and sorting every sample once per miner).
+    let mut worst: Vec<Vec<Candidate>> = Vec::new();
+    // Miners' names, each once (a name per sample cost an allocation per block).
+    let mut names: Vec<String> = Vec::new();
+    let mut ids: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
     for found in seen.iter().chain(delay.iter().filter(|g| sources.get(g.source_id).is_some_and(|s| !nodes_with_seen.contains(s.node.as_str())))) {
         let seg = found.load(conn)?;
         let r = seg.reader()?;
@@ -65,23 +97,27 @@ pub fn miners(conn: &Connection, min_delay_s: f64, f: &Filter, worst_n: usize) -
             if d < min_delay_s || !read::in_bounds(v.ts, since, until) {
                 continue;
             }
-            samples.push(Sample {
-                miner: miner.to_string(),
-                delay: d,
-                cid: v.cid_refs.first().map(|i| r.cid(*i).to_string()),
-                ts: v.ts.map(|t| t.to_string()),
-                node: node.clone(),
-            });
+            let id = match ids.get(miner) {
+                Some(id) => *id,
+                None => {
+                    names.push(miner.to_string());
+                    worst.push(Vec::new());
+                    ids.insert(miner.to_string(), names.len() as u32 - 1);
+                    names.len() as u32 - 1
+                }
+            };
+            samples.push(Sample { miner: id, delay: d });
+            let list = &mut worst[id as usize];
+            offer(list, worst_n, d, v.ts, || (v.cid_refs.first().map(|i| r.cid(*i).to_string()), node.clone()));
         }
     }
     if samples.is_empty() {
         return Ok(Vec::new());
     }
-    let stats = stats_frame(&samples).map_err(|e| StoreError::Stats(e.to_string()))?;
+    let stats = stats_frame(&names, &samples).map_err(|e| StoreError::Stats(e.to_string()))?;
     let mut rows = Vec::with_capacity(stats.len());
     for (miner, n, mean, p50, p95, max) in stats {
-        let mut worst: Vec<&Sample> = samples.iter().filter(|s| s.miner == miner).collect();
-        worst.sort_by(|a, b| b.delay.total_cmp(&a.delay).then_with(|| a.ts.cmp(&b.ts)));
+        let list = ids.get(&miner).map(|id| std::mem::take(&mut worst[*id as usize])).unwrap_or_default();
         rows.push(MinerRow {
             miner,
             late_blocks: n,
@@ -89,11 +125,7 @@ pub fn miners(conn: &Connection, min_delay_s: f64, f: &Filter, worst_n: usize) -
             p50_delay_s: p50,
             p95_delay_s: p95,
             max_delay_s: max,
-            worst: worst
-                .into_iter()
-                .take(worst_n)
-                .map(|s| LateBlock { cid: s.cid.clone(), delay_s: s.delay, ts: s.ts.clone(), node: s.node.clone() })
-                .collect(),
+            worst: list.into_iter().map(|c| LateBlock { cid: c.cid, delay_s: c.delay, ts: c.ts.map(|t| t.to_string()), node: c.node }).collect(),
         });
     }
     Ok(rows)
@@ -102,8 +134,8 @@ pub fn miners(conn: &Connection, min_delay_s: f64, f: &Filter, worst_n: usize) -
 type StatRow = (String, u64, f64, f64, f64, f64);
 
 /// Group-by in polars: count, mean, median, linear p95, max per miner; ordered worst first.
-fn stats_frame(samples: &[Sample]) -> PolarsResult<Vec<StatRow>> {
-    let miners: Vec<&str> = samples.iter().map(|s| s.miner.as_str()).collect();
+fn stats_frame(names: &[String], samples: &[Sample]) -> PolarsResult<Vec<StatRow>> {
+    let miners: Vec<&str> = samples.iter().map(|s| names[s.miner as usize].as_str()).collect();
     let delays: Vec<f64> = samples.iter().map(|s| s.delay).collect();
     let df = df!("miner" => miners, "delay" => delays)?;
     let out = df
@@ -146,14 +178,31 @@ fn stats_frame(samples: &[Sample]) -> PolarsResult<Vec<StatRow>> {
 mod tests {
     use super::*;
 
-    fn s(m: &str, d: f64) -> Sample {
-        Sample { miner: m.into(), delay: d, cid: None, ts: None, node: "n".into() }
+    fn s(m: u32, d: f64) -> Sample {
+        Sample { miner: m, delay: d }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn worst_lists_are_a_stable_sort_cut_short(samples in proptest::collection::vec((0u8..6, proptest::option::of(0i64..4)), 0..60), n in 0usize..6) {
+            let ts = |t: Option<i64>| t.map(|s| lsync_core::Timestamp::from_unix_nanos(s * 1_000_000_000, 0, 0));
+            let mut list = Vec::new();
+            for (i, (d, t)) in samples.iter().enumerate() {
+                offer(&mut list, n, *d as f64, ts(*t), || (Some(i.to_string()), "n".into()));
+            }
+            let mut all: Vec<Candidate> = samples.iter().enumerate().map(|(i, (d, t))| Candidate { delay: *d as f64, ts: ts(*t), cid: Some(i.to_string()), node: "n".into() }).collect();
+            all.sort_by(worse_first);
+            all.truncate(n);
+            let ids = |v: &[Candidate]| v.iter().map(|c| c.cid.clone()).collect::<Vec<_>>();
+            proptest::prop_assert_eq!(ids(&list), ids(&all));
+        }
     }
 
     #[test]
     fn stats_match_hand_computation() {
-        let samples: Vec<Sample> = (1..=20).map(|i| s("f01000", i as f64)).chain([s("f02000", 6.0), s("f02000", 8.0)]).collect();
-        let rows = stats_frame(&samples).unwrap();
+        let names = ["f01000".to_string(), "f02000".to_string()];
+        let samples: Vec<Sample> = (1..=20).map(|i| s(0, i as f64)).chain([s(1, 6.0), s(1, 8.0)]).collect();
+        let rows = stats_frame(&names, &samples).unwrap();
         assert_eq!(rows[0].0, "f01000");
         let (_, n, mean, p50, p95, max) = rows[0].clone();
         assert_eq!(n, 20);

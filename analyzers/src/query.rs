@@ -433,8 +433,8 @@ pub fn similar_cids(conn: &Connection, cid: &str) -> Result<Vec<String>> {
         for id in ids {
             let Some(seg) = read::segment_by_id(conn, id)? else { continue };
             let r: SegmentReader = seg.reader()?;
-            for c in r.cid_table() {
-                if c.len() >= len && c.as_bytes()[..len] == cid.as_bytes()[..len] && *c != cid {
+            for c in r.cid_texts() {
+                if c.len() >= len && c.as_bytes()[..len] == cid.as_bytes()[..len] && c != cid {
                     found.insert(c.to_string());
                 }
             }

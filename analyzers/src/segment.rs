@@ -45,7 +45,6 @@ use lsync_core::cid_bytes::{v1_bytes_to_text, v1_text_to_bytes};
 use lsync_core::journal::records::{EVENT_HEAD_CHANGE, SYSTEM_SYNC};
 use lsync_core::journal::{head_change_text, HeadChangeRef};
 use lsync_core::{Event, EventKind, HeadChange, JournalMeta, Timestamp};
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -791,10 +790,20 @@ impl HeadView {
 pub struct SegmentReader<'a> {
     pub kind: EventKind,
     strings: Vec<&'a str>,
-    /// The CID table as text: digests are printed back once, when the segment is opened.
-    cids: Vec<Cow<'a, str>>,
+    /// The CID table as stored; a digest is printed as text the first time it is asked for (a
+    /// trace names a few CIDs of a segment of thousands).
+    cids: Vec<CidEntry<'a>>,
+    texts: Vec<std::cell::OnceCell<String>>,
     count: usize,
     body: Cursor<'a>,
+}
+
+/// One entry of a segment's CID table.
+#[derive(Clone, Copy)]
+enum CidEntry<'a> {
+    Text(&'a str),
+    /// A CIDv1: its prefix's bytes, then its digest.
+    Digest(&'a [u8], &'a [u8]),
 }
 
 impl<'a> SegmentReader<'a> {
@@ -816,8 +825,7 @@ impl<'a> SegmentReader<'a> {
             prefixes.push((digest_len, c.bytes(len)?));
         }
         let n_cids = c.len()?;
-        let mut cids: Vec<Cow<'a, str>> = Vec::with_capacity(n_cids);
-        let mut bytes = Vec::with_capacity(48);
+        let mut cids: Vec<CidEntry<'a>> = Vec::with_capacity(n_cids);
         while cids.len() < n_cids {
             let tag = c.uvar()? as usize;
             let run = c.len()?;
@@ -826,37 +834,53 @@ impl<'a> SegmentReader<'a> {
             }
             if tag == 0 {
                 for _ in 0..run {
-                    cids.push(Cow::Borrowed(c.str()?));
+                    cids.push(CidEntry::Text(c.str()?));
                 }
                 continue;
             }
             let &(digest_len, prefix) = prefixes.get(tag - 1).ok_or(SegmentError("CID prefix"))?;
             for _ in 0..run {
-                bytes.clear();
-                bytes.extend_from_slice(prefix);
-                bytes.extend_from_slice(c.bytes(digest_len)?);
-                let mut text = String::with_capacity(64);
-                v1_bytes_to_text(&bytes, &mut text);
-                cids.push(Cow::Owned(text));
+                cids.push(CidEntry::Digest(prefix, c.bytes(digest_len)?));
             }
         }
         let count = c.len()?;
-        Ok(SegmentReader { kind, strings, cids, count, body: c })
+        let texts = (0..cids.len()).map(|_| std::cell::OnceCell::new()).collect();
+        Ok(SegmentReader { kind, strings, cids, texts, count, body: c })
     }
 
-    /// The segment's distinct CIDs.
-    pub fn cid_table(&self) -> &[Cow<'a, str>] {
-        &self.cids
+    /// The segment's distinct CIDs, as text.
+    pub fn cid_texts(&self) -> impl Iterator<Item = &str> {
+        (0..self.cids.len() as u32).map(|i| self.cid(i))
     }
 
     /// The CID text of an index from an [`EventView`].
     pub fn cid(&self, i: u32) -> &str {
-        &self.cids[i as usize]
+        match self.cids[i as usize] {
+            CidEntry::Text(t) => t,
+            CidEntry::Digest(prefix, digest) => self.texts[i as usize].get_or_init(|| {
+                let mut bytes = Vec::with_capacity(prefix.len() + digest.len());
+                bytes.extend_from_slice(prefix);
+                bytes.extend_from_slice(digest);
+                let mut text = String::with_capacity(64);
+                v1_bytes_to_text(&bytes, &mut text);
+                text
+            }),
+        }
     }
 
-    /// The index of `cid` in this segment's CID table, if any event names it.
+    /// The index of `cid` in this segment's CID table, if any event names it (compared as
+    /// bytes, without printing the table).
     pub fn find_cid(&self, cid: &str) -> Option<u32> {
-        self.cids.iter().position(|c| c == cid).map(|i| i as u32)
+        let mut bytes = Vec::with_capacity(48);
+        let layout = v1_text_to_bytes(cid, &mut bytes);
+        self.cids
+            .iter()
+            .position(|e| match (*e, layout) {
+                (CidEntry::Text(t), _) => t == cid,
+                (CidEntry::Digest(prefix, digest), Some(l)) => digest == &bytes[l.prefix_len..] && prefix == &bytes[..l.prefix_len],
+                (CidEntry::Digest(..), None) => false,
+            })
+            .map(|i| i as u32)
     }
 
     pub fn len(&self) -> usize {
@@ -1376,6 +1400,23 @@ mod tests {
         // Each CID is stored once, in the table; the text does not repeat them.
         assert!(blob.len() < 2 * A.len() + 80, "{} bytes", blob.len());
         assert_eq!(roundtrip(EventKind::NewHeaviest, &[ev.clone()]), vec![ev]);
+    }
+
+    #[test]
+    fn cids_are_found_as_bytes_and_printed_when_asked() {
+        let mut ev = Event::new(EventKind::SelectedTarget, 3, "t");
+        ev.cids = vec![A.into(), "bafyreiabc".into(), C.into(), B.into()];
+        let mut b = SegmentBuilder::new(EventKind::SelectedTarget, 3);
+        b.push(&ev);
+        let blob = b.finish();
+        let r = SegmentReader::new(EventKind::SelectedTarget, &blob).unwrap();
+        for (i, c) in ev.cids.iter().enumerate() {
+            assert_eq!(r.find_cid(c), Some(i as u32), "{c}");
+            assert_eq!(r.cid(i as u32), c);
+        }
+        assert_eq!(r.find_cid(&A.replace('c', "d")), None);
+        assert_eq!(r.find_cid("bafyreiabd"), None);
+        assert_eq!(r.cid_texts().collect::<Vec<_>>(), ev.cids);
     }
 
     #[test]

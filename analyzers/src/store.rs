@@ -265,7 +265,8 @@ mod tests {
             let conn = open(&path).unwrap();
             conn.pragma_update(None, "user_version", 5).unwrap();
         }
-        let e = open(&path).err().expect("refused").to_string();
+        let Err(e) = open(&path) else { panic!("a schema 5 database was opened") };
+        let e = e.to_string();
         assert!(e.contains("older lsync (schema 5") && e.contains("re-ingest"), "{e}");
         std::fs::remove_dir_all(&dir).ok();
     }
