@@ -236,13 +236,17 @@ fn ingest_file(
             let wanted = unknown_wanted.clone();
             std::thread::Builder::new()
                 .name(format!("lsync-parse-{i}"))
-                .spawn_scoped(scope, move || loop {
-                    let next = rx.lock().map(|r| r.recv());
-                    let Ok(Ok(chunk)) = next else { break };
-                    let (parsed, buffer) = kind.parse(chunk, source_id, wanted.load(std::sync::atomic::Ordering::Relaxed));
-                    let _ = spare.send(buffer);
-                    if tx.send(parsed).is_err() {
-                        break;
+                .spawn_scoped(scope, move || {
+                    // Segment builders kept from chunk to chunk, for their memory.
+                    let mut builders = Vec::new();
+                    loop {
+                        let next = rx.lock().map(|r| r.recv());
+                        let Ok(Ok(chunk)) = next else { break };
+                        let (parsed, buffer) = kind.parse(chunk, source_id, wanted.load(std::sync::atomic::Ordering::Relaxed), &mut builders);
+                        let _ = spare.send(buffer);
+                        if tx.send(parsed).is_err() {
+                            break;
+                        }
                     }
                 })
                 .map_err(|e| io_err(&f.path, e))?;

@@ -2,6 +2,7 @@
 //! parsers turn chunks into encoded segments, and the writer (`store::writes`) commits them.
 
 use super::io_err;
+use crate::segment::SegmentBuilder;
 use crate::store::encode::{Encoded, Encoder};
 use crate::store::Result;
 use lsync_core::{JournalOptions, JournalParser, LineStats, LogParser};
@@ -45,8 +46,9 @@ impl ParserKind {
 
     /// Parses one chunk with a fresh parser, finished at its end, and encodes its events.
     /// Returns the chunk's buffer for reuse.
-    pub(super) fn parse(self, chunk: Chunk, source_id: i64, unknown_wanted: bool) -> (ParsedChunk, Vec<u8>) {
-        let mut enc = Encoder::new(source_id);
+    /// `builders` are the segment builders of this thread's last chunk, kept for their memory.
+    pub(super) fn parse(self, chunk: Chunk, source_id: i64, unknown_wanted: bool, builders: &mut Vec<SegmentBuilder>) -> (ParsedChunk, Vec<u8>) {
+        let mut enc = Encoder::with_builders(source_id, std::mem::take(builders));
         enc.keep_unknown = unknown_wanted;
         // Events go to the encoder as they come: the parser's output vector stays a few
         // entries long and hot in cache.
@@ -86,7 +88,9 @@ impl ParserKind {
         for ev in events.drain(..) {
             enc.add(ev);
         }
-        (ParsedChunk { seq: chunk.seq, encoded: enc.finish(), stats, lines: chunk.lines, input_bytes: chunk.input_bytes }, chunk.data)
+        let (encoded, kept) = enc.finish_keeping();
+        *builders = kept;
+        (ParsedChunk { seq: chunk.seq, encoded, stats, lines: chunk.lines, input_bytes: chunk.input_bytes }, chunk.data)
     }
 }
 

@@ -158,12 +158,19 @@ pub(crate) struct Encoder {
     pub(crate) keep_unknown: bool,
     /// The open segment of each kind (indexed by `EventKind as usize`).
     open: Vec<Option<SegmentBuilder>>,
+    /// Closed builders, to start the next segments in (see `SegmentBuilder::reset`).
+    spare: Vec<SegmentBuilder>,
     out: Encoded,
 }
 
 impl Encoder {
     pub(crate) fn new(source_id: i64) -> Encoder {
-        Encoder { source_id, keep_unknown: true, open: (0..EventKind::ALL.len()).map(|_| None).collect(), out: Encoded::new() }
+        Encoder::with_builders(source_id, Vec::new())
+    }
+
+    /// An encoder that starts its segments in `spare` builders (from [`Encoder::finish_keeping`]).
+    pub(crate) fn with_builders(source_id: i64, spare: Vec<SegmentBuilder>) -> Encoder {
+        Encoder { source_id, keep_unknown: true, open: (0..EventKind::ALL.len()).map(|_| None).collect(), spare, out: Encoded::new() }
     }
 
     /// Takes one event. Unknown lines are only collected (see [`Encoded::unknown_events`]);
@@ -201,8 +208,16 @@ impl Encoder {
         if slot.as_ref().is_some_and(SegmentBuilder::is_full) {
             let full = slot.take().expect("checked");
             close(self.source_id, &full, &mut self.out);
+            self.spare.push(full);
         }
-        self.open[kind as usize].get_or_insert_with(|| SegmentBuilder::new(kind, line))
+        let spare = &mut self.spare;
+        self.open[kind as usize].get_or_insert_with(|| match spare.pop() {
+            Some(mut b) => {
+                b.reset(kind, line);
+                b
+            }
+            None => SegmentBuilder::new(kind, line),
+        })
     }
 
     /// Takes a journal head change read in place: stored exactly as its event would be
@@ -227,9 +242,15 @@ impl Encoder {
 
     /// Closes the open segments.
     /// Closes the open segments; sorts the postings (on the parser's thread, not the writer's).
-    pub(crate) fn finish(mut self) -> Encoded {
+    pub(crate) fn finish(self) -> Encoded {
+        self.finish_keeping().0
+    }
+
+    /// [`Encoder::finish`], and the segment builders, for the next run's encoder.
+    pub(crate) fn finish_keeping(mut self) -> (Encoded, Vec<SegmentBuilder>) {
         for seg in self.open.iter_mut().filter_map(Option::take) {
             close(self.source_id, &seg, &mut self.out);
+            self.spare.push(seg);
         }
         let mut postings = std::mem::take(&mut self.out.postings);
         postings.sort_unstable();
@@ -241,6 +262,6 @@ impl Encoder {
             let first = run.iter().map(|p| p.segment).min().expect("a run is not empty");
             self.out.posting_blocks.push((run[0].part, segment::posting_bucket(run[0].key), first, segment::encode_posting_block(&block)));
         }
-        self.out
+        (self.out, self.spare)
     }
 }
