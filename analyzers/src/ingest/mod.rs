@@ -76,10 +76,11 @@ fn io_err(path: &Path, source: std::io::Error) -> StoreError {
 pub fn ingest(conn: &mut Connection, files: &[InputFile], opts: &IngestOptions, progress: &mut dyn Progress) -> Result<IngestReport> {
     let checkpointer = Checkpointer::start(conn)?;
     let report = ingest_files(conn, files, opts, progress, checkpointer.as_ref());
-    if let Some(c) = checkpointer {
-        c.finish(conn)?;
-    }
-    report
+    // The ingest's own error, if any, is the one to report.
+    let finished = checkpointer.map_or(Ok(()), |c| c.finish(conn));
+    let report = report?;
+    finished?;
+    Ok(report)
 }
 
 fn ingest_files(conn: &mut Connection, files: &[InputFile], opts: &IngestOptions, progress: &mut dyn Progress, checkpointer: Option<&Checkpointer>) -> Result<IngestReport> {
