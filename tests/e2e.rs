@@ -592,7 +592,8 @@ fn binary_files_are_skipped_and_escape_sequences_stay_inert() {
         .collect();
     std::fs::write(dir.join("core.bin"), &binary).unwrap();
     let log = "2024-06-23T12:16:01.400Z\tINFO\tchain\tchain/sync_manager.go:326\tworker 7 done; took 1ms\n\
-               \u{1b}]0;pwned\u{7}\u{1b}[2J not a log line\n";
+               \u{1b}]0;pwned\u{7}\u{1b}[2J not a log line\n\
+               one-byte CSI \u{9b}2J and DEL \u{7f}, not a log line either\n";
     std::fs::write(dir.join("daemon.log"), log).unwrap();
     let db = tmp.path().join("db");
     let run = lsync(&db, &["ingest", dir.to_str().unwrap()]).ok();
@@ -603,10 +604,72 @@ fn binary_files_are_skipped_and_escape_sequences_stay_inert() {
     assert_eq!(report["skipped"], 1);
     let events = lsync(&db, &["events", "--kind", "worker_done", "--json"]).ok().json_lines();
     assert_eq!(events.len(), 1, "the log beside the binary file was read");
+    // Every output that carries the lines' text: no control character, C1 included, reaches
+    // stdout raw; JSON keeps the text (as escapes) and CSV to a pipe keeps the bytes.
+    let raw_control = |out: &str| out.chars().any(|c| c.is_control() && c != '\n');
+    let table = lsync(&db, &["events", "--all"]).ok().stdout;
+    assert!(!raw_control(&table) && table.contains("\\u{9b}2J"), "{table:?}");
+    let lines = lsync(&db, &["events", "--all", "--json"]).ok();
+    assert!(!raw_control(&lines.stdout), "{:?}", lines.stdout);
+    let texts: Vec<String> = lines.json_lines().iter().filter_map(|r| r["text"].as_str().map(str::to_string)).collect();
+    assert!(texts.iter().any(|t| t.contains("CSI \u{9b}2J and DEL \u{7f}")), "{texts:?}");
+    let csv = lsync(&db, &["events", "--all", "--csv"]).ok().stdout;
+    assert!(csv.contains("CSI \u{9b}2J and DEL \u{7f}"), "a pipe keeps the bytes: {csv:?}");
     // Forced, the binary file is read as text (and is nothing but unknown lines).
     let forced = lsync(&tmp.path().join("db2"), &["ingest", "--json", "--force-text", dir.to_str().unwrap()]).ok().json();
     assert_eq!(forced["skipped"], 0);
     assert!(forced["unknown"].as_u64().unwrap() > 100, "{forced}");
+}
+
+/// `trace` reaches a block however its CID was mangled: damage in the fixed first characters
+/// (which no shared prefix can find), either text damaged, and a CID given by its start.
+#[test]
+fn trace_finds_near_matches_and_prefixes() {
+    let tmp = TempDir::new("near-cids");
+    let good = "bafy2bzacecnjqlgfj53ktblghxhmf6je6jndywzdrqkoq4bbmbq6hnbwv4tqm";
+    // The same CID but for one character in the middle: valid, and sharing 30 characters.
+    let twin = "bafy2bzacecnjqlgfj53ktblghxhmf7je6jndywzdrqkoq4bbmbq6hnbwv4tqm";
+    let other = "bafy2bzaceaxk3bklnjvictvy42gwt52e52zlxs6wj55imxmygq3xerbccon24";
+    // `other` as a paste printed it: the `b` of `bzace` lost.
+    let other_damaged = "bafy2zaceaxk3bklnjvictvy42gwt52e52zlxs6wj55imxmygq3xerbccon24";
+    let f = tmp.path().join("pasted.log");
+    std::fs::write(
+        &f,
+        format!(
+            "2021-04-17T19:45:41.041-0700\tINFO\tchain\tchain/sync_manager.go:232\tselected sync target: [{good}]\n\
+             2021-04-17T19:45:42.041-0700\tINFO\tchain\tchain/sync_manager.go:232\tselected sync target: [{twin}]\n\
+             2021-04-17T19:45:43.041-0700\tINFO\tchain\tchain/sync_manager.go:232\tselected sync target: [{other_damaged}]\n"
+        ),
+    )
+    .unwrap();
+    let db = tmp.path().join("db");
+    lsync(&db, &["ingest", "-q", f.to_str().unwrap()]).ok();
+    let dbs = db.to_str().unwrap();
+    // The intended CID finds its copy damaged in the fixed prefix, one edit away.
+    let miss = lsync_raw(&["trace", other, "--db", dbs]);
+    assert_eq!(miss.code, 1);
+    assert!(miss.stderr.contains(&format!("{other_damaged} (damaged: it does not decode) (1 edit)")), "{}", miss.stderr);
+    // A query damaged in its first characters (a character dropped at 11, another changed at 10)
+    // finds the CID it meant.
+    for typo in [format!("{}{}", &good[..11], &good[12..]), format!("{}x{}", &good[..10], &good[11..])] {
+        let miss = lsync_raw(&["trace", &typo, "--db", dbs]);
+        assert_eq!(miss.code, 1, "{typo}");
+        assert!(miss.stderr.contains(&format!("{good} (1 edit)")), "{typo}: {}", miss.stderr);
+        assert!(!miss.stderr.contains('\u{1b}'));
+    }
+    // A CID given by its start: unique, it is traced; shared, the candidates are named.
+    let t = lsync(&db, &["trace", &good[..35], "--json"]).ok().json();
+    assert_eq!(t["cid"], good, "{t}");
+    assert_eq!(t["stages"][0]["stage"], "selected_target");
+    let ambiguous = lsync_raw(&["trace", &good[..20], "--db", dbs]);
+    assert_eq!(ambiguous.code, 1);
+    assert!(ambiguous.stderr.contains("is the start of several known CIDs") && ambiguous.stderr.contains(twin), "{}", ambiguous.stderr);
+    let short = lsync_raw(&["trace", "bafy2bzace", "--db", dbs]);
+    assert_eq!(short.code, 1);
+    assert!(short.stderr.contains("too short"), "{}", short.stderr);
+    let none = lsync_raw(&["trace", "bafy2bzacezzzzzzzz", "--db", dbs]);
+    assert_eq!(none.code, 1);
+    assert!(none.stderr.contains("no events name bafy2bzacezzzzzzzz"), "{}", none.stderr);
 }
 
 /// Records copied without their timestamp (issue titles, `grep -h`) are events with no `ts`,

@@ -221,13 +221,25 @@ pub struct Trace {
 /// The outcome of a trace lookup.
 pub enum TraceResult {
     Found(Trace),
-    /// The CID is valid but no event names it; known CIDs sharing the longest prefix.
-    NotFound { cid: String, similar: Vec<String> },
+    /// No event names the CID; known CIDs resembling it.
+    NotFound { cid: String, similar: Vec<SimilarCid> },
+    /// The argument is the start of several known CIDs' texts (the first few of them).
+    Ambiguous { prefix: String, matches: Vec<String> },
 }
 
 /// `lsync trace <cid>`.
-pub fn trace(conn: &Connection, cid: &str, node: Option<&str>) -> Result<TraceResult> {
-    let cid = parse_cid_arg(cid)?;
+pub fn trace(conn: &Connection, arg: &str, node: Option<&str>) -> Result<TraceResult> {
+    let cid = match parse_trace_arg(arg)? {
+        TraceArg::Cid(c) => c,
+        TraceArg::Prefix(p) => {
+            let mut matches = cids_with_prefix(conn, &p, 6)?;
+            match matches.len() {
+                0 => return Ok(TraceResult::NotFound { similar: Vec::new(), cid: p }),
+                1 => matches.remove(0),
+                _ => return Ok(TraceResult::Ambiguous { prefix: p, matches }),
+            }
+        }
+    };
     let filter = Filter { cid: Some(cid.clone()), node: node.map(str::to_string), all_kinds: true, ..Default::default() };
     let events = events(conn, &filter)?;
     if events.is_empty() {
@@ -418,33 +430,160 @@ fn first_worker_done(conn: &Connection, sources: &Sources, node: &str, worker: u
     Ok(None)
 }
 
-/// Known CIDs sharing the longest prefix with `cid` (at most 5).
-pub fn similar_cids(conn: &Connection, cid: &str) -> Result<Vec<String>> {
-    // Every block CID starts `bafy2bzace`: a shorter shared prefix says nothing.
+/// A known CID that resembles one asked for.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SimilarCid {
+    pub cid: String,
+    /// Edits (a character dropped, added, changed, or two swapped) between the two texts,
+    /// when at most [`NEAR_EDITS`]: most likely the same CID, one of the texts damaged by a
+    /// hand-copied paste. `None`: they only share a prefix.
+    pub edits: Option<usize>,
+}
+
+/// Edits within which two CID texts are taken for one CID damaged in a paste.
+pub const NEAR_EDITS: usize = 2;
+
+/// Leading characters in which [`similar_cids`] tries every single edit (damage further on
+/// is found by the shared prefix): they cover a posting key (the first 10 characters pick
+/// its bucket bits, the next ~6.4 are its other bits).
+const EDITED_PREFIX_CHARS: usize = 17;
+
+/// Known CIDs resembling `cid` (at most 5): those within [`NEAR_EDITS`] edits first, nearest
+/// first, then those sharing the longest prefix (of at least 12 characters).
+///
+/// Damage past the first [`EDITED_PREFIX_CHARS`] characters leaves a long shared prefix,
+/// found through the posting keys' order. Damage before it changes the posting key, so every
+/// text one edit away in those characters is tried, each as a posting key: ~1,100 keys, read
+/// a bucket at a time (~160 buckets).
+pub fn similar_cids(conn: &Connection, cid: &str) -> Result<Vec<SimilarCid>> {
+    let near = |c: &str| Some(strsim::osa_distance(c, cid)).filter(|d| *d <= NEAR_EDITS);
+    let by_prefix = sharing_prefix(conn, cid)?;
+    let mut found: BTreeMap<String, Option<usize>> = by_prefix.iter().map(|c| (c.clone(), near(c))).collect();
+    if !found.values().any(Option::is_some) {
+        let keys: BTreeSet<i64> = one_edit_prefixes(cid).iter().map(|p| segment::posting_key(segment::cid_key(p))).collect();
+        for id in read::segment_ids_with_posting_keys(conn, &keys, 256)? {
+            let Some(seg) = read::segment_by_id(conn, id)? else { continue };
+            let r: SegmentReader = seg.reader()?;
+            for c in r.cid_texts() {
+                if c != cid {
+                    if let Some(d) = near(c) {
+                        found.insert(c.to_string(), Some(d));
+                    }
+                }
+            }
+        }
+    }
+    let mut out: Vec<SimilarCid> = found.into_iter().map(|(cid, edits)| SimilarCid { cid, edits }).collect();
+    out.sort_by(|a, b| a.edits.unwrap_or(usize::MAX).cmp(&b.edits.unwrap_or(usize::MAX)).then_with(|| a.cid.cmp(&b.cid)));
+    out.truncate(5);
+    Ok(out)
+}
+
+/// The first 22 characters (a posting key's reach) of every text one edit away from `cid` in
+/// its first [`EDITED_PREFIX_CHARS`] characters: each character dropped, changed to another
+/// base32 character, swapped with the next, or a base32 character added before it.
+fn one_edit_prefixes(cid: &str) -> BTreeSet<String> {
+    const BASE32: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let reach = segment::KEY_PREFIX_CHARS + segment::KEY_CHARS;
+    let b = cid.as_bytes();
+    if !cid.is_ascii() || b.len() < reach {
+        return BTreeSet::new();
+    }
+    let mut out = BTreeSet::new();
+    let mut add = |v: Vec<u8>| {
+        if v.len() >= reach {
+            out.insert(String::from_utf8_lossy(&v[..reach]).into_owned());
+        }
+    };
+    for i in 0..EDITED_PREFIX_CHARS.min(b.len()) {
+        add([&b[..i], &b[i + 1..]].concat());
+        if i + 1 < b.len() {
+            let mut v = b.to_vec();
+            v.swap(i, i + 1);
+            add(v);
+        }
+        for &c in BASE32 {
+            if c != b[i] {
+                let mut v = b.to_vec();
+                v[i] = c;
+                add(v);
+            }
+            add([&b[..i], &[c], &b[i..]].concat());
+        }
+    }
+    out
+}
+
+/// Known CIDs other than `cid` sharing the longest prefix with it, of at least 12 characters
+/// (every block CID starts `bafy2bzace`: a shorter shared prefix says nothing).
+fn sharing_prefix(conn: &Connection, cid: &str) -> Result<Vec<String>> {
     let min = 12.min(cid.len());
     let reach = segment::KEY_PREFIX_CHARS + segment::KEY_CHARS;
     let mut len = cid.len().saturating_sub(1);
     while len >= min && len > segment::KEY_PREFIX_CHARS {
         // Keys hold the first `reach` characters; longer shared prefixes are checked on the
         // texts of the CIDs found in the range of the first `reach`.
-        let (lo, hi) = segment::key_range(&cid[..len.min(reach)]);
-        let ids = read::segment_ids_in_key_range(conn, segment::posting_key(lo), segment::posting_key(hi), 64)?;
-        let mut found = BTreeSet::new();
-        for id in ids {
-            let Some(seg) = read::segment_by_id(conn, id)? else { continue };
-            let r: SegmentReader = seg.reader()?;
-            for c in r.cid_texts() {
-                if c.len() >= len && c.as_bytes()[..len] == cid.as_bytes()[..len] && c != cid {
-                    found.insert(c.to_string());
-                }
-            }
-        }
+        let found = with_prefix(conn, cid, len.min(reach), len, 64)?;
         if !found.is_empty() {
             return Ok(found.into_iter().take(5).collect());
         }
         len -= 1;
     }
     Ok(Vec::new())
+}
+
+/// Known CIDs other than `cid` sharing its first `len` characters, from the segments (at most
+/// `max_segments`) in the key range of its first `key_len`.
+fn with_prefix(conn: &Connection, cid: &str, key_len: usize, len: usize, max_segments: usize) -> Result<BTreeSet<String>> {
+    let (lo, hi) = segment::key_range(&cid[..key_len]);
+    let ids = read::segment_ids_in_key_range(conn, segment::posting_key(lo), segment::posting_key(hi), max_segments)?;
+    let mut found = BTreeSet::new();
+    for id in ids {
+        let Some(seg) = read::segment_by_id(conn, id)? else { continue };
+        let r: SegmentReader = seg.reader()?;
+        for c in r.cid_texts() {
+            if c.len() >= len && c.as_bytes()[..len] == cid.as_bytes()[..len] && c != cid {
+                found.insert(c.to_string());
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// What a `trace` argument names.
+pub enum TraceArg {
+    /// A CID, valid or as a damaged paste printed it.
+    Cid(String),
+    /// The start of a CID's text (at least [`MIN_CID_PREFIX`] characters).
+    Prefix(String),
+}
+
+/// The shortest CID prefix `trace` looks up: `bafy2bzace` and two characters.
+pub const MIN_CID_PREFIX: usize = 12;
+
+/// Reads a `trace` argument: a CID, a damaged one, or the start of one's text; anything else is
+/// a one-sentence error.
+pub fn parse_trace_arg(arg: &str) -> Result<TraceArg> {
+    let prefix_shaped = arg.starts_with("baf")
+        && (MIN_CID_PREFIX..40).contains(&arg.len())
+        && arg.bytes().all(|c| c.is_ascii_lowercase() || (b'2'..=b'7').contains(&c));
+    match parse_cid_arg(arg) {
+        Ok(c) => Ok(TraceArg::Cid(c)),
+        Err(_) if prefix_shaped => Ok(TraceArg::Prefix(arg.to_string())),
+        Err(_) if arg.starts_with("baf") && arg.len() < MIN_CID_PREFIX => Err(StoreError::Input(format!(
+            "{arg:?} is too short to look up: give at least {MIN_CID_PREFIX} characters of the CID (every block CID starts `bafy2bzace`)"
+        ))),
+        Err(e) => Err(e),
+    }
+}
+
+/// Known CIDs starting with `prefix` (at most `max`; more may exist when `max` are returned).
+pub fn cids_with_prefix(conn: &Connection, prefix: &str, max: usize) -> Result<Vec<String>> {
+    let reach = segment::KEY_PREFIX_CHARS + segment::KEY_CHARS;
+    let mut found = with_prefix(conn, prefix, prefix.len().min(reach), prefix.len(), 64)?;
+    // `with_prefix` leaves out a text equal to the prefix; a prefix is never a whole CID here.
+    found.remove(prefix);
+    Ok(found.into_iter().take(max).collect())
 }
 
 /// `lsync summary`.

@@ -154,6 +154,30 @@ pub(crate) fn segment_ids_in_key_range(conn: &Connection, lo: i64, hi: i64, limi
     Ok(out)
 }
 
+/// Ids of the segments naming a CID whose posting key is one of `keys` (at most `limit`, the
+/// lowest ids): keys are looked up a bucket at a time, each bucket's blocks decoded once.
+pub(crate) fn segment_ids_with_posting_keys(conn: &Connection, keys: &BTreeSet<i64>, limit: usize) -> Result<BTreeSet<i64>> {
+    let mut buckets: BTreeSet<i64> = keys.iter().map(|k| segment::posting_bucket(*k)).collect();
+    let mut stmt = conn.prepare_cached(POSTINGS_SQL)?;
+    let mask = (1i64 << segment::POSTING_BUCKET_SHIFT) - 1;
+    let mut out = BTreeSet::new();
+    while let Some(b) = buckets.pop_first() {
+        let rows = stmt.query_map([b, b], |r| Ok((r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?)))?;
+        for r in rows {
+            let (first, entries) = r?;
+            for (low, seg) in segment::decode_posting_block(&entries, first)? {
+                if keys.contains(&((b << segment::POSTING_BUCKET_SHIFT) | (low & mask))) {
+                    out.insert(seg);
+                }
+            }
+        }
+    }
+    while out.len() > limit {
+        out.pop_last();
+    }
+    Ok(out)
+}
+
 /// The posting blocks of a bucket range, every part.
 pub const POSTINGS_SQL: &str = "SELECT p.bucket, p.first_segment, p.entries FROM posting_parts AS pp CROSS JOIN cid_postings AS p ON p.part = pp.part AND p.bucket BETWEEN ?1 AND ?2";
 

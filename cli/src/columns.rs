@@ -128,7 +128,7 @@ impl<R> serde::Serialize for JsonRow<'_, R> {
 impl<R> Report<R> {
     pub fn write_json_lines(&self, rows: &[R]) -> std::io::Result<()> {
         let stdout = std::io::stdout();
-        let mut w = std::io::BufWriter::new(stdout.lock());
+        let mut w = output::JsonC1Escaper::new(std::io::BufWriter::new(stdout.lock()));
         for r in rows {
             serde_json::to_writer(&mut w, &JsonRow(r, self.data))?;
             w.write_all(b"\n")?;

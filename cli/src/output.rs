@@ -49,7 +49,7 @@ pub fn csv_field(s: &str, to_terminal: bool) -> String {
 /// Writes one JSON object per line.
 pub fn write_json_lines<T: serde::Serialize>(items: &[T]) -> std::io::Result<()> {
     let stdout = std::io::stdout();
-    let mut w = std::io::BufWriter::new(stdout.lock());
+    let mut w = JsonC1Escaper::new(std::io::BufWriter::new(stdout.lock()));
     for it in items {
         serde_json::to_writer(&mut w, it)?;
         w.write_all(b"\n")?;
@@ -57,17 +57,92 @@ pub fn write_json_lines<T: serde::Serialize>(items: &[T]) -> std::io::Result<()>
     w.flush()
 }
 
-/// Prints to stdout, treating a closed pipe (`| head`) as success.
-/// Prints one JSON document. serde escapes C0 controls; the C1 ones (U+007F–U+009F, e.g. the
-/// one-byte CSI U+009B) can only stand inside strings, so they are written as `\u00XX` escapes:
-/// still the same JSON, and inert on a terminal.
+/// Prints one JSON document (see [`JsonC1Escaper`]).
 pub fn print_json(s: &str) -> std::io::Result<()> {
-    let c1 = |c: char| ('\u{7f}'..='\u{9f}').contains(&c);
-    if !s.chars().any(c1) {
-        return print_raw(s);
+    let stdout = std::io::stdout();
+    let mut w = JsonC1Escaper::new(stdout.lock());
+    w.write_all(s.as_bytes())?;
+    if !s.ends_with('\n') {
+        w.write_all(b"\n")?;
     }
-    let escaped: String = s.chars().map(|c| if c1(c) { format!("\\u{:04x}", c as u32) } else { c.to_string() }).collect();
-    print_raw(&escaped)
+    w.flush()
+}
+
+/// A writer of serde_json's output that writes the C1 controls (U+007F–U+009F, e.g. the
+/// one-byte CSI U+009B, which some terminals obey) as `\u00XX` escapes. serde escapes only C0
+/// controls; a C1 control can only stand inside a JSON string, so the escape is the same JSON,
+/// and inert on a terminal. In UTF-8 these are the byte 7F and the pairs C2 80 – C2 9F; a C2
+/// that ends one write is held until the next.
+pub struct JsonC1Escaper<W: Write> {
+    inner: W,
+    held_c2: bool,
+}
+
+impl<W: Write> JsonC1Escaper<W> {
+    pub fn new(inner: W) -> Self {
+        JsonC1Escaper { inner, held_c2: false }
+    }
+}
+
+impl<W: Write> Write for JsonC1Escaper<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        let mut start = 0;
+        let mut i = 0;
+        if self.held_c2 {
+            self.held_c2 = false;
+            match buf.first() {
+                Some(b @ 0x80..=0x9f) => {
+                    write!(self.inner, "\\u00{b:02x}")?;
+                    start = 1;
+                    i = 1;
+                }
+                Some(_) => self.inner.write_all(&[0xc2])?,
+                None => {
+                    self.held_c2 = true;
+                    return Ok(());
+                }
+            }
+        }
+        while let Some(off) = memchr::memchr2(0x7f, 0xc2, &buf[i..]) {
+            let at = i + off;
+            match (buf[at], buf.get(at + 1)) {
+                (0x7f, _) => {
+                    self.inner.write_all(&buf[start..at])?;
+                    self.inner.write_all(b"\\u007f")?;
+                    i = at + 1;
+                }
+                (_, Some(b @ 0x80..=0x9f)) => {
+                    self.inner.write_all(&buf[start..at])?;
+                    write!(self.inner, "\\u00{b:02x}")?;
+                    i = at + 2;
+                }
+                (_, None) => {
+                    self.inner.write_all(&buf[start..at])?;
+                    self.held_c2 = true;
+                    return Ok(());
+                }
+                (_, Some(_)) => {
+                    i = at + 1;
+                    continue;
+                }
+            }
+            start = i;
+        }
+        self.inner.write_all(&buf[start..])
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if std::mem::take(&mut self.held_c2) {
+            // Only a truncated document ends in a lone lead byte: keep it as it was.
+            self.inner.write_all(&[0xc2])?;
+        }
+        self.inner.flush()
+    }
 }
 
 /// Prints text for people: control characters from input are made [`inert`].
@@ -123,14 +198,29 @@ pub fn ok_on_pipe(r: std::io::Result<()>) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
+    fn escaped(doc: &str, cut_every: usize) -> String {
+        let mut out = Vec::new();
+        let mut w = JsonC1Escaper::new(&mut out);
+        for part in doc.as_bytes().chunks(cut_every) {
+            w.write_all(part).unwrap();
+        }
+        w.flush().unwrap();
+        drop(w);
+        String::from_utf8(out).unwrap()
+    }
+
     #[test]
     fn json_stays_json_with_c1_controls_escaped() {
-        let doc = serde_json::to_string(&serde_json::json!({"t": "a\u{9b}2J\u{1b}"})).unwrap();
-        let c1 = |c: char| ('\u{7f}'..='\u{9f}').contains(&c);
-        let escaped: String = doc.chars().map(|c| if c1(c) { format!("\\u{:04x}", c as u32) } else { c.to_string() }).collect();
-        let back: serde_json::Value = serde_json::from_str(&escaped).unwrap();
-        assert_eq!(back["t"], "a\u{9b}2J\u{1b}");
-        assert!(!escaped.contains('\u{9b}') && !escaped.contains('\u{1b}'));
+        let value = serde_json::json!({"t": "a\u{9b}2J\u{1b}\u{7f}é\u{85}¢\u{80}", "ok": "ü"});
+        let doc = serde_json::to_string(&value).unwrap();
+        // Whole, and cut into writes at every byte offset (a C2 lead byte at a write's end).
+        for cut in [doc.len(), 1, 2, 3, 7] {
+            let e = escaped(&doc, cut);
+            let back: serde_json::Value = serde_json::from_str(&e).unwrap();
+            assert_eq!(back, value, "cut {cut}: {e}");
+            assert!(!e.chars().any(|c| c.is_control()), "cut {cut}: {e:?}");
+            assert!(e.contains("\\u009b") && e.contains("\\u007f") && e.contains("é") && e.contains("¢"), "{e}");
+        }
     }
 
     #[test]

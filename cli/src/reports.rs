@@ -175,20 +175,32 @@ pub fn events(db: &Path, kinds: &[String], cid: Option<String>, all: bool, limit
 
 pub fn trace(db: &Path, cid: &str, node: Option<&str>, json: bool) -> Result<ExitCode> {
     // Validate before touching the database: an invalid CID is a usage error.
-    query::parse_cid_arg(cid)?;
+    query::parse_trace_arg(cid)?;
     let conn = lsync_analyzers::open_existing(db)?;
     match query::trace(&conn, cid, node)? {
         TraceResult::NotFound { cid, similar } => {
             let mut msg = format!("no events name {cid}");
-            if !similar.is_empty() {
-                // A near match that does not decode is most likely this CID, damaged in a paste.
-                let named: Vec<String> = similar
-                    .iter()
-                    .map(|c| if lsync_core::cids::validate_cid(c).is_err() { format!("{c} (damaged: it does not decode)") } else { c.clone() })
-                    .collect();
-                msg.push_str(&format!("; known CIDs with the same prefix: {}", named.join(", ")));
+            let damaged = |c: &str| if lsync_core::cids::validate_cid(c).is_err() { " (damaged: it does not decode)" } else { "" };
+            let near: Vec<String> = similar
+                .iter()
+                .filter_map(|s| s.edits.map(|e| format!("{}{} ({e} edit{})", s.cid, damaged(&s.cid), if e == 1 { "" } else { "s" })))
+                .collect();
+            let prefix: Vec<String> = similar.iter().filter(|s| s.edits.is_none()).map(|s| format!("{}{}", s.cid, damaged(&s.cid))).collect();
+            // A near match is most likely this CID, one of the two texts damaged in a paste.
+            if !near.is_empty() {
+                msg.push_str(&format!("; known CIDs a character or two away (the same CID, damaged in a paste?): {}", near.join(", ")));
+            }
+            if !prefix.is_empty() {
+                msg.push_str(&format!("; known CIDs with the same prefix: {}", prefix.join(", ")));
             }
             anyhow::bail!(msg)
+        }
+        TraceResult::Ambiguous { prefix, matches } => {
+            let more = if matches.len() > 5 { ", …" } else { "" };
+            anyhow::bail!(
+                "{prefix} is the start of several known CIDs: {}{more}; give more characters",
+                matches.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+            )
         }
         TraceResult::Found(t) => {
             if json {

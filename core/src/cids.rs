@@ -127,6 +127,11 @@ pub fn parse_cid_tokens(inner: &str) -> Result<Vec<String>, CidListError> {
     parse_cid_tokens_with(inner, None)
 }
 
+/// [`parse_cid_tokens`] that keeps paste-damaged CIDs as [`parse_cid_list_prefix_lenient`] does.
+pub fn parse_cid_tokens_lenient(inner: &str, damaged: &mut Vec<String>) -> Result<Vec<String>, CidListError> {
+    parse_cid_tokens_with(inner, Some(damaged))
+}
+
 fn parse_cid_tokens_with(inner: &str, mut damaged: Option<&mut Vec<String>>) -> Result<Vec<String>, CidListError> {
     // The common case — ASCII tokens between spaces or commas, every token a CID — in one byte
     // walk; anything else (wraps, odd whitespace, a token that is no CID) takes the general

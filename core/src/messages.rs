@@ -6,7 +6,7 @@
 //! fills the event's fields from the message text and, for structured (`…w`) calls, the JSON
 //! fields; an `Err` turns the record into a `malformed` event carrying the reason.
 
-use crate::cids::{find_cids_in_text, parse_cid_list_prefix, validate_cid};
+use crate::cids::{find_cids_in_text, validate_cid};
 use crate::go_text::parse_go_duration_ms;
 use crate::event::{Event, EventKind};
 use serde_json::{Map, Value};
@@ -141,10 +141,6 @@ fn without_newlines(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-fn cid_list(s: &str) -> Result<(Vec<String>, usize), String> {
-    parse_cid_list_prefix(s).map_err(|e| e.to_string())
-}
-
 /// [`cid_list`] that keeps a paste-damaged CID (flagged on the event) instead of failing.
 fn cid_list_keeping_damaged(s: &str, ev: &mut Event) -> Result<(Vec<String>, usize), String> {
     crate::cids::parse_cid_list_prefix_lenient(s, &mut ev.damaged_cids).map_err(|e| e.to_string())
@@ -256,12 +252,25 @@ fn field_duration_ms(fields: Option<&Fields>, key: &str) -> Option<f64> {
     }
 }
 
-fn field_cid(fields: Option<&Fields>, key: &str) -> Result<Option<String>, String> {
+/// A CID as printed: validated, or kept as printed (and flagged on the event) when a paste
+/// damaged it; text that is not CID-shaped at all is an error.
+fn cid_keeping_damaged(s: &str, ev: &mut Event) -> Result<String, String> {
+    match validate_cid(s) {
+        Ok(c) => Ok(c),
+        Err(_) if crate::cids::looks_like_damaged_cid(s) => {
+            ev.damaged_cids.push(s.to_string());
+            Ok(s.to_string())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn field_cid(fields: Option<&Fields>, key: &str, ev: &mut Event) -> Result<Option<String>, String> {
     match fields.and_then(|f| f.get(key)) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => validate_cid(s).map(Some).map_err(|e| format!("field {key}: {e}")),
+        Some(Value::String(s)) => cid_keeping_damaged(s, ev).map(Some).map_err(|e| format!("field {key}: {e}")),
         Some(Value::Object(o)) => match o.get("/") {
-            Some(Value::String(s)) => validate_cid(s).map(Some).map_err(|e| format!("field {key}: {e}")),
+            Some(Value::String(s)) => cid_keeping_damaged(s, ev).map(Some).map_err(|e| format!("field {key}: {e}")),
             _ => Err(format!("field {key}: not a CID")),
         },
         Some(_) => Err(format!("field {key}: not a CID")),
@@ -269,22 +278,22 @@ fn field_cid(fields: Option<&Fields>, key: &str) -> Result<Option<String>, Strin
 }
 
 /// A tipset printed into a field: `"[a b]"`, or `[{"/":a},…]` via reflection.
-fn field_cid_list(fields: Option<&Fields>, key: &str) -> Result<Vec<String>, String> {
+fn field_cid_list(fields: Option<&Fields>, key: &str, ev: &mut Event) -> Result<Vec<String>, String> {
     match fields.and_then(|f| f.get(key)) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::String(s)) => {
             if s.starts_with('[') || s.starts_with('{') {
-                Ok(cid_list(s)?.0)
+                Ok(cid_list_keeping_damaged(s, ev)?.0)
             } else {
-                crate::cids::parse_cid_tokens(s).map_err(|e| e.to_string())
+                crate::cids::parse_cid_tokens_lenient(s, &mut ev.damaged_cids).map_err(|e| e.to_string())
             }
         }
         Some(Value::Array(a)) => a
             .iter()
             .map(|v| match v {
-                Value::String(s) => validate_cid(s).map_err(|e| e.to_string()),
+                Value::String(s) => cid_keeping_damaged(s, ev),
                 Value::Object(o) => match o.get("/") {
-                    Some(Value::String(s)) => validate_cid(s).map_err(|e| e.to_string()),
+                    Some(Value::String(s)) => cid_keeping_damaged(s, ev),
                     _ => Err(format!("field {key}: not a CID")),
                 },
                 _ => Err(format!("field {key}: not a CID")),
@@ -295,7 +304,7 @@ fn field_cid_list(fields: Option<&Fields>, key: &str) -> Result<Vec<String>, Str
 }
 
 fn pubsub_block_fields(_: &str, fields: Option<&Fields>, ev: &mut Event) -> ParseResult {
-    if let Some(c) = field_cid(fields, "cid")? {
+    if let Some(c) = field_cid(fields, "cid", ev)? {
         ev.cids = vec![c];
     }
     ev.peer = field_str(fields, "source");
@@ -305,7 +314,7 @@ fn pubsub_block_fields(_: &str, fields: Option<&Fields>, ev: &mut Event) -> Pars
 
 fn block_delay_structured(_: &str, fields: Option<&Fields>, ev: &mut Event) -> ParseResult {
     let fields = fields.ok_or("no fields (block, delay, miner)")?;
-    if let Some(c) = field_cid(Some(fields), "block")? {
+    if let Some(c) = field_cid(Some(fields), "block", ev)? {
         ev.cids = vec![c];
     }
     ev.delay_s = Some(field_f64(Some(fields), "delay").ok_or("no delay field")?);
@@ -346,7 +355,7 @@ fn not_better(msg: &str, fields: Option<&Fields>, ev: &mut Event) -> ParseResult
     if let Some(from) = rest(msg, "incoming tipset ").strip_prefix("from ") {
         ev.peer = from.split_whitespace().next().map(str::to_string);
     }
-    ev.cids = field_cid_list(fields, "incomingTS")?;
+    ev.cids = field_cid_list(fields, "incomingTS", ev)?;
     if let Some(Value::Array(m)) = fields.and_then(|f| f.get("miners")) {
         let miners: Vec<&str> = m.iter().filter_map(Value::as_str).collect();
         if !miners.is_empty() {
@@ -359,22 +368,22 @@ fn not_better(msg: &str, fields: Option<&Fields>, ev: &mut Event) -> ParseResult
 fn bad_block(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
     let r = rest(msg, "InformNewHead called on block marked as bad:").trim_start();
     let c = r.split(|ch: char| ch.is_whitespace()).next().unwrap_or("");
-    ev.cids = vec![validate_cid(c).map_err(|e| e.to_string())?];
+    ev.cids = vec![cid_keeping_damaged(c, ev)?];
     Ok(())
 }
 
 fn weight_draw(_: &str, fields: Option<&Fields>, ev: &mut Event) -> ParseResult {
-    let mut cids = field_cid_list(fields, "ts")?;
-    cids.extend(field_cid_list(fields, "currTs")?);
+    let mut cids = field_cid_list(fields, "ts", ev)?;
+    cids.extend(field_cid_list(fields, "currTs", ev)?);
     ev.cids = cids;
     Ok(())
 }
 
 fn weight_tie_broken(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
     let r = rest(msg, "weight tie broken in favour of ");
-    let (mut winner, used) = cid_list(r)?;
+    let (mut winner, used) = cid_list_keeping_damaged(r, ev)?;
     let r2 = r[used..].trim_start().strip_prefix("against").ok_or("expected 'against'")?;
-    let (loser, _) = cid_list(r2)?;
+    let (loser, _) = cid_list_keeping_damaged(r2, ev)?;
     winner.extend(loser);
     ev.cids = winner;
     Ok(())

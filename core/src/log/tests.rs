@@ -131,6 +131,23 @@ fn invalid_cid_is_malformed_with_reason() {
     assert!(e.cids.is_empty());
 }
 
+/// CIDs in structured fields (zap's `block`, `cid`, a reflected `[{"/": …}]`) damaged in a
+/// paste are kept as printed and flagged, like those in the message; not CID-shaped, malformed.
+#[test]
+fn damaged_cids_in_fields_keep_their_event() {
+    let damaged = &A[..A.len() - 1];
+    let e = one(&format!("{{\"level\":\"warn\",\"ts\":\"2023-04-29T12:51:31.958Z\",\"logger\":\"sub\",\"caller\":\"sub/incoming.go:102\",\"msg\":\"received block with large delay from miner\",\"block\":\"{damaged}\",\"delay\":7,\"miner\":\"f01000\"}}"));
+    assert_eq!(e.kind, EventKind::BlockDelay, "{e:?}");
+    assert_eq!(e.cids, [damaged]);
+    assert_eq!(e.damaged_cids, [damaged]);
+    assert_eq!(e.delay_s, Some(7.0));
+    assert_eq!(e.miner.as_deref(), Some("f01000"));
+    let e = one(&format!("2021-04-17T19:45:41.038-0700\tWARN\tsub\tsub/incoming.go:104\treceived block with large delay from miner\t{{\"block\": {{\"/\": \"{damaged}\"}}, \"delay\": 11, \"miner\": \"f012345\"}}"));
+    assert_eq!((e.kind, e.damaged_cids.len()), (EventKind::BlockDelay, 1), "{e:?}");
+    let e = one("2023-04-29T12:51:31.958Z\tWARN\tsub\tsub/incoming.go:102\treceived block with large delay from miner\t{\"block\": \"bafy2bzacecd6...\", \"delay\": 11, \"miner\": \"f012345\"}");
+    assert_eq!(e.kind, EventKind::Malformed, "{e:?}");
+}
+
 #[test]
 fn bad_timestamp_is_malformed() {
     let e = one("2021-13-26T09:44:30.657+0800\tINFO\tchain\tchain/sync_manager.go:232\tselected sync target: []");
