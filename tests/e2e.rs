@@ -737,3 +737,129 @@ fn a_damaged_cid_keeps_its_event() {
     assert_eq!(miss.code, 1);
     assert!(miss.stderr.contains(&format!("{doubled} (damaged: it does not decode)")), "{}", miss.stderr);
 }
+
+/// `lsync sql` answers what the reports answer, from the same store, and its constraints on
+/// CID, kind, node, time and id go to the store's indexes (pinned by EXPLAIN QUERY PLAN).
+#[test]
+fn sql_answers_equal_the_reports_and_use_the_indexes() {
+    use lsync_fixtures::node_journal::{generate_node_journal, NodeJournal, NodeKind};
+    let tmp = TempDir::new("sql");
+    let dir = tmp.path().join("repo");
+    std::fs::create_dir_all(dir.join("journal")).unwrap();
+    let mut p = NodeJournal::new(5, NodeKind::FullNode);
+    p.epochs = 3_000;
+    let file = std::fs::File::create(dir.join("journal/lotus-journal.ndjson")).unwrap();
+    generate_node_journal(&p, std::io::BufWriter::new(file)).unwrap();
+    let db = tmp.join("s.db");
+    lsync(&db, &["ingest", "-q", dir.to_str().unwrap(), "--node", "full"]).ok();
+    lsync(&db, &["ingest", "-q", "fixtures/logs/mixed-versions.log", "--node", "a"]).ok();
+    lsync(&db, &["ingest", "-q", "fixtures/generated/v1.29-text", "--node", "b"]).ok();
+    let sql = |q: &str| lsync(&db, &["sql", "--json", q]).ok().json_lines();
+
+    // Counts by kind equal `events --all`.
+    let all = lsync(&db, &["events", "--all", "--json"]).ok().json_lines();
+    let by_kind: BTreeMap<String, u64> = sql("SELECT kind, count(*) AS n FROM events GROUP BY kind")
+        .iter()
+        .map(|r| (r["kind"].as_str().unwrap().to_string(), r["n"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(by_kind, counts_by_kind(&all));
+    assert!(by_kind["head_change"] > 3_000, "{by_kind:?}");
+    let n = sql("SELECT count(*) AS n FROM events WHERE kind = 'head_change'");
+    assert_eq!(n[0]["n"].as_u64().unwrap(), lsync(&db, &["events", "--kind", "head_change", "--json"]).ok().json_lines().len() as u64);
+
+    // The operators' reorg query in SQL equals `lsync reorgs`, row for row.
+    let reorgs = lsync(&db, &["reorgs", "--json"]).ok().json_lines();
+    let rows = sql("SELECT node, line, from_height, to_height, revert_count, apply_count FROM head_changes WHERE apply_count >= 2 AND revert_count >= 1 ORDER BY node, file, line");
+    assert!(!reorgs.is_empty());
+    assert_eq!(rows.len(), reorgs.len());
+    let key = |r: &Value| (r["node"].as_str().unwrap().to_string(), r["line"].as_u64().unwrap());
+    let mut want: Vec<_> = reorgs.iter().map(key).collect();
+    want.sort();
+    let mut got: Vec<_> = rows.iter().map(key).collect();
+    got.sort();
+    assert_eq!(got, want);
+    // Every head change is a row (not only those main.head_changes keeps), classes as `summary`.
+    let classes = sql("SELECT class, count(*) AS n FROM head_changes WHERE revert_count > 0 GROUP BY class");
+    let summary = lsync(&db, &["summary", "--json"]).ok().json();
+    for c in &classes {
+        assert_eq!(summary["reorg_classes"][c["class"].as_str().unwrap()], c["n"], "{c}");
+    }
+
+    // A CID: the events naming it (inside tipset lists too), as `events --cid`.
+    let c = "bafy2bzacebvejsv3inwpbdhextyrllbodv6atccog4j3ju7xr6p2gngrvnwbq";
+    let want: Vec<String> = lsync(&db, &["events", "--all", "--cid", c, "--json"]).ok().json_lines().iter().map(|r| r["kind"].as_str().unwrap().to_string()).collect();
+    let got: Vec<String> = sql(&format!("SELECT kind FROM events WHERE cid = '{c}' ORDER BY ts_ns, line")).iter().map(|r| r["kind"].as_str().unwrap().to_string()).collect();
+    assert_eq!(got, want);
+    let joined = sql(&format!("SELECT e.kind FROM event_cids AS x JOIN events AS e ON e.event_id = x.event_id WHERE x.cid = '{c}' ORDER BY e.ts_ns"));
+    assert_eq!(joined.len(), want.len());
+    // A head change's CID, found through the index like trace finds it.
+    let hc = sql("SELECT to_cids FROM head_changes WHERE node = 'full' AND class = 'extend' LIMIT 1 OFFSET 1500");
+    let tipset: Vec<String> = serde_json::from_str(hc[0]["to_cids"].as_str().unwrap()).unwrap();
+    let naming = sql(&format!("SELECT count(*) AS n FROM events WHERE cid = '{}' AND kind = 'head_change'", tipset[tipset.len() - 1]));
+    assert!(naming[0]["n"].as_u64().unwrap() >= 2, "applied by one head change, the From of the next: {naming:?}");
+
+    // Time and node bounds equal `events --since/--until --node`.
+    let want = lsync(&db, &["events", "--all", "--node", "a", "--since", "2025-03-02T01:03:00Z", "--until", "2025-03-02T01:03:05Z", "--json"]).ok().json_lines();
+    let got = sql("SELECT count(*) AS n FROM events WHERE node = 'a' AND ts_ns BETWEEN ns('2025-03-02T01:03:00Z') AND ns('2025-03-02T01:03:05Z')");
+    assert_eq!(got[0]["n"].as_u64().unwrap(), want.len() as u64);
+
+    // The plans: no scan of the store for a CID, a kind with a time, a join on the event id.
+    let plan = |q: &str| sql(&format!("EXPLAIN QUERY PLAN {q}")).iter().map(|r| r["detail"].as_str().unwrap().to_string()).collect::<Vec<_>>().join(" | ");
+    assert_eq!(plan(&format!("SELECT * FROM events WHERE cid = '{c}'")), "SCAN events VIRTUAL TABLE INDEX 0:cid");
+    assert_eq!(plan("SELECT * FROM events WHERE kind = 'block_delay' AND ts >= '2025-03-01' AND node = 'a'"), "SCAN events VIRTUAL TABLE INDEX 0:kind,node,ts_since");
+    assert_eq!(plan("SELECT * FROM events WHERE kind = 'block_delay' AND ts_ns >= 5 AND ts_ns < 9"), "SCAN events VIRTUAL TABLE INDEX 0:kind,since,until");
+    assert_eq!(plan("SELECT * FROM head_changes WHERE revert_count >= 2"), "SCAN head_changes VIRTUAL TABLE INDEX 0:min_revert");
+    assert_eq!(
+        plan(&format!("SELECT e.kind FROM event_cids AS x JOIN events AS e ON e.event_id = x.event_id WHERE x.cid = '{c}'")),
+        "SCAN x VIRTUAL TABLE INDEX 0:cid | SCAN e VIRTUAL TABLE INDEX 0:id"
+    );
+    // A pushed-down bound is a superset: SQLite still checks the text of `ts`.
+    let n_text = sql("SELECT count(*) AS n FROM events WHERE node = 'a' AND ts >= '2025-03-02T02:01:30'");
+    let n_scan = sql("SELECT count(*) AS n FROM (SELECT ts FROM events WHERE node = 'a') WHERE ts >= '2025-03-02T02:01:30'");
+    assert_eq!(n_text, n_scan);
+}
+
+#[test]
+fn sql_refuses_writes_and_points_at_errors() {
+    let tmp = TempDir::new("sql-errors");
+    let db = tmp.join("e.db");
+    lsync(&db, &["ingest", "-q", "fixtures/logs/mixed-versions.log", "--node", "a"]).ok();
+    let before = lsync(&db, &["sql", "--csv", "SELECT count(*) FROM events; SELECT count(*) FROM nodes"]).ok().stdout;
+    for q in ["DELETE FROM nodes", "SELECT 1; INSERT INTO nodes(name) VALUES ('x')", "PRAGMA user_version = 3", "CREATE TABLE t(x)", "DROP TABLE segments", "UPDATE main.sources SET path = 'x'"] {
+        let r = lsync(&db, &["sql", q]);
+        assert_eq!(r.code, 1, "{q}: {}", r.stdout);
+        assert!(r.stderr.contains("lsync sql only reads"), "{q}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    }
+    let attached = tmp.join("other.db");
+    let r = lsync(&db, &["sql", &format!("ATTACH '{}' AS o", attached.display())]);
+    assert_eq!(r.code, 1);
+    assert!(!attached.exists(), "ATTACH would create the file");
+    assert_eq!(lsync(&db, &["sql", "--csv", "SELECT count(*) FROM events; SELECT count(*) FROM nodes"]).ok().stdout, before);
+    assert_eq!(before, "count(*)\n39\ncount(*)\n1\n");
+
+    let r = lsync(&db, &["sql", "SELECT kind,\n  FROM events"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("near \"FROM\": syntax error"), "{}", r.stderr);
+    assert!(r.stderr.contains("line 2, column 3"), "{}", r.stderr);
+    let r = lsync(&db, &["sql", "SELECT * FROM evnts"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("no such table: evnts"), "{}", r.stderr);
+    let r = lsync(&db, &["sql", "SELECT ns('yesterday-ish')"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("invalid timestamp"), "{}", r.stderr);
+    let r = lsync(&db, &["sql", "  -- nothing\n"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("the query is empty"), "{}", r.stderr);
+    let r = lsync(&tmp.join("missing.db"), &["sql", "SELECT 1"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("no database at"), "{}", r.stderr);
+    // A query from a file; the table listing.
+    let f = tmp.join("q.sql");
+    std::fs::write(&f, "SELECT name FROM nodes;").unwrap();
+    assert_eq!(lsync(&db, &["sql", "--csv", "--file", f.to_str().unwrap()]).ok().stdout, "name\na\n");
+    let tables = lsync(&db, &["sql", "--tables", "--json"]).ok().json_lines();
+    let names: Vec<&str> = tables.iter().map(|t| t["table"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["events", "event_cids", "head_changes", "sources", "nodes"]);
+    assert!(tables[0]["columns"].as_array().unwrap().iter().any(|c| c == "delay_s"));
+}

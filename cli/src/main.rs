@@ -7,6 +7,7 @@ mod columns;
 mod live;
 mod output;
 mod reports;
+mod sql;
 
 /// Ingest allocates and frees millions of small strings on several threads at once; glibc's
 /// allocator spent ~17 % of the parser threads' time on that (perf, 512 MiB log), mimalloc a
@@ -200,6 +201,37 @@ enum Command {
         #[command(flatten)]
         db: DbArg,
     },
+    /// SQL over the database: events, event_cids, head_changes, sources, nodes.
+    ///
+    /// The tables read the store as the query runs (nothing is loaded whole); constraints on
+    /// event_id, kind, node, ts / ts_ns and cid use the store's indexes. Read-only: a statement
+    /// that would write is refused. Several statements separated by `;` run in turn.
+    ///
+    /// Examples:
+    ///   lsync sql --tables
+    ///   lsync sql "SELECT count(*) FROM events WHERE kind = 'head_change'"
+    ///   lsync sql "SELECT * FROM head_changes WHERE apply_count >= 2 AND revert_count >= 1"
+    ///   lsync sql "SELECT kind, ts, file, line FROM events WHERE cid = 'bafy2bzace…'"
+    ///   lsync sql --csv "SELECT miner, count(*) AS late, max(delay_s) FROM events
+    ///       WHERE kind = 'block_delay' AND ts >= '2024-05-01' GROUP BY miner ORDER BY late DESC"
+    ///   lsync sql --file query.sql --json
+    Sql {
+        /// The SQL; `-` or nothing reads it from stdin.
+        query: Option<String>,
+        /// Read the SQL from this file.
+        #[arg(long, conflicts_with = "query")]
+        file: Option<PathBuf>,
+        /// List the tables and their columns.
+        #[arg(long)]
+        tables: bool,
+        /// At most this many rows per statement in a table (--csv and --json print all).
+        #[arg(long, default_value_t = 1000)]
+        max_rows: usize,
+        #[command(flatten)]
+        out: OutputArgs,
+        #[command(flatten)]
+        db: DbArg,
+    },
     /// Inspect Filecoin data files.
     #[command(subcommand)]
     Inspect(InspectCommand),
@@ -293,6 +325,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Reorgs { min_apply, min_revert, filter, out, db } => reports::reorgs(&db.db, min_apply, min_revert, &filter, out),
         Command::Miners { min_delay, worst, filter, out, db } => reports::miners(&db.db, min_delay, worst, &filter, out),
         Command::Summary { node, json, db } => reports::summary(&db.db, node.as_deref(), json),
+        Command::Sql { query, file, tables, max_rows, out, db } => sql::run(&db.db, query, file, tables, max_rows, out),
         Command::Inspect(InspectCommand::Car { file, network, json }) => reports::inspect_car(&file, &network, json),
         Command::Follow(args) => live::follow(args),
         Command::Devnet(args) => live::devnet(args),
