@@ -863,3 +863,166 @@ fn sql_refuses_writes_and_points_at_errors() {
     assert_eq!(names, vec!["events", "event_cids", "head_changes", "sources", "nodes"]);
     assert!(tables[0]["columns"].as_array().unwrap().iter().any(|c| c == "delay_s"));
 }
+
+/// Runs a query in DuckDB (Python's `duckdb`), rows as JSON arrays; `None` when DuckDB is not
+/// installed and `LSYNC_REQUIRE_DUCKDB` is unset (CI sets it: there the test cannot skip).
+fn duckdb(query: &str) -> Option<Vec<Vec<Value>>> {
+    let script = "import duckdb, json, sys\nprint(json.dumps(duckdb.sql(sys.argv[1]).fetchall(), default=str))";
+    let out = std::process::Command::new("python3").args(["-c", script, query]).output();
+    match out {
+        Ok(o) if o.status.success() => Some(serde_json::from_slice(&o.stdout).unwrap()),
+        Ok(o) if String::from_utf8_lossy(&o.stderr).contains("No module named 'duckdb'") && std::env::var_os("LSYNC_REQUIRE_DUCKDB").is_none() => {
+            eprintln!("DuckDB not installed (pip install duckdb): skipping the DuckDB half of this test");
+            None
+        }
+        Ok(o) => panic!("duckdb failed on {query}: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(e) if std::env::var_os("LSYNC_REQUIRE_DUCKDB").is_none() => {
+            eprintln!("no python3 ({e}): skipping the DuckDB half of this test");
+            None
+        }
+        Err(e) => panic!("python3: {e}"),
+    }
+}
+
+fn files_with_hashes(dir: &Path) -> BTreeMap<String, u64> {
+    use std::hash::{Hash, Hasher};
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                std::fs::read(&p).unwrap().hash(&mut h);
+                out.insert(p.strip_prefix(dir).unwrap().display().to_string(), h.finish());
+            }
+        }
+    }
+    out
+}
+
+/// The Parquet export, read by a real DuckDB: typed columns, Hive partitions, the jq reorg
+/// query and the per-miner delays equal lsync's own reports; an incremental export adds new
+/// files only and removes an interrupted run's.
+#[test]
+fn parquet_export_reads_in_duckdb_like_the_reports() {
+    use lsync_fixtures::node_journal::{generate_node_journal, NodeJournal, NodeKind};
+    let tmp = TempDir::new("export");
+    let dir = tmp.path().join("repo");
+    std::fs::create_dir_all(dir.join("journal")).unwrap();
+    let mut p = NodeJournal::new(7, NodeKind::FullNode);
+    p.epochs = 3_000;
+    let file = std::fs::File::create(dir.join("journal/lotus-journal.ndjson")).unwrap();
+    generate_node_journal(&p, std::io::BufWriter::new(file)).unwrap();
+    let log = tmp.path().join("daemon.log");
+    std::fs::copy(root().join("fixtures/logs/mixed-versions.log"), &log).unwrap();
+    let db = tmp.join("x.db");
+    lsync(&db, &["ingest", "-q", dir.to_str().unwrap(), "--node", "full"]).ok();
+    lsync(&db, &["ingest", "-q", log.to_str().unwrap(), "--node", "a"]).ok();
+    lsync(&db, &["ingest", "-q", "fixtures/generated/v1.29-text", "--node", "b"]).ok();
+    let out = tmp.path().join("export");
+    let report = lsync(&db, &["export", "--out", out.to_str().unwrap(), "--json"]).ok().json();
+    let total = lsync(&db, &["sql", "--json", "SELECT count(*) AS n FROM events"]).ok().json_lines()[0]["n"].as_u64().unwrap();
+    assert_eq!(report["tables"]["events"]["rows"].as_u64().unwrap(), total);
+    assert!(out.join("events/node=full").is_dir() && out.join("events/node=a").is_dir());
+    // Exporting into it again without --since-last-export is refused; an incremental one into
+    // a directory without an export too.
+    let r = lsync(&db, &["export", "--out", out.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("already holds an export"), "{}", r.stderr);
+    let r = lsync(&db, &["export", "--since-last-export", "--out", tmp.join("empty").to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("holds no export"), "{}", r.stderr);
+    let schema = lsync(&db, &["export", "--schema"]).ok().stdout;
+    assert!(schema.contains("CREATE TABLE events (") && schema.contains("ts Nullable(DateTime64(9, 'UTC'))") && schema.contains("cids Array(String)"), "{schema}");
+
+    let ev = format!("read_parquet('{}/events/**/*.parquet', hive_partitioning = true)", out.display());
+    let hc = format!("read_parquet('{}/head_changes/**/*.parquet', hive_partitioning = true)", out.display());
+    if let Some(rows) = duckdb(&format!("SELECT count(*), typeof(any_value(ts)), typeof(any_value(cids)), typeof(any_value(height)), typeof(any_value(date)) FROM {ev}")) {
+        assert_eq!(rows[0][0].as_u64().unwrap(), total);
+        assert_eq!(rows[0][1], "TIMESTAMPTZ_NS", "a UTC instant, nanoseconds");
+        assert_eq!(rows[0][2], "VARCHAR[]");
+        assert_eq!(rows[0][3], "BIGINT");
+        assert_eq!(rows[0][4], "DATE");
+        // Counts by kind and node equal lsync sql's.
+        let want: BTreeMap<String, u64> = lsync(&db, &["sql", "--json", "SELECT node || '/' || kind AS k, count(*) AS n FROM events GROUP BY 1"])
+            .ok()
+            .json_lines()
+            .iter()
+            .map(|r| (r["k"].as_str().unwrap().to_string(), r["n"].as_u64().unwrap()))
+            .collect();
+        let got: BTreeMap<String, u64> = duckdb(&format!("SELECT node || '/' || kind, count(*) FROM {ev} GROUP BY 1")).unwrap().iter().map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_u64().unwrap())).collect();
+        assert_eq!(got, want);
+        // The operators' jq query, in DuckDB over the export, equals `lsync reorgs`.
+        let reorgs = lsync(&db, &["reorgs", "--json"]).ok().json_lines();
+        let rows = duckdb(&format!("SELECT count(*) FROM {hc} WHERE apply_count > 1 AND revert_count > 0")).unwrap();
+        assert_eq!(rows[0][0].as_u64().unwrap(), reorgs.len() as u64);
+        assert!(!reorgs.is_empty());
+        // A timestamp keeps its instant and its offset: node a's log writes +08:00 and +01:00.
+        let rows = duckdb(&format!("SELECT count(DISTINCT ts_offset_s) FROM {ev} WHERE node = 'a' AND ts_offset_s IS NOT NULL")).unwrap();
+        assert!(rows[0][0].as_u64().unwrap() >= 2, "{rows:?}");
+        let sql_ns = lsync(&db, &["sql", "--json", "SELECT min(ts_ns) AS t FROM events WHERE node = 'a'"]).ok().json_lines()[0]["t"].as_i64().unwrap();
+        let rows = duckdb(&format!("SELECT epoch_ns(min(ts)) FROM {ev} WHERE node = 'a'")).unwrap();
+        assert_eq!(rows[0][0].as_i64().unwrap(), sql_ns);
+        // Per-miner delays in SQL equal `lsync miners` (count and median).
+        let miners = lsync(&db, &["miners", "--json"]).ok().json_lines();
+        assert!(!miners.is_empty());
+        for m in &miners {
+            let name = m["miner"].as_str().unwrap();
+            let rows = duckdb(&format!("SELECT count(*), median(delay_s) FROM {ev} WHERE kind = 'block_delay' AND miner = '{name}'")).unwrap();
+            assert_eq!(rows[0][0], m["late_blocks"], "{name}");
+            assert!((rows[0][1].as_f64().unwrap() - m["p50_delay_s"].as_f64().unwrap()).abs() < 1e-9, "{name}: {rows:?} vs {m}");
+        }
+    }
+
+    // New lines in a file already exported, and a run that died half-way: the next incremental
+    // export removes the dead run's file, adds new files with only the new rows, and leaves
+    // every old file as it was.
+    let before = files_with_hashes(&out);
+    let dead = out.join("events/node=a/date=2025-03-02/part-0009-00000.parquet");
+    std::fs::write(&dead, b"half a file").unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    std::fs::OpenOptions::new().append(true).open(&log).unwrap().write_all(text.as_bytes()).unwrap();
+    lsync(&db, &["ingest", "-q", log.to_str().unwrap(), "--node", "a"]).ok();
+    let total2 = lsync(&db, &["sql", "--json", "SELECT count(*) AS n FROM events"]).ok().json_lines()[0]["n"].as_u64().unwrap();
+    assert!(total2 > total);
+    let r2 = lsync(&db, &["export", "--since-last-export", "--out", out.to_str().unwrap(), "--json"]).ok().json();
+    assert_eq!(r2["run"], 2);
+    assert_eq!(r2["removed_leftovers"], 1);
+    assert!(!dead.exists());
+    assert_eq!(r2["tables"]["events"]["rows"].as_u64().unwrap(), total2 - total);
+    assert_eq!(r2["tables"]["head_changes"]["rows"], 0, "the journal did not grow");
+    let after = files_with_hashes(&out);
+    for (f, h) in &before {
+        assert_eq!(after.get(f), Some(h), "{f} was rewritten");
+    }
+    assert!(after.keys().any(|f| f.contains("part-0002-")));
+    if let Some(rows) = duckdb(&format!("SELECT count(*), count(DISTINCT event_id) FROM {ev}")) {
+        assert_eq!(rows[0][0].as_u64().unwrap(), total2);
+        assert_eq!(rows[0][1].as_u64().unwrap(), total2, "no row twice");
+    }
+    let r3 = lsync(&db, &["export", "--since-last-export", "--out", out.to_str().unwrap(), "--json"]).ok().json();
+    assert_eq!(r3["tables"]["events"]["rows"], 0);
+
+    // NDJSON and CSV: the same rows, one per line.
+    let nd = tmp.path().join("nd");
+    lsync(&db, &["export", "-q", "--format", "ndjson", "--table", "head_changes", "--node", "full", "--out", nd.to_str().unwrap()]).ok();
+    let heads = lsync(&db, &["sql", "--json", "SELECT count(*) AS n FROM head_changes WHERE node = 'full'"]).ok().json_lines()[0]["n"].as_u64().unwrap();
+    let mut lines = 0;
+    for e in std::fs::read_dir(nd.join("head_changes/node=full")).unwrap() {
+        for f in std::fs::read_dir(e.unwrap().path()).unwrap() {
+            for l in std::fs::read_to_string(f.unwrap().path()).unwrap().lines() {
+                let v: Value = serde_json::from_str(l).unwrap();
+                assert!(v["to_cids"].is_array() && v["ts"].as_str().unwrap().ends_with('Z'));
+                lines += 1;
+            }
+        }
+    }
+    assert_eq!(lines, heads);
+    let csv = tmp.path().join("csv");
+    lsync(&db, &["export", "-q", "--format", "csv", "--table", "nodes", "--out", csv.to_str().unwrap()]).ok();
+    let f = std::fs::read_dir(csv.join("nodes")).unwrap().next().unwrap().unwrap().path();
+    assert_eq!(std::fs::read_to_string(f).unwrap(), "id,name\n1,full\n2,a\n3,b\n");
+}

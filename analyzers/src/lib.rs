@@ -1,10 +1,12 @@
 //! `lsync-analyzers`: the SQLite store, ingest, and the queries behind every report.
 //!
-//! Architecture invariants: only this crate touches SQLite; all polars code is in `miners`.
+//! Architecture invariants: only this crate touches SQLite; all polars code is in `miners` and
+//! `export`.
 
 // `unsafe` only where rusqlite's virtual-table traits require it (`sql`), nowhere else.
 #![deny(unsafe_code)]
 
+pub mod export;
 pub mod ingest;
 pub mod miners;
 pub mod query;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 /// One event as the reports print it (`lsync events --json` prints exactly these keys, and
 /// `data` for journal records ingested with `--keep-raw`).
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct EventRow {
     pub kind: String,
     pub ts: Option<String>,

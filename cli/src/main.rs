@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod columns;
+mod export;
 mod live;
 mod output;
 mod reports;
@@ -232,6 +233,49 @@ enum Command {
         #[command(flatten)]
         db: DbArg,
     },
+    /// Write the store as open datasets: Parquet (default), CSV or NDJSON, for DuckDB,
+    /// ClickHouse, Spark or pandas.
+    ///
+    /// One dataset per table (events, event_cids, head_changes, sources, nodes), in Hive-style
+    /// partitions DIR/TABLE/node=N/date=YYYY-MM-DD/part-R-K.parquet. Typed: ts is a UTC
+    /// timestamp (ns) with the original offset in ts_offset_s, heights and counts integers,
+    /// CID lists list<string>. Streamed with bounded memory. --since-last-export adds only the
+    /// rows ingested since the last export into DIR, in new files; old files are never touched.
+    ///
+    /// Examples:
+    ///   lsync export --out lsync-export
+    ///   lsync export --out lsync-export --since-last-export
+    ///   lsync export --format ndjson --table events --node mynode --since 2024-05-01 --out ev/
+    ///   lsync export --schema        (ClickHouse CREATE TABLE statements)
+    ///   duckdb -c "SELECT kind, count(*) FROM read_parquet('lsync-export/events/**/*.parquet',
+    ///       hive_partitioning = true) GROUP BY kind"
+    Export {
+        /// The directory to write (new or empty; with --since-last-export, an earlier export).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// parquet, csv (lists as JSON arrays) or ndjson.
+        #[arg(long, default_value = "parquet")]
+        format: lsync_analyzers::export::Format,
+        /// Only these tables (repeatable) [default: all].
+        #[arg(long = "table", value_name = "TABLE")]
+        tables: Vec<lsync_analyzers::export::Table>,
+        /// Add the rows ingested since the last export into --out, as new files.
+        #[arg(long)]
+        since_last_export: bool,
+        /// Print ClickHouse CREATE TABLE statements for the tables and exit.
+        #[arg(long)]
+        schema: bool,
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+        #[command(flatten)]
+        db: DbArg,
+    },
     /// Inspect Filecoin data files.
     #[command(subcommand)]
     Inspect(InspectCommand),
@@ -326,6 +370,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Miners { min_delay, worst, filter, out, db } => reports::miners(&db.db, min_delay, worst, &filter, out),
         Command::Summary { node, json, db } => reports::summary(&db.db, node.as_deref(), json),
         Command::Sql { query, file, tables, max_rows, out, db } => sql::run(&db.db, query, file, tables, max_rows, out),
+        Command::Export { out, format, tables, since_last_export, schema, filter, json, quiet, db } => export::run(&db.db, format, out, tables, &filter, since_last_export, schema, json, quiet),
         Command::Inspect(InspectCommand::Car { file, network, json }) => reports::inspect_car(&file, &network, json),
         Command::Follow(args) => live::follow(args),
         Command::Devnet(args) => live::devnet(args),

@@ -1,0 +1,933 @@
+//! `lsync export`: the store as open datasets — Parquet (through polars-io), CSV or NDJSON — one
+//! dataset per table, in Hive-style partitions `TABLE/node=N/date=YYYY-MM-DD/part-R-K.EXT`
+//! that DuckDB, ClickHouse, Spark and pandas read as they are.
+//!
+//! Streaming: segments are decoded one at a time, source by source in time order; rows wait in
+//! per-partition column buffers that are written out as a row group when they reach
+//! [`ROW_GROUP_ROWS`], and all of them when the buffered rows of every partition together
+//! reach [`BUFFERED_ROWS_CAP`] — so memory is bounded by the cap, not by the data. At most
+//! [`OPEN_PARTITIONS`] files are open; a partition closed to make room gets a new part file if
+//! it receives rows again.
+//!
+//! Incremental: `DIR/_lsync_export.json` records each run and, per source, the line the store
+//! had read up to (`next_line`, read in the same snapshot as the rows). `--since-last-export`
+//! writes only the rows past those lines into new part files (run number `R` in the name), and
+//! never touches an old file. Files are written as `.tmp` and renamed when complete, the
+//! manifest last; files of a run the manifest does not record (an export that crashed) are
+//! deleted by the next run, so a crash never leaves duplicate rows behind.
+//!
+//! All polars code of this module is in [`parquet_frame`] and [`PartWriter`].
+
+use crate::read::{self, Sources};
+use crate::rows::EventRow;
+use crate::store::{Result, StoreError};
+use polars::prelude::*;
+use polars_io::parquet::write::{BatchedWriter, ParquetWriter};
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Rows per Parquet row group at most (and per flush of a partition's buffer in the text formats).
+pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+/// Bytes a partition's buffer holds before it is written out as a row group.
+pub const ROW_GROUP_BYTES: usize = 32 << 20;
+/// Bytes buffered over all partitions and tables before every buffer is written out: with
+/// polars' copy while writing, the export's peak stays near twice this plus the decoder's.
+pub const BUFFERED_BYTES_CAP: usize = 48 << 20;
+/// Files open at once.
+pub const OPEN_PARTITIONS: usize = 64;
+/// The partition value of events without a time (Hive's and Spark's name for NULL, which
+/// DuckDB reads as NULL too, keeping `date` typed DATE).
+pub const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
+/// The manifest's name inside the output directory.
+pub const MANIFEST: &str = "_lsync_export.json";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Parquet,
+    Csv,
+    Ndjson,
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Parquet => "parquet",
+            Format::Csv => "csv",
+            Format::Ndjson => "ndjson",
+        }
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Format, String> {
+        match s {
+            "parquet" => Ok(Format::Parquet),
+            "csv" => Ok(Format::Csv),
+            "ndjson" | "jsonl" => Ok(Format::Ndjson),
+            _ => Err(format!("unknown format {s:?}: parquet, csv or ndjson")),
+        }
+    }
+}
+
+/// The tables `lsync export` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Table {
+    Events,
+    EventCids,
+    HeadChanges,
+    Sources,
+    Nodes,
+}
+
+impl Table {
+    pub const ALL: [Table; 5] = [Table::Events, Table::EventCids, Table::HeadChanges, Table::Sources, Table::Nodes];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Events => "events",
+            Table::EventCids => "event_cids",
+            Table::HeadChanges => "head_changes",
+            Table::Sources => "sources",
+            Table::Nodes => "nodes",
+        }
+    }
+
+    /// Partitioned by node and date (the small tables are one file per run).
+    pub fn partitioned(self) -> bool {
+        matches!(self, Table::Events | Table::EventCids | Table::HeadChanges)
+    }
+
+    /// The columns stored in the files (partition columns `node` and `date` are in the paths).
+    pub fn columns(self) -> &'static [Column] {
+        use ColType::*;
+        const fn c(name: &'static str, ty: ColType) -> Column {
+            Column { name, ty }
+        }
+        const EVENTS: &[Column] = &[
+                c("event_id", Int),
+                c("kind", Text),
+                c("ts", Time),
+                c("ts_offset_s", Int32),
+                c("file", Text),
+                c("line", Int),
+                c("level", Text),
+                c("logger", Text),
+                c("caller", Text),
+                c("height", Int),
+                c("worker", Int),
+                c("miner", Text),
+                c("delay_s", Real),
+                c("duration_ms", Real),
+                c("peer", Text),
+                c("text", Text),
+                c("cids", TextList),
+                c("cids_invalid", TextList),
+                c("data", Text),
+            ];
+        const EVENT_CIDS: &[Column] = &[c("event_id", Int), c("position", Int32), c("cid", Text), c("invalid", Bool), c("kind", Text), c("ts", Time)];
+        const HEAD_CHANGES: &[Column] = &[
+                c("event_id", Int),
+                c("ts", Time),
+                c("ts_offset_s", Int32),
+                c("file", Text),
+                c("line", Int),
+                c("from_height", Int),
+                c("to_height", Int),
+                c("revert_count", Int),
+                c("apply_count", Int),
+                c("class", Text),
+                c("depth", Int),
+                c("from_cids", TextList),
+                c("to_cids", TextList),
+            ];
+        const SOURCES: &[Column] = &[
+                c("id", Int),
+                c("node", Text),
+                c("path", Text),
+                c("format", Text),
+                c("compression", Text),
+                c("bytes", Int),
+                c("lines", Int),
+                c("events", Int),
+                c("malformed", Int),
+                c("unknown", Int),
+                c("first_ingest", Text),
+                c("last_ingest", Text),
+            ];
+        const NODES: &[Column] = &[c("id", Int), c("name", Text)];
+        match self {
+            Table::Events => EVENTS,
+            Table::EventCids => EVENT_CIDS,
+            Table::HeadChanges => HEAD_CHANGES,
+            Table::Sources => SOURCES,
+            Table::Nodes => NODES,
+        }
+    }
+}
+
+impl std::str::FromStr for Table {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Table, String> {
+        Table::ALL.into_iter().find(|t| t.name() == s).ok_or_else(|| format!("unknown table {s:?}: events, event_cids, head_changes, sources or nodes"))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColType {
+    Int,
+    Int32,
+    Real,
+    Text,
+    Bool,
+    /// An instant, UTC, nanoseconds.
+    Time,
+    TextList,
+}
+
+impl ColType {
+    /// The Parquet/Arrow type as DuckDB names it.
+    pub fn duckdb(self) -> &'static str {
+        match self {
+            ColType::Int => "BIGINT",
+            ColType::Int32 => "INTEGER",
+            ColType::Real => "DOUBLE",
+            ColType::Text => "VARCHAR",
+            ColType::Bool => "BOOLEAN",
+            ColType::Time => "TIMESTAMP WITH TIME ZONE",
+            ColType::TextList => "VARCHAR[]",
+        }
+    }
+
+    /// The ClickHouse type (every column nullable but lists, which are empty instead).
+    pub fn clickhouse(self) -> &'static str {
+        match self {
+            ColType::Int => "Nullable(Int64)",
+            ColType::Int32 => "Nullable(Int32)",
+            ColType::Real => "Nullable(Float64)",
+            ColType::Text => "Nullable(String)",
+            ColType::Bool => "Nullable(Bool)",
+            ColType::Time => "Nullable(DateTime64(9, 'UTC'))",
+            ColType::TextList => "Array(String)",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Column {
+    pub name: &'static str,
+    pub ty: ColType,
+}
+
+/// ClickHouse `CREATE TABLE` statements for the tables (`lsync export --schema`), with the
+/// partition columns as ordinary columns, as a `file(…, Parquet)` read with
+/// `use_hive_partitioning = 1` yields them.
+pub fn clickhouse_schema(tables: &[Table]) -> String {
+    let mut out = String::new();
+    for t in tables {
+        let mut cols: Vec<String> = Vec::new();
+        if t.partitioned() {
+            cols.push("    node String".into());
+            cols.push("    date Nullable(Date)".into());
+        }
+        cols.extend(t.columns().iter().map(|c| format!("    {} {}", c.name, c.ty.clickhouse())));
+        let order = if t.partitioned() { "(node, event_id)" } else { "id" };
+        out.push_str(&format!("CREATE TABLE {} (\n{}\n) ENGINE = MergeTree ORDER BY {order};\n\n", t.name(), cols.join(",\n")));
+    }
+    out
+}
+
+/// One value of a row.
+#[derive(Clone, Debug)]
+enum Val {
+    Int(Option<i64>),
+    Int32(Option<i32>),
+    Real(Option<f64>),
+    Text(Option<String>),
+    Bool(Option<bool>),
+    Time(Option<i64>),
+    TextList(Vec<String>),
+}
+
+/// A partition's rows, column by column.
+enum ColBuf {
+    Int(Vec<Option<i64>>),
+    Int32(Vec<Option<i32>>),
+    Real(Vec<Option<f64>>),
+    Text(Vec<Option<String>>),
+    Bool(Vec<Option<bool>>),
+    Time(Vec<Option<i64>>),
+    TextList(Vec<Vec<String>>),
+}
+
+impl ColBuf {
+    fn new(ty: ColType) -> ColBuf {
+        match ty {
+            ColType::Int => ColBuf::Int(Vec::new()),
+            ColType::Int32 => ColBuf::Int32(Vec::new()),
+            ColType::Real => ColBuf::Real(Vec::new()),
+            ColType::Text => ColBuf::Text(Vec::new()),
+            ColType::Bool => ColBuf::Bool(Vec::new()),
+            ColType::Time => ColBuf::Time(Vec::new()),
+            ColType::TextList => ColBuf::TextList(Vec::new()),
+        }
+    }
+
+    fn push(&mut self, v: Val) {
+        match (self, v) {
+            (ColBuf::Int(b), Val::Int(v)) => b.push(v),
+            (ColBuf::Int32(b), Val::Int32(v)) => b.push(v),
+            (ColBuf::Real(b), Val::Real(v)) => b.push(v),
+            (ColBuf::Text(b), Val::Text(v)) => b.push(v),
+            (ColBuf::Bool(b), Val::Bool(v)) => b.push(v),
+            (ColBuf::Time(b), Val::Time(v)) => b.push(v),
+            (ColBuf::TextList(b), Val::TextList(v)) => b.push(v),
+            (b, v) => unreachable!("a row's value {v:?} does not match its column {}", b.type_name()),
+        }
+    }
+
+    fn type_name(&self) -> &'static str {
+        match self {
+            ColBuf::Int(_) => "int",
+            ColBuf::Int32(_) => "int32",
+            ColBuf::Real(_) => "real",
+            ColBuf::Text(_) => "text",
+            ColBuf::Bool(_) => "bool",
+            ColBuf::Time(_) => "time",
+            ColBuf::TextList(_) => "text list",
+        }
+    }
+}
+
+struct RowBuf {
+    cols: Vec<ColBuf>,
+    len: usize,
+    /// Roughly the heap the rows hold (strings and slots), for the memory bound.
+    bytes: usize,
+}
+
+impl RowBuf {
+    fn new(table: Table) -> RowBuf {
+        RowBuf { cols: table.columns().iter().map(|c| ColBuf::new(c.ty)).collect(), len: 0, bytes: 0 }
+    }
+
+    fn push(&mut self, row: Vec<Val>) {
+        debug_assert_eq!(row.len(), self.cols.len());
+        for (c, v) in self.cols.iter_mut().zip(row) {
+            self.bytes += match &v {
+                Val::Text(Some(t)) => 24 + t.len(),
+                Val::TextList(l) => 24 + l.iter().map(|t| 24 + t.len()).sum::<usize>(),
+                _ => 16,
+            };
+            c.push(v);
+        }
+        self.len += 1;
+    }
+
+    /// Takes the rows out, leaving the buffer empty.
+    fn take(&mut self, table: Table) -> RowBuf {
+        std::mem::replace(self, RowBuf::new(table))
+    }
+}
+
+/// The rows of `cols` as a polars frame with the table's column types.
+fn parquet_frame(table: Table, rows: RowBuf) -> PolarsResult<DataFrame> {
+    let mut columns: Vec<polars::prelude::Column> = Vec::with_capacity(rows.cols.len());
+    for (spec, buf) in table.columns().iter().zip(rows.cols) {
+        let name: PlSmallStr = spec.name.into();
+        let s = match buf {
+            ColBuf::Int(v) => Series::new(name, v),
+            ColBuf::Int32(v) => Series::new(name, v),
+            ColBuf::Real(v) => Series::new(name, v),
+            ColBuf::Text(v) => Series::new(name, v),
+            ColBuf::Bool(v) => Series::new(name, v),
+            ColBuf::Time(v) => Int64Chunked::new(name, v).into_datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC)).into_series(),
+            ColBuf::TextList(v) => {
+                let mut b = ListStringChunkedBuilder::new(name, v.len(), v.iter().map(Vec::len).sum());
+                for list in &v {
+                    b.append_values_iter(list.iter().map(String::as_str));
+                }
+                b.finish().into_series()
+            }
+        };
+        columns.push(s.into());
+    }
+    DataFrame::new_infer_height(columns)
+}
+
+fn polars_err(e: PolarsError) -> StoreError {
+    StoreError::Input(format!("writing Parquet: {e}"))
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io { path: path.display().to_string(), source }
+}
+
+/// A partition's open file.
+enum PartWriter {
+    Parquet(BatchedWriter<BufWriter<File>>),
+    Text(BufWriter<File>),
+}
+
+struct OpenPart {
+    writer: PartWriter,
+    tmp: PathBuf,
+    path: PathBuf,
+    /// For LRU closing.
+    last_use: u64,
+}
+
+/// Where the rows of one table go: partition buffers and open files.
+struct TableOut {
+    table: Table,
+    format: Format,
+    dir: PathBuf,
+    run: u64,
+    buffers: HashMap<(String, Option<String>), RowBuf>,
+    open: HashMap<(String, Option<String>), OpenPart>,
+    next_part: u64,
+    rows: u64,
+    files: Vec<PathBuf>,
+}
+
+/// Percent-encodes a partition value the way Hive writes one (anything but `[A-Za-z0-9_.-]`).
+fn hive_value(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if out.is_empty() || out == "." || out == ".." {
+        out = format!("%{}", hex_of(&out));
+    }
+    out
+}
+
+fn hex_of(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02X}")).collect()
+}
+
+impl TableOut {
+    fn new(table: Table, format: Format, root: &Path, run: u64) -> TableOut {
+        TableOut { table, format, dir: root.join(table.name()), run, buffers: HashMap::new(), open: HashMap::new(), next_part: 0, rows: 0, files: Vec::new() }
+    }
+
+    fn buffered_bytes(&self) -> usize {
+        self.buffers.values().map(|b| b.bytes).sum()
+    }
+
+    fn push(&mut self, key: (String, Option<String>), row: Vec<Val>, tick: u64) -> Result<()> {
+        let table = self.table;
+        let buf = self.buffers.entry(key.clone()).or_insert_with(|| RowBuf::new(table));
+        buf.push(row);
+        self.rows += 1;
+        if buf.len >= ROW_GROUP_ROWS || buf.bytes >= ROW_GROUP_BYTES {
+            self.flush(&key, tick)?;
+        }
+        Ok(())
+    }
+
+    fn flush_all(&mut self, tick: u64) -> Result<()> {
+        let keys: Vec<_> = self.buffers.iter().filter(|(_, b)| b.len > 0).map(|(k, _)| k.clone()).collect();
+        for k in keys {
+            self.flush(&k, tick)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, key: &(String, Option<String>), tick: u64) -> Result<()> {
+        let table = self.table;
+        let Some(buf) = self.buffers.get_mut(key) else { return Ok(()) };
+        if buf.len == 0 {
+            return Ok(());
+        }
+        let rows = buf.take(table);
+        self.buffers.remove(key);
+        if !self.open.contains_key(key) {
+            if self.open.len() >= OPEN_PARTITIONS {
+                let oldest = self.open.iter().min_by_key(|(_, p)| p.last_use).map(|(k, _)| k.clone()).expect("some open");
+                self.close(&oldest)?;
+            }
+            let part = self.open_part(key)?;
+            self.open.insert(key.clone(), part);
+        }
+        let part = self.open.get_mut(key).expect("opened");
+        part.last_use = tick;
+        write_rows(table, self.format, &mut part.writer, rows, &part.tmp)
+    }
+
+    fn open_part(&mut self, key: &(String, Option<String>)) -> Result<OpenPart> {
+        let mut dir = self.dir.clone();
+        if self.table.partitioned() {
+            dir = dir.join(format!("node={}", hive_value(&key.0))).join(format!("date={}", key.1.as_deref().map_or(NULL_PARTITION.to_string(), hive_value)));
+        }
+        std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let name = format!("part-{:04}-{:05}.{}", self.run, self.next_part, self.format.extension());
+        self.next_part += 1;
+        let path = dir.join(&name);
+        let tmp = dir.join(format!("{name}.tmp"));
+        let file = File::create(&tmp).map_err(io_err(&tmp))?;
+        let w = BufWriter::with_capacity(1 << 20, file);
+        let writer = match self.format {
+            Format::Parquet => {
+                let schema = parquet_frame(self.table, RowBuf::new(self.table)).map_err(polars_err)?.schema().clone();
+                PartWriter::Parquet(ParquetWriter::new(w).set_parallel(false).batched(&schema).map_err(polars_err)?)
+            }
+            Format::Csv => {
+                let mut w = w;
+                let header: Vec<&str> = self.table.columns().iter().map(|c| c.name).collect();
+                writeln!(w, "{}", header.join(",")).map_err(io_err(&tmp))?;
+                PartWriter::Text(w)
+            }
+            Format::Ndjson => PartWriter::Text(w),
+        };
+        Ok(OpenPart { writer, tmp, path, last_use: 0 })
+    }
+
+    fn close(&mut self, key: &(String, Option<String>)) -> Result<()> {
+        let Some(part) = self.open.remove(key) else { return Ok(()) };
+        match part.writer {
+            PartWriter::Parquet(w) => {
+                w.finish().map_err(polars_err)?;
+            }
+            PartWriter::Text(mut w) => w.flush().map_err(io_err(&part.tmp))?,
+        }
+        std::fs::rename(&part.tmp, &part.path).map_err(io_err(&part.path))?;
+        self.files.push(part.path);
+        Ok(())
+    }
+
+    fn finish(&mut self, tick: u64) -> Result<()> {
+        self.flush_all(tick)?;
+        let keys: Vec<_> = self.open.keys().cloned().collect();
+        for k in keys {
+            self.close(&k)?;
+        }
+        Ok(())
+    }
+}
+
+fn write_rows(table: Table, format: Format, w: &mut PartWriter, rows: RowBuf, path: &Path) -> Result<()> {
+    match w {
+        PartWriter::Parquet(w) => {
+            let df = parquet_frame(table, rows).map_err(polars_err)?;
+            w.write_batch(&df).map_err(polars_err)
+        }
+        PartWriter::Text(w) => write_text_rows(table, w, rows, format == Format::Csv).map_err(io_err(path)),
+    }
+}
+
+fn rfc3339_utc(ns: i64) -> String {
+    let secs = ns.div_euclid(1_000_000_000);
+    let nanos = ns.rem_euclid(1_000_000_000) as u32;
+    chrono::DateTime::from_timestamp(secs, nanos).map_or_else(|| ns.to_string(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
+}
+
+fn csv_quote(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn write_text_rows(table: Table, w: &mut BufWriter<File>, rows: RowBuf, csv: bool) -> std::io::Result<()> {
+    let specs = table.columns();
+    for i in 0..rows.len {
+        if csv {
+            let mut fields = Vec::with_capacity(specs.len());
+            for col in &rows.cols {
+                fields.push(match col {
+                    ColBuf::Int(v) => v[i].map(|x| x.to_string()).unwrap_or_default(),
+                    ColBuf::Time(v) => v[i].map(rfc3339_utc).unwrap_or_default(),
+                    ColBuf::Int32(v) => v[i].map(|x| x.to_string()).unwrap_or_default(),
+                    ColBuf::Real(v) => v[i].map(|x| x.to_string()).unwrap_or_default(),
+                    ColBuf::Text(v) => v[i].as_deref().map(csv_quote).unwrap_or_default(),
+                    ColBuf::Bool(v) => v[i].map(|x| x.to_string()).unwrap_or_default(),
+                    // A list as a JSON array (DuckDB: `from_json(cids, '["VARCHAR"]')`).
+                    ColBuf::TextList(v) => csv_quote(&serde_json::to_string(&v[i]).unwrap_or_default()),
+                });
+            }
+            writeln!(w, "{}", fields.join(","))?;
+        } else {
+            let mut o = serde_json::Map::with_capacity(specs.len());
+            for (spec, col) in specs.iter().zip(&rows.cols) {
+                let v = match col {
+                    ColBuf::Int(v) => v[i].map_or(serde_json::Value::Null, Into::into),
+                    ColBuf::Time(v) => v[i].map_or(serde_json::Value::Null, |x| rfc3339_utc(x).into()),
+                    ColBuf::Int32(v) => v[i].map_or(serde_json::Value::Null, Into::into),
+                    ColBuf::Real(v) => v[i].and_then(serde_json::Number::from_f64).map_or(serde_json::Value::Null, serde_json::Value::Number),
+                    ColBuf::Text(v) => v[i].clone().map_or(serde_json::Value::Null, Into::into),
+                    ColBuf::Bool(v) => v[i].map_or(serde_json::Value::Null, Into::into),
+                    ColBuf::TextList(v) => v[i].clone().into(),
+                };
+                o.insert(spec.name.to_string(), v);
+            }
+            serde_json::to_writer(&mut *w, &o)?;
+            w.write_all(b"\n")?;
+        }
+    }
+    Ok(())
+}
+
+/// What to export.
+#[derive(Clone, Debug)]
+pub struct ExportOptions {
+    pub format: Format,
+    pub out: PathBuf,
+    pub tables: Vec<Table>,
+    pub node: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// Only rows past the last export into `out` (which must hold one).
+    pub since_last_export: bool,
+}
+
+/// What an export wrote.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExportReport {
+    pub out: String,
+    pub format: Format,
+    pub run: u64,
+    /// Rows and files per table.
+    pub tables: BTreeMap<String, TableReport>,
+    /// Files of an earlier, interrupted run that were removed first.
+    pub removed_leftovers: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TableReport {
+    pub rows: u64,
+    pub files: u64,
+}
+
+/// `DIR/_lsync_export.json`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Manifest {
+    format: Option<Format>,
+    tables: Vec<Table>,
+    node: Option<String>,
+    /// Completed runs, in order.
+    runs: Vec<ManifestRun>,
+    /// Per source id: the first line not yet exported.
+    next_line: BTreeMap<i64, u64>,
+    /// Nodes and sources already written (the small tables get new rows only).
+    nodes: Vec<i64>,
+    sources: Vec<i64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct ManifestRun {
+    run: u64,
+    at: String,
+    rows: BTreeMap<String, u64>,
+}
+
+fn read_manifest(path: &Path) -> Result<Option<Manifest>> {
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| StoreError::Input(format!("{}: not an lsync export manifest ({e})", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(StoreError::Io { path: path.display().to_string(), source }),
+    }
+}
+
+/// Removes the part files of runs the manifest does not record (and every `.tmp`).
+fn remove_leftovers(dir: &Path, done_runs: &[u64]) -> Result<u64> {
+    let mut removed = 0;
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(0) };
+    for e in entries {
+        let e = e.map_err(io_err(dir))?;
+        let p = e.path();
+        if e.file_type().map_err(io_err(&p))?.is_dir() {
+            removed += remove_leftovers(&p, done_runs)?;
+            continue;
+        }
+        let name = e.file_name().to_string_lossy().into_owned();
+        let run = name.strip_prefix("part-").and_then(|r| r.get(..4)).and_then(|r| r.parse::<u64>().ok());
+        let leftover = name.ends_with(".tmp") || run.is_some_and(|r| !done_runs.contains(&r));
+        if name.starts_with("part-") && leftover {
+            std::fs::remove_file(&p).map_err(io_err(&p))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Exports the store; `progress(done, total)` after each segment.
+pub fn export(conn: &Connection, opts: &ExportOptions, progress: &mut dyn FnMut(u64, u64)) -> Result<ExportReport> {
+    let manifest_path = opts.out.join(MANIFEST);
+    let old = read_manifest(&manifest_path)?;
+    let mut manifest = match (old, opts.since_last_export) {
+        (Some(m), true) => {
+            if m.format != Some(opts.format) {
+                return Err(StoreError::Input(format!(
+                    "{} holds a {} export; --since-last-export adds to it in the same format",
+                    opts.out.display(),
+                    m.format.map_or("?", Format::extension)
+                )));
+            }
+            if m.node != opts.node {
+                return Err(StoreError::Input(format!("{} holds an export of {}; add to it with the same --node", opts.out.display(), m.node.as_deref().map_or("every node".to_string(), |n| format!("node {n:?}")))));
+            }
+            m
+        }
+        (None, true) => return Err(StoreError::Input(format!("{} holds no export yet (no {MANIFEST}): run without --since-last-export first", opts.out.display()))),
+        (Some(_), false) => {
+            return Err(StoreError::Input(format!(
+                "{} already holds an export: add the new rows with --since-last-export, or choose an empty directory",
+                opts.out.display()
+            )))
+        }
+        (None, false) => {
+            if std::fs::read_dir(&opts.out).is_ok_and(|mut d| d.next().is_some()) {
+                return Err(StoreError::Input(format!("{} is not empty: choose an empty or new directory", opts.out.display())));
+            }
+            Manifest { format: Some(opts.format), tables: opts.tables.clone(), node: opts.node.clone(), ..Default::default() }
+        }
+    };
+    std::fs::create_dir_all(&opts.out).map_err(io_err(&opts.out))?;
+    let done_runs: Vec<u64> = manifest.runs.iter().map(|r| r.run).collect();
+    let removed_leftovers = remove_leftovers(&opts.out, &done_runs)?;
+    let run = done_runs.iter().max().map_or(1, |r| r + 1);
+    let tables: Vec<Table> = if opts.since_last_export { manifest.tables.clone() } else { opts.tables.clone() };
+
+    // One snapshot: the rows and the lines recorded for the next run agree.
+    conn.execute_batch("BEGIN")?;
+    let result = export_in_snapshot(conn, opts, &tables, &mut manifest, run, progress);
+    conn.execute_batch("COMMIT")?;
+    let mut outs = result?;
+
+    let mut report = ExportReport { out: opts.out.display().to_string(), format: opts.format, run, tables: BTreeMap::new(), removed_leftovers };
+    let mut rows = BTreeMap::new();
+    for out in &mut outs {
+        report.tables.insert(out.table.name().to_string(), TableReport { rows: out.rows, files: out.files.len() as u64 });
+        rows.insert(out.table.name().to_string(), out.rows);
+    }
+    manifest.runs.push(ManifestRun { run, at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true), rows });
+    let tmp = opts.out.join(format!("{MANIFEST}.tmp"));
+    let text = serde_json::to_vec_pretty(&manifest).map_err(|e| StoreError::Input(e.to_string()))?;
+    std::fs::write(&tmp, text).map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, &manifest_path).map_err(io_err(&manifest_path))?;
+    Ok(report)
+}
+
+fn export_in_snapshot(
+    conn: &Connection,
+    opts: &ExportOptions,
+    tables: &[Table],
+    manifest: &mut Manifest,
+    run: u64,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Vec<TableOut>> {
+    let sources = Sources::load(conn)?;
+    if let Some(n) = &opts.node {
+        if crate::store::find_node(conn, n)?.is_none() {
+            return Err(StoreError::Input(format!("no node {n:?} in the database")));
+        }
+    }
+    let mut outs: Vec<TableOut> = tables.iter().map(|t| TableOut::new(*t, opts.format, &opts.out, run)).collect();
+    let out_of = |outs: &mut Vec<TableOut>, t: Table| outs.iter().position(|o| o.table == t);
+    let (ev, ec, hc) = (out_of(&mut outs, Table::Events), out_of(&mut outs, Table::EventCids), out_of(&mut outs, Table::HeadChanges));
+
+    // The segments to read, source by source, each source's in time order.
+    let source_ids = sources.of_node(opts.node.as_deref());
+    let mut next_lines: BTreeMap<i64, u64> = BTreeMap::new();
+    {
+        let mut stmt = conn.prepare("SELECT id, next_line FROM sources")?;
+        for r in stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64)))? {
+            let (id, n) = r?;
+            if source_ids.contains(&id) {
+                next_lines.insert(id, n);
+            }
+        }
+    }
+    let mut plan: Vec<(i64, i64, u64)> = Vec::new(); // (segment id, source, first exported line)
+    if ev.is_some() || ec.is_some() || hc.is_some() {
+        let mut sql = String::from("SELECT id FROM segments WHERE source_id = ?1 AND last_line >= ?2");
+        if opts.since.is_some() {
+            sql.push_str(" AND max_ts >= ?3");
+        }
+        if opts.until.is_some() {
+            sql.push_str(" AND min_ts <= ?4");
+        }
+        if hc.is_some() && ev.is_none() && ec.is_none() {
+            sql.push_str(" AND kind = 'head_change'");
+        }
+        sql.push_str(" ORDER BY min_ts IS NULL, min_ts, id");
+        let mut stmt = conn.prepare(&sql)?;
+        for (&source, _) in &next_lines {
+            let from = manifest.next_line.get(&source).copied().unwrap_or(0);
+            let mut args: Vec<rusqlite::types::Value> = vec![source.into(), (from as i64).into()];
+            args.push(opts.since.unwrap_or(i64::MIN).into());
+            args.push(opts.until.unwrap_or(i64::MAX).into());
+            // Unused numbered parameters are allowed: bind only those the statement has.
+            let n = stmt.parameter_count();
+            let ids = stmt.query_map(rusqlite::params_from_iter(args.into_iter().take(n)), |r| r.get::<_, i64>(0))?;
+            for id in ids {
+                plan.push((id?, source, from));
+            }
+        }
+    }
+    let total = plan.len() as u64;
+    let mut tick = 0u64;
+    for (i, (seg_id, _source, from)) in plan.iter().enumerate() {
+        let Some(seg) = read::segment_by_id(conn, *seg_id)? else { continue };
+        let r = seg.reader()?;
+        for v in r.events(seg.first_line)? {
+            if v.line < *from || !read::in_bounds(v.ts, opts.since, opts.until) {
+                continue;
+            }
+            let offset = v.ts.filter(|t| t.zone_known).map(|t| t.offset_secs);
+            let e = read::event_row(&seg, &r, &v, &sources);
+            tick += 1;
+            let key = (e.node.clone(), e.ts_ns.map(date_of));
+            if let Some(i) = ec {
+                for (pos, cid) in e.cids.iter().enumerate() {
+                    let row = vec![
+                        Val::Int(Some(e.id)),
+                        Val::Int32(Some(pos as i32)),
+                        Val::Text(Some(cid.clone())),
+                        Val::Bool(Some(e.cids_invalid.contains(cid))),
+                        Val::Text(Some(e.kind.clone())),
+                        Val::Time(e.ts_ns),
+                    ];
+                    outs[i].push(key.clone(), row, tick)?;
+                }
+            }
+            if let (Some(i), Some(h)) = (hc, &e.head) {
+                let row = vec![
+                    Val::Int(Some(e.id)),
+                    Val::Time(e.ts_ns),
+                    Val::Int32(offset),
+                    Val::Text(Some(e.file.clone())),
+                    Val::Int(Some(e.line as i64)),
+                    Val::Int(Some(h.from_height)),
+                    Val::Int(Some(h.to_height)),
+                    Val::Int(Some(h.revert_count)),
+                    Val::Int(Some(h.apply_count)),
+                    Val::Text(Some(h.class().as_str().to_string())),
+                    Val::Int(Some(h.revert_count)),
+                    Val::TextList(h.from.clone()),
+                    Val::TextList(h.to.clone()),
+                ];
+                outs[i].push(key.clone(), row, tick)?;
+            }
+            if let Some(i) = ev {
+                outs[i].push(key, event_values(e, offset), tick)?;
+            }
+            if outs.iter().map(TableOut::buffered_bytes).sum::<usize>() >= BUFFERED_BYTES_CAP {
+                for o in outs.iter_mut() {
+                    o.flush_all(tick)?;
+                }
+            }
+        }
+        progress(i as u64 + 1, total);
+    }
+    // The small tables: rows not written by an earlier run.
+    if let Some(i) = out_of(&mut outs, Table::Nodes) {
+        let mut stmt = conn.prepare("SELECT id, name FROM nodes ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        for r in rows {
+            let (id, name) = r?;
+            if manifest.nodes.contains(&id) || opts.node.as_ref().is_some_and(|n| n != &name) {
+                continue;
+            }
+            manifest.nodes.push(id);
+            outs[i].push((String::new(), None), vec![Val::Int(Some(id)), Val::Text(Some(name))], tick)?;
+        }
+    }
+    if let Some(i) = out_of(&mut outs, Table::Sources) {
+        let mut stmt = conn.prepare(
+            "SELECT s.id, n.name, s.path, s.format, s.compression, s.byte_offset, s.lines, s.events, s.malformed, s.unknown, s.first_ingest, s.last_ingest
+             FROM sources s JOIN nodes n ON n.id = s.node_id ORDER BY s.id",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            if manifest.sources.contains(&id) || !source_ids.contains(&id) {
+                continue;
+            }
+            manifest.sources.push(id);
+            let text = |i: usize| -> rusqlite::Result<Val> { Ok(Val::Text(r.get::<_, Option<String>>(i)?)) };
+            let int = |i: usize| -> rusqlite::Result<Val> { Ok(Val::Int(r.get::<_, Option<i64>>(i)?)) };
+            let row = vec![int(0)?, text(1)?, text(2)?, text(3)?, text(4)?, int(5)?, int(6)?, int(7)?, int(8)?, int(9)?, text(10)?, text(11)?];
+            outs[i].push((String::new(), None), row, tick)?;
+        }
+    }
+    for o in outs.iter_mut() {
+        o.finish(tick)?;
+    }
+    // Next time, start where the store stood now (within the time bounds given, rows outside
+    // them are not exported later either: the bounds select, the lines resume).
+    for (source, next) in next_lines {
+        manifest.next_line.insert(source, next);
+    }
+    Ok(outs)
+}
+
+fn event_values(e: EventRow, offset: Option<i32>) -> Vec<Val> {
+    vec![
+        Val::Int(Some(e.id)),
+        Val::Text(Some(e.kind)),
+        Val::Time(e.ts_ns),
+        Val::Int32(offset),
+        Val::Text(Some(e.file)),
+        Val::Int(Some(e.line as i64)),
+        Val::Text(e.level),
+        Val::Text(e.logger),
+        Val::Text(e.caller),
+        Val::Int(e.height),
+        Val::Int(e.worker.map(|w| w as i64)),
+        Val::Text(e.miner),
+        Val::Real(e.delay_s),
+        Val::Real(e.duration_ms),
+        Val::Text(e.peer),
+        Val::Text(e.text),
+        Val::TextList(e.cids),
+        Val::TextList(e.cids_invalid),
+        Val::Text(e.data),
+    ]
+}
+
+/// The UTC date of an instant, `YYYY-MM-DD`.
+fn date_of(ns: i64) -> String {
+    let days = ns.div_euclid(86_400 * 1_000_000_000);
+    chrono::NaiveDate::from_num_days_from_ce_opt((days + 719_163) as i32).map_or_else(|| NULL_PARTITION.to_string(), |d| d.format("%Y-%m-%d").to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_partition_values() {
+        assert_eq!(date_of(0), "1970-01-01");
+        assert_eq!(date_of(1_637_890_802_230_560_705), "2021-11-26");
+        assert_eq!(date_of(-1), "1969-12-31");
+        assert_eq!(hive_value("node-1.a_b"), "node-1.a_b");
+        assert_eq!(hive_value("a b/c=d"), "a%20b%2Fc%3Dd");
+        assert_ne!(hive_value(".."), "..");
+        assert_eq!(rfc3339_utc(1_637_890_802_230_560_705), "2021-11-26T01:40:02.230560705Z");
+    }
+
+    #[test]
+    fn every_row_matches_its_table() {
+        // A row of the wrong shape would panic in ColBuf::push: build one row per table.
+        let mut b = RowBuf::new(Table::Events);
+        let e = EventRow { kind: "head_change".into(), ..Default::default() };
+        b.push(event_values(e, Some(3600)));
+        assert_eq!(b.len, 1);
+        let df = parquet_frame(Table::Events, b).unwrap();
+        assert_eq!(df.height(), 1);
+        assert_eq!(df.width(), Table::Events.columns().len());
+    }
+}
