@@ -919,6 +919,57 @@ mod tests {
         assert_eq!(rfc3339_utc(1_637_890_802_230_560_705), "2021-11-26T01:40:02.230560705Z");
     }
 
+    /// The Parquet files, read back with polars, hold exactly the rows `events` reports.
+    #[test]
+    fn parquet_read_back_equals_the_events() {
+        use crate::ingest::{self, IngestOptions, InputFile, NoProgress};
+        use polars_io::prelude::{ParquetReader, SerReader};
+        let dir = std::env::temp_dir().join(format!("lsync-export-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut conn = crate::open(&dir.join("x.db")).unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        for f in ["fixtures/logs/mixed-versions.log", "fixtures/samples/lotus-docs-miner-journal.ndjson"] {
+            let opts = IngestOptions { node: "n".into(), ..Default::default() };
+            ingest::ingest(&mut conn, &[InputFile { path: root.join(f) }], &opts, &mut NoProgress).unwrap();
+        }
+        let out = dir.join("out");
+        let opts = ExportOptions { format: Format::Parquet, out: out.clone(), tables: vec![Table::Events], node: None, since: None, until: None, since_last_export: false };
+        let report = export(&conn, &opts, &mut |_, _| {}).unwrap();
+        let f = crate::query::Filter { all_kinds: true, ..Default::default() };
+        let mut want = crate::query::events(&conn, &f).unwrap();
+        assert_eq!(report.tables["events"].rows, want.len() as u64);
+        let mut got: Vec<(i64, String, Option<i64>, Option<i64>, Vec<String>, Option<String>)> = Vec::new();
+        let mut stack = vec![out.join("events")];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                    continue;
+                }
+                let df = ParquetReader::new(File::open(&p).unwrap()).finish().unwrap();
+                assert_eq!(df.column("ts").unwrap().dtype(), &DataType::Datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC)));
+                let ids = df.column("event_id").unwrap().i64().unwrap().clone();
+                let kinds = df.column("kind").unwrap().str().unwrap().clone();
+                let ts = df.column("ts").unwrap().as_materialized_series().to_physical_repr().i64().unwrap().clone();
+                let heights = df.column("height").unwrap().i64().unwrap().clone();
+                let cids = df.column("cids").unwrap().list().unwrap().clone();
+                let texts = df.column("text").unwrap().str().unwrap().clone();
+                for i in 0..df.height() {
+                    let list = cids.get_as_series(i).unwrap();
+                    let list: Vec<String> = list.str().unwrap().iter().map(|c| c.unwrap().to_string()).collect();
+                    got.push((ids.get(i).unwrap(), kinds.get(i).unwrap().to_string(), ts.get(i), heights.get(i), list, texts.get(i).map(str::to_string)));
+                }
+            }
+        }
+        got.sort();
+        want.sort_by_key(|e| e.id);
+        let want: Vec<_> = want.into_iter().map(|e| (e.id, e.kind, e.ts_ns, e.height, e.cids, e.text)).collect();
+        assert_eq!(got, want);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn every_row_matches_its_table() {
         // A row of the wrong shape would panic in ColBuf::push: build one row per table.

@@ -207,13 +207,32 @@ pub(crate) fn load_event(conn: &Connection, sources: &Sources, kind: EventKind, 
     Ok(r.events(seg.first_line)?.iter().find(|v| v.line == line).map(|v| event_row(&seg, &r, v, sources)))
 }
 
+/// Which costly parts of a row a reader needs (`lsync sql` asks only for the columns a query
+/// uses: rebuilding a head change's text or checking every CID is most of a scan's time).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RowParts {
+    pub text: bool,
+    pub cids: bool,
+    pub cids_invalid: bool,
+    pub head: bool,
+}
+
+impl RowParts {
+    pub const ALL: RowParts = RowParts { text: true, cids: true, cids_invalid: true, head: true };
+}
+
 /// A stored event as a report row.
 pub(crate) fn event_row(seg: &Segment, r: &SegmentReader<'_>, v: &EventView<'_>, sources: &Sources) -> EventRow {
+    event_row_parts(seg, r, v, sources, RowParts::ALL)
+}
+
+/// [`event_row`] with only `parts` filled in (the others empty).
+pub(crate) fn event_row_parts(seg: &Segment, r: &SegmentReader<'_>, v: &EventView<'_>, sources: &Sources, parts: RowParts) -> EventRow {
     let (node, file) = sources.get(seg.source_id).map(|s| (s.node.clone(), s.path.clone())).unwrap_or_default();
     let journal_other = seg.kind == EventKind::JournalOther;
-    let cids = v.cids(r);
+    let cids = if parts.cids || parts.cids_invalid { v.cids(r) } else { Vec::new() };
     // Not stored: a CID kept as printed (damaged in a paste) is one that does not decode.
-    let cids_invalid = cids.iter().filter(|c| lsync_core::cids::validate_cid(c).is_err()).cloned().collect();
+    let cids_invalid = if parts.cids_invalid { cids.iter().filter(|c| lsync_core::cids::validate_cid(c).is_err()).cloned().collect() } else { Vec::new() };
     EventRow {
         kind: seg.kind.as_str().to_string(),
         ts: v.ts.map(|t| t.to_string()),
@@ -232,10 +251,10 @@ pub(crate) fn event_row(seg: &Segment, r: &SegmentReader<'_>, v: &EventView<'_>,
         duration_ms: v.duration_ms,
         peer: v.peer.map(str::to_string),
         // journal_other records are known by their System:Event; they carry no text.
-        text: Some(if journal_other { format!("{}:{}", v.system.unwrap_or(""), v.event.unwrap_or("")) } else { v.text(r) }),
+        text: parts.text.then(|| if journal_other { format!("{}:{}", v.system.unwrap_or(""), v.event.unwrap_or("")) } else { v.text(r) }),
         data: v.raw_data.map(str::to_string),
         id: crate::store::event_id(seg.source_id, v.line),
-        head: v.head.as_ref().map(|h| h.to_head_change(r)),
+        head: if parts.head { v.head.as_ref().map(|h| h.to_head_change(r)) } else { None },
         ts_ns: v.ts.map(|t| t.unix_nanos),
         source_id: seg.source_id,
         problem: v.problem.map(str::to_string),

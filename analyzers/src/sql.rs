@@ -27,6 +27,7 @@ pub const TABLES: &[(&str, &str)] = &[
     ("events", "every event, one row each: the columns of `events --json`, plus event_id and ts_ns (UTC epoch ns); `WHERE cid = ?` (a hidden column) finds the events naming a CID"),
     ("event_cids", "event_id, position, cid, invalid (1: kept as a damaged paste printed it): the CID lists of events"),
     ("head_changes", "every journal head change: from/to heights, revert/apply counts, class (extend/widen/sibling/reorg), depth (tipsets reverted), from_cids/to_cids as JSON arrays"),
+    ("blocks", "one row per block and node, from follow's first-seen records and the logs' gossip lines: height, miner, first_seen_ns/first_seen (arrival: follow's ms record, else the log's `new block over pubsub`), peer (follow's, else the pubsub line's), duplicates, delay_s, late_warnings (`large delay` lines), seen_in (the kinds it was found in)"),
     ("sources", "the ingested files: node, path, format, counters"),
     ("nodes", "the nodes' names"),
 ];
@@ -141,6 +142,17 @@ pub fn open_for_sql(path: &Path) -> Result<Connection> {
         "CREATE VIRTUAL TABLE temp.events USING lsync_events;
          CREATE VIRTUAL TABLE temp.event_cids USING lsync_event_cids;
          CREATE VIRTUAL TABLE temp.head_changes USING lsync_head_changes;
+         CREATE TEMP VIEW blocks AS SELECT node, block_cid AS cid, height, miner, first_seen_ns,
+             strftime('%Y-%m-%dT%H:%M:%fZ', first_seen_ns / 1e9, 'unixepoch') AS first_seen,
+             peer, duplicates, delay_s, late_warnings, seen_in
+           FROM (SELECT node, json_extract(cids, '$[0]') AS block_cid, max(height) AS height, max(miner) AS miner,
+                   coalesce(min(CASE WHEN kind = 'block_seen' THEN ts_ns END), min(CASE WHEN kind = 'block_over_pubsub' THEN ts_ns END)) AS first_seen_ns,
+                   coalesce(max(CASE WHEN kind = 'block_seen' THEN peer END), max(CASE WHEN kind = 'block_over_pubsub' THEN peer END)) AS peer,
+                   max(CASE WHEN kind = 'block_seen' THEN CAST(substr(text, instr(text, ' (') + 2) AS INTEGER) END) AS duplicates,
+                   coalesce(max(CASE WHEN kind = 'block_seen' THEN delay_s END), max(CASE WHEN kind = 'block_delay' THEN delay_s END)) AS delay_s,
+                   sum(kind = 'block_delay') AS late_warnings, group_concat(DISTINCT kind) AS seen_in
+                 FROM events WHERE kind IN ('block_seen', 'block_over_pubsub', 'block_delay')
+                 GROUP BY 1, 2 HAVING block_cid IS NOT NULL);
          CREATE TEMP VIEW sources AS SELECT s.id, n.name AS node, s.path, s.format, s.compression, s.byte_offset AS bytes, s.lines, s.events, s.other_records, s.malformed, s.unknown, s.first_ingest, s.last_ingest FROM main.sources AS s JOIN main.nodes AS n ON n.id = s.node_id;",
     )?;
     conn.create_scalar_function("ns", 1, FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC, |ctx| {
@@ -390,6 +402,8 @@ unsafe impl<'vtab> VTab<'vtab> for StoreTab {
         info.set_estimated_cost(cost);
         info.set_estimated_rows(cost as i64);
         info.set_idx_str(&chosen.iter().map(|(p, _)| p.name()).collect::<Vec<_>>().join(","));
+        // The columns the statement reads, so a scan builds only those (bit 63: "63 and up").
+        info.set_idx_num((info.col_used() & 0x7fff_ffff) as c_int);
         Ok(true)
     }
 
@@ -400,6 +414,7 @@ unsafe impl<'vtab> VTab<'vtab> for StoreTab {
             table: self.table,
             plan: Plan::Segments(VecDeque::new()),
             keep: Keep::default(),
+            parts: read::RowParts::ALL,
             rows: Vec::new(),
             pos: 0,
         })
@@ -442,6 +457,7 @@ struct StoreCursor {
     table: Table,
     plan: Plan,
     keep: Keep,
+    parts: read::RowParts,
     rows: Vec<Row>,
     pos: usize,
 }
@@ -472,7 +488,7 @@ impl StoreCursor {
                     let mut out = Vec::new();
                     for v in r.events(seg.first_line)? {
                         if ci.is_none_or(|ci| v.names(ci)) && read::in_bounds(v.ts, self.keep.since, self.keep.until) {
-                            out.push(read::event_row(&seg, &r, &v, &self.store.sources));
+                            out.push(read::event_row_parts(&seg, &r, &v, &self.store.sources, self.parts));
                         }
                     }
                     out
@@ -611,7 +627,13 @@ fn json_list(v: &[String]) -> String {
 }
 
 unsafe impl VTabCursor for StoreCursor {
-    fn filter(&mut self, _: c_int, idx_str: Option<&str>, args: &Filters<'_>) -> rusqlite::Result<()> {
+    fn filter(&mut self, idx_num: c_int, idx_str: Option<&str>, args: &Filters<'_>) -> rusqlite::Result<()> {
+        let used = |col: u32| idx_num & (1 << col) != 0;
+        self.parts = match self.table {
+            Table::Events => read::RowParts { text: used(16), cids: used(17), cids_invalid: used(18), head: false },
+            Table::EventCids => read::RowParts { text: false, cids: true, cids_invalid: used(3), head: false },
+            Table::HeadChanges => read::RowParts { text: false, cids: false, cids_invalid: false, head: true },
+        };
         self.plan(idx_str, args).map_err(to_sql_err)
     }
 
