@@ -19,10 +19,10 @@
 //! All polars code of this module is in [`parquet_frame`] and [`PartWriter`].
 
 use crate::read::{self, Sources};
-use crate::rows::EventRow;
 use crate::store::{Result, StoreError};
+use lsync_core::EventKind;
 use polars::prelude::*;
-use polars_io::parquet::write::{BatchedWriter, ParquetWriter};
+use polars_io::parquet::write::{BatchedWriter, ParquetCompression, ParquetWriter};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -33,12 +33,14 @@ use std::path::{Path, PathBuf};
 /// Rows per Parquet row group at most (and per flush of a partition's buffer in the text formats).
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 /// Bytes a partition's buffer holds before it is written out as a row group.
-pub const ROW_GROUP_BYTES: usize = 32 << 20;
+pub const ROW_GROUP_BYTES: usize = 16 << 20;
 /// Bytes buffered over all partitions and tables before every buffer is written out: with
 /// polars' copy while writing, the export's peak stays near twice this plus the decoder's.
-pub const BUFFERED_BYTES_CAP: usize = 48 << 20;
-/// Files open at once.
-pub const OPEN_PARTITIONS: usize = 64;
+pub const BUFFERED_BYTES_CAP: usize = 24 << 20;
+/// Bytes of rows handed to the writer thread and not yet written.
+pub const IN_FLIGHT_BYTES_CAP: usize = 24 << 20;
+/// Files open at once, per table and writer thread (each holds a compressor's state).
+pub const OPEN_PARTITIONS: usize = 8;
 /// The partition value of events without a time (Hive's and Spark's name for NULL, which
 /// DuckDB reads as NULL too, keeping `date` typed DATE).
 pub const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
@@ -71,6 +73,40 @@ impl std::str::FromStr for Format {
             "csv" => Ok(Format::Csv),
             "ndjson" | "jsonl" => Ok(Format::Ndjson),
             _ => Err(format!("unknown format {s:?}: parquet, csv or ndjson")),
+        }
+    }
+}
+
+/// Parquet's page compression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    Zstd,
+    Lz4,
+    Snappy,
+    None,
+}
+
+impl Compression {
+    fn parquet(self) -> ParquetCompression {
+        match self {
+            Compression::Zstd => ParquetCompression::Zstd(None),
+            Compression::Lz4 => ParquetCompression::Lz4Raw,
+            Compression::Snappy => ParquetCompression::Snappy,
+            Compression::None => ParquetCompression::Uncompressed,
+        }
+    }
+}
+
+impl std::str::FromStr for Compression {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Compression, String> {
+        match s {
+            "zstd" => Ok(Compression::Zstd),
+            "lz4" => Ok(Compression::Lz4),
+            "snappy" => Ok(Compression::Snappy),
+            "none" => Ok(Compression::None),
+            _ => Err(format!("unknown compression {s:?}: zstd, lz4, snappy or none")),
         }
     }
 }
@@ -243,16 +279,67 @@ pub fn clickhouse_schema(tables: &[Table]) -> String {
     out
 }
 
-/// One value of a row.
-#[derive(Clone, Debug)]
-enum Val {
+/// One value of a row, borrowed: it is copied once, into its column's buffer.
+#[derive(Clone, Copy, Debug)]
+enum Val<'a> {
     Int(Option<i64>),
     Int32(Option<i32>),
     Real(Option<f64>),
-    Text(Option<String>),
+    Text(Option<&'a str>),
     Bool(Option<bool>),
     Time(Option<i64>),
-    TextList(Vec<String>),
+    TextList(&'a [&'a str]),
+}
+
+/// Strings of a column in one arena (no allocation per value: a scan of millions of rows spent
+/// a quarter of its time in malloc and in freeing, on the other thread, what it allocated).
+#[derive(Default)]
+struct Texts {
+    data: String,
+    ends: Vec<usize>,
+    nulls: Vec<bool>,
+}
+
+impl Texts {
+    fn push(&mut self, v: Option<&str>) {
+        self.data.push_str(v.unwrap_or(""));
+        self.ends.push(self.data.len());
+        self.nulls.push(v.is_none());
+    }
+
+    fn get(&self, i: usize) -> Option<&str> {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        (!self.nulls[i]).then(|| &self.data[start..self.ends[i]])
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+}
+
+/// Lists of strings of a column: the strings in one [`Texts`], each list's end.
+#[derive(Default)]
+struct TextLists {
+    items: Texts,
+    ends: Vec<usize>,
+}
+
+impl TextLists {
+    fn push(&mut self, list: &[&str]) {
+        for s in list {
+            self.items.push(Some(s));
+        }
+        self.ends.push(self.items.len());
+    }
+
+    fn get(&self, i: usize) -> impl Iterator<Item = &str> {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        (start..self.ends[i]).map(|j| self.items.get(j).unwrap_or(""))
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
 }
 
 /// A partition's rows, column by column.
@@ -260,10 +347,10 @@ enum ColBuf {
     Int(Vec<Option<i64>>),
     Int32(Vec<Option<i32>>),
     Real(Vec<Option<f64>>),
-    Text(Vec<Option<String>>),
+    Text(Texts),
     Bool(Vec<Option<bool>>),
     Time(Vec<Option<i64>>),
-    TextList(Vec<Vec<String>>),
+    TextList(TextLists),
 }
 
 impl ColBuf {
@@ -272,24 +359,32 @@ impl ColBuf {
             ColType::Int => ColBuf::Int(Vec::new()),
             ColType::Int32 => ColBuf::Int32(Vec::new()),
             ColType::Real => ColBuf::Real(Vec::new()),
-            ColType::Text => ColBuf::Text(Vec::new()),
+            ColType::Text => ColBuf::Text(Texts::default()),
             ColType::Bool => ColBuf::Bool(Vec::new()),
             ColType::Time => ColBuf::Time(Vec::new()),
-            ColType::TextList => ColBuf::TextList(Vec::new()),
+            ColType::TextList => ColBuf::TextList(TextLists::default()),
         }
     }
 
-    fn push(&mut self, v: Val) {
+    /// Appends `v`; returns roughly the bytes it holds.
+    fn push(&mut self, v: Val<'_>) -> usize {
         match (self, v) {
             (ColBuf::Int(b), Val::Int(v)) => b.push(v),
             (ColBuf::Int32(b), Val::Int32(v)) => b.push(v),
             (ColBuf::Real(b), Val::Real(v)) => b.push(v),
-            (ColBuf::Text(b), Val::Text(v)) => b.push(v),
+            (ColBuf::Text(b), Val::Text(v)) => {
+                b.push(v);
+                return 9 + v.map_or(0, str::len);
+            }
             (ColBuf::Bool(b), Val::Bool(v)) => b.push(v),
             (ColBuf::Time(b), Val::Time(v)) => b.push(v),
-            (ColBuf::TextList(b), Val::TextList(v)) => b.push(v),
+            (ColBuf::TextList(b), Val::TextList(v)) => {
+                b.push(v);
+                return 8 + v.iter().map(|t| 9 + t.len()).sum::<usize>();
+            }
             (b, v) => unreachable!("a row's value {v:?} does not match its column {}", b.type_name()),
         }
+        16
     }
 
     fn type_name(&self) -> &'static str {
@@ -308,7 +403,7 @@ impl ColBuf {
 struct RowBuf {
     cols: Vec<ColBuf>,
     len: usize,
-    /// Roughly the heap the rows hold (strings and slots), for the memory bound.
+    /// Roughly the heap the rows hold, for the memory bound.
     bytes: usize,
 }
 
@@ -317,22 +412,12 @@ impl RowBuf {
         RowBuf { cols: table.columns().iter().map(|c| ColBuf::new(c.ty)).collect(), len: 0, bytes: 0 }
     }
 
-    fn push(&mut self, row: Vec<Val>) {
+    fn push(&mut self, row: &[Val<'_>]) {
         debug_assert_eq!(row.len(), self.cols.len());
         for (c, v) in self.cols.iter_mut().zip(row) {
-            self.bytes += match &v {
-                Val::Text(Some(t)) => 24 + t.len(),
-                Val::TextList(l) => 24 + l.iter().map(|t| 24 + t.len()).sum::<usize>(),
-                _ => 16,
-            };
-            c.push(v);
+            self.bytes += c.push(*v);
         }
         self.len += 1;
-    }
-
-    /// Takes the rows out, leaving the buffer empty.
-    fn take(&mut self, table: Table) -> RowBuf {
-        std::mem::replace(self, RowBuf::new(table))
     }
 }
 
@@ -345,13 +430,16 @@ fn parquet_frame(table: Table, rows: RowBuf) -> PolarsResult<DataFrame> {
             ColBuf::Int(v) => Series::new(name, v),
             ColBuf::Int32(v) => Series::new(name, v),
             ColBuf::Real(v) => Series::new(name, v),
-            ColBuf::Text(v) => Series::new(name, v),
+            ColBuf::Text(v) => {
+                let ca: StringChunked = (0..v.len()).map(|i| v.get(i)).collect();
+                ca.with_name(name).into_series()
+            }
             ColBuf::Bool(v) => Series::new(name, v),
             ColBuf::Time(v) => Int64Chunked::new(name, v).into_datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC)).into_series(),
             ColBuf::TextList(v) => {
-                let mut b = ListStringChunkedBuilder::new(name, v.len(), v.iter().map(Vec::len).sum());
-                for list in &v {
-                    b.append_values_iter(list.iter().map(String::as_str));
+                let mut b = ListStringChunkedBuilder::new(name, v.len(), v.items.len());
+                for i in 0..v.len() {
+                    b.append_values_iter(v.get(i));
                 }
                 b.finish().into_series()
             }
@@ -383,16 +471,152 @@ struct OpenPart {
     last_use: u64,
 }
 
-/// Where the rows of one table go: partition buffers and open files.
+type PartKey = (String, Option<String>);
+
+/// The decoding side of a table: rows waiting in partition buffers.
 struct TableOut {
     table: Table,
+    buffers: HashMap<PartKey, RowBuf>,
+    rows: u64,
+}
+
+/// Rows for the writer thread: a row group of one partition, or the end.
+struct Job {
+    table: usize,
+    key: PartKey,
+    rows: RowBuf,
+}
+
+/// The writing side, on threads of their own so that encoding and compressing Parquet (most of
+/// an export's work) overlaps decoding the store: each partition belongs to one writer (by a
+/// hash of table and key), which owns its files; a channel of [`Job`]s in, the files out.
+struct Writer {
+    workers: Vec<Worker>,
+    /// Bytes sent and not yet written, bounded by [`IN_FLIGHT_BYTES_CAP`]: a flush of many
+    /// small partitions is one burst the writers work through while decoding goes on.
+    in_flight: std::sync::Arc<(std::sync::Mutex<usize>, std::sync::Condvar)>,
+}
+
+struct Worker {
+    tx: Option<std::sync::mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<Result<Vec<FileSet>>>>,
+}
+
+/// Writer threads: as many as the machine has cores, at most 4 (the decoder needs one too,
+/// but it waits on the writers most of the time).
+fn writer_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4)
+}
+
+impl Writer {
+    /// `sets(w)`: the file sets (one per table) of writer `w`.
+    fn start(mut sets: impl FnMut(usize) -> Vec<FileSet>) -> Writer {
+        let in_flight = std::sync::Arc::new((std::sync::Mutex::new(0usize), std::sync::Condvar::new()));
+        let workers = (0..writer_threads())
+            .map(|w| {
+                let (tx, rx) = std::sync::mpsc::channel::<Job>();
+                let done = in_flight.clone();
+                let mut sets = sets(w);
+                let thread = std::thread::Builder::new()
+                    .name(format!("export-writer-{w}"))
+                    .spawn(move || {
+                        let mut tick = 0u64;
+                        for job in rx {
+                            tick += 1;
+                            let bytes = job.rows.bytes;
+                            let written = sets[job.table].write(job.key, job.rows, tick);
+                            let (n, cv) = &*done;
+                            *n.lock().unwrap_or_else(|p| p.into_inner()) -= bytes;
+                            cv.notify_all();
+                            written?;
+                        }
+                        for s in sets.iter_mut() {
+                            s.finish()?;
+                        }
+                        Ok(sets)
+                    })
+                    .expect("spawn an export writer");
+                Worker { tx: Some(tx), thread: Some(thread) }
+            })
+            .collect();
+        Writer { workers, in_flight }
+    }
+
+    fn send(&mut self, job: Job) -> Result<()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (job.table, &job.key).hash(&mut h);
+        let w = (h.finish() % self.workers.len() as u64) as usize;
+        let bytes = job.rows.bytes;
+        {
+            let (n, cv) = &*self.in_flight;
+            let mut n = n.lock().unwrap_or_else(|p| p.into_inner());
+            while *n > 0 && *n + bytes > IN_FLIGHT_BYTES_CAP && self.workers.iter().all(|x| x.thread.as_ref().is_some_and(|t| !t.is_finished())) {
+                n = cv.wait_timeout(n, std::time::Duration::from_millis(50)).unwrap_or_else(|p| p.into_inner()).0;
+            }
+            *n += bytes;
+        }
+        let tx = self.workers[w].tx.as_ref().expect("not finished");
+        if tx.send(job).is_err() {
+            // A writer stopped on an error: that error is the one to report.
+            return match self.finish() {
+                Err(e) => Err(e),
+                Ok(_) => Err(StoreError::Input("an export writer stopped".into())),
+            };
+        }
+        Ok(())
+    }
+
+    /// Waits for every writer; the file sets of all of them, writer by writer.
+    fn finish(&mut self) -> Result<Vec<Vec<FileSet>>> {
+        for w in &mut self.workers {
+            drop(w.tx.take());
+        }
+        let mut out = Vec::new();
+        let mut first_err = None;
+        for w in &mut self.workers {
+            let r = match w.thread.take() {
+                Some(t) => t.join().unwrap_or_else(|_| Err(StoreError::Input("an export writer panicked".into()))),
+                None => Err(StoreError::Input("the export writers already finished".into())),
+            };
+            match r {
+                Ok(sets) => out.push(sets),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        for w in &mut self.workers {
+            drop(w.tx.take());
+        }
+        for w in &mut self.workers {
+            if let Some(t) = w.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+/// The files of one table (writer thread).
+struct FileSet {
+    table: Table,
     format: Format,
+    compression: Compression,
     dir: PathBuf,
     run: u64,
-    buffers: HashMap<(String, Option<String>), RowBuf>,
-    open: HashMap<(String, Option<String>), OpenPart>,
+    /// Which writer thread owns these files (part of their names).
+    writer: usize,
+    open: HashMap<PartKey, OpenPart>,
     next_part: u64,
-    rows: u64,
     files: Vec<PathBuf>,
 }
 
@@ -417,70 +641,84 @@ fn hex_of(s: &str) -> String {
 }
 
 impl TableOut {
-    fn new(table: Table, format: Format, root: &Path, run: u64) -> TableOut {
-        TableOut { table, format, dir: root.join(table.name()), run, buffers: HashMap::new(), open: HashMap::new(), next_part: 0, rows: 0, files: Vec::new() }
+    fn new(table: Table) -> TableOut {
+        TableOut { table, buffers: HashMap::new(), rows: 0 }
     }
 
     fn buffered_bytes(&self) -> usize {
         self.buffers.values().map(|b| b.bytes).sum()
     }
 
-    fn push(&mut self, key: (String, Option<String>), row: Vec<Val>, tick: u64) -> Result<()> {
+    fn push(&mut self, index: usize, key: &PartKey, row: &[Val<'_>], writer: &mut Writer) -> Result<()> {
         let table = self.table;
-        let buf = self.buffers.entry(key.clone()).or_insert_with(|| RowBuf::new(table));
+        if !self.buffers.contains_key(key) {
+            self.buffers.insert(key.clone(), RowBuf::new(table));
+        }
+        let buf = self.buffers.get_mut(key).expect("inserted");
         buf.push(row);
         self.rows += 1;
         if buf.len >= ROW_GROUP_ROWS || buf.bytes >= ROW_GROUP_BYTES {
-            self.flush(&key, tick)?;
+            let full: Vec<PartKey> = self.buffers.iter().filter(|(_, b)| b.len >= ROW_GROUP_ROWS || b.bytes >= ROW_GROUP_BYTES).map(|(k, _)| k.clone()).collect();
+            for k in full {
+                self.flush(index, &k, writer)?;
+            }
         }
         Ok(())
     }
 
-    fn flush_all(&mut self, tick: u64) -> Result<()> {
+    fn flush_all(&mut self, index: usize, writer: &mut Writer) -> Result<()> {
         let keys: Vec<_> = self.buffers.iter().filter(|(_, b)| b.len > 0).map(|(k, _)| k.clone()).collect();
         for k in keys {
-            self.flush(&k, tick)?;
+            self.flush(index, &k, writer)?;
         }
         Ok(())
     }
 
-    fn flush(&mut self, key: &(String, Option<String>), tick: u64) -> Result<()> {
-        let table = self.table;
-        let Some(buf) = self.buffers.get_mut(key) else { return Ok(()) };
-        if buf.len == 0 {
+    fn flush(&mut self, index: usize, key: &PartKey, writer: &mut Writer) -> Result<()> {
+        let Some(rows) = self.buffers.remove(key) else { return Ok(()) };
+        if rows.len == 0 {
             return Ok(());
         }
-        let rows = buf.take(table);
-        self.buffers.remove(key);
-        if !self.open.contains_key(key) {
+        writer.send(Job { table: index, key: key.clone(), rows })
+    }
+}
+
+impl FileSet {
+    fn new(table: Table, format: Format, compression: Compression, root: &Path, run: u64, writer: usize) -> FileSet {
+        FileSet { table, format, compression, dir: root.join(table.name()), run, writer, open: HashMap::new(), next_part: 0, files: Vec::new() }
+    }
+
+    fn write(&mut self, key: PartKey, rows: RowBuf, tick: u64) -> Result<()> {
+        if !self.open.contains_key(&key) {
             if self.open.len() >= OPEN_PARTITIONS {
                 let oldest = self.open.iter().min_by_key(|(_, p)| p.last_use).map(|(k, _)| k.clone()).expect("some open");
                 self.close(&oldest)?;
             }
-            let part = self.open_part(key)?;
+            let part = self.open_part(&key)?;
             self.open.insert(key.clone(), part);
         }
-        let part = self.open.get_mut(key).expect("opened");
+        let part = self.open.get_mut(&key).expect("opened");
         part.last_use = tick;
-        write_rows(table, self.format, &mut part.writer, rows, &part.tmp)
+        write_rows(self.table, self.format, &mut part.writer, rows, &part.tmp)
     }
 
-    fn open_part(&mut self, key: &(String, Option<String>)) -> Result<OpenPart> {
+    fn open_part(&mut self, key: &PartKey) -> Result<OpenPart> {
         let mut dir = self.dir.clone();
         if self.table.partitioned() {
             dir = dir.join(format!("node={}", hive_value(&key.0))).join(format!("date={}", key.1.as_deref().map_or(NULL_PARTITION.to_string(), hive_value)));
         }
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        let name = format!("part-{:04}-{:05}.{}", self.run, self.next_part, self.format.extension());
+        let name = format!("part-{:04}-{}{:05}.{}", self.run, self.writer, self.next_part, self.format.extension());
         self.next_part += 1;
         let path = dir.join(&name);
         let tmp = dir.join(format!("{name}.tmp"));
         let file = File::create(&tmp).map_err(io_err(&tmp))?;
-        let w = BufWriter::with_capacity(1 << 20, file);
+        let w = BufWriter::with_capacity(256 << 10, file);
         let writer = match self.format {
             Format::Parquet => {
                 let schema = parquet_frame(self.table, RowBuf::new(self.table)).map_err(polars_err)?.schema().clone();
-                PartWriter::Parquet(ParquetWriter::new(w).set_parallel(false).batched(&schema).map_err(polars_err)?)
+                // Not polars' own parallel column encoding: the decoder has the other core.
+                PartWriter::Parquet(ParquetWriter::new(w).with_compression(self.compression.parquet()).set_parallel(false).batched(&schema).map_err(polars_err)?)
             }
             Format::Csv => {
                 let mut w = w;
@@ -493,7 +731,7 @@ impl TableOut {
         Ok(OpenPart { writer, tmp, path, last_use: 0 })
     }
 
-    fn close(&mut self, key: &(String, Option<String>)) -> Result<()> {
+    fn close(&mut self, key: &PartKey) -> Result<()> {
         let Some(part) = self.open.remove(key) else { return Ok(()) };
         match part.writer {
             PartWriter::Parquet(w) => {
@@ -506,8 +744,7 @@ impl TableOut {
         Ok(())
     }
 
-    fn finish(&mut self, tick: u64) -> Result<()> {
-        self.flush_all(tick)?;
+    fn finish(&mut self) -> Result<()> {
         let keys: Vec<_> = self.open.keys().cloned().collect();
         for k in keys {
             self.close(&k)?;
@@ -551,10 +788,10 @@ fn write_text_rows(table: Table, w: &mut BufWriter<File>, rows: RowBuf, csv: boo
                     ColBuf::Time(v) => v[i].map(rfc3339_utc).unwrap_or_default(),
                     ColBuf::Int32(v) => v[i].map(|x| x.to_string()).unwrap_or_default(),
                     ColBuf::Real(v) => v[i].map(|x| x.to_string()).unwrap_or_default(),
-                    ColBuf::Text(v) => v[i].as_deref().map(csv_quote).unwrap_or_default(),
+                    ColBuf::Text(v) => v.get(i).map(csv_quote).unwrap_or_default(),
                     ColBuf::Bool(v) => v[i].map(|x| x.to_string()).unwrap_or_default(),
                     // A list as a JSON array (DuckDB: `from_json(cids, '["VARCHAR"]')`).
-                    ColBuf::TextList(v) => csv_quote(&serde_json::to_string(&v[i]).unwrap_or_default()),
+                    ColBuf::TextList(v) => csv_quote(&serde_json::to_string(&v.get(i).collect::<Vec<_>>()).unwrap_or_default()),
                 });
             }
             writeln!(w, "{}", fields.join(","))?;
@@ -566,9 +803,9 @@ fn write_text_rows(table: Table, w: &mut BufWriter<File>, rows: RowBuf, csv: boo
                     ColBuf::Time(v) => v[i].map_or(serde_json::Value::Null, |x| rfc3339_utc(x).into()),
                     ColBuf::Int32(v) => v[i].map_or(serde_json::Value::Null, Into::into),
                     ColBuf::Real(v) => v[i].and_then(serde_json::Number::from_f64).map_or(serde_json::Value::Null, serde_json::Value::Number),
-                    ColBuf::Text(v) => v[i].clone().map_or(serde_json::Value::Null, Into::into),
+                    ColBuf::Text(v) => v.get(i).map_or(serde_json::Value::Null, Into::into),
                     ColBuf::Bool(v) => v[i].map_or(serde_json::Value::Null, Into::into),
-                    ColBuf::TextList(v) => v[i].clone().into(),
+                    ColBuf::TextList(v) => v.get(i).collect::<Vec<_>>().into(),
                 };
                 o.insert(spec.name.to_string(), v);
             }
@@ -583,6 +820,7 @@ fn write_text_rows(table: Table, w: &mut BufWriter<File>, rows: RowBuf, csv: boo
 #[derive(Clone, Debug)]
 pub struct ExportOptions {
     pub format: Format,
+    pub compression: Compression,
     pub out: PathBuf,
     pub tables: Vec<Table>,
     pub node: Option<String>,
@@ -704,12 +942,12 @@ pub fn export(conn: &Connection, opts: &ExportOptions, progress: &mut dyn FnMut(
     conn.execute_batch("BEGIN")?;
     let result = export_in_snapshot(conn, opts, &tables, &mut manifest, run, progress);
     conn.execute_batch("COMMIT")?;
-    let mut outs = result?;
+    let (outs, files) = result?;
 
     let mut report = ExportReport { out: opts.out.display().to_string(), format: opts.format, run, tables: BTreeMap::new(), removed_leftovers };
     let mut rows = BTreeMap::new();
-    for out in &mut outs {
-        report.tables.insert(out.table.name().to_string(), TableReport { rows: out.rows, files: out.files.len() as u64 });
+    for (out, set) in outs.iter().zip(&files) {
+        report.tables.insert(out.table.name().to_string(), TableReport { rows: out.rows, files: set.len() as u64 });
         rows.insert(out.table.name().to_string(), out.rows);
     }
     manifest.runs.push(ManifestRun { run, at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true), rows });
@@ -727,14 +965,15 @@ fn export_in_snapshot(
     manifest: &mut Manifest,
     run: u64,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<Vec<TableOut>> {
+) -> Result<(Vec<TableOut>, Vec<Vec<PathBuf>>)> {
     let sources = Sources::load(conn)?;
     if let Some(n) = &opts.node {
         if crate::store::find_node(conn, n)?.is_none() {
             return Err(StoreError::Input(format!("no node {n:?} in the database")));
         }
     }
-    let mut outs: Vec<TableOut> = tables.iter().map(|t| TableOut::new(*t, opts.format, &opts.out, run)).collect();
+    let mut outs: Vec<TableOut> = tables.iter().map(|t| TableOut::new(*t)).collect();
+    let mut writer = Writer::start(|w| tables.iter().map(|t| FileSet::new(*t, opts.format, opts.compression, &opts.out, run, w)).collect());
     let out_of = |outs: &mut Vec<TableOut>, t: Table| outs.iter().position(|o| o.table == t);
     let (ev, ec, hc) = (out_of(&mut outs, Table::Events), out_of(&mut outs, Table::EventCids), out_of(&mut outs, Table::HeadChanges));
 
@@ -778,55 +1017,97 @@ fn export_in_snapshot(
         }
     }
     let total = plan.len() as u64;
-    let mut tick = 0u64;
-    for (i, (seg_id, _source, from)) in plan.iter().enumerate() {
+    let mut key: PartKey = (String::new(), None);
+    let mut key_day: Option<i64> = None;
+    for (i, (seg_id, _source, resume)) in plan.iter().enumerate() {
         let Some(seg) = read::segment_by_id(conn, *seg_id)? else { continue };
         let r = seg.reader()?;
+        let (mut cids, mut invalid, mut from, mut to): (Vec<&str>, Vec<&str>, Vec<&str>, Vec<&str>) = Default::default();
         for v in r.events(seg.first_line)? {
-            if v.line < *from || !read::in_bounds(v.ts, opts.since, opts.until) {
+            if v.line < *resume || !read::in_bounds(v.ts, opts.since, opts.until) {
                 continue;
             }
             let offset = v.ts.filter(|t| t.zone_known).map(|t| t.offset_secs);
-            let e = read::event_row(&seg, &r, &v, &sources);
-            tick += 1;
-            let key = (e.node.clone(), e.ts_ns.map(date_of));
+            let ts_ns = v.ts.map(|t| t.unix_nanos);
+            let id = crate::store::event_id(seg.source_id, v.line);
+            let (node, file) = sources.get(seg.source_id).map_or(("", ""), |s| (s.node.as_str(), s.path.as_str()));
+            let kind = seg.kind.as_str();
+            // Borrowed from the segment: every CID's text is made once per segment.
+            cids.clear();
+            cids.extend(v.cid_refs.iter().map(|i| r.cid(*i)));
+            // Only a CID stored as text can be one a paste damaged.
+            invalid.clear();
+            invalid.extend(v.cid_refs.iter().filter(|i| r.cid_stored_as_text(**i)).map(|i| r.cid(*i)).filter(|c| lsync_core::cids::validate_cid(c).is_err()));
+            let day = ts_ns.map(|n| n.div_euclid(NS_PER_DAY));
+            if key.0 != node || key_day != day {
+                key = (node.to_string(), ts_ns.map(date_of));
+                key_day = day;
+            }
             if let Some(i) = ec {
-                for (pos, cid) in e.cids.iter().enumerate() {
-                    let row = vec![
-                        Val::Int(Some(e.id)),
-                        Val::Int32(Some(pos as i32)),
-                        Val::Text(Some(cid.clone())),
-                        Val::Bool(Some(e.cids_invalid.contains(cid))),
-                        Val::Text(Some(e.kind.clone())),
-                        Val::Time(e.ts_ns),
-                    ];
-                    outs[i].push(key.clone(), row, tick)?;
+                for (pos, cid) in cids.iter().enumerate() {
+                    let row = [Val::Int(Some(id)), Val::Int32(Some(pos as i32)), Val::Text(Some(cid)), Val::Bool(Some(invalid.contains(cid))), Val::Text(Some(kind)), Val::Time(ts_ns)];
+                    outs[i].push(i, &key, &row, &mut writer)?;
                 }
             }
-            if let (Some(i), Some(h)) = (hc, &e.head) {
-                let row = vec![
-                    Val::Int(Some(e.id)),
-                    Val::Time(e.ts_ns),
+            if let (Some(i), Some(h)) = (hc, &v.head) {
+                from.clear();
+                from.extend(h.from.iter().map(|i| r.cid(*i)));
+                to.clear();
+                to.extend(h.to.iter().map(|i| r.cid(*i)));
+                // The one classification (`HeadChange::class`): with its CIDs only when it
+                // reverted something (an extend's class does not look at them).
+                let change = if h.revert_count == 0 {
+                    lsync_core::HeadChange { from: Vec::new(), from_height: h.from_height, to: Vec::new(), to_height: h.to_height, revert_count: 0, apply_count: h.apply_count }
+                } else {
+                    h.to_head_change(&r)
+                };
+                let class = change.class().as_str();
+                let row = [
+                    Val::Int(Some(id)),
+                    Val::Time(ts_ns),
                     Val::Int32(offset),
-                    Val::Text(Some(e.file.clone())),
-                    Val::Int(Some(e.line as i64)),
+                    Val::Text(Some(file)),
+                    Val::Int(Some(v.line as i64)),
                     Val::Int(Some(h.from_height)),
                     Val::Int(Some(h.to_height)),
                     Val::Int(Some(h.revert_count)),
                     Val::Int(Some(h.apply_count)),
-                    Val::Text(Some(h.class().as_str().to_string())),
+                    Val::Text(Some(class)),
                     Val::Int(Some(h.revert_count)),
-                    Val::TextList(h.from.clone()),
-                    Val::TextList(h.to.clone()),
+                    Val::TextList(&from),
+                    Val::TextList(&to),
                 ];
-                outs[i].push(key.clone(), row, tick)?;
+                outs[i].push(i, &key, &row, &mut writer)?;
             }
             if let Some(i) = ev {
-                outs[i].push(key, event_values(e, offset), tick)?;
+                // As `events` prints them: journal_other records carry System:Event as text.
+                let text = if seg.kind == EventKind::JournalOther { format!("{}:{}", v.system.unwrap_or(""), v.event.unwrap_or("")) } else { v.text(&r) };
+                let row = [
+                    Val::Int(Some(id)),
+                    Val::Text(Some(kind)),
+                    Val::Time(ts_ns),
+                    Val::Int32(offset),
+                    Val::Text(Some(file)),
+                    Val::Int(Some(v.line as i64)),
+                    Val::Text(v.level),
+                    Val::Text(v.logger),
+                    Val::Text(v.caller),
+                    Val::Int(v.height),
+                    Val::Int(v.worker.map(|w| w as i64)),
+                    Val::Text(v.miner),
+                    Val::Real(v.delay_s),
+                    Val::Real(v.duration_ms),
+                    Val::Text(v.peer),
+                    Val::Text(Some(&text)),
+                    Val::TextList(&cids),
+                    Val::TextList(&invalid),
+                    Val::Text(v.raw_data),
+                ];
+                outs[i].push(i, &key, &row, &mut writer)?;
             }
             if outs.iter().map(TableOut::buffered_bytes).sum::<usize>() >= BUFFERED_BYTES_CAP {
-                for o in outs.iter_mut() {
-                    o.flush_all(tick)?;
+                for (i, o) in outs.iter_mut().enumerate() {
+                    o.flush_all(i, &mut writer)?;
                 }
             }
         }
@@ -842,7 +1123,7 @@ fn export_in_snapshot(
                 continue;
             }
             manifest.nodes.push(id);
-            outs[i].push((String::new(), None), vec![Val::Int(Some(id)), Val::Text(Some(name))], tick)?;
+            outs[i].push(i, &(String::new(), None), &[Val::Int(Some(id)), Val::Text(Some(&name))], &mut writer)?;
         }
     }
     if let Some(i) = out_of(&mut outs, Table::Sources) {
@@ -857,50 +1138,36 @@ fn export_in_snapshot(
                 continue;
             }
             manifest.sources.push(id);
-            let text = |i: usize| -> rusqlite::Result<Val> { Ok(Val::Text(r.get::<_, Option<String>>(i)?)) };
-            let int = |i: usize| -> rusqlite::Result<Val> { Ok(Val::Int(r.get::<_, Option<i64>>(i)?)) };
-            let row = vec![int(0)?, text(1)?, text(2)?, text(3)?, text(4)?, int(5)?, int(6)?, int(7)?, int(8)?, int(9)?, text(10)?, text(11)?];
-            outs[i].push((String::new(), None), row, tick)?;
+            let t: Vec<Option<String>> = [1, 2, 3, 4, 10, 11].into_iter().map(|i| r.get::<_, Option<String>>(i)).collect::<rusqlite::Result<_>>()?;
+            let n: Vec<Option<i64>> = [0, 5, 6, 7, 8, 9].into_iter().map(|i| r.get::<_, Option<i64>>(i)).collect::<rusqlite::Result<_>>()?;
+            let text = |k: usize| Val::Text(t[k].as_deref());
+            let row = [Val::Int(n[0]), text(0), text(1), text(2), text(3), Val::Int(n[1]), Val::Int(n[2]), Val::Int(n[3]), Val::Int(n[4]), Val::Int(n[5]), text(4), text(5)];
+            outs[i].push(i, &(String::new(), None), &row, &mut writer)?;
         }
     }
-    for o in outs.iter_mut() {
-        o.finish(tick)?;
+    for (i, o) in outs.iter_mut().enumerate() {
+        o.flush_all(i, &mut writer)?;
+    }
+    let per_writer = writer.finish()?;
+    let mut files: Vec<Vec<PathBuf>> = vec![Vec::new(); outs.len()];
+    for sets in per_writer {
+        for (t, set) in sets.into_iter().enumerate() {
+            files[t].extend(set.files);
+        }
     }
     // Next time, start where the store stood now (within the time bounds given, rows outside
     // them are not exported later either: the bounds select, the lines resume).
     for (source, next) in next_lines {
         manifest.next_line.insert(source, next);
     }
-    Ok(outs)
-}
-
-fn event_values(e: EventRow, offset: Option<i32>) -> Vec<Val> {
-    vec![
-        Val::Int(Some(e.id)),
-        Val::Text(Some(e.kind)),
-        Val::Time(e.ts_ns),
-        Val::Int32(offset),
-        Val::Text(Some(e.file)),
-        Val::Int(Some(e.line as i64)),
-        Val::Text(e.level),
-        Val::Text(e.logger),
-        Val::Text(e.caller),
-        Val::Int(e.height),
-        Val::Int(e.worker.map(|w| w as i64)),
-        Val::Text(e.miner),
-        Val::Real(e.delay_s),
-        Val::Real(e.duration_ms),
-        Val::Text(e.peer),
-        Val::Text(e.text),
-        Val::TextList(e.cids),
-        Val::TextList(e.cids_invalid),
-        Val::Text(e.data),
-    ]
+    Ok((outs, files))
 }
 
 /// The UTC date of an instant, `YYYY-MM-DD`.
+const NS_PER_DAY: i64 = 86_400 * 1_000_000_000;
+
 fn date_of(ns: i64) -> String {
-    let days = ns.div_euclid(86_400 * 1_000_000_000);
+    let days = ns.div_euclid(NS_PER_DAY);
     chrono::NaiveDate::from_num_days_from_ce_opt((days + 719_163) as i32).map_or_else(|| NULL_PARTITION.to_string(), |d| d.format("%Y-%m-%d").to_string())
 }
 
@@ -934,7 +1201,7 @@ mod tests {
             ingest::ingest(&mut conn, &[InputFile { path: root.join(f) }], &opts, &mut NoProgress).unwrap();
         }
         let out = dir.join("out");
-        let opts = ExportOptions { format: Format::Parquet, out: out.clone(), tables: vec![Table::Events], node: None, since: None, until: None, since_last_export: false };
+        let opts = ExportOptions { format: Format::Parquet, compression: Compression::Zstd, out: out.clone(), tables: vec![Table::Events], node: None, since: None, until: None, since_last_export: false };
         let report = export(&conn, &opts, &mut |_, _| {}).unwrap();
         let f = crate::query::Filter { all_kinds: true, ..Default::default() };
         let mut want = crate::query::events(&conn, &f).unwrap();
@@ -974,11 +1241,23 @@ mod tests {
     fn every_row_matches_its_table() {
         // A row of the wrong shape would panic in ColBuf::push: build one row per table.
         let mut b = RowBuf::new(Table::Events);
-        let e = EventRow { kind: "head_change".into(), ..Default::default() };
-        b.push(event_values(e, Some(3600)));
-        assert_eq!(b.len, 1);
+        let cids = ["bafy"];
+        let mut row: Vec<Val> = Table::Events.columns().iter().map(|c| match c.ty {
+            ColType::Int => Val::Int(Some(1)),
+            ColType::Int32 => Val::Int32(None),
+            ColType::Real => Val::Real(Some(0.5)),
+            ColType::Text => Val::Text(Some("t")),
+            ColType::Bool => Val::Bool(None),
+            ColType::Time => Val::Time(Some(0)),
+            ColType::TextList => Val::TextList(&cids),
+        }).collect();
+        b.push(&row);
+        row[1] = Val::Text(None);
+        b.push(&row);
+        assert_eq!(b.len, 2);
         let df = parquet_frame(Table::Events, b).unwrap();
-        assert_eq!(df.height(), 1);
+        assert_eq!(df.height(), 2);
+        assert_eq!(df.column("kind").unwrap().str().unwrap().get(1), None);
         assert_eq!(df.width(), Table::Events.columns().len());
     }
 }

@@ -215,10 +215,14 @@ pub(crate) struct RowParts {
     pub cids: bool,
     pub cids_invalid: bool,
     pub head: bool,
+    /// node, file, level, logger, caller, miner, peer and data (each a copy).
+    pub strings: bool,
+    /// The time as RFC 3339 text (formatting it is a scan's largest cost after decoding).
+    pub ts_text: bool,
 }
 
 impl RowParts {
-    pub const ALL: RowParts = RowParts { text: true, cids: true, cids_invalid: true, head: true };
+    pub const ALL: RowParts = RowParts { text: true, cids: true, cids_invalid: true, head: true, strings: true, ts_text: true };
 }
 
 /// A stored event as a report row.
@@ -228,36 +232,37 @@ pub(crate) fn event_row(seg: &Segment, r: &SegmentReader<'_>, v: &EventView<'_>,
 
 /// [`event_row`] with only `parts` filled in (the others empty).
 pub(crate) fn event_row_parts(seg: &Segment, r: &SegmentReader<'_>, v: &EventView<'_>, sources: &Sources, parts: RowParts) -> EventRow {
-    let (node, file) = sources.get(seg.source_id).map(|s| (s.node.clone(), s.path.clone())).unwrap_or_default();
+    let (node, file) = if parts.strings { sources.get(seg.source_id).map(|s| (s.node.clone(), s.path.clone())).unwrap_or_default() } else { Default::default() };
+    let string = |s: Option<&str>| if parts.strings { s.map(str::to_string) } else { None };
     let journal_other = seg.kind == EventKind::JournalOther;
     let cids = if parts.cids || parts.cids_invalid { v.cids(r) } else { Vec::new() };
     // Not stored: a CID kept as printed (damaged in a paste) is one that does not decode.
     let cids_invalid = if parts.cids_invalid { cids.iter().filter(|c| lsync_core::cids::validate_cid(c).is_err()).cloned().collect() } else { Vec::new() };
     EventRow {
         kind: seg.kind.as_str().to_string(),
-        ts: v.ts.map(|t| t.to_string()),
+        ts: if parts.ts_text { v.ts.map(|t| t.to_string()) } else { None },
         node,
         file,
         line: v.line,
-        level: v.level.map(str::to_string),
-        logger: v.logger.map(str::to_string),
-        caller: v.caller.map(str::to_string),
+        level: string(v.level),
+        logger: string(v.logger),
+        caller: string(v.caller),
         cids,
         cids_invalid,
         height: v.height,
         worker: v.worker,
-        miner: v.miner.map(str::to_string),
+        miner: string(v.miner),
         delay_s: v.delay_s,
         duration_ms: v.duration_ms,
-        peer: v.peer.map(str::to_string),
+        peer: string(v.peer),
         // journal_other records are known by their System:Event; they carry no text.
         text: parts.text.then(|| if journal_other { format!("{}:{}", v.system.unwrap_or(""), v.event.unwrap_or("")) } else { v.text(r) }),
-        data: v.raw_data.map(str::to_string),
+        data: string(v.raw_data),
         id: crate::store::event_id(seg.source_id, v.line),
         head: if parts.head { v.head.as_ref().map(|h| h.to_head_change(r)) } else { None },
         ts_ns: v.ts.map(|t| t.unix_nanos),
         source_id: seg.source_id,
-        problem: v.problem.map(str::to_string),
+        problem: string(v.problem),
     }
 }
 

@@ -882,6 +882,12 @@ impl<'a> SegmentReader<'a> {
         (0..self.cids.len() as u32).map(|i| self.cid(i))
     }
 
+    /// True when the CID of this index was stored as its text (not canonical CIDv1: a CIDv0,
+    /// or one a paste damaged); a CID stored as a digest is valid by construction.
+    pub fn cid_stored_as_text(&self, i: u32) -> bool {
+        matches!(self.cids[i as usize], CidEntry::Text(_))
+    }
+
     /// The CID text of an index from an [`EventView`].
     pub fn cid(&self, i: u32) -> &str {
         match self.cids[i as usize] {

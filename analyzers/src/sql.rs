@@ -130,6 +130,10 @@ struct Store {
 /// statement that would write before it runs.
 pub fn open_for_sql(path: &Path) -> Result<Connection> {
     let conn = crate::open_existing(path)?;
+    // A GROUP BY or ORDER BY over millions of rows sorts them: on disk past the cache, not in
+    // memory (`open` keeps temp tables in memory for ingest). Set before the temp tables are
+    // made: changing it drops the temp schema.
+    conn.pragma_update(None, "temp_store", "FILE")?;
     let reader = crate::open_existing(path)?;
     reader.pragma_update(None, "query_only", true)?;
     let sources = Sources::load(&reader)?;
@@ -477,6 +481,10 @@ impl StoreCursor {
                 Plan::Segments(ids) => {
                     let Some(id) = ids.pop_front() else { return Ok(()) };
                     let Some(seg) = read::segment_by_id(&conn, id)? else { continue };
+                    // Whole segments are one kind of one source: skip them before decoding.
+                    if self.keep.kinds.as_ref().is_some_and(|k| !k.contains(&seg.kind)) || self.keep.sources.as_ref().is_some_and(|s| !s.contains(&seg.source_id)) {
+                        continue;
+                    }
                     let r = seg.reader()?;
                     let ci = match &self.keep.cid {
                         Some(c) => match r.find_cid(c) {
@@ -630,9 +638,17 @@ unsafe impl VTabCursor for StoreCursor {
     fn filter(&mut self, idx_num: c_int, idx_str: Option<&str>, args: &Filters<'_>) -> rusqlite::Result<()> {
         let used = |col: u32| idx_num & (1 << col) != 0;
         self.parts = match self.table {
-            Table::Events => read::RowParts { text: used(16), cids: used(17), cids_invalid: used(18), head: false },
-            Table::EventCids => read::RowParts { text: false, cids: true, cids_invalid: used(3), head: false },
-            Table::HeadChanges => read::RowParts { text: false, cids: false, cids_invalid: false, head: true },
+            // node (4), file (5), level … caller (7–9), miner (12), peer (15), data (19).
+            Table::Events => read::RowParts {
+                text: used(16),
+                cids: used(17),
+                cids_invalid: used(18),
+                head: false,
+                strings: [4, 5, 7, 8, 9, 12, 15, 19].into_iter().any(used),
+                ts_text: used(2),
+            },
+            Table::EventCids => read::RowParts { text: false, cids: true, cids_invalid: used(3), head: false, strings: false, ts_text: false },
+            Table::HeadChanges => read::RowParts { text: false, cids: false, cids_invalid: false, head: true, strings: true, ts_text: used(1) },
         };
         self.plan(idx_str, args).map_err(to_sql_err)
     }

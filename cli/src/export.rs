@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[allow(clippy::too_many_arguments)]
-pub fn run(db: &Path, format: Format, out: Option<PathBuf>, tables: Vec<Table>, filter: &FilterArgs, since_last_export: bool, schema: bool, json: bool, quiet: bool) -> Result<ExitCode> {
+pub fn run(db: &Path, format: Format, compression: export::Compression, out: Option<PathBuf>, tables: Vec<Table>, filter: &FilterArgs, since_last_export: bool, schema: bool, json: bool, quiet: bool) -> Result<ExitCode> {
     let tables = if tables.is_empty() { Table::ALL.to_vec() } else { tables };
     if schema {
         ok_on_pipe(output::print(&export::clickhouse_schema(&tables)))?;
@@ -20,6 +20,7 @@ pub fn run(db: &Path, format: Format, out: Option<PathBuf>, tables: Vec<Table>, 
     let conn = lsync_analyzers::open_existing(db)?;
     let opts = ExportOptions {
         format,
+        compression,
         out,
         tables,
         node: f.node,

@@ -256,6 +256,9 @@ enum Command {
         /// parquet, csv (lists as JSON arrays) or ndjson.
         #[arg(long, default_value = "parquet")]
         format: lsync_analyzers::export::Format,
+        /// Parquet page compression: zstd, lz4, snappy or none.
+        #[arg(long, default_value = "zstd")]
+        compression: lsync_analyzers::export::Compression,
         /// Only these tables (repeatable) [default: all].
         #[arg(long = "table", value_name = "TABLE")]
         tables: Vec<lsync_analyzers::export::Table>,
@@ -370,7 +373,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Miners { min_delay, worst, filter, out, db } => reports::miners(&db.db, min_delay, worst, &filter, out),
         Command::Summary { node, json, db } => reports::summary(&db.db, node.as_deref(), json),
         Command::Sql { query, file, tables, max_rows, out, db } => sql::run(&db.db, query, file, tables, max_rows, out),
-        Command::Export { out, format, tables, since_last_export, schema, filter, json, quiet, db } => export::run(&db.db, format, out, tables, &filter, since_last_export, schema, json, quiet),
+        Command::Export { out, format, compression, tables, since_last_export, schema, filter, json, quiet, db } => export::run(&db.db, format, compression, out, tables, &filter, since_last_export, schema, json, quiet),
         Command::Inspect(InspectCommand::Car { file, network, json }) => reports::inspect_car(&file, &network, json),
         Command::Follow(args) => live::follow(args),
         Command::Devnet(args) => live::devnet(args),
