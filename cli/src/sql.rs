@@ -40,7 +40,7 @@ pub fn run(db: &Path, query: Option<String>, file: Option<PathBuf>, tables: bool
     } else if out.csv {
         session.run(&script, &mut CsvSink { w, to_terminal })
     } else {
-        session.run(&script, &mut TableSink { w, max_rows, names: Vec::new(), rows: Vec::new(), more: 0, statements: 0 })
+        session.run(&script, &mut TableSink { w, max_rows, names: Vec::new(), rows: Vec::new(), more: 0, statements: 0, width: if to_terminal { terminal_width() } else { None } })
     };
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),
@@ -135,6 +135,9 @@ struct TableSink<W: Write> {
     rows: Vec<Vec<String>>,
     more: u64,
     statements: usize,
+    /// The terminal's width: a wider table is printed as one block per row. `None` (a pipe):
+    /// as wide as its cells, for stable output.
+    width: Option<u16>,
 }
 
 impl<W: Write> RowSink for TableSink<W> {
@@ -166,15 +169,35 @@ impl<W: Write> RowSink for TableSink<W> {
         for r in &self.rows {
             t.add_row(r);
         }
+        let mut text = t.to_string();
+        // Wider than the terminal: one record per block, `column │ value` (psql's expanded
+        // display), instead of columns squeezed to a few characters each.
+        if let Some(w) = self.width {
+            if text.lines().next().map_or(0, |l| l.chars().count()) > usize::from(w) {
+                let name_w = headers.iter().map(|h| h.chars().count()).max().unwrap_or(0);
+                text.clear();
+                for (i, r) in self.rows.iter().enumerate() {
+                    text.push_str(&format!("-[ row {} ]{}\n", i + 1, "-".repeat(usize::from(w).saturating_sub(12).min(40))));
+                    for (h, v) in headers.iter().zip(r) {
+                        text.push_str(&format!("{h:<name_w$} │ {}\n", v.replace('\n', " ")));
+                    }
+                }
+            }
+        }
         let n = self.rows.len();
         let tail = if self.more > 0 {
             format!("first {n} rows shown (--max-rows); more follow: add LIMIT, or use --csv / --json for all of them")
         } else {
             format!("{n} row{}", if n == 1 { "" } else { "s" })
         };
-        write!(self.w, "{}\n{tail}\n", inert(&t.to_string()))?;
+        write!(self.w, "{}\n{tail}\n", inert(text.trim_end()))?;
         self.w.flush()
     }
+}
+
+/// The terminal's width: `$COLUMNS` if set, else what comfy-table reads from the terminal.
+fn terminal_width() -> Option<u16> {
+    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).or_else(|| comfy_table::Table::new().width())
 }
 
 fn cut(s: &str) -> String {
@@ -184,4 +207,32 @@ fn cut(s: &str) -> String {
     let mut out: String = s.chars().take(TABLE_CELL_CHARS - 1).collect();
     out.push('…');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(width: Option<u16>) -> String {
+        let mut out = Vec::new();
+        let mut sink = TableSink { w: &mut out, max_rows: 10, names: Vec::new(), rows: Vec::new(), more: 0, statements: 0, width };
+        sink.columns(&["kind".into(), "a_long_column_name".into()]).unwrap();
+        sink.row(&[Cell::Text("head_change".into()), Cell::Text("x".repeat(50))]).unwrap();
+        sink.row(&[Cell::Text("new_heaviest".into()), Cell::Null]).unwrap();
+        sink.end().unwrap();
+        drop(sink);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_table_wider_than_the_terminal_becomes_one_block_per_row() {
+        let wide = table(None);
+        assert!(wide.lines().next().unwrap().chars().count() > 60, "{wide}");
+        assert_eq!(table(Some(200)), wide, "it fits: unchanged");
+        let narrow = table(Some(60));
+        assert!(narrow.lines().all(|l| l.chars().count() <= 80), "{narrow}");
+        assert!(narrow.contains("-[ row 1 ]") && narrow.contains("-[ row 2 ]"), "{narrow}");
+        assert!(narrow.contains("kind               │ head_change"), "{narrow}");
+        assert!(narrow.ends_with("2 rows\n"), "{narrow}");
+    }
 }
