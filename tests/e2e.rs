@@ -964,6 +964,13 @@ fn parquet_export_reads_in_duckdb_like_the_reports() {
         let rows = duckdb(&format!("SELECT count(*) FROM {hc} WHERE apply_count > 1 AND revert_count > 0")).unwrap();
         assert_eq!(rows[0][0].as_u64().unwrap(), reorgs.len() as u64);
         assert!(!reorgs.is_empty());
+        // blocks: the same rows as lsync sql's view.
+        let want = lsync(&db, &["sql", "--json", "SELECT count(*) AS n, sum(late_warnings) AS w FROM blocks"]).ok().json_lines();
+        let bl = format!("read_parquet('{}/blocks/**/*.parquet', hive_partitioning = true)", out.display());
+        let rows = duckdb(&format!("SELECT count(*), sum(late_warnings), typeof(any_value(first_seen)) FROM {bl}")).unwrap();
+        assert_eq!(rows[0][0], want[0]["n"]);
+        assert!(want[0]["n"].as_u64().unwrap() > 0);
+        assert_eq!(rows[0][1].as_i64(), want[0]["w"].as_i64());
         // A timestamp keeps its instant and its offset: node a's log writes +08:00 and +01:00.
         let rows = duckdb(&format!("SELECT count(DISTINCT ts_offset_s) FROM {ev} WHERE node = 'a' AND ts_offset_s IS NOT NULL")).unwrap();
         assert!(rows[0][0].as_u64().unwrap() >= 2, "{rows:?}");
@@ -995,6 +1002,7 @@ fn parquet_export_reads_in_duckdb_like_the_reports() {
     let r2 = lsync(&db, &["export", "--since-last-export", "--out", out.to_str().unwrap(), "--json"]).ok().json();
     assert_eq!(r2["run"], 2);
     assert_eq!(r2["removed_leftovers"], 1);
+    assert_eq!(r2["blocks_skipped"], true, "an aggregate is not appended to");
     assert!(!dead.exists());
     assert_eq!(r2["tables"]["events"]["rows"].as_u64().unwrap(), total2 - total);
     assert_eq!(r2["tables"]["head_changes"]["rows"], 0, "the journal did not grow");

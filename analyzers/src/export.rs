@@ -120,18 +120,21 @@ pub enum Table {
     Events,
     EventCids,
     HeadChanges,
+    /// Per node and block: an aggregate of the block's arrival events (`lsync sql`'s view).
+    Blocks,
     Sources,
     Nodes,
 }
 
 impl Table {
-    pub const ALL: [Table; 5] = [Table::Events, Table::EventCids, Table::HeadChanges, Table::Sources, Table::Nodes];
+    pub const ALL: [Table; 6] = [Table::Events, Table::EventCids, Table::HeadChanges, Table::Blocks, Table::Sources, Table::Nodes];
 
     pub fn name(self) -> &'static str {
         match self {
             Table::Events => "events",
             Table::EventCids => "event_cids",
             Table::HeadChanges => "head_changes",
+            Table::Blocks => "blocks",
             Table::Sources => "sources",
             Table::Nodes => "nodes",
         }
@@ -139,7 +142,7 @@ impl Table {
 
     /// Partitioned by node and date (the small tables are one file per run).
     pub fn partitioned(self) -> bool {
-        matches!(self, Table::Events | Table::EventCids | Table::HeadChanges)
+        matches!(self, Table::Events | Table::EventCids | Table::HeadChanges | Table::Blocks)
     }
 
     /// The columns stored in the files (partition columns `node` and `date` are in the paths).
@@ -199,11 +202,23 @@ impl Table {
                 c("first_ingest", Text),
                 c("last_ingest", Text),
             ];
+        const BLOCKS: &[Column] = &[
+            c("cid", Text),
+            c("height", Int),
+            c("miner", Text),
+            c("first_seen", Time),
+            c("peer", Text),
+            c("duplicates", Int),
+            c("delay_s", Real),
+            c("late_warnings", Int),
+            c("seen_in", Text),
+        ];
         const NODES: &[Column] = &[c("id", Int), c("name", Text)];
         match self {
             Table::Events => EVENTS,
             Table::EventCids => EVENT_CIDS,
             Table::HeadChanges => HEAD_CHANGES,
+            Table::Blocks => BLOCKS,
             Table::Sources => SOURCES,
             Table::Nodes => NODES,
         }
@@ -213,7 +228,7 @@ impl Table {
 impl std::str::FromStr for Table {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Table, String> {
-        Table::ALL.into_iter().find(|t| t.name() == s).ok_or_else(|| format!("unknown table {s:?}: events, event_cids, head_changes, sources or nodes"))
+        Table::ALL.into_iter().find(|t| t.name() == s).ok_or_else(|| format!("unknown table {s:?}: events, event_cids, head_changes, blocks, sources or nodes"))
     }
 }
 
@@ -275,7 +290,11 @@ pub fn clickhouse_schema(tables: &[Table]) -> String {
             cols.push("    date Nullable(Date)".into());
         }
         cols.extend(t.columns().iter().map(|c| format!("    {} {}", c.name, c.ty.clickhouse())));
-        let order = if t.partitioned() { "(node, event_id)" } else { "id" };
+        let order = match t {
+            Table::Blocks => "(node, cid)",
+            t if t.partitioned() => "(node, event_id)",
+            _ => "id",
+        };
         out.push_str(&format!("CREATE TABLE {} (\n{}\n) ENGINE = MergeTree ORDER BY {order};\n\n", t.name(), cols.join(",\n")));
     }
     out
@@ -842,6 +861,8 @@ pub struct ExportReport {
     pub tables: BTreeMap<String, TableReport>,
     /// Files of an earlier, interrupted run that were removed first.
     pub removed_leftovers: u64,
+    /// An incremental run does not write `blocks` (an aggregate over old and new rows).
+    pub blocks_skipped: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -938,7 +959,13 @@ pub fn export(conn: &Connection, opts: &ExportOptions, progress: &mut dyn FnMut(
     let done_runs: Vec<u64> = manifest.runs.iter().map(|r| r.run).collect();
     let removed_leftovers = remove_leftovers(&opts.out, &done_runs)?;
     let run = done_runs.iter().max().map_or(1, |r| r + 1);
-    let tables: Vec<Table> = if opts.since_last_export { manifest.tables.clone() } else { opts.tables.clone() };
+    let mut tables: Vec<Table> = if opts.since_last_export { manifest.tables.clone() } else { opts.tables.clone() };
+    // `blocks` aggregates every event of a block, old and new: it cannot be appended to, so an
+    // incremental run leaves it out (the report says so).
+    let blocks_skipped = opts.since_last_export && tables.contains(&Table::Blocks);
+    if blocks_skipped {
+        tables.retain(|t| *t != Table::Blocks);
+    }
 
     // One snapshot: the rows and the lines recorded for the next run agree.
     conn.execute_batch("BEGIN")?;
@@ -946,7 +973,7 @@ pub fn export(conn: &Connection, opts: &ExportOptions, progress: &mut dyn FnMut(
     conn.execute_batch("COMMIT")?;
     let (outs, files) = result?;
 
-    let mut report = ExportReport { out: opts.out.display().to_string(), format: opts.format, run, tables: BTreeMap::new(), removed_leftovers };
+    let mut report = ExportReport { out: opts.out.display().to_string(), format: opts.format, run, tables: BTreeMap::new(), removed_leftovers, blocks_skipped };
     let mut rows = BTreeMap::new();
     for (out, set) in outs.iter().zip(&files) {
         report.tables.insert(out.table.name().to_string(), TableReport { rows: out.rows, files: set.len() as u64 });
@@ -1115,6 +1142,18 @@ fn export_in_snapshot(
         }
         progress(i as u64 + 1, total);
     }
+    if let Some(i) = out_of(&mut outs, Table::Blocks) {
+        // Through `lsync sql`'s view, on a connection of its own (the view's virtual tables
+        // need one): what the store holds now, a moment after this snapshot began.
+        let path = conn.path().filter(|p| !p.is_empty()).ok_or_else(|| StoreError::Input("blocks: the database has no file path".into()))?;
+        let session = crate::sql::SqlSession::open(Path::new(path))?;
+        let mut sink = BlocksSink { out: &mut outs[i], index: i, writer: &mut writer, node: opts.node.clone(), since: opts.since, until: opts.until, error: None };
+        let run = session.run("SELECT node, cid, height, miner, first_seen_ns, peer, duplicates, delay_s, late_warnings, seen_in FROM blocks ORDER BY node, first_seen_ns", &mut sink);
+        if let Some(e) = sink.error.take() {
+            return Err(e);
+        }
+        run.map_err(|e| StoreError::Input(format!("blocks: {e}")))?;
+    }
     // The small tables: rows not written by an earlier run.
     if let Some(i) = out_of(&mut outs, Table::Nodes) {
         let mut stmt = conn.prepare("SELECT id, name FROM nodes ORDER BY id")?;
@@ -1163,6 +1202,58 @@ fn export_in_snapshot(
         manifest.next_line.insert(source, next);
     }
     Ok((outs, files))
+}
+
+/// `blocks` rows from the SQL view into the table's partitions.
+struct BlocksSink<'a> {
+    out: &'a mut TableOut,
+    index: usize,
+    writer: &'a mut Writer,
+    node: Option<String>,
+    since: Option<i64>,
+    until: Option<i64>,
+    error: Option<StoreError>,
+}
+
+impl crate::sql::RowSink for BlocksSink<'_> {
+    fn columns(&mut self, _: &[String]) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn row(&mut self, c: &[crate::sql::Cell]) -> std::io::Result<bool> {
+        use crate::sql::Cell;
+        let text = |i: usize| match &c[i] {
+            Cell::Text(t) => Some(t.as_str()),
+            _ => None,
+        };
+        let int = |i: usize| match &c[i] {
+            Cell::Int(n) => Some(*n),
+            _ => None,
+        };
+        let real = |i: usize| match &c[i] {
+            Cell::Real(f) => Some(*f),
+            Cell::Int(n) => Some(*n as f64),
+            _ => None,
+        };
+        let node = text(0).unwrap_or("");
+        let first_seen = int(4);
+        if self.node.as_deref().is_some_and(|n| n != node) || !first_seen.map_or(self.since.is_none() && self.until.is_none(), |t| self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t <= u)) {
+            return Ok(true);
+        }
+        let key = (node.to_string(), first_seen.map(date_of));
+        let row = [Val::Text(text(1)), Val::Int(int(2)), Val::Text(text(3)), Val::Time(first_seen), Val::Text(text(5)), Val::Int(int(6)), Val::Real(real(7)), Val::Int(int(8)), Val::Text(text(9))];
+        match self.out.push(self.index, &key, &row, self.writer) {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                self.error = Some(e);
+                Ok(false)
+            }
+        }
+    }
+
+    fn end(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The UTC date of an instant, `YYYY-MM-DD`.

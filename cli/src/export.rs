@@ -51,6 +51,9 @@ pub fn run(db: &Path, format: Format, compression: export::Compression, out: Opt
     for (t, r) in &report.tables {
         s.push_str(&format!("  {t:<13} {:>10} rows in {} file(s)\n", r.rows, r.files));
     }
+    if report.blocks_skipped {
+        s.push_str("blocks was left out: it aggregates every event of a block, old and new, so it is not appended to; export it into a new directory (lsync export --table blocks --out DIR).\n");
+    }
     if report.removed_leftovers > 0 {
         s.push_str(&format!("Removed {} file(s) left by an interrupted export.\n", report.removed_leftovers));
     }

@@ -236,7 +236,7 @@ enum Command {
     /// Write the store as open datasets: Parquet (default), CSV or NDJSON, for DuckDB,
     /// ClickHouse, Spark or pandas.
     ///
-    /// One dataset per table (events, event_cids, head_changes, sources, nodes), in Hive-style
+    /// One dataset per table (events, event_cids, head_changes, blocks, sources, nodes), in Hive-style
     /// partitions DIR/TABLE/node=N/date=YYYY-MM-DD/part-R-K.parquet. Typed: ts is a UTC
     /// timestamp (ns) with the original offset in ts_offset_s, heights and counts integers,
     /// CID lists list<string>. Streamed with bounded memory. --since-last-export adds only the
