@@ -1,5 +1,5 @@
 //! `lsync export`: the store as open datasets — Parquet (through polars-io), CSV or NDJSON — one
-//! dataset per table, in Hive-style partitions `TABLE/node=N/date=YYYY-MM-DD/part-R-K.EXT`
+//! dataset per table, in Hive-style partitions `TABLE/node=N/date=YYYY-MM-DD/part-RRRR-WKKKKK.EXT` (run, writer thread, part)
 //! that DuckDB, ClickHouse, Spark and pandas read as they are.
 //!
 //! Streaming: segments are decoded one at a time, source by source in time order; rows wait in

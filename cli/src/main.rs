@@ -237,7 +237,7 @@ enum Command {
     /// ClickHouse, Spark or pandas.
     ///
     /// One dataset per table (events, event_cids, head_changes, blocks, sources, nodes), in Hive-style
-    /// partitions DIR/TABLE/node=N/date=YYYY-MM-DD/part-R-K.parquet. Typed: ts is a UTC
+    /// partitions DIR/TABLE/node=N/date=YYYY-MM-DD/part-RUN-WPART.parquet (run, writer thread, part). Typed: ts is a UTC
     /// timestamp (ns) with the original offset in ts_offset_s, heights and counts integers,
     /// CID lists list<string>. Streamed with bounded memory. --since-last-export adds only the
     /// rows ingested since the last export into DIR, in new files; old files are never touched.
