@@ -888,6 +888,43 @@ fn duckdb(query: &str) -> Option<Vec<Vec<Value>>> {
     }
 }
 
+/// Loads an export into an embedded ClickHouse (Python's `chdb`) with the DDL and the INSERTs
+/// `lsync export --schema` prints, as the README's recipe does; the row count of each table.
+/// `None` when chdb is missing and `LSYNC_REQUIRE_CHDB` is unset (CI sets it).
+fn clickhouse_counts(schema: &str, dir: &Path) -> Option<BTreeMap<String, u64>> {
+    let script = r#"
+import json, re, sys
+from chdb import session
+schema, d = sys.argv[1], sys.argv[2]
+s = session.Session()
+s.query("CREATE DATABASE IF NOT EXISTS l ENGINE = Atomic")
+for stmt in [x for x in re.sub(r'(?m)^--.*$', '', schema).split(';') if x.strip()]:
+    s.query(stmt.replace("CREATE TABLE ", "CREATE TABLE l."))
+out = {}
+for line in schema.splitlines():
+    if line.startswith("-- INSERT INTO "):
+        t = line.split()[3]
+        s.query(line[3:].rstrip(';').replace("INSERT INTO ", "INSERT INTO l.").replace("DIR/", d + "/"))
+        out[t] = int(str(s.query(f"SELECT count() FROM l.{t}", "CSV")).strip())
+out["deep_reorgs"] = int(str(s.query("SELECT countIf(apply_count > 1 AND revert_count > 0) FROM l.head_changes", "CSV")).strip())
+print(json.dumps(out))
+"#;
+    let out = std::process::Command::new("python3").args(["-c", script, schema, dir.to_str().unwrap()]).output();
+    match out {
+        Ok(o) if o.status.success() => Some(serde_json::from_slice(&o.stdout).unwrap()),
+        Ok(o) if String::from_utf8_lossy(&o.stderr).contains("No module named 'chdb'") && std::env::var_os("LSYNC_REQUIRE_CHDB").is_none() => {
+            eprintln!("chdb not installed (pip install chdb): skipping the ClickHouse half of this test");
+            None
+        }
+        Ok(o) => panic!("chdb failed: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(e) if std::env::var_os("LSYNC_REQUIRE_CHDB").is_none() => {
+            eprintln!("no python3 ({e}): skipping the ClickHouse half of this test");
+            None
+        }
+        Err(e) => panic!("python3: {e}"),
+    }
+}
+
 fn files_with_hashes(dir: &Path) -> BTreeMap<String, u64> {
     use std::hash::{Hash, Hasher};
     let mut out = BTreeMap::new();
@@ -1014,6 +1051,17 @@ fn parquet_export_reads_in_duckdb_like_the_reports() {
     if let Some(rows) = duckdb(&format!("SELECT count(*), count(DISTINCT event_id) FROM {ev}")) {
         assert_eq!(rows[0][0].as_u64().unwrap(), total2);
         assert_eq!(rows[0][1].as_u64().unwrap(), total2, "no row twice");
+    }
+    // The whole export, both runs, into ClickHouse with the printed schema and INSERTs.
+    let schema = lsync(&db, &["export", "--schema"]).ok().stdout;
+    if let Some(counts) = clickhouse_counts(&schema, &out) {
+        let n = |q: &str| lsync(&db, &["sql", "--json", q]).ok().json_lines()[0]["n"].as_u64().unwrap();
+        assert_eq!(counts["events"], total2);
+        assert_eq!(counts["event_cids"], n("SELECT count(*) AS n FROM event_cids"));
+        assert_eq!(counts["head_changes"], n("SELECT count(*) AS n FROM head_changes"));
+        assert_eq!(counts["deep_reorgs"], lsync(&db, &["reorgs", "--json"]).ok().json_lines().len() as u64);
+        assert_eq!(counts["nodes"], 3);
+        assert!(counts["blocks"] > 0);
     }
     let r3 = lsync(&db, &["export", "--since-last-export", "--out", out.to_str().unwrap(), "--json"]).ok().json();
     assert_eq!(r3["tables"]["events"]["rows"], 0);

@@ -278,24 +278,42 @@ pub struct Column {
     pub ty: ColType,
 }
 
-/// ClickHouse `CREATE TABLE` statements for the tables (`lsync export --schema`), with the
-/// partition columns as ordinary columns, as a `file(…, Parquet)` read with
-/// `use_hive_partitioning = 1` yields them.
+/// ClickHouse `CREATE TABLE` statements for the tables (`lsync export --schema`), each followed
+/// by the `INSERT … SELECT … FROM file(…)` that loads an export into it (commented out). The
+/// partition columns come last, read from each file's path: ClickHouse's own hive partitioning
+/// would type `date` from the first path and fail on `__HIVE_DEFAULT_PARTITION__`.
 pub fn clickhouse_schema(tables: &[Table]) -> String {
     let mut out = String::new();
     for t in tables {
-        let mut cols: Vec<String> = Vec::new();
-        if t.partitioned() {
-            cols.push("    node String".into());
-            cols.push("    date Nullable(Date)".into());
-        }
-        cols.extend(t.columns().iter().map(|c| format!("    {} {}", c.name, c.ty.clickhouse())));
         let order = match t {
             Table::Blocks => "(node, cid)",
             t if t.partitioned() => "(node, event_id)",
             _ => "id",
         };
-        out.push_str(&format!("CREATE TABLE {} (\n{}\n) ENGINE = MergeTree ORDER BY {order};\n\n", t.name(), cols.join(",\n")));
+        // The sorting key's columns are never NULL, and ClickHouse refuses a nullable key.
+        let in_key = |name: &str| order.trim_matches(|c| c == '(' || c == ')').split(", ").any(|k| k == name);
+        let mut cols: Vec<String> = t
+            .columns()
+            .iter()
+            .map(|c| {
+                let ty = c.ty.clickhouse();
+                let ty = if in_key(c.name) { ty.strip_prefix("Nullable(").and_then(|t| t.strip_suffix(')')).unwrap_or(ty) } else { ty };
+                format!("    {} {ty}", c.name)
+            })
+            .collect();
+        let (glob, extra) = if t.partitioned() {
+            cols.push("    node String".into());
+            cols.push("    date Nullable(Date)".into());
+            (
+                format!("DIR/{}/**/*.parquet", t.name()),
+                ", decodeURLComponent(extract(_path, 'node=([^/]+)')) AS node, toDateOrNull(extract(_path, 'date=([^/]+)')) AS date",
+            )
+        } else {
+            (format!("DIR/{}/*.parquet", t.name()), "")
+        };
+        out.push_str(&format!("CREATE TABLE {} (\n{}\n) ENGINE = MergeTree ORDER BY {order};\n", t.name(), cols.join(",\n")));
+        // Newer ClickHouse turns hive partitioning on by default: off, the paths are read here.
+        out.push_str(&format!("-- INSERT INTO {} SELECT *{extra} FROM file('{glob}', Parquet) SETTINGS use_hive_partitioning = 0;\n\n", t.name()));
     }
     out
 }
