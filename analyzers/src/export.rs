@@ -172,7 +172,8 @@ impl Table {
                 c("cids_invalid", TextList),
                 c("data", Text),
             ];
-        const EVENT_CIDS: &[Column] = &[c("event_id", Int), c("position", Int32), c("cid", Text), c("invalid", Bool), c("kind", Text), c("ts", Time)];
+        // As `lsync sql`'s event_cids: the event's kind and time are a join away (event_id).
+        const EVENT_CIDS: &[Column] = &[c("event_id", Int), c("position", Int32), c("cid", Text), c("invalid", Bool)];
         const HEAD_CHANGES: &[Column] = &[
                 c("event_id", Int),
                 c("ts", Time),
@@ -1092,7 +1093,7 @@ fn export_in_snapshot(
             }
             if let Some(i) = ec {
                 for (pos, cid) in cids.iter().enumerate() {
-                    let row = [Val::Int(Some(id)), Val::Int32(Some(pos as i32)), Val::Text(Some(cid)), Val::Bool(Some(invalid.contains(cid))), Val::Text(Some(kind)), Val::Time(ts_ns)];
+                    let row = [Val::Int(Some(id)), Val::Int32(Some(pos as i32)), Val::Text(Some(cid)), Val::Bool(Some(invalid.contains(cid)))];
                     outs[i].push(i, &key, &row, &mut writer)?;
                 }
             }
