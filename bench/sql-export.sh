@@ -118,7 +118,7 @@ na() { [ "$1" = NA ] && echo n/a || echo "$2"; }
   echo
   echo "| measure | lsync | DuckDB over lsync's Parquet | DuckDB ÷ lsync |"
   echo "|---|---|---|---|"
-  echo "| export → Parquet, all five tables | $(awk -v s="$x_s" 'BEGIN{printf "%.1f s", s}'), peak RSS $(( x_rss / 1024 )) MiB, $(( x_bytes >> 20 )) MiB in ${x_files} files | — | — |"
+  echo "| export → Parquet, all six tables | $(awk -v s="$x_s" 'BEGIN{printf "%.1f s", s}'), peak RSS $(( x_rss / 1024 )) MiB, $(( x_bytes >> 20 )) MiB in ${x_files} files | — | — |"
   echo "| export → Parquet, events only | $(awk -v s="$xe_s" 'BEGIN{printf "%.1f s", s}'), peak RSS $(( xe_rss / 1024 )) MiB, $(( xe_bytes >> 20 )) MiB | — | — |"
   echo "| point lookup by CID | $(ms "$s_cid") | $(na "$d_cid" "$(ms "$d_cid")") | $(na "$d_cid" "$(ratio "$d_cid" "$s_cid")") |"
   echo "| point lookup by event_id | $(ms "$s_id") | — | — |"
