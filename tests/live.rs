@@ -145,10 +145,13 @@ fn devnet_and_follow_as_separate_processes() {
         args.push(w.to_string());
     }
     args.extend(["--genesis".to_string(), genesis]);
+    // A free loopback port for the metrics endpoint.
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
     let follow = Command::new(env!("CARGO_BIN_EXE_lsync"))
         .current_dir(root())
         .args(&args)
-        .args(["--quiet", "--repo", repo.to_str().unwrap(), "--db", db.to_str().unwrap(), "--for", "120s"])
+        .args(["--quiet", "--repo", repo.to_str().unwrap(), "--db", db.to_str().unwrap(), "--for", "120s", "--metrics", &metrics_addr])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -156,6 +159,22 @@ fn devnet_and_follow_as_separate_processes() {
     // The devnet ends by itself after its epochs.
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(devnet.wait().unwrap().success(), "devnet failed: {rest:?}");
+    // Prometheus metrics, scraped as Prometheus would (HTTP GET /metrics).
+    let scrape = |path: &str| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&metrics_addr).expect("metrics endpoint");
+        write!(s, "GET {path} HTTP/1.1\r\nHost: {metrics_addr}\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    let metric = |text: &str, series: &str| -> f64 { text.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok())).unwrap_or_else(|| panic!("no {series}:\n{text}")) };
+    let text = scrape("/metrics");
+    assert!(text.starts_with("HTTP/1.1 200 OK") && text.contains("application/openmetrics-text"), "{text}");
+    assert!(metric(&text, "lsync_follow_head_height ") >= 6.0, "{text}");
+    assert!(metric(&text, "lsync_follow_head_changes_total{class=\"extend\"}") >= 5.0, "{text}");
+    assert!(metric(&text, "lsync_follow_gossip_blocks_total{verdict=\"accepted\"}") >= 6.0, "{text}");
+    assert!(scrape("/").starts_with("HTTP/1.1 404"));
     // SIGTERM: the follower finishes the record in flight, flushes, ingests, exits 0.
     let status = Command::new("kill").args(["-TERM", &follow.id().to_string()]).status().unwrap();
     assert!(status.success());

@@ -57,10 +57,16 @@ struct Hooks {
     tty: bool,
     quiet: bool,
     live_ingest: Option<(PathBuf, Vec<PathBuf>, String)>,
+    metrics: Option<std::sync::Arc<std::sync::Mutex<launch::metrics::Metrics>>>,
 }
 
 impl SupervisorHooks for Hooks {
     fn status(&mut self, status: &FollowStatus) {
+        if let Some(m) = &self.metrics {
+            if let Ok(mut m) = m.lock() {
+                m.update(status);
+            }
+        }
         if self.tty {
             eprint!("\r\x1b[2K{}", status_line(status));
         }
@@ -112,7 +118,21 @@ pub fn follow(a: FollowArgs) -> Result<ExitCode> {
         );
     }
     std::fs::create_dir_all(&journal_dir).with_context(|| format!("creating {}", journal_dir.display()))?;
-    let hooks = Hooks { tty: !a.quiet && std::io::stderr().is_terminal(), quiet: a.quiet, live_ingest: a.db.clone().map(|d| (d, ingest_paths.clone(), a.node.clone())) };
+    let metrics = match a.metrics {
+        Some(addr) => {
+            let listener = rt.block_on(tokio::net::TcpListener::bind(addr)).with_context(|| format!("cannot listen for metrics on {addr}"))?;
+            let local = listener.local_addr().map_or(addr, |a| a);
+            if !a.quiet {
+                let note = if local.ip().is_loopback() { "" } else { " (not loopback: reachable from other hosts)" };
+                eprintln!("lsync follow: metrics at http://{local}/metrics{note}");
+            }
+            let m = std::sync::Arc::new(std::sync::Mutex::new(launch::metrics::Metrics::new()));
+            rt.spawn(launch::metrics::serve(listener, m.clone()));
+            Some(m)
+        }
+        None => None,
+    };
+    let hooks = Hooks { tty: !a.quiet && std::io::stderr().is_terminal(), quiet: a.quiet, live_ingest: a.db.clone().map(|d| (d, ingest_paths.clone(), a.node.clone())), metrics };
     let tty = hooks.tty;
     let result = rt.block_on(launch::follow_supervised(cfg, connect_timeout, hooks));
     if tty {

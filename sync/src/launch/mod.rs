@@ -3,6 +3,7 @@
 //! follow supervisor and the demo scenario. The binary adds only printing and the database.
 
 mod demo;
+pub mod metrics;
 mod networks;
 mod supervise;
 
@@ -94,6 +95,11 @@ pub struct FollowArgs {
     /// No status line.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Serve Prometheus metrics (head height and lag, head changes by class, gossip verdicts,
+    /// peers, bootstrap dials) at http://ADDR/metrics. Off by default; `--metrics` alone
+    /// listens on 127.0.0.1:9464.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9464")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// A Go-style duration flag (`90s`, `5m`, `1h30m`).

@@ -1,0 +1,203 @@
+//! `lsync follow --metrics ADDR`: the follower's status as Prometheus metrics (OpenMetrics text
+//! from the `prometheus-client` crate), served over plain HTTP on `GET /metrics`.
+//!
+//! The values come from the same status snapshots the terminal status line shows
+//! ([`FollowStatus`]); totals in a snapshot become counters by adding what grew since the last.
+
+use crate::p2p::driver::FollowStatus;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+type Labels = Vec<(String, String)>;
+
+/// The metrics of one follower.
+pub struct Metrics {
+    registry: Registry,
+    head_height: Gauge,
+    head_lag_seconds: Gauge<f64, AtomicU64>,
+    peers: Gauge,
+    resuming: Gauge,
+    head_changes: Family<Labels, Counter>,
+    gossip_blocks: Family<Labels, Counter>,
+    dial_failures: Family<Labels, Counter>,
+    bootstrap_connected: Family<Labels, Gauge>,
+    genesis_mismatches: Counter,
+    last: FollowStatus,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("lsync_follow");
+        let m = Metrics {
+            head_height: Gauge::default(),
+            head_lag_seconds: Gauge::default(),
+            peers: Gauge::default(),
+            resuming: Gauge::default(),
+            head_changes: Family::default(),
+            gossip_blocks: Family::default(),
+            dial_failures: Family::default(),
+            bootstrap_connected: Family::default(),
+            genesis_mismatches: Counter::default(),
+            last: FollowStatus::default(),
+            registry: Registry::default(),
+        };
+        registry.register("head_height", "Height of the heaviest tipset the follower holds", m.head_height.clone());
+        registry.register("head_lag_seconds", "Wall clock minus the start of the head's epoch", m.head_lag_seconds.clone());
+        registry.register("peers", "Connected peers", m.peers.clone());
+        registry.register("resuming", "1 while waiting for a peer to serve the head saved in the journal", m.resuming.clone());
+        registry.register("head_changes", "Head changes journaled, by class (extend, widen, sibling, reorg)", m.head_changes.clone());
+        registry.register("gossip_blocks", "Gossiped blocks by verdict (accepted, ignored, rejected)", m.gossip_blocks.clone());
+        registry.register("bootstrap_dial_failures", "Failed dials of each bootstrap address", m.dial_failures.clone());
+        registry.register("bootstrap_connected", "1 while connected to the bootstrap address", m.bootstrap_connected.clone());
+        registry.register("genesis_mismatches", "Peers dropped because their hello named another genesis", m.genesis_mismatches.clone());
+        Metrics { registry, ..m }
+    }
+
+    /// Takes a new status snapshot.
+    pub fn update(&mut self, s: &FollowStatus) {
+        let grew = |new: u64, old: u64| new.saturating_sub(old);
+        self.head_height.set(s.head_height);
+        self.head_lag_seconds.set(s.lag_ms as f64 / 1000.0);
+        self.peers.set(s.peers as i64);
+        self.resuming.set(i64::from(s.resuming));
+        let (new, old) = (&s.head_changes, &self.last.head_changes);
+        for (class, n, o) in [("extend", new.extend, old.extend), ("widen", new.widen, old.widen), ("sibling", new.sibling, old.sibling), ("reorg", new.reorg, old.reorg)] {
+            self.head_changes.get_or_create(&vec![("class".into(), class.into())]).inc_by(grew(n, o));
+        }
+        for (verdict, n, o) in [
+            ("accepted", s.gossip_accepted, self.last.gossip_accepted),
+            ("ignored", s.gossip_ignored, self.last.gossip_ignored),
+            ("rejected", s.gossip_rejected, self.last.gossip_rejected),
+        ] {
+            self.gossip_blocks.get_or_create(&vec![("verdict".into(), verdict.into())]).inc_by(grew(n, o));
+        }
+        for b in &s.bootstrap {
+            let labels = vec![("addr".to_string(), b.addr.clone())];
+            let before = self.last.bootstrap.iter().find(|x| x.addr == b.addr).map_or(0, |x| x.failures);
+            self.dial_failures.get_or_create(&labels).inc_by(grew(b.failures, before));
+            self.bootstrap_connected.get_or_create(&labels).set(i64::from(b.connected));
+        }
+        self.genesis_mismatches.inc_by(grew(s.genesis_mismatches, self.last.genesis_mismatches));
+        self.last = s.clone();
+    }
+
+    /// The OpenMetrics text.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// The content type of [`Metrics::encode`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Serves `GET /metrics` until the runtime stops; anything else gets a 404, a request that
+/// does not finish its head within 5 s or 8 KiB is dropped.
+pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Mutex<Metrics>>) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else { continue };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let mut buf = Vec::with_capacity(1024);
+            let head = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 8192 {
+                    let n = stream.read(&mut chunk).await.ok()?;
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                Some(())
+            })
+            .await;
+            if !matches!(head, Ok(Some(()))) {
+                return;
+            }
+            let line = buf.split(|b| *b == b'\n').next().unwrap_or(&[]);
+            let mut parts = line.split(|b| *b == b' ');
+            let (method, path) = (parts.next().unwrap_or(&[]), parts.next().unwrap_or(&[]));
+            let response = if method == b"GET" && (path == b"/metrics" || path.starts_with(b"/metrics?")) {
+                let body = metrics.lock().map(|m| m.encode()).unwrap_or_default();
+                format!("HTTP/1.1 200 OK\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+            } else {
+                let body = "lsync follow serves its metrics at /metrics\n";
+                format!("HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+            };
+            let _ = stream.write_all(response.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::p2p::driver::BootstrapStatus;
+
+    fn value(text: &str, series: &str) -> f64 {
+        text.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok())).unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    }
+
+    #[test]
+    fn snapshots_become_counters_and_gauges() {
+        let mut m = Metrics::new();
+        let mut s = FollowStatus { peers: 3, head_height: 120, lag_ms: 2500, gossip_accepted: 10, gossip_rejected: 2, ..Default::default() };
+        s.head_changes.extend = 7;
+        s.head_changes.widen = 1;
+        s.bootstrap = vec![BootstrapStatus { addr: "/ip4/127.0.0.1/tcp/1".into(), connected: false, failures: 2, last_failure: Some("refused".into()) }];
+        m.update(&s);
+        s.head_changes.extend = 9;
+        s.gossip_accepted = 15;
+        s.head_height = 122;
+        s.bootstrap[0].failures = 3;
+        m.update(&s);
+        // The same snapshot again adds nothing.
+        m.update(&s);
+        let t = m.encode();
+        assert_eq!(value(&t, "lsync_follow_head_height "), 122.0);
+        assert_eq!(value(&t, "lsync_follow_head_lag_seconds "), 2.5);
+        assert_eq!(value(&t, "lsync_follow_peers "), 3.0);
+        assert_eq!(value(&t, "lsync_follow_head_changes_total{class=\"extend\"}"), 9.0);
+        assert_eq!(value(&t, "lsync_follow_head_changes_total{class=\"widen\"}"), 1.0);
+        assert_eq!(value(&t, "lsync_follow_head_changes_total{class=\"reorg\"}"), 0.0);
+        assert_eq!(value(&t, "lsync_follow_gossip_blocks_total{verdict=\"accepted\"}"), 15.0);
+        assert_eq!(value(&t, "lsync_follow_gossip_blocks_total{verdict=\"rejected\"}"), 2.0);
+        assert_eq!(value(&t, "lsync_follow_bootstrap_dial_failures_total{addr=\"/ip4/127.0.0.1/tcp/1\"}"), 3.0);
+        assert!(t.contains("# TYPE lsync_follow_head_changes counter") && t.ends_with("# EOF\n"), "{t}");
+    }
+
+    #[tokio::test]
+    async fn serves_get_metrics_and_nothing_else() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let m = Arc::new(Mutex::new(Metrics::new()));
+        m.lock().unwrap().update(&FollowStatus { head_height: 42, ..Default::default() });
+        tokio::spawn(serve(listener, m));
+        let get = |path: &'static str| async move {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).await.unwrap();
+            out
+        };
+        let ok = get("/metrics").await;
+        assert!(ok.starts_with("HTTP/1.1 200 OK\r\n") && ok.contains(CONTENT_TYPE), "{ok}");
+        assert!(ok.contains("lsync_follow_head_height 42"), "{ok}");
+        assert!(get("/").await.starts_with("HTTP/1.1 404"));
+    }
+}
