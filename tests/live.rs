@@ -174,6 +174,9 @@ fn devnet_and_follow_as_separate_processes() {
     assert!(metric(&text, "lsync_follow_head_height ") >= 6.0, "{text}");
     assert!(metric(&text, "lsync_follow_head_changes_total{class=\"extend\"}") >= 5.0, "{text}");
     assert!(metric(&text, "lsync_follow_gossip_blocks_total{verdict=\"accepted\"}") >= 6.0, "{text}");
+    let seen: f64 = text.lines().filter(|l| l.starts_with("lsync_follow_block_delay_seconds_count{")).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum();
+    assert!(seen >= 6.0, "every first sighting is in the delay histogram: {text}");
+    assert!(metric(&text, "lsync_follow_reorg_depth_count ") >= 1.0, "the partition's heal reverted tipsets: {text}");
     assert!(scrape("/").starts_with("HTTP/1.1 404"));
     // SIGTERM: the follower finishes the record in flight, flushes, ingests, exits 0.
     let status = Command::new("kill").args(["-TERM", &follow.id().to_string()]).status().unwrap();

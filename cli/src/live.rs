@@ -103,7 +103,7 @@ pub fn follow(a: FollowArgs) -> Result<ExitCode> {
         None => None,
     };
     let rt = runtime()?;
-    let cfg = rt.block_on(a.follow_config(genesis_car, local_offset_secs()))?;
+    let mut cfg = rt.block_on(a.follow_config(genesis_car, local_offset_secs()))?;
     let connect_timeout = a.connect_timeout()?;
     let (journal_dir, log_path) = (a.journal_dir(), a.log_path());
     let ingest_paths = vec![journal_dir.clone(), log_path.clone()];
@@ -128,6 +128,7 @@ pub fn follow(a: FollowArgs) -> Result<ExitCode> {
             }
             let m = std::sync::Arc::new(std::sync::Mutex::new(launch::metrics::Metrics::new()));
             rt.spawn(launch::metrics::serve(listener, m.clone()));
+            cfg.observer = Some(std::sync::Arc::new(launch::metrics::SharedMetrics(m.clone())));
             Some(m)
         }
         None => None,

@@ -4,7 +4,8 @@
 //! The values come from the same status snapshots the terminal status line shows
 //! ([`FollowStatus`]); totals in a snapshot become counters by adding what grew since the last.
 
-use crate::p2p::driver::FollowStatus;
+use crate::p2p::driver::{FollowObserver, FollowStatus};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -28,7 +29,20 @@ pub struct Metrics {
     dial_failures: Family<Labels, Counter>,
     bootstrap_connected: Family<Labels, Gauge>,
     genesis_mismatches: Counter,
+    reorg_depth: Histogram,
+    block_delay: Family<Labels, Histogram, fn() -> Histogram>,
+    /// Miners with a label of their own (the first [`MINER_LABELS`] seen); the rest are `other`.
+    miners: std::collections::HashSet<String>,
     last: FollowStatus,
+}
+
+/// Miners with their own `miner` label at most: a label per miner of mainnet's thousands would
+/// be thousands of series.
+pub const MINER_LABELS: usize = 50;
+
+fn delay_histogram() -> Histogram {
+    // Seconds: the block time is 30 s, Lotus warns past 5 s, and a block is useless past ~25 s.
+    Histogram::new([0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0])
 }
 
 impl Default for Metrics {
@@ -50,6 +64,9 @@ impl Metrics {
             dial_failures: Family::default(),
             bootstrap_connected: Family::default(),
             genesis_mismatches: Counter::default(),
+            reorg_depth: Histogram::new([1.0, 2.0, 3.0, 4.0, 5.0, 10.0, 20.0, 50.0, 100.0, 900.0]),
+            block_delay: Family::new_with_constructor(delay_histogram as fn() -> Histogram),
+            miners: Default::default(),
             last: FollowStatus::default(),
             registry: Registry::default(),
         };
@@ -62,6 +79,8 @@ impl Metrics {
         registry.register("bootstrap_dial_failures", "Failed dials of each bootstrap address", m.dial_failures.clone());
         registry.register("bootstrap_connected", "1 while connected to the bootstrap address", m.bootstrap_connected.clone());
         registry.register("genesis_mismatches", "Peers dropped because their hello named another genesis", m.genesis_mismatches.clone());
+        registry.register("reorg_depth", "Tipsets reverted by each head change that reverted any (widenings and siblings: 1)", m.reorg_depth.clone());
+        registry.register("block_delay_seconds", "First sighting minus the block's timestamp, by miner (the first 50 miners seen; the rest: other)", m.block_delay.clone());
         Metrics { registry, ..m }
     }
 
@@ -93,12 +112,49 @@ impl Metrics {
         self.last = s.clone();
     }
 
+    fn observe_head_change(&mut self, change: &lsync_core::HeadChange) {
+        if change.revert_count > 0 {
+            self.reorg_depth.observe(change.revert_count as f64);
+        }
+    }
+
+    fn observe_block(&mut self, miner: &str, delay_ms: i64) {
+        if !self.miners.contains(miner) && self.miners.len() < MINER_LABELS {
+            self.miners.insert(miner.to_string());
+        }
+        let label = if self.miners.contains(miner) { miner } else { "other" };
+        self.block_delay.get_or_create(&vec![("miner".into(), label.into())]).observe(delay_ms as f64 / 1000.0);
+    }
+
     /// The OpenMetrics text.
     pub fn encode(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// The follower's hook: a shared [`Metrics`] observes every head change and first sighting.
+pub struct SharedMetrics(pub Arc<Mutex<Metrics>>);
+
+impl std::fmt::Debug for SharedMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedMetrics")
+    }
+}
+
+impl FollowObserver for SharedMetrics {
+    fn head_change(&self, change: &lsync_core::HeadChange) {
+        if let Ok(mut m) = self.0.lock() {
+            m.observe_head_change(change);
+        }
+    }
+
+    fn block_seen(&self, miner: &str, delay_ms: i64) {
+        if let Ok(mut m) = self.0.lock() {
+            m.observe_block(miner, delay_ms);
+        }
     }
 }
 
@@ -179,6 +235,27 @@ mod tests {
         assert_eq!(value(&t, "lsync_follow_gossip_blocks_total{verdict=\"rejected\"}"), 2.0);
         assert_eq!(value(&t, "lsync_follow_bootstrap_dial_failures_total{addr=\"/ip4/127.0.0.1/tcp/1\"}"), 3.0);
         assert!(t.contains("# TYPE lsync_follow_head_changes counter") && t.ends_with("# EOF\n"), "{t}");
+    }
+
+    #[test]
+    fn histograms_of_reorg_depth_and_delay_with_bounded_miner_labels() {
+        let m = Arc::new(Mutex::new(Metrics::new()));
+        let obs = SharedMetrics(m.clone());
+        let hc = |revert: i64| lsync_core::HeadChange { from: vec![], from_height: 10, to: vec![], to_height: 11, revert_count: revert, apply_count: revert + 1 };
+        for r in [0, 0, 1, 3] {
+            obs.head_change(&hc(r));
+        }
+        for i in 0..(MINER_LABELS + 10) {
+            obs.block_seen(&format!("f0{i}"), 1500);
+        }
+        obs.block_seen("f00", 7000);
+        let t = m.lock().unwrap().encode();
+        assert_eq!(value(&t, "lsync_follow_reorg_depth_count "), 2.0, "extensions are not reorgs");
+        assert_eq!(value(&t, "lsync_follow_reorg_depth_sum "), 4.0);
+        assert_eq!(value(&t, "lsync_follow_block_delay_seconds_count{miner=\"f00\"}"), 2.0);
+        assert_eq!(value(&t, "lsync_follow_block_delay_seconds_count{miner=\"other\"}"), 10.0);
+        assert_eq!(t.matches("lsync_follow_block_delay_seconds_count{").count(), MINER_LABELS + 1);
+        assert_eq!(value(&t, "lsync_follow_block_delay_seconds_bucket{le=\"5.0\",miner=\"f00\"}"), 1.0);
     }
 
     #[tokio::test]

@@ -192,6 +192,12 @@ impl FollowArgs {
             return Err(usage("--block-time must be at least 1s (Filecoin timestamps are whole seconds)"));
         }
         cfg.follower.block_delay_secs = block_delay;
+        if self.block_time.is_some() {
+            // A first-seen record waits for its duplicates about one block time (30 s on
+            // Filecoin's networks); on a faster custom network, two of its block times, as the
+            // devnet's own follower does, so records (and metrics) are not half a minute late.
+            cfg.follower.first_seen_settle = Duration::from_secs(2 * block_delay);
+        }
         cfg.journal.zone_offset_secs = zone_offset_secs;
         cfg.golog.zone_offset_secs = zone_offset_secs;
         cfg.log_path = Some(self.log_path());

@@ -83,6 +83,17 @@ pub struct FollowConfig {
     pub resume_timeout: Duration,
     /// Receives a [`FollowStatus`] on every tick and head change.
     pub status: Option<watch::Sender<FollowStatus>>,
+    /// Told of every head change and first sighting as it is journaled (e.g. metrics).
+    pub observer: Option<std::sync::Arc<dyn FollowObserver>>,
+}
+
+/// What a follower reports as it happens, beside the journal: for histograms that status
+/// snapshots cannot carry (each reorg's depth, each block's delay).
+pub trait FollowObserver: Send + Sync + std::fmt::Debug {
+    /// A head change was journaled.
+    fn head_change(&self, _change: &lsync_core::HeadChange) {}
+    /// A block's first sighting was journaled.
+    fn block_seen(&self, _miner: &str, _delay_ms: i64) {}
 }
 
 impl FollowConfig {
@@ -108,6 +119,7 @@ impl FollowConfig {
             resume: true,
             resume_timeout: Duration::from_secs(30),
             status: None,
+            observer: None,
         }
     }
 }
@@ -428,7 +440,11 @@ impl Driver {
                     // The full path of every head change (extensions included), so a reader
                     // can rebuild the canonical chain and the orphans from the journal alone.
                     self.journal.write_reorg_path(now, &change)?;
-                    self.stats.head_changes.add(change.change().class());
+                    let domain = change.change();
+                    self.stats.head_changes.add(domain.class());
+                    if let Some(o) = &self.cfg.observer {
+                        o.head_change(&domain);
+                    }
                     for ts in &change.apply {
                         self.held.insert(ts.key().clone(), ts.clone());
                     }
@@ -448,6 +464,9 @@ impl Driver {
                 Action::BlockSeen(record) => {
                     self.journal.write_block_seen(now_nanos(), &record)?;
                     self.stats.blocks_seen += 1;
+                    if let Some(o) = &self.cfg.observer {
+                        o.block_seen(&record.miner.to_string(), record.delay_ms);
+                    }
                 }
             }
         }
