@@ -111,3 +111,70 @@ fn sigkill_at_random_points_then_resume_equals_a_clean_run() {
     let again = lsync(&db, &["ingest", "--json", data.to_str().unwrap()]).ok().json();
     assert_eq!(again["events"], 0);
 }
+
+/// `kill -9` an export at several points: the next run (a new export, or an incremental one when
+/// the killed run had finished) ends with every event exactly once, whatever the kill hit.
+#[test]
+fn sigkill_during_an_export_then_rerun_has_every_row_once() {
+    let tmp = TempDir::new("crash-export");
+    let data = tmp.join("data");
+    std::fs::create_dir_all(data.join("journal")).unwrap();
+    let mut sc = Scenario::new(78, 1500, Style::V129Text);
+    sc.noise_per_epoch = 5;
+    generate(
+        &sc,
+        std::io::BufWriter::new(std::fs::File::create(data.join("daemon.log")).unwrap()),
+        std::io::BufWriter::new(std::fs::File::create(data.join("journal/lotus-journal.ndjson")).unwrap()),
+    )
+    .unwrap();
+    let db = tmp.join("x.db");
+    lsync(&db, &["ingest", "-q", data.to_str().unwrap()]).ok();
+    let total = lsync(&db, &["sql", "--csv", "SELECT count(*) FROM events"]).ok().stdout.lines().nth(1).unwrap().parse::<u64>().unwrap();
+    // Time a whole export to spread the kills over it.
+    let clean = tmp.join("clean");
+    let t0 = Instant::now();
+    lsync(&db, &["export", "-q", "--out", clean.to_str().unwrap()]).ok();
+    let whole = t0.elapsed();
+    let mut rng = Rng::new(5);
+    let mut killed_mid_run = 0;
+    for round in 0..8 {
+        let out = tmp.join(&format!("out-{round}"));
+        let delay = whole.mul_f64(0.05 + 0.9 * (rng.below(1000) as f64 / 1000.0));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lsync"))
+            .current_dir(root())
+            .args(["export", "-q", "--db", db.to_str().unwrap(), "--out", out.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let _ = child.wait();
+        let finished = out.join("_lsync_export.json").exists();
+        killed_mid_run += u32::from(!finished);
+        let args: Vec<&str> = if finished { vec!["export", "--json", "--since-last-export", "--out"] } else { vec!["export", "--json", "--out"] };
+        let r = lsync(&db, &[&args[..], &[out.to_str().unwrap()]].concat()).ok().json();
+        // Every run's recorded rows add up to the store's, once.
+        let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("_lsync_export.json")).unwrap()).unwrap();
+        let exported: u64 = manifest["runs"].as_array().unwrap().iter().map(|r| r["rows"]["events"].as_u64().unwrap_or(0)).sum();
+        assert_eq!(exported, total, "round {round} (killed after {delay:?}, finished: {finished}): {r}");
+        // And the files hold exactly those: no file of the killed run survives unrecorded.
+        let mut files = Vec::new();
+        let mut stack = vec![out.join("events")];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    files.push(p.file_name().unwrap().to_string_lossy().into_owned());
+                }
+            }
+        }
+        assert!(files.iter().all(|f| f.ends_with(".parquet")), "round {round}: {files:?}");
+        let runs: std::collections::BTreeSet<&str> = files.iter().map(|f| &f[5..9]).collect();
+        let recorded: std::collections::BTreeSet<String> = manifest["runs"].as_array().unwrap().iter().map(|r| format!("{:04}", r["run"].as_u64().unwrap())).collect();
+        assert!(runs.iter().all(|r| recorded.contains(*r)), "round {round}: files of runs {runs:?}, recorded {recorded:?}");
+    }
+    eprintln!("{killed_mid_run} of 8 kills landed before the export finished");
+}

@@ -976,6 +976,23 @@ fn parquet_export_reads_in_duckdb_like_the_reports() {
     let r = lsync(&db, &["export", "--since-last-export", "--out", tmp.join("empty").to_str().unwrap()]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("holds no export"), "{}", r.stderr);
+    // A first export killed before its manifest left part files only: a new run cleans them up.
+    let dead = tmp.path().join("dead");
+    std::fs::create_dir_all(dead.join("events/node=a/date=2025-03-02")).unwrap();
+    std::fs::write(dead.join("events/node=a/date=2025-03-02/part-0001-000000.parquet"), b"half").unwrap();
+    std::fs::write(dead.join("events/node=a/date=2025-03-02/part-0001-000001.parquet.tmp"), b"half").unwrap();
+    let r = lsync(&db, &["export", "--json", "--table", "nodes", "--out", dead.to_str().unwrap()]).ok().json();
+    assert_eq!(r["removed_leftovers"], 2, "{r}");
+    assert!(!dead.join("events/node=a/date=2025-03-02/part-0001-000000.parquet").exists());
+    // Anything else in the directory: refused, nothing removed.
+    let foreign = tmp.path().join("foreign");
+    std::fs::create_dir_all(foreign.join("events")).unwrap();
+    std::fs::write(foreign.join("events/part-0001-000000.parquet"), b"x").unwrap();
+    std::fs::write(foreign.join("notes.txt"), b"mine").unwrap();
+    let r = lsync(&db, &["export", "--out", foreign.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("is not empty"), "{}", r.stderr);
+    assert!(foreign.join("events/part-0001-000000.parquet").exists());
     let schema = lsync(&db, &["export", "--schema"]).ok().stdout;
     assert!(schema.contains("CREATE TABLE events (") && schema.contains("ts Nullable(DateTime64(9, 'UTC'))") && schema.contains("cids Array(String)"), "{schema}");
 

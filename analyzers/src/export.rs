@@ -942,6 +942,27 @@ fn remove_leftovers(dir: &Path, done_runs: &[u64]) -> Result<u64> {
     Ok(removed)
 }
 
+/// True when `dir` holds nothing but what an export writes below it (table directories,
+/// partition directories, part files): what a first export that died before its manifest leaves.
+fn only_export_files(dir: &Path, depth: usize) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else { return false };
+    entries.flatten().all(|e| {
+        let name = e.file_name().to_string_lossy().into_owned();
+        match e.file_type() {
+            Ok(t) if t.is_dir() => {
+                let expected = match depth {
+                    0 => Table::ALL.iter().any(|t| t.name() == name),
+                    1 => name.starts_with("node=") || name.starts_with("part-"),
+                    _ => name.starts_with("date="),
+                };
+                expected && depth < 3 && only_export_files(&e.path(), depth + 1)
+            }
+            Ok(_) => name.starts_with("part-") || name == format!("{MANIFEST}.tmp"),
+            Err(_) => false,
+        }
+    })
+}
+
 /// Exports the store; `progress(done, total)` after each segment.
 pub fn export(conn: &Connection, opts: &ExportOptions, progress: &mut dyn FnMut(u64, u64)) -> Result<ExportReport> {
     let manifest_path = opts.out.join(MANIFEST);
@@ -968,7 +989,9 @@ pub fn export(conn: &Connection, opts: &ExportOptions, progress: &mut dyn FnMut(
             )))
         }
         (None, false) => {
-            if std::fs::read_dir(&opts.out).is_ok_and(|mut d| d.next().is_some()) {
+            // A first export that died before writing its manifest left only part files: they
+            // are removed below (no run is recorded), and the export starts again.
+            if std::fs::read_dir(&opts.out).is_ok_and(|mut d| d.next().is_some()) && !only_export_files(&opts.out, 0) {
                 return Err(StoreError::Input(format!("{} is not empty: choose an empty or new directory", opts.out.display())));
             }
             Manifest { format: Some(opts.format), tables: opts.tables.clone(), node: opts.node.clone(), ..Default::default() }
