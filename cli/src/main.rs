@@ -34,7 +34,9 @@ use std::process::ExitCode;
                   lsync summary\n  \
                   lsync reorgs --min-apply 2\n  \
                   lsync trace bafy2bzace...\n  \
-                  lsync miners --min-delay 6"
+                  lsync miners --min-delay 6\n  \
+                  lsync sql \"SELECT kind, count(*) FROM events GROUP BY kind\"\n  \
+                  lsync export --out lsync-export   (Parquet for DuckDB, ClickHouse, pandas)"
 )]
 struct Cli {
     #[command(subcommand)]
