@@ -1094,6 +1094,7 @@ fn export_in_snapshot(
         let Some(seg) = read::segment_by_id(conn, *seg_id)? else { continue };
         let r = seg.reader()?;
         let (mut cids, mut invalid, mut from, mut to): (Vec<&str>, Vec<&str>, Vec<&str>, Vec<&str>) = Default::default();
+        let mut text = String::new();
         for v in r.events(seg.first_line)? {
             if v.line < *resume || !read::in_bounds(v.ts, opts.since, opts.until) {
                 continue;
@@ -1152,7 +1153,14 @@ fn export_in_snapshot(
             }
             if let Some(i) = ev {
                 // As `events` prints them: journal_other records carry System:Event as text.
-                let text = if seg.kind == EventKind::JournalOther { format!("{}:{}", v.system.unwrap_or(""), v.event.unwrap_or("")) } else { v.text(&r) };
+                text.clear();
+                if seg.kind == EventKind::JournalOther {
+                    text.push_str(v.system.unwrap_or(""));
+                    text.push(':');
+                    text.push_str(v.event.unwrap_or(""));
+                } else {
+                    v.write_text(&r, &mut text);
+                }
                 let row = [
                     Val::Int(Some(id)),
                     Val::Text(Some(kind)),

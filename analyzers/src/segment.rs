@@ -43,7 +43,7 @@
 
 use lsync_core::cid_bytes::{v1_bytes_to_text, v1_text_to_bytes};
 use lsync_core::journal::records::{EVENT_HEAD_CHANGE, SYSTEM_SYNC};
-use lsync_core::journal::{head_change_text, HeadChangeRef};
+use lsync_core::journal::HeadChangeRef;
 use lsync_core::{Event, EventKind, HeadChange, JournalMeta, Timestamp};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -1066,26 +1066,32 @@ impl EventView<'_> {
 
     /// The event's text as it was parsed.
     pub fn text(&self, seg: &SegmentReader<'_>) -> String {
+        let mut s = String::with_capacity(self.text_rest.len() + self.cid_refs.len() * 64 + 2);
+        self.write_text(seg, &mut s);
+        s
+    }
+
+    /// [`text`](Self::text) appended to `out`.
+    pub fn write_text(&self, seg: &SegmentReader<'_>, out: &mut String) {
         if self.head_text {
             if let Some(h) = &self.head {
-                return head_change_text(h.from_height, h.to_height, h.revert_count, h.apply_count);
+                lsync_core::journal::write_head_change_text(out, h.from_height, h.to_height, h.revert_count, h.apply_count);
+                return;
             }
         }
         match self.text_cut {
-            None => self.text_rest.to_string(),
+            None => out.push_str(self.text_rest),
             Some(at) => {
-                let mut s = String::with_capacity(self.text_rest.len() + self.cid_refs.len() * 64 + 2);
-                s.push_str(&self.text_rest[..at]);
-                s.push('[');
+                out.push_str(&self.text_rest[..at]);
+                out.push('[');
                 for (k, i) in self.cid_refs.iter().enumerate() {
                     if k > 0 {
-                        s.push(' ');
+                        out.push(' ');
                     }
-                    s.push_str(seg.cid(*i));
+                    out.push_str(seg.cid(*i));
                 }
-                s.push(']');
-                s.push_str(&self.text_rest[at..]);
-                s
+                out.push(']');
+                out.push_str(&self.text_rest[at..]);
             }
         }
     }
@@ -1612,7 +1618,7 @@ mod tests {
                         e.cids = h.to.iter().chain(&h.from).cloned().collect();
                     }
                     if shape & 4 != 0 {
-                        e.text = head_change_text(h.from_height, h.to_height, h.revert_count, h.apply_count);
+                        e.text = lsync_core::journal::head_change_text(h.from_height, h.to_height, h.revert_count, h.apply_count);
                     }
                     last_to = Some(h.to.clone());
                 }

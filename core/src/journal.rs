@@ -306,7 +306,16 @@ fn head_change_event(line: u64, ts: Timestamp, hc: HeadChange, journal: JournalM
 /// The text a journal head change is listed with (from its heights and counts): what the store
 /// rebuilds instead of keeping.
 pub fn head_change_text(from_height: i64, to_height: i64, revert_count: i64, apply_count: i64) -> String {
-    format!("head_change {from_height}→{to_height} revert={revert_count} apply={apply_count}")
+    let mut s = String::with_capacity(48);
+    write_head_change_text(&mut s, from_height, to_height, revert_count, apply_count);
+    s
+}
+
+/// [`head_change_text`] appended to `out` (an export writes millions of them into one buffer).
+pub fn write_head_change_text(out: &mut String, from_height: i64, to_height: i64, revert_count: i64, apply_count: i64) {
+    use std::fmt::Write;
+    // Writing into a String cannot fail.
+    let _ = write!(out, "head_change {from_height}→{to_height} revert={revert_count} apply={apply_count}");
 }
 
 /// Most CIDs a list may have for [`HeadChangeRef`] (a tipset has ~5 blocks; a longer list takes
