@@ -872,16 +872,23 @@ fn sql_refuses_writes_and_points_at_errors() {
 /// installed and `LSYNC_REQUIRE_DUCKDB` is unset (CI sets it: there the test cannot skip).
 fn duckdb(query: &str) -> Option<Vec<Vec<Value>>> {
     let script = "import duckdb, json, sys\nprint(json.dumps(duckdb.sql(sys.argv[1]).fetchall(), default=str))";
-    let out = std::process::Command::new("python3").args(["-c", script, query]).output();
-    match out {
+    python_json("duckdb", "LSYNC_REQUIRE_DUCKDB", script, &[query])
+}
+
+/// Runs a Python script that imports `module` and prints JSON; its output parsed. `None` (with a
+/// message) when python3 or the module is missing and `require_var` is unset; CI sets it, so
+/// there a missing reader fails the test instead of skipping it.
+fn python_json<T: serde::de::DeserializeOwned>(module: &str, require_var: &str, script: &str, args: &[&str]) -> Option<T> {
+    let may_skip = std::env::var_os(require_var).is_none();
+    match std::process::Command::new("python3").arg("-c").arg(script).args(args).output() {
         Ok(o) if o.status.success() => Some(serde_json::from_slice(&o.stdout).unwrap()),
-        Ok(o) if String::from_utf8_lossy(&o.stderr).contains("No module named 'duckdb'") && std::env::var_os("LSYNC_REQUIRE_DUCKDB").is_none() => {
-            eprintln!("DuckDB not installed (pip install duckdb): skipping the DuckDB half of this test");
+        Ok(o) if may_skip && String::from_utf8_lossy(&o.stderr).contains(&format!("No module named '{module}'")) => {
+            eprintln!("{module} not installed (pip install {module}): skipping that half of this test");
             None
         }
-        Ok(o) => panic!("duckdb failed on {query}: {}", String::from_utf8_lossy(&o.stderr)),
-        Err(e) if std::env::var_os("LSYNC_REQUIRE_DUCKDB").is_none() => {
-            eprintln!("no python3 ({e}): skipping the DuckDB half of this test");
+        Ok(o) => panic!("{module} failed on {args:?}: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(e) if may_skip => {
+            eprintln!("no python3 ({e}): skipping the {module} half of this test");
             None
         }
         Err(e) => panic!("python3: {e}"),
@@ -909,20 +916,7 @@ for line in schema.splitlines():
 out["deep_reorgs"] = int(str(s.query("SELECT countIf(apply_count > 1 AND revert_count > 0) FROM l.head_changes", "CSV")).strip())
 print(json.dumps(out))
 "#;
-    let out = std::process::Command::new("python3").args(["-c", script, schema, dir.to_str().unwrap()]).output();
-    match out {
-        Ok(o) if o.status.success() => Some(serde_json::from_slice(&o.stdout).unwrap()),
-        Ok(o) if String::from_utf8_lossy(&o.stderr).contains("No module named 'chdb'") && std::env::var_os("LSYNC_REQUIRE_CHDB").is_none() => {
-            eprintln!("chdb not installed (pip install chdb): skipping the ClickHouse half of this test");
-            None
-        }
-        Ok(o) => panic!("chdb failed: {}", String::from_utf8_lossy(&o.stderr)),
-        Err(e) if std::env::var_os("LSYNC_REQUIRE_CHDB").is_none() => {
-            eprintln!("no python3 ({e}): skipping the ClickHouse half of this test");
-            None
-        }
-        Err(e) => panic!("python3: {e}"),
-    }
+    python_json("chdb", "LSYNC_REQUIRE_CHDB", script, &[schema, dir.to_str().unwrap()])
 }
 
 fn files_with_hashes(dir: &Path) -> BTreeMap<String, u64> {

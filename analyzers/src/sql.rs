@@ -760,6 +760,40 @@ pub fn table_columns(conn: &Connection, table: &str) -> Result<Vec<String>> {
 mod tests {
     use super::*;
 
+    /// `filter` names columns by index (the colUsed mask) and `column` serves them by index:
+    /// both must agree with the declared schemas.
+    #[test]
+    fn column_indices_match_the_schemas() {
+        let names = |t: Table| -> Vec<String> {
+            let sql = t.schema().to_str().unwrap();
+            let inner = &sql[sql.find('(').unwrap() + 1..sql.rfind(')').unwrap()];
+            inner.split(", ").map(|c| c.split(' ').next().unwrap().to_string()).collect()
+        };
+        let ev = names(Table::Events);
+        for (i, n) in [(2, "ts"), (4, "node"), (5, "file"), (7, "level"), (8, "logger"), (9, "caller"), (12, "miner"), (15, "peer"), (16, "text"), (17, "cids"), (18, "cids_invalid"), (19, "data"), (20, "cid")] {
+            assert_eq!(ev[i], n, "events column {i}");
+        }
+        assert_eq!(names(Table::EventCids)[3], "invalid");
+        let hc = names(Table::HeadChanges);
+        assert_eq!((hc[1].as_str(), hc[8].as_str(), hc[13].as_str()), ("ts", "revert_count", "to_cids"));
+        for t in [Table::Events, Table::EventCids, Table::HeadChanges] {
+            for p in Pushed::ALL {
+                if let Some(c) = t.column_of(p) {
+                    let want = match p {
+                        Pushed::Id => "event_id",
+                        Pushed::Kind => "kind",
+                        Pushed::Node => "node",
+                        Pushed::Since | Pushed::Until => "ts_ns",
+                        Pushed::TextSince | Pushed::TextUntil => "ts",
+                        Pushed::Cid => "cid",
+                        Pushed::MinRevert => "revert_count",
+                    };
+                    assert_eq!(names(t)[c as usize], want, "{t:?} {p:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn scripts_split_at_semicolons_outside_quotes_and_comments() {
         let s = "SELECT 1; -- a ; comment\n SELECT 'a;''b' AS \"x;y\" /* ; */ ; ;  \n SELECT [c;d] FROM t";
