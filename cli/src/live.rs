@@ -56,6 +56,8 @@ pub fn ingest_quietly(db: &Path, repo_paths: &[PathBuf], node: &str) -> Result<l
 struct Hooks {
     tty: bool,
     quiet: bool,
+    /// The anchor was said (once, when chosen).
+    anchor_said: bool,
     live_ingest: Option<(PathBuf, Vec<PathBuf>, String)>,
     metrics: Option<std::sync::Arc<std::sync::Mutex<launch::metrics::Metrics>>>,
 }
@@ -66,6 +68,13 @@ impl SupervisorHooks for Hooks {
             if let Ok(mut m) = m.lock() {
                 m.update(status);
             }
+        }
+        if let Some(anchor) = status.anchor.as_ref().filter(|_| !self.anchor_said && !self.quiet) {
+            self.anchor_said = true;
+            if self.tty {
+                eprint!("\r\x1b[2K");
+            }
+            eprintln!("lsync follow: {}", output::inert(&anchor_sentence(anchor)));
         }
         if self.tty {
             eprint!("\r\x1b[2K{}", status_line(status));
@@ -95,6 +104,12 @@ impl SupervisorHooks for Hooks {
     fn periodic_every(&self) -> Option<Duration> {
         self.live_ingest.as_ref().map(|_| Duration::from_secs(10))
     }
+}
+
+/// Where the chain starts, in one sentence (the reason may quote a peer id, nothing more).
+fn anchor_sentence(anchor: &lsync_sync::p2p::AnchorInfo) -> String {
+    let key = anchor.key.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",");
+    format!("anchored at height {} {{{key}}}: {}", anchor.height, anchor.reason)
 }
 
 pub fn follow(a: FollowArgs) -> Result<ExitCode> {
@@ -133,7 +148,7 @@ pub fn follow(a: FollowArgs) -> Result<ExitCode> {
         }
         None => None,
     };
-    let hooks = Hooks { tty: !a.quiet && std::io::stderr().is_terminal(), quiet: a.quiet, live_ingest: a.db.clone().map(|d| (d, ingest_paths.clone(), a.node.clone())), metrics };
+    let hooks = Hooks { tty: !a.quiet && std::io::stderr().is_terminal(), quiet: a.quiet, anchor_said: false, live_ingest: a.db.clone().map(|d| (d, ingest_paths.clone(), a.node.clone())), metrics };
     let tty = hooks.tty;
     let result = rt.block_on(launch::follow_supervised(cfg, connect_timeout, hooks));
     if tty {
@@ -152,8 +167,12 @@ pub fn follow(a: FollowArgs) -> Result<ExitCode> {
     } else {
         format!(" ({})", stats.dropped_by_reason.iter().map(|(why, n)| format!("{why} {n}")).collect::<Vec<_>>().join(", "))
     };
+    let anchored = match &stats.anchor {
+        Some(anchor) => format!("; {}", anchor_sentence(anchor)),
+        None => "; no anchor chosen (no peer announced a head)".to_string(),
+    };
     output::print(&format!(
-        "head {} at height {}; {}; {} block(s) first-seen{equivocations}; gossip {} accepted, {} ignored, {} rejected{dropped}",
+        "head {} at height {}; {}; {} block(s) first-seen{equivocations}; gossip {} accepted, {} ignored, {} rejected{dropped}{anchored}",
         stats.head.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" "),
         stats.head_height,
         stats.head_changes,

@@ -22,8 +22,8 @@ mod records;
 mod tests;
 
 pub use records::{
-    BlockSeenData, HeadChangeData, PathTipSet, ReorgPathData, EVENT_BLOCK_SEEN, EVENT_HEAD_CHANGE,
-    EVENT_REORG_PATH, SYSTEM_LSYNC, SYSTEM_SYNC,
+    AnchorData, BlockSeenData, HeadChangeData, PathTipSet, ReorgPathData, EVENT_ANCHOR, EVENT_BLOCK_SEEN,
+    EVENT_HEAD_CHANGE, EVENT_REORG_PATH, SYSTEM_LSYNC, SYSTEM_SYNC,
 };
 
 use std::fs::{self, File, OpenOptions};
@@ -270,6 +270,11 @@ impl JournalWriter {
             EVENT_REORG_PATH,
             &ReorgPathData::from(change),
         )
+    }
+
+    /// lsync's `lsync:anchor` record: where this run's chain starts.
+    pub fn write_anchor(&mut self, now_unix_nanos: i64, anchor: &AnchorData) -> Result<(), JournalError> {
+        self.write_record(now_unix_nanos, SYSTEM_LSYNC, EVENT_ANCHOR, anchor)
     }
 
     /// lsync's `lsync:block_seen` record.

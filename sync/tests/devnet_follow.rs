@@ -703,3 +703,87 @@ async fn garbage_gossip_is_rejected_and_xchg_still_answers() -> Res<()> {
     assert_eq!(stats.xchg_served, 1);
     Ok(())
 }
+
+/// A devnet that has been running for `history` epochs and a follower that joins it late, with
+/// `anchor`: (ground truth, follower stats, what it wrote, seconds from start to the head).
+async fn join_late(name: &str, history: u64, anchor: lsync_sync::p2p::AnchorRule) -> Res<(GroundTruth, FollowStats, Written, f64)> {
+    let dir = temp_dir(name);
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let mut cfg = DevnetConfig::new(3, mainnet_genesis_header());
+    cfg.history = history;
+    cfg.epochs = 4;
+    cfg.seed = 11;
+    cfg.lead = Duration::from_secs(3);
+    cfg.linger = Duration::from_millis(1500);
+    cfg.ready = Some(ready_tx);
+    let devnet = tokio::spawn(run_devnet(cfg, futures::future::pending()));
+    let ready = timeout(Duration::from_secs(120), ready_rx).await??;
+    let mut fcfg = ready.follow_config(dir.join("journal"));
+    fcfg.log_path = Some(dir.join("lotus.log"));
+    fcfg.anchor = anchor;
+    let (status_tx, mut status_rx) = watch::channel(FollowStatus::default());
+    fcfg.status = Some(status_tx);
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let started = Instant::now();
+    let follower = tokio::spawn(run_follow(fcfg, async {
+        let _ = stop_rx.await;
+    }));
+    let history_head = history as i64 - 10;
+    let reached = wait_status(&mut status_rx, Duration::from_secs(60), |s| s.head_height >= history_head).await;
+    let took = started.elapsed().as_secs_f64();
+    assert!(reached.anchor.is_some());
+    let truth = timeout(Duration::from_secs(60), devnet).await???;
+    let _ = stop_tx.send(());
+    let stats = timeout(Duration::from_secs(10), follower).await???;
+    let written = read_written(&dir.join("journal"), &dir.join("lotus.log"));
+    Ok((truth, stats, written, took))
+}
+
+/// The journal of a late joiner: the anchor, one head change from it up to the head it found,
+/// then exactly the live head changes of the ground truth, ending on its head.
+fn check_late_joiner(truth: &GroundTruth, stats: &FollowStats, written: &Written) -> lsync_sync::p2p::AnchorInfo {
+    let anchor = stats.anchor.clone().expect("anchored");
+    let anchor_key: Vec<String> = anchor.key.iter().map(ToString::to_string).collect();
+    let first = &written.head_changes[0];
+    assert_eq!(first.from, anchor_key, "the first head change starts at the anchor");
+    assert_eq!((first.from_height, first.revert_count), (anchor.height, 0));
+    assert_eq!(first.apply_count as usize >= 1, true);
+    // What follows is the devnet's live history, as a follower connected from its start sees it.
+    let expected: Vec<(Vec<String>, i64)> = truth.head_changes.iter().map(|h| (h.to.clone(), h.to_height)).collect();
+    let got: Vec<(Vec<String>, i64)> = written.head_changes.iter().map(|h| (h.to.clone(), h.to_height)).collect();
+    let tail = &got[1..];
+    assert!(expected.ends_with(tail), "live head changes {tail:?} are not a suffix of the truth {expected:?}");
+    assert_eq!(got.last().map(|g| &g.0), Some(&truth.canonical.last().unwrap().cids), "ends on the devnet's head");
+    // Nothing below the anchor was fetched into the journal's paths.
+    assert!(written.canonical.keys().all(|h| *h > anchor.height), "a reorg path reaches below the anchor");
+    anchor
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_follower_anchors_the_fork_limit_below_the_head_of_a_long_running_devnet() -> Res<()> {
+    let _one = ONE_NETWORK_AT_A_TIME.lock().await;
+    let history = 3_000;
+    let (truth, stats, written, took) = join_late("late-recent", history, lsync_sync::p2p::AnchorRule::Recent).await?;
+    let anchor = check_late_joiner(&truth, &stats, &written);
+    let head = truth.history_head.height;
+    // 900 tipsets: the head and the 899 below it; null rounds (about 1 %) lower the anchor.
+    assert!((899..=960).contains(&(head - anchor.height)), "anchored at {} for a head at {head}", anchor.height);
+    assert!(anchor.reason.contains("fork-length limit"), "{}", anchor.reason);
+    assert_eq!(anchor.peer_head.as_ref().map(|p| p.0), Some(head));
+    assert!(written.head_changes[0].apply_count >= 899);
+    assert!(took < 30.0, "took {took:.1} s to reach the head");
+    assert_eq!(stats.fetch_failures, 0);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anchor_at_a_height_walks_back_past_the_fork_limit() -> Res<()> {
+    let _one = ONE_NETWORK_AT_A_TIME.lock().await;
+    let history = 3_000;
+    let want = 700;
+    let (truth, stats, written, _) = join_late("late-height", history, lsync_sync::p2p::AnchorRule::Height(want)).await?;
+    let anchor = check_late_joiner(&truth, &stats, &written);
+    assert!(anchor.height <= want && anchor.height > want - 10, "anchored at {}", anchor.height);
+    assert!(written.head_changes[0].apply_count as i64 >= truth.history_head.height - want - 40);
+    Ok(())
+}

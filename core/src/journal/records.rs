@@ -26,6 +26,8 @@ pub const SYSTEM_LSYNC: &str = "lsync";
 pub const EVENT_REORG_PATH: &str = "reorg_path";
 /// lsync's record of a block's first gossip sighting.
 pub const EVENT_BLOCK_SEEN: &str = "block_seen";
+/// lsync's record of where a follower's chain starts, and why there.
+pub const EVENT_ANCHOR: &str = "anchor";
 
 /// A CID as go-cid writes it in JSON: `{"/":"bafy…"}`.
 struct CidJson<'a>(&'a Cid);
@@ -164,6 +166,21 @@ pub struct BlockSeenData {
     /// equivocated (FRC-0051). Absent otherwise, so the record's shape is unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_cid_json")]
     pub equivocates: Option<Cid>,
+}
+
+/// `lsync:anchor`: the tipset a follower's chain starts from (it syncs nothing below it) and
+/// why: genesis, a tipset the operator named, the journal's last head on a restart, or the
+/// heaviest head its peers announced minus the fork-length limit. `PeerHead` is that head when
+/// one was used. Written once per run, before the run's first head change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AnchorData {
+    #[serde(with = "tipset_key_json")]
+    pub tipset: TipSetKey,
+    pub height: i64,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_head: Option<PathTipSet>,
 }
 
 /// An optional `{"/": cid}`.

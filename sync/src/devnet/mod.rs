@@ -83,6 +83,10 @@ pub struct DevnetConfig {
     /// Time from start to the genesis timestamp (rounded up to a whole second); epoch 1 starts
     /// one block time later. Followers should connect within it.
     pub lead: Duration,
+    /// Epochs already made when the devnet starts (`--history`): the genesis is that many
+    /// block times in the past, the history is served over chain exchange and announced in
+    /// hellos, and live epochs follow it. A late joiner of a long-running network.
+    pub history: u64,
     /// Epochs to produce; the devnet then serves for `linger` and returns.
     pub epochs: u64,
     pub linger: Duration,
@@ -103,6 +107,7 @@ impl DevnetConfig {
             network_name: DEVNET_NETWORK_NAME.to_string(),
             genesis_template,
             lead: Duration::from_secs(2),
+            history: 0,
             epochs: 10,
             linger: Duration::from_secs(2),
             scenarios: Vec::new(),
@@ -146,6 +151,10 @@ pub struct GroundTruth {
     pub block_time_secs: u64,
     pub seed: u64,
     pub scenarios: Vec<Scenario>,
+    /// Epochs made before the devnet started, and the tipset they end on (genesis without
+    /// history). `blocks`, `canonical` and `head_changes` cover what came after it.
+    pub history: u64,
+    pub history_head: TipSetTruth,
     /// `(index, peer id, multiaddr)` of every miner.
     pub miners: Vec<(usize, String, String)>,
     pub blocks: Vec<BlockTruth>,
@@ -210,6 +219,18 @@ fn validate_config(cfg: &DevnetConfig) -> Result<u64, DevnetError> {
         )));
     }
     let bt_ms = bt.as_millis() as u64;
+    let history = cfg.history as i64;
+    for s in &cfg.scenarios {
+        let at = match s {
+            Scenario::Widen { at, .. } | Scenario::PartitionHeal { at, .. } | Scenario::NullRounds { at, .. } => Some(*at),
+            _ => None,
+        };
+        if let Some(at) = at.filter(|at| *at <= history) {
+            return Err(DevnetError::Config(format!(
+                "{s:?}: height {at} is part of the {history} epochs of history; scenarios happen live, above it"
+            )));
+        }
+    }
     for s in &cfg.scenarios {
         match s {
             Scenario::LateMiner { miner, delay_ms } => {
@@ -250,19 +271,28 @@ pub async fn run_devnet(
     shutdown: impl Future<Output = ()>,
 ) -> Result<GroundTruth, DevnetError> {
     let block_time_secs = validate_config(&cfg)?;
-    let genesis_timestamp = (now_ms() + cfg.lead.as_millis() as i64 + 999) / 1000;
+    // Epoch `history + 1` starts one block time after the lead: the history lies in the past.
+    let live_start = (now_ms() + cfg.lead.as_millis() as i64 + 999) / 1000;
+    let genesis_timestamp = live_start - (cfg.history * block_time_secs) as i64;
+    if genesis_timestamp <= 0 {
+        return Err(DevnetError::Config(format!(
+            "{} epochs of {block_time_secs} s of history would start before 1970",
+            cfg.history
+        )));
+    }
     let genesis = plan::devnet_genesis(&cfg.genesis_template, genesis_timestamp as u64)?;
     let plan = plan::plan(
         cfg.seed,
         cfg.miners,
         block_time_secs,
         &genesis,
+        cfg.history,
         cfg.epochs,
         &cfg.scenarios,
     )?;
     let shared = Arc::new(Mutex::new(Shared {
         tipsets: HashMap::from([(genesis.key().clone(), genesis.clone())]),
-        head: genesis.clone(),
+        head: plan.history_head.clone(),
         published: HashMap::new(),
         failures: Vec::new(),
         lies_published: 0,
@@ -335,14 +365,17 @@ pub async fn run_devnet(
     let schedule = plan.schedule();
     let script = async {
         {
-            // Withheld blocks are served from the start (the majority holds them).
+            // History and withheld blocks are served from the start (the majority holds the
+            // withheld ones).
+            let unpublished: std::collections::HashSet<Cid> = plan
+                .blocks
+                .iter()
+                .filter(|b| b.publish_offset_ms.is_none())
+                .map(|b| b.cid)
+                .collect();
             let mut s = shared.lock().expect("devnet state lock");
             for ts in plan.tipsets.values() {
-                if ts.cids().iter().all(|c| {
-                    plan.blocks
-                        .iter()
-                        .any(|b| b.cid == *c && b.publish_offset_ms.is_none())
-                }) {
+                if ts.cids().iter().all(|c| unpublished.contains(c)) {
                     s.tipsets.insert(ts.key().clone(), ts.clone());
                 }
             }
@@ -383,7 +416,7 @@ pub async fn run_devnet(
                 data,
             });
         }
-        let end = plan.epoch_start_ms(cfg.epochs as i64 + 1);
+        let end = plan.epoch_start_ms((cfg.history + cfg.epochs) as i64 + 1);
         sleep_until_unix_ms(end).await;
         tokio::time::sleep(cfg.linger).await;
         Ok::<(), DevnetError>(())
@@ -408,6 +441,11 @@ pub async fn run_devnet(
         block_time_secs,
         seed: cfg.seed,
         scenarios: cfg.scenarios.clone(),
+        history: cfg.history,
+        history_head: TipSetTruth {
+            height: plan.history_head.height(),
+            cids: plan.history_head.cids().iter().map(ToString::to_string).collect(),
+        },
         miners: addrs
             .iter()
             .enumerate()

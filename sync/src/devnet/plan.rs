@@ -25,8 +25,12 @@ pub struct PlannedBlock {
     pub header: BlockHeader,
     pub miner: usize,
     /// Milliseconds after the start of its epoch at which it is gossiped; `None` for a block
-    /// withheld by a partition (served over chain exchange only, once revealed).
+    /// withheld by a partition (served over chain exchange only, once revealed) and for the
+    /// history made before the devnet started.
     pub publish_offset_ms: Option<u64>,
+    /// Made before the devnet started (`--history`): served over chain exchange from the
+    /// start, never gossiped.
+    pub history: bool,
 }
 
 /// The whole planned chain.
@@ -37,6 +41,9 @@ pub struct Plan {
     /// Every tipset a block was mined on or a follower can form, by key.
     pub tipsets: HashMap<TipSetKey, TipSet>,
     pub block_time_secs: u64,
+    /// Epochs 1..=history were made before the devnet started; the tip they end on.
+    pub history: u64,
+    pub history_head: TipSet,
 }
 
 /// `n` deterministic pseudo-random bytes for `label`.
@@ -108,6 +115,7 @@ pub fn plan(
     miners: usize,
     block_time_secs: u64,
     genesis: &TipSet,
+    history: u64,
     epochs: u64,
     scenarios: &[Scenario],
 ) -> Result<Plan, DevnetError> {
@@ -127,7 +135,13 @@ pub fn plan(
     // The tip everybody builds on, and during a partition the withheld majority tip.
     let mut tip = genesis.clone();
     let mut hidden_tip: Option<TipSet> = None;
-    for h in 1..=epochs as i64 {
+    // Blocks withheld by a partition, to find the heal epoch without scanning every block.
+    let mut withheld: HashSet<Cid> = HashSet::new();
+    for h in 1..=history as i64 {
+        tip = history_epoch(seed, miners, &tip, gts, block_time_secs, h, &mut blocks, &mut tipsets)?;
+    }
+    let history_head = tip.clone();
+    for h in history as i64 + 1..=(history + epochs) as i64 {
         let null = scenarios.iter().any(|s| {
             matches!(s,
             Scenario::NullRounds { at, count } if h >= *at && h < *at + *count as i64)
@@ -150,6 +164,7 @@ pub fn plan(
                 header: header.clone(),
                 miner: m,
                 publish_offset_ms: offset(m, 0),
+                history: false,
             });
             let minority_ts = tipset_of(&[(cid, header)])?;
             // Majority: two wins per epoch, withheld.
@@ -183,11 +198,13 @@ pub fn plan(
                 )?);
             }
             for (cid, header) in &hidden {
+                withheld.insert(*cid);
                 blocks.push(PlannedBlock {
                     cid: *cid,
                     header: header.clone(),
                     miner: (header.miner.id().unwrap_or(MINER_ID_BASE) - MINER_ID_BASE) as usize,
                     publish_offset_ms: None,
+                    history: false,
                 });
             }
             let hidden_ts = tipset_of(&hidden)?;
@@ -203,11 +220,7 @@ pub fn plan(
                 tip = h_tip;
             }
         }
-        let leader = if tip.height() > 0
-            && blocks
-                .iter()
-                .any(|b| b.publish_offset_ms.is_none() && tip.cids().contains(&b.cid))
-        {
+        let leader = if tip.cids().iter().any(|c| withheld.contains(c)) {
             // The heal block comes from the majority side.
             minority + pick(seed, "heal", h, miners - minority)
         } else {
@@ -220,6 +233,7 @@ pub fn plan(
             header,
             miner: leader,
             publish_offset_ms: offset(leader, 0),
+            history: false,
         });
         for s in scenarios {
             if let Scenario::Widen { at, delay_ms } = s {
@@ -235,6 +249,7 @@ pub fn plan(
                         header,
                         miner: other,
                         publish_offset_ms: offset(other, *delay_ms),
+                        history: false,
                     });
                 }
             }
@@ -248,7 +263,56 @@ pub fn plan(
         blocks,
         tipsets,
         block_time_secs,
+        history,
+        history_head,
     })
+}
+
+/// One epoch of the history a devnet starts with, shaped like a long-running network: mostly
+/// tipsets of several blocks (by distinct miners, up to five), sometimes one, now and then a
+/// null round. Returns the new tip (the old one after a null round).
+#[allow(clippy::too_many_arguments)]
+fn history_epoch(
+    seed: u64,
+    miners: usize,
+    tip: &TipSet,
+    gts: u64,
+    block_time_secs: u64,
+    h: i64,
+    blocks: &mut Vec<PlannedBlock>,
+    tipsets: &mut HashMap<TipSetKey, TipSet>,
+) -> Result<TipSet, DevnetError> {
+    // Per mille: 1 % null rounds, then one to five blocks (capped by the miners there are).
+    let roll = pick(seed, "history-size", h, 1000);
+    let wanted = match roll {
+        0..=9 => 0,
+        10..=299 => 1,
+        300..=699 => 2,
+        700..=899 => 3,
+        900..=969 => 4,
+        _ => 5,
+    };
+    let count = wanted.min(miners);
+    if count == 0 {
+        return Ok(tip.clone());
+    }
+    let first = pick(seed, "history-leader", h, miners);
+    let mut epoch = Vec::with_capacity(count);
+    for k in 0..count {
+        let miner = (first + k) % miners;
+        let (cid, header) = mine(seed, tip, gts, block_time_secs, h, miner, 1, "history")?;
+        blocks.push(PlannedBlock {
+            cid,
+            header: header.clone(),
+            miner,
+            publish_offset_ms: None,
+            history: true,
+        });
+        epoch.push((cid, header));
+    }
+    let ts = tipset_of(&epoch)?;
+    tipsets.insert(ts.key().clone(), ts.clone());
+    Ok(ts)
 }
 
 /// A block in the ground truth.
@@ -318,10 +382,16 @@ impl Plan {
     /// form (blocks sharing height and parents). Returns the head changes and the final head.
     pub fn expected_head_changes(&self) -> (Vec<HeadChangeTruth>, TipSet) {
         let by_cid: HashMap<Cid, &PlannedBlock> = self.blocks.iter().map(|b| (b.cid, b)).collect();
-        let mut visible: HashSet<Cid> = HashSet::new();
+        // A follower connected when the devnet starts already sees the history's head.
+        let mut visible: HashSet<Cid> = self
+            .blocks
+            .iter()
+            .filter(|b| b.history)
+            .map(|b| b.cid)
+            .collect();
         let mut groups: BTreeMap<(i64, TipSetKey), Vec<(Cid, BlockHeader)>> = BTreeMap::new();
         let mut known: HashMap<TipSetKey, TipSet> = self.tipsets.clone();
-        let mut head = self.genesis.clone();
+        let mut head = self.history_head.clone();
         let mut changes = Vec::new();
         for (_, index) in self.schedule() {
             // The block and its not-yet-visible ancestors.
@@ -393,6 +463,7 @@ impl Plan {
             .collect();
         self.blocks
             .iter()
+            .filter(|b| !b.history)
             .map(|b| {
                 let start = self.epoch_start_ms(b.header.height);
                 BlockTruth {
@@ -417,8 +488,10 @@ impl Plan {
             .collect()
     }
 
+    /// The canonical chain from the history's head (genesis without history) up to `head`.
     pub fn canonical_truth(&self, head: &TipSet) -> Vec<TipSetTruth> {
         let mut chain = self.chain_of(head);
+        chain.retain(|t| t.height() >= self.history_head.height());
         chain.reverse();
         chain
             .iter()

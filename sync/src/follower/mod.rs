@@ -43,6 +43,8 @@ pub use config::{
 };
 pub use error::{FollowerError, SyncFailure};
 pub use input::{AnnouncedHead, FetchError, Input, InputEvent, PeerId, RequestId};
+/// The chain-exchange response checks of the follower's workers, for the driver's own fetches.
+pub(crate) use worker::check_response as check_chain;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -162,6 +164,15 @@ impl Follower {
                 length: o.length,
             })
             .collect()
+    }
+
+    /// Tipsets above the anchor that the driver already fetched (newest first, as chain
+    /// exchange returns them): kept as headers, so the first sync towards them needs no fetch.
+    /// They are validated like fetched ones when a target's chain runs through them.
+    pub fn preload(&mut self, tipsets: &[TipSet]) {
+        for ts in tipsets {
+            self.store.add_tipset(ts);
+        }
     }
 
     /// A known tipset by key (validated or not).

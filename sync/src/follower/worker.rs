@@ -225,7 +225,7 @@ impl Follower {
 
 /// What Lotus's chain-exchange client checks of a response: it starts at the requested head,
 /// holds no more than asked, and each tipset is the parent of the one before.
-fn check_response(head: &TipSetKey, length: u64, tipsets: &[TipSet]) -> Result<(), String> {
+pub(crate) fn check_response(head: &TipSetKey, length: u64, tipsets: &[TipSet]) -> Result<(), String> {
     let first = tipsets.first().ok_or("empty chain")?;
     if first.key() != head {
         return Err(format!("chain starts at {} instead", first.key()));

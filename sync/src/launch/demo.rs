@@ -32,6 +32,7 @@ pub fn demo_args(dir: &Path) -> DevnetArgs {
         seed: 7,
         listen_base: 0,
         epochs: 12,
+        history: 0,
         out: dir.to_path_buf(),
         partition: vec!["4:2".into()],
         late_miner: vec!["2:1500".into()],

@@ -65,6 +65,13 @@ pub struct FollowArgs {
     /// Peer heads to wait for before the first sync (Lotus BootstrapPeerThreshold) [default: 4].
     #[arg(long)]
     pub bootstrap_peers: Option<usize>,
+    /// Where the chain starts when the journal has no head to resume from: `recent` (900
+    /// tipsets, the fork-length limit, below the heaviest head the peers announce; genesis
+    /// while the chain is shorter), `genesis` (the whole chain), a HEIGHT (the tipset there on
+    /// the peers' chain), or a tipset's CIDs (comma-separated, fetched from the peers). The
+    /// journal's `lsync:anchor` record and the closing summary say where and why.
+    #[arg(long, value_name = "recent|genesis|HEIGHT|CID,…", default_value = "recent")]
+    pub anchor: String,
     /// Epoch length of a custom network [default: 30s].
     #[arg(long)]
     pub block_time: Option<String>,
@@ -184,6 +191,7 @@ impl FollowArgs {
         if let Some(n) = self.bootstrap_peers {
             cfg.bootstrap_peers_threshold = n;
         }
+        cfg.anchor = parse_anchor(&self.anchor)?;
         let block_delay = match &self.block_time {
             Some(bt) => parse_duration(bt, "--block-time")?.as_secs(),
             None => preset.map(|p| p.block_delay_secs).unwrap_or(30),
@@ -206,6 +214,33 @@ impl FollowArgs {
     }
 }
 
+/// `--anchor`'s value.
+pub fn parse_anchor(s: &str) -> Result<crate::p2p::AnchorRule, LaunchError> {
+    use crate::p2p::AnchorRule;
+    let s = s.trim();
+    match s {
+        "recent" => return Ok(AnchorRule::Recent),
+        "genesis" => return Ok(AnchorRule::Genesis),
+        _ => {}
+    }
+    if let Ok(height) = s.parse::<i64>() {
+        if height < 0 {
+            return Err(usage(format!("--anchor {height}: a height is 0 or more")));
+        }
+        return Ok(AnchorRule::Height(height));
+    }
+    let cids = s
+        .trim_matches(|c| c == '{' || c == '}' || c == '[' || c == ']')
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|t| !t.is_empty())
+        .map(|t| t.parse::<cid::Cid>().map_err(|_| usage(format!("--anchor {s:?}: {t:?} is not a CID (use recent, genesis, a height, or a tipset's CIDs separated by commas)"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    if cids.is_empty() {
+        return Err(usage("--anchor needs recent, genesis, a height or a tipset's CIDs"));
+    }
+    Ok(AnchorRule::Tipset(lsync_core::chain::TipSetKey::new(cids)))
+}
+
 /// Options of `lsync devnet`.
 #[derive(Args, Debug, Clone)]
 pub struct DevnetArgs {
@@ -222,6 +257,11 @@ pub struct DevnetArgs {
     /// Epochs to produce before stopping.
     #[arg(long, default_value_t = 30)]
     pub epochs: u64,
+    /// Start with N epochs already made (timestamps in the past, tipsets of one to five
+    /// blocks and a few null rounds, served over chain exchange): a long-running network for a
+    /// late follower to join. Scenario heights lie above it.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub history: u64,
     #[arg(long, default_value = "lsync-devnet")]
     pub out: PathBuf,
     /// A partition at HEIGHT that heals after DEPTH epochs (followers reorg), e.g. 5:2.
@@ -292,6 +332,7 @@ impl DevnetArgs {
         cfg.seed = self.seed;
         cfg.listen_base = self.listen_base;
         cfg.epochs = self.epochs;
+        cfg.history = self.history;
         cfg.scenarios = self.scenarios()?;
         cfg.ground_truth_path = Some(self.out.join("ground-truth.json"));
         Ok(cfg)

@@ -79,12 +79,44 @@ pub struct FollowConfig {
     pub timeouts: NodeTimeouts,
     /// Resume from the last head in the journal directory (see [`crate::p2p::resume`]).
     pub resume: bool,
-    /// How long to wait for a peer to serve the saved head before falling back to genesis.
+    /// How long to wait for a peer to serve the saved head before anchoring by `anchor`.
     pub resume_timeout: Duration,
+    /// Where a run that does not resume starts its chain.
+    pub anchor: AnchorRule,
+    /// How long to collect peer heads for [`AnchorRule::Recent`] / [`AnchorRule::Height`]
+    /// when fewer than `bootstrap_peers_threshold` peers announced one.
+    pub anchor_wait: Duration,
     /// Receives a [`FollowStatus`] on every tick and head change.
     pub status: Option<watch::Sender<FollowStatus>>,
     /// Told of every head change and first sighting as it is journaled (e.g. metrics).
     pub observer: Option<std::sync::Arc<dyn FollowObserver>>,
+}
+
+/// Where a run that does not resume its journal starts its chain (the follower syncs nothing
+/// below its anchor, and its first head change goes from the anchor to the peers' head).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnchorRule {
+    /// The heaviest head the peers announce (hello or gossip), the fork-length limit (900
+    /// tipsets) below it; genesis while the chain is no longer than that. A late joiner of a
+    /// network that has run for years fetches the window a reorg can reach and nothing more.
+    Recent,
+    /// Genesis: the whole chain.
+    Genesis,
+    /// The tipset at this height (or the one below it, across null rounds) on the heaviest
+    /// chain the peers announce, found by walking back from its head.
+    Height(i64),
+    /// This tipset, fetched by key from the peers.
+    Tipset(TipSetKey),
+}
+
+/// Where a run anchored its chain, and why there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnchorInfo {
+    pub height: i64,
+    pub key: Vec<Cid>,
+    pub reason: String,
+    /// The peers' head the anchor was derived from, if one was.
+    pub peer_head: Option<(i64, Vec<Cid>)>,
 }
 
 /// What a follower reports as it happens, beside the journal: for histograms that status
@@ -118,6 +150,8 @@ impl FollowConfig {
             timeouts: NodeTimeouts::default(),
             resume: true,
             resume_timeout: Duration::from_secs(30),
+            anchor: AnchorRule::Recent,
+            anchor_wait: Duration::from_secs(10),
             status: None,
             observer: None,
         }
@@ -138,6 +172,10 @@ pub struct FollowStatus {
     pub head_changes: ClassCounts,
     /// Still waiting for a peer to serve the saved head.
     pub resuming: bool,
+    /// Still choosing where the chain starts (peers' heads, the walk back to the anchor).
+    pub anchoring: bool,
+    /// Where this run's chain starts, once chosen.
+    pub anchor: Option<AnchorInfo>,
     /// Peers dropped because their hello named another genesis.
     pub genesis_mismatches: u64,
     pub gossip_accepted: u64,
@@ -183,6 +221,8 @@ pub struct FollowStats {
     pub genesis_mismatches: u64,
     /// The saved head the run resumed from, if any.
     pub resumed_from: Option<(i64, Vec<Cid>)>,
+    /// Where the chain starts (the resumed head, genesis, or a recent tipset), and why.
+    pub anchor: Option<AnchorInfo>,
 }
 
 #[derive(Debug, Error)]
@@ -268,18 +308,74 @@ struct Bootstrap {
 enum Pending {
     /// For the follower.
     Fetch(RequestId),
-    /// The saved head of a restart.
-    Resume,
+    /// For choosing the anchor (the saved head, a named tipset, or a walk back from a head).
+    Anchor,
 }
 
-/// Before the follower exists (resuming), inputs wait here with their times.
+/// A head a peer announced (hello) or implied (a gossiped block), for choosing an anchor.
+#[derive(Debug, Clone)]
+struct PeerHead {
+    key: TipSetKey,
+    height: i64,
+    /// The hello's chain weight; for a gossiped block its ParentWeight (a little less than
+    /// its tipset's weight, which is all a header tells).
+    weight: num_bigint::BigInt,
+}
+
+/// Before the follower exists: choosing where its chain starts. Inputs wait in `queued` with
+/// their times and are replayed to the follower once it starts.
+struct Anchoring {
+    rule: AnchorRule,
+    /// The rule's tipset is the journal's last head (a restart); when no peer serves it by
+    /// `resume_until`, the run anchors by the configured rule instead.
+    resume: Option<SavedHead>,
+    resume_until: Instant,
+    /// Said before the reason in the anchor record (e.g. why a resume was given up).
+    note: Option<String>,
+    heads: HashMap<PeerId, PeerHead>,
+    /// When to choose from fewer heads than the bootstrap threshold.
+    decide_at: Instant,
+    /// The walk back from a chosen head: its peer, the head, requests so far.
+    walk: Option<(PeerId, PeerHead)>,
+    /// The key the walk's request in flight starts at (the head's, then each stretch's
+    /// oldest parents).
+    walk_next: Option<TipSetKey>,
+    /// Peers asked for a tipset by key, or whose walk failed (not chosen again this round).
+    asked: HashSet<PeerId>,
+    queued: Vec<Input>,
+}
+
+impl Anchoring {
+    /// Remember the head an input tells of: a hello's, or a gossiped block's.
+    fn note_head(&mut self, event: &InputEvent) {
+        let (peer, head) = match event {
+            InputEvent::Hello { peer, message } if !message.heaviest_tipset.is_empty() => (
+                peer,
+                PeerHead {
+                    key: message.heaviest_tipset.clone(),
+                    height: message.heaviest_tipset_height,
+                    weight: message.heaviest_tipset_weight.clone(),
+                },
+            ),
+            InputEvent::GossipBlock { peer, cid, header, .. } => (
+                peer,
+                PeerHead { key: TipSetKey::new(vec![*cid]), height: header.height, weight: header.parent_weight.clone() },
+            ),
+            _ => return,
+        };
+        let Ok(peer) = PeerId::from_str(peer) else { return };
+        let better = self
+            .heads
+            .get(&peer)
+            .is_none_or(|old| (&head.weight, head.height) > (&old.weight, old.height));
+        if better {
+            self.heads.insert(peer, head);
+        }
+    }
+}
+
 enum State {
-    Resuming {
-        saved: SavedHead,
-        asked: HashSet<PeerId>,
-        until: Instant,
-        queued: Vec<Input>,
-    },
+    Anchoring(Box<Anchoring>),
     Running(Box<Follower>),
 }
 
@@ -355,23 +451,24 @@ impl Driver {
         let genesis_cid = cfg.genesis.cids()[0];
         let mut held = HashMap::new();
         held.insert(cfg.genesis.key().clone(), cfg.genesis.clone());
-        let mut stats = FollowStats::default();
-        let state = match saved.filter(|s| s.height > 0) {
-            Some(saved) => {
-                stats.resumed_from = Some((saved.height, saved.key.cids().to_vec()));
-                State::Resuming {
-                    until: now + cfg.resume_timeout,
-                    saved,
-                    asked: HashSet::new(),
-                    queued: Vec::new(),
-                }
-            }
-            None => State::Running(Box::new(Follower::new(
-                cfg.follower.clone(),
-                cfg.genesis.clone(),
-                now_ms(),
-            ))),
+        let stats = FollowStats::default();
+        let saved = saved.filter(|s| s.height > 0);
+        let rule = match &saved {
+            Some(saved) => AnchorRule::Tipset(saved.key.clone()),
+            None => cfg.anchor.clone(),
         };
+        let state = State::Anchoring(Box::new(Anchoring {
+            rule,
+            resume: saved,
+            resume_until: now + cfg.resume_timeout,
+            note: None,
+            heads: HashMap::new(),
+            decide_at: now + cfg.anchor_wait,
+            walk: None,
+            walk_next: None,
+            asked: HashSet::new(),
+            queued: Vec::new(),
+        }));
         let mut driver = Self {
             topic: blocks_topic(&cfg.network_name).hash(),
             cfg,
@@ -389,13 +486,14 @@ impl Driver {
             stats,
         };
         driver.redial();
+        driver.advance_anchoring()?;
         Ok(driver)
     }
 
     fn head(&self) -> &TipSet {
         match &self.state {
             State::Running(f) => f.head(),
-            State::Resuming { .. } => &self.cfg.genesis,
+            State::Anchoring(_) => &self.cfg.genesis,
         }
     }
 
@@ -409,9 +507,10 @@ impl Driver {
     fn feed_at(&mut self, at_ms: i64, event: InputEvent) -> Result<(), FollowError> {
         let input = Input::new(at_ms, event);
         let follower = match &mut self.state {
-            State::Resuming { queued, .. } => {
-                queued.push(input);
-                return Ok(());
+            State::Anchoring(a) => {
+                a.note_head(&input.event);
+                a.queued.push(input);
+                return self.advance_anchoring();
             }
             State::Running(f) => f,
         };
@@ -508,7 +607,7 @@ impl Driver {
         let head = self.head();
         let power_log2 = match &self.state {
             State::Running(f) => f.power_log2().unwrap_or(DEFAULT_POWER_LOG2),
-            State::Resuming { .. } => DEFAULT_POWER_LOG2,
+            State::Anchoring(_) => DEFAULT_POWER_LOG2,
         };
         HelloMessage {
             heaviest_tipset: head.key().clone(),
@@ -601,7 +700,8 @@ impl Driver {
                         f.head().height() - f.config().fork_length_limit as i64,
                         f.config().max_allowed_height(now_ms()),
                     )),
-                    State::Resuming { .. } => None,
+                    // No head yet, so no lower bound; the clock's upper bound holds anyway.
+                    State::Anchoring(_) => Some((1, self.cfg.follower.max_allowed_height(now_ms()))),
                 };
                 let window = GossipWindow { heights, now_secs: Some((received_ms / 1000) as u64) };
                 let verdict = if message.topic != self.topic {
@@ -690,7 +790,7 @@ impl Driver {
                 } => {
                     let follower = match &self.state {
                         State::Running(f) => Some(f.as_ref()),
-                        State::Resuming { .. } => None,
+                        State::Anchoring(_) => None,
                     };
                     let held = &self.held;
                     let response = serve_xchg(&request, |key| {
@@ -759,48 +859,226 @@ impl Driver {
                 };
                 self.feed(event)
             }
-            Some(Pending::Resume) => {
-                let State::Resuming { saved, .. } = &self.state else {
-                    return Ok(());
-                };
-                match result {
-                    Ok(tipsets) if tipsets.first().map(|t| t.key()) == Some(&saved.key) => {
-                        let anchor = tipsets.into_iter().next().expect("checked above");
-                        self.start_follower(Some(anchor))
-                    }
-                    // Another peer may have it; the timeout falls back to genesis.
-                    _ => {
-                        let _ = peer;
-                        Ok(())
-                    }
-                }
-            }
+            Some(Pending::Anchor) => self.on_anchor_fetched(peer, result),
             None => Ok(()),
         }
     }
 
-    /// Leave the resuming state: anchored at the saved head if it was fetched, else at
-    /// genesis; then replay what arrived meanwhile.
-    fn start_follower(&mut self, anchor: Option<TipSet>) -> Result<(), FollowError> {
-        let State::Resuming { queued, .. } = &mut self.state else {
+    /// One more step towards an anchor: on a restart ask the peers for the saved head (and
+    /// give up on it after `resume_timeout`); for a named tipset ask the peers for it; for a
+    /// recent tipset or a height, once enough peers announced heads, walk back from the
+    /// heaviest one. Does nothing once the follower runs.
+    fn advance_anchoring(&mut self) -> Result<(), FollowError> {
+        let State::Anchoring(a) = &mut self.state else {
             return Ok(());
         };
-        let queued = std::mem::take(queued);
-        let anchor = match anchor {
-            Some(a) => {
-                self.held.insert(a.key().clone(), a.clone());
-                a
+        let now = Instant::now();
+        if let Some(saved) = a.resume.as_ref().filter(|_| now >= a.resume_until) {
+            a.note = Some(format!(
+                "no peer served the journal's last head (height {}, {}) within {} s",
+                saved.height,
+                saved.key,
+                self.cfg.resume_timeout.as_secs()
+            ));
+            a.resume = None;
+            a.rule = self.cfg.anchor.clone();
+            a.asked.clear();
+            a.walk = None;
+        }
+        let limit = self.cfg.follower.fork_length_limit;
+        match a.rule.clone() {
+            AnchorRule::Genesis => {
+                let genesis = self.cfg.genesis.clone();
+                self.start_follower(genesis, Vec::new(), "genesis (--anchor genesis)".into(), None)
             }
-            None => {
-                self.stats.resumed_from = None;
-                self.cfg.genesis.clone()
+            AnchorRule::Tipset(key) => {
+                let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+                for peer in peers {
+                    if a.asked.insert(peer) {
+                        let wire = Request { head: key.cids().to_vec(), length: 1, options: Request::HEADERS };
+                        let id = self.swarm.behaviour_mut().xchg.send_request(&peer, wire);
+                        self.pending.insert(id, Pending::Anchor);
+                    }
+                }
+                Ok(())
             }
+            AnchorRule::Recent | AnchorRule::Height(_) => {
+                if a.walk.is_some() {
+                    return Ok(());
+                }
+                let enough = a.heads.len() >= self.cfg.bootstrap_peers_threshold.max(1)
+                    || (now >= a.decide_at && !a.heads.is_empty());
+                if !enough {
+                    return Ok(());
+                }
+                let highest_allowed = self.cfg.follower.max_allowed_height(now_ms());
+                let swarm = &self.swarm;
+                let best = |a: &Anchoring| {
+                    a.heads
+                        .iter()
+                        .filter(|(p, h)| !a.asked.contains(*p) && h.height <= highest_allowed && swarm.is_connected(p))
+                        .max_by(|x, y| (&x.1.weight, x.1.height).cmp(&(&y.1.weight, y.1.height)))
+                        .map(|(p, h)| (*p, h.clone()))
+                };
+                let chosen = match best(a) {
+                    Some(c) => Some(c),
+                    None => {
+                        // Every peer with a head failed to serve its chain: a new round.
+                        a.asked.clear();
+                        best(a)
+                    }
+                };
+                let Some((peer, head)) = chosen else { return Ok(()) };
+                let length = match a.rule {
+                    AnchorRule::Height(h) if h <= 0 => 0,
+                    AnchorRule::Height(h) if h >= head.height => 1,
+                    AnchorRule::Height(h) => u64::try_from(head.height - h + 1).unwrap_or(1).min(limit),
+                    _ if head.height <= limit as i64 => 0,
+                    _ => limit,
+                };
+                if length == 0 {
+                    let reason = match a.rule {
+                        AnchorRule::Height(h) => format!("genesis (--anchor {h})"),
+                        _ => format!(
+                            "genesis: the peers' head (height {}) is within the {limit}-tipset fork limit of it",
+                            head.height
+                        ),
+                    };
+                    let genesis = self.cfg.genesis.clone();
+                    let peer_head = Some((head.height, head.key.cids().to_vec()));
+                    return self.start_follower(genesis, Vec::new(), reason, peer_head);
+                }
+                a.asked.insert(peer);
+                a.walk = Some((peer, head.clone()));
+                let wire = Request { head: head.key.cids().to_vec(), length, options: Request::HEADERS };
+                let id = self.swarm.behaviour_mut().xchg.send_request(&peer, wire);
+                self.pending.insert(id, Pending::Anchor);
+                Ok(())
+            }
+        }
+    }
+
+    /// A chain-exchange answer while anchoring.
+    fn on_anchor_fetched(&mut self, peer: PeerId, result: Result<Vec<TipSet>, FetchError>) -> Result<(), FollowError> {
+        let State::Anchoring(a) = &mut self.state else {
+            return Ok(());
         };
-        self.state = State::Running(Box::new(Follower::new(
-            self.cfg.follower.clone(),
-            anchor,
-            now_ms(),
-        )));
+        match a.rule.clone() {
+            AnchorRule::Tipset(key) => {
+                let Ok(tipsets) = result else { return Ok(()) };
+                let Some(anchor) = tipsets.into_iter().next().filter(|t| *t.key() == key) else {
+                    return Ok(());
+                };
+                let reason = match a.resume.take() {
+                    Some(saved) => {
+                        self.stats.resumed_from = Some((saved.height, saved.key.cids().to_vec()));
+                        "the journal's last head (a restart continues the journal)".to_string()
+                    }
+                    None => "the tipset --anchor names".to_string(),
+                };
+                self.start_follower(anchor, Vec::new(), reason, None)
+            }
+            AnchorRule::Recent | AnchorRule::Height(_) => {
+                let Some((walk_peer, head)) = a.walk.clone().filter(|(p, _)| *p == peer) else {
+                    return Ok(());
+                };
+                let requested = a.walk_next.take().unwrap_or_else(|| head.key.clone());
+                let tipsets = match result.and_then(|t| {
+                    crate::follower::check_chain(&requested, u64::MAX, &t).map_err(FetchError::Stream)?;
+                    Ok(t)
+                }) {
+                    Ok(t) => t,
+                    Err(_) => {
+                        // Another peer's head is tried on the next tick.
+                        a.walk = None;
+                        a.walk_next = None;
+                        return Ok(());
+                    }
+                };
+                let limit = self.cfg.follower.fork_length_limit;
+                let peer_head = Some((head.height, head.key.cids().to_vec()));
+                match a.rule {
+                    AnchorRule::Height(h) => {
+                        if let Some(at) = tipsets.iter().position(|t| t.height() <= h) {
+                            let mut tipsets = tipsets;
+                            let anchor = tipsets.swap_remove(at);
+                            tipsets.truncate(at);
+                            let reason = format!(
+                                "the tipset at height {h} (or the one below, across null rounds) on the heaviest chain the peers announced (height {}, from {walk_peer})",
+                                head.height
+                            );
+                            return self.start_follower(anchor, tipsets, reason, peer_head);
+                        }
+                        let last = tipsets.last().expect("a checked chain is not empty");
+                        if last.height() == 0 {
+                            let genesis = self.cfg.genesis.clone();
+                            return self.start_follower(genesis, Vec::new(), format!("genesis (--anchor {h})"), peer_head);
+                        }
+                        // Further down: the next stretch from the oldest tipset's parents.
+                        let next = last.parents().clone();
+                        let length = u64::try_from(last.height() - h).unwrap_or(1).clamp(1, limit);
+                        a.walk_next = Some(next.clone());
+                        let wire = Request { head: next.cids().to_vec(), length, options: Request::HEADERS };
+                        let id = self.swarm.behaviour_mut().xchg.send_request(&peer, wire);
+                        self.pending.insert(id, Pending::Anchor);
+                        Ok(())
+                    }
+                    _ => {
+                        let mut tipsets = tipsets;
+                        let anchor = tipsets.pop().expect("a checked chain is not empty");
+                        let reason = if anchor.height() == 0 {
+                            "genesis: the peers' chain is no longer than the fork limit".to_string()
+                        } else {
+                            format!(
+                                "{limit} tipsets (the fork-length limit) below the heaviest head the peers announced (height {}, from {walk_peer})",
+                                head.height
+                            )
+                        };
+                        self.start_follower(anchor, tipsets, reason, peer_head)
+                    }
+                }
+            }
+            AnchorRule::Genesis => Ok(()),
+        }
+    }
+
+    /// Start the follower at `anchor` with the tipsets above it already fetched (`preload`),
+    /// journal where and why, then replay what arrived meanwhile.
+    fn start_follower(
+        &mut self,
+        anchor: TipSet,
+        preload: Vec<TipSet>,
+        reason: String,
+        peer_head: Option<(i64, Vec<Cid>)>,
+    ) -> Result<(), FollowError> {
+        let State::Anchoring(a) = &mut self.state else {
+            return Ok(());
+        };
+        let queued = std::mem::take(&mut a.queued);
+        let reason = match a.note.take() {
+            Some(note) => format!("{note}; anchored at {reason}"),
+            None => reason,
+        };
+        self.held.insert(anchor.key().clone(), anchor.clone());
+        let info = AnchorInfo {
+            height: anchor.height(),
+            key: anchor.cids().to_vec(),
+            reason: reason.clone(),
+            peer_head: peer_head.clone(),
+        };
+        self.journal.write_anchor(
+            now_nanos(),
+            &crate::journal::AnchorData {
+                tipset: anchor.key().clone(),
+                height: anchor.height(),
+                reason,
+                peer_head: peer_head.map(|(height, cids)| crate::journal::PathTipSet { key: TipSetKey::new(cids), height }),
+            },
+        )?;
+        self.stats.anchor = Some(info);
+        let mut follower = Follower::new(self.cfg.follower.clone(), anchor, now_ms());
+        follower.preload(&preload);
+        self.state = State::Running(Box::new(follower));
         for input in queued {
             let State::Running(f) = &mut self.state else {
                 break;
@@ -821,29 +1099,8 @@ impl Driver {
 
     fn on_tick(&mut self) -> Result<(), FollowError> {
         self.redial();
-        if let State::Resuming {
-            saved,
-            asked,
-            until,
-            ..
-        } = &mut self.state
-        {
-            if Instant::now() >= *until {
-                return self.start_follower(None);
-            }
-            let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
-            let key = saved.key.clone();
-            for peer in peers {
-                if asked.insert(peer) {
-                    let wire = Request {
-                        head: key.cids().to_vec(),
-                        length: 1,
-                        options: Request::HEADERS,
-                    };
-                    let id = self.swarm.behaviour_mut().xchg.send_request(&peer, wire);
-                    self.pending.insert(id, Pending::Resume);
-                }
-            }
+        if matches!(self.state, State::Anchoring(_)) {
+            self.advance_anchoring()?;
         } else {
             self.feed(InputEvent::Tick)?;
         }
@@ -895,7 +1152,9 @@ impl Driver {
             head: head.cids().to_vec(),
             lag_ms: now_ms() - epoch_start_ms,
             head_changes: self.stats.head_changes,
-            resuming: matches!(self.state, State::Resuming { .. }),
+            resuming: matches!(&self.state, State::Anchoring(a) if a.resume.is_some()),
+            anchoring: matches!(self.state, State::Anchoring(_)),
+            anchor: self.stats.anchor.clone(),
             genesis_mismatches: self.stats.genesis_mismatches,
             gossip_accepted: self.stats.gossip_accepted,
             gossip_ignored: self.stats.gossip_ignored,

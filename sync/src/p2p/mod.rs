@@ -16,7 +16,7 @@ pub mod genesis;
 pub mod node;
 pub mod resume;
 
-pub use driver::{run_follow, BootstrapStatus, FollowConfig, FollowError, FollowStats, FollowStatus};
+pub use driver::{run_follow, AnchorInfo, AnchorRule, BootstrapStatus, FollowConfig, FollowError, FollowStats, FollowStatus};
 pub use genesis::{fetch_genesis, GenesisFetchError};
 /// Re-exported so callers need no libp2p dependency of their own to build configurations.
 pub use libp2p::Multiaddr;
