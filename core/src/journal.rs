@@ -74,6 +74,12 @@ struct BlockSeenData<'a> {
     DelayMs: i64,
     #[serde(borrow, default)]
     Equivocates: Option<CidObj<'a>>,
+    /// The same delay in nanoseconds (lsync 0.1 from wave 2 on): sub-millisecond precision.
+    #[serde(default)]
+    DelayNs: Option<i64>,
+    /// How long fetching the block's messages took, ms (absent when lsync did not fetch them).
+    #[serde(default)]
+    MsgFetchMs: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -522,7 +528,11 @@ fn block_seen(line: u64, data: &str) -> Result<Event, String> {
     ev.height = Some(d.Height);
     ev.miner = Some(d.Miner.into_owned());
     ev.peer = Some(d.Peer.into_owned());
-    ev.delay_s = Some(d.DelayMs as f64 / 1000.0);
+    ev.delay_s = Some(match d.DelayNs {
+        Some(ns) => ns as f64 / 1e9,
+        None => d.DelayMs as f64 / 1000.0,
+    });
+    ev.duration_ms = d.MsgFetchMs;
     ev.journal = Some(JournalMeta { system: Arc::from(SYSTEM_LSYNC), event: Arc::from(EVENT_BLOCK_SEEN), raw_data: None });
     Ok(ev)
 }

@@ -43,6 +43,7 @@ pub fn wording(kind: &LogKind) -> Wording {
         LogKind::NewHeaviest { .. } => Wording::NewHeaviest,
         LogKind::BlockOverPubsub { .. } => Wording::BlockOverPubsub,
         LogKind::SlowMsgFetch { .. } => Wording::SlowMsgFetch,
+        LogKind::MsgFetchFailed { .. } => Wording::BlsFetchFailed,
         LogKind::BlockDelay { .. } => Wording::BlockDelay,
         LogKind::TieBroken { candidate_won: true, .. } => Wording::TieBrokenForIncoming,
         LogKind::TieBroken { candidate_won: false, .. } => Wording::TieBrokenForCurrent,
@@ -117,6 +118,7 @@ fn message(kind: &LogKind, network: Network) -> (String, Vec<(&'static str, Fiel
         LogKind::BadBlock { block, reason } => {
             form.message(&[("block", block), ("reason", reason)])
         }
+        LogKind::MsgFetchFailed { peer, error } => form.message(&[("error", error), ("peer", peer)]),
         LogKind::BlockOverPubsub { .. } | LogKind::SlowMsgFetch { .. } | LogKind::BlockDelay { .. } => {
             form.message(&[])
         }

@@ -5,8 +5,8 @@
 use lsync_core::chain::cbor::blake2b_256;
 use lsync_core::chain::weight::tipset_weight;
 use lsync_core::chain::{
-    Address, BeaconEntry, BlockHeader, ElectionProof, MsgMeta, PoStProof, Signature, SignatureType,
-    Ticket, TipSet,
+    Address, BeaconEntry, BlockHeader, BlockMessages, ElectionProof, Message, MsgMeta, PoStProof, Signature,
+    SignatureType, SignedMessage, Ticket, TipSet,
 };
 use lsync_core::chain::cbor::block_cid;
 use num_bigint::BigInt;
@@ -74,4 +74,52 @@ pub(crate) fn header(spec: BlockSpec<'_>) -> Result<BlockHeader, String> {
         fork_signaling: 0,
         parent_base_fee: BigInt::from(100_000_000),
     })
+}
+
+/// Message `index` of the pool an epoch's blocks draw from (`label` names the epoch): even
+/// indexes are BLS messages (unsigned on chain, their signatures aggregated into the header),
+/// odd ones secp256k1-signed; sends and method calls with params, Lotus's field shapes.
+pub(crate) fn pool_message(label: &str, index: u64) -> Result<(Option<Message>, Option<SignedMessage>), String> {
+    let sender = 2000 + index % 7;
+    let params = if index % 3 == 0 { Vec::new() } else { bytes(&format!("params/{label}/{index}"), 40 + (index as usize % 5) * 24) };
+    let message = Message {
+        version: 0,
+        to: Address::new_id(3000 + index % 11).map_err(|e| e.to_string())?,
+        from: Address::new_id(sender).map_err(|e| e.to_string())?,
+        nonce: index,
+        value: BigInt::from(10u64.pow(15)) * BigInt::from(index + 1),
+        gas_limit: 10_000_000 + index as i64 * 1_000,
+        gas_fee_cap: BigInt::from(100_000_000u64 + index),
+        gas_premium: BigInt::from(99_000u64 + index),
+        method: if params.is_empty() { 0 } else { 2 + index % 4 },
+        params,
+    };
+    if index % 2 == 0 {
+        Ok((Some(message), None))
+    } else {
+        let signature = Signature::new(SignatureType::Secp256k1, bytes(&format!("secp/{label}/{index}"), 65)).map_err(|e| e.to_string())?;
+        Ok((None, Some(SignedMessage { message, signature })))
+    }
+}
+
+/// A block's messages: the pool entries `picks` (indexes) of the epoch `label`.
+pub(crate) fn block_messages(label: &str, picks: &[u64]) -> Result<BlockMessages, String> {
+    let mut out = BlockMessages::default();
+    for &i in picks {
+        match pool_message(label, i)? {
+            (Some(m), _) => out.bls.push(m),
+            (_, Some(s)) => out.secpk.push(s),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// The `Messages` CID of a block carrying `messages`.
+pub(crate) fn msg_meta_cid(messages: &BlockMessages) -> Result<cid::Cid, String> {
+    if messages.is_empty() {
+        return empty_msg_meta();
+    }
+    let (bls, secpk) = messages.cids().map_err(|e| e.to_string())?;
+    MsgMeta::from_lists(&bls, &secpk).and_then(|m| m.cid()).map_err(|e| e.to_string())
 }

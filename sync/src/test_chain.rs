@@ -172,7 +172,9 @@ impl Harness {
                 peer: peer.to_string(),
                 cid: block.cid,
                 header: Box::new(block.header.clone()),
+                arrived_ns: None,
                 msg_fetch: Duration::from_millis(fetch_ms),
+                msg_fetch_error: None,
             },
         )
     }

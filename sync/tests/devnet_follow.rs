@@ -11,7 +11,7 @@ use libp2p::identity::Keypair;
 use libp2p::request_response;
 use libp2p::swarm::SwarmEvent;
 use libp2p::Multiaddr;
-use lsync_core::chain::{BlockHeader, BlockMsg, CarReader, Request, ResponseStatus};
+use lsync_core::chain::{BlockHeader, BlockMsg, CarReader, Request, Response, ResponseStatus};
 use lsync_core::{EventKind, JournalOptions, JournalParser, LogParser, ReorgClass};
 use lsync_sync::devnet::plan::devnet_genesis;
 use lsync_sync::devnet::{run_devnet, DevnetConfig, GroundTruth, Scenario};
@@ -342,6 +342,9 @@ fn check_against_truth(run: &Run) -> i64 {
         .count();
     assert_eq!(over_pubsub, published);
     assert!(run.written.log_kinds.contains(&EventKind::NewHeaviest));
+    // Every gossiped block's messages were fetched from a peer and checked against its lists.
+    assert_eq!(run.stats.message_fetch_failures, 0);
+    assert_eq!(run.stats.messages_fetched as usize, published);
     worst
 }
 
@@ -785,5 +788,191 @@ async fn anchor_at_a_height_walks_back_past_the_fork_limit() -> Res<()> {
     let anchor = check_late_joiner(&truth, &stats, &written);
     assert!(anchor.height <= want && anchor.height > want - 10, "anchored at {}", anchor.height);
     assert!(written.head_changes[0].apply_count as i64 >= truth.history_head.height - want - 40);
+    Ok(())
+}
+
+/// Run `swarm` until `pred` picks a value out of one of its events, answering chain exchange
+/// with `serve` meanwhile.
+async fn drive<T>(
+    swarm: &mut libp2p::Swarm<lsync_sync::p2p::node::NodeBehaviour>,
+    limit: Duration,
+    serve: &dyn Fn(&Request) -> Response,
+    mut pred: impl FnMut(&SwarmEvent<NodeBehaviourEvent>) -> Option<T>,
+) -> Res<T> {
+    Ok(timeout(limit, async {
+        loop {
+            let event = swarm.select_next_some().await;
+            if let SwarmEvent::Behaviour(NodeBehaviourEvent::Xchg(request_response::Event::Message {
+                message: request_response::Message::Request { request, channel, .. },
+                ..
+            })) = event
+            {
+                let response = serve(&request);
+                let _ = swarm.behaviour_mut().xchg.send_response(channel, response);
+                continue;
+            }
+            if let Some(v) = pred(&event) {
+                return v;
+            }
+        }
+    })
+    .await?)
+}
+
+/// The real mainnet segment (heights 0–39): every header, and every message by CID, as bytes.
+struct RealChain {
+    headers: Vec<(cid::Cid, BlockHeader)>,
+    blocks: HashMap<cid::Cid, Vec<u8>>,
+}
+
+fn real_chain() -> RealChain {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/lotus/forest-export40.car");
+    let car = std::fs::read(path).unwrap();
+    let mut headers = Vec::new();
+    let mut blocks = HashMap::new();
+    for block in CarReader::new(&car[..]).unwrap() {
+        let block = block.unwrap();
+        if let Ok(h) = BlockHeader::decode(&block.data) {
+            headers.push((block.cid, h));
+        }
+        blocks.insert(block.cid, block.data);
+    }
+    headers.sort_by_key(|(_, h)| h.height);
+    RealChain { headers, blocks }
+}
+
+impl RealChain {
+    /// A block's two message lists (from its MsgMeta's AMTs) and its messages.
+    fn messages(&self, header: &BlockHeader) -> (Vec<cid::Cid>, Vec<cid::Cid>, lsync_core::chain::BlockMessages) {
+        use fvm_ipld_blockstore::Blockstore;
+        let store = fvm_ipld_blockstore::MemoryBlockstore::new();
+        for (cid, data) in &self.blocks {
+            store.put_keyed(cid, data).unwrap();
+        }
+        let meta = lsync_core::chain::MsgMeta::decode(&self.blocks[&header.messages]).unwrap();
+        let bls = lsync_core::chain::amt_v0_cids(&meta.bls_messages, &store).unwrap();
+        let secpk = lsync_core::chain::amt_v0_cids(&meta.secpk_messages, &store).unwrap();
+        let messages = lsync_core::chain::BlockMessages {
+            bls: bls.iter().map(|c| lsync_core::chain::Message::decode(&self.blocks[c]).unwrap()).collect(),
+            secpk: secpk.iter().map(|c| lsync_core::chain::SignedMessage::decode(&self.blocks[c]).unwrap()).collect(),
+        };
+        (bls, secpk, messages)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_mainnet_blocks_messages_are_fetched_checked_and_served_byte_exact() -> Res<()> {
+    let _one = ONE_NETWORK_AT_A_TIME.lock().await;
+    let chain = real_chain();
+    let genesis = lsync_core::chain::TipSet::new(vec![mainnet_genesis_header()])?;
+    let mut by_cid: HashMap<cid::Cid, (BlockHeader, lsync_core::chain::BlockMessages)> = HashMap::new();
+    let mut gossip = Vec::new();
+    for (cid, header) in chain.headers.iter().filter(|(_, h)| h.height > 0) {
+        let (bls, secpk, messages) = chain.messages(header);
+        gossip.push(BlockMsg { header: header.clone(), bls_messages: bls, secpk_messages: secpk });
+        by_cid.insert(*cid, (header.clone(), messages));
+    }
+    // The publisher serves what a Lotus node holds: the headers and messages of the segment.
+    let tipsets: HashMap<lsync_core::chain::TipSetKey, lsync_core::chain::TipSet> = {
+        let mut groups: BTreeMap<(i64, String), Vec<(cid::Cid, BlockHeader)>> = BTreeMap::new();
+        for (cid, h) in &chain.headers {
+            groups.entry((h.height, h.parents.to_string())).or_default().push((*cid, h.clone()));
+        }
+        let mut out = HashMap::new();
+        for blocks in groups.into_values() {
+            let ts = lsync_core::chain::TipSet::from_blocks_with_cids(blocks)?;
+            out.insert(ts.key().clone(), ts);
+        }
+        // Every block alone names a tipset too (a one-block key), as Lotus's LoadTipSet allows.
+        for (cid, h) in &chain.headers {
+            let ts = lsync_core::chain::TipSet::from_blocks_with_cids(vec![(*cid, h.clone())])?;
+            out.entry(ts.key().clone()).or_insert(ts);
+        }
+        out
+    };
+    let messages: HashMap<cid::Cid, std::sync::Arc<lsync_core::chain::BlockMessages>> =
+        by_cid.iter().map(|(c, (_, m))| (*c, std::sync::Arc::new(m.clone()))).collect();
+    let serve = |r: &Request| lsync_sync::p2p::node::serve_xchg(r, |k| tipsets.get(k).cloned(), |c| messages.get(c).cloned());
+
+    let dir = temp_dir("real-messages");
+    let mut fcfg = FollowConfig::new("testnetnet", genesis.clone(), dir.join("journal"));
+    fcfg.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
+    fcfg.resume = false;
+    fcfg.bootstrap_peers_threshold = 1;
+    let (status_tx, mut status_rx) = watch::channel(FollowStatus::default());
+    fcfg.status = Some(status_tx);
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let follower = tokio::spawn(run_follow(fcfg, async {
+        let _ = stop_rx.await;
+    }));
+    let status = wait_status(&mut status_rx, Duration::from_secs(10), |s| !s.listen_addrs.is_empty()).await;
+    let follower_id: libp2p::PeerId = status.local_peer_id.parse()?;
+    let mut publisher = build_swarm(Keypair::generate_ed25519(), "testnetnet", NodeTimeouts::default())?;
+    publisher.dial(status.listen_addrs[0].clone())?;
+    drive(&mut publisher, Duration::from_secs(10), &serve, |e| match e {
+        SwarmEvent::Behaviour(NodeBehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, .. })) if *peer_id == follower_id => Some(()),
+        _ => None,
+    })
+    .await?;
+    let topic = blocks_topic("testnetnet");
+    let with_messages = gossip.iter().filter(|g| !g.bls_messages.is_empty() || !g.secpk_messages.is_empty()).count();
+    for msg in &gossip {
+        publisher.behaviour_mut().gossipsub.publish(topic.clone(), msg.to_cbor()?)?;
+        // Serve the follower's fetches between blocks, as a node would.
+        let _ = drive(&mut publisher, Duration::from_millis(40), &serve, |_| None::<()>).await;
+    }
+    // Until the follower's head is the segment's head (height 39) and it stops asking.
+    let head_key = tipsets.values().filter(|t| t.height() == 39).map(|t| t.key().clone()).max_by_key(|k| k.len()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while status_rx.borrow().head_height < 39 && Instant::now() < deadline {
+        let _ = drive(&mut publisher, Duration::from_millis(100), &serve, |_| None::<()>).await;
+    }
+    assert_eq!(status_rx.borrow().head_height, 39, "{:?}", *status_rx.borrow());
+
+    // As a Lotus peer does after hello: GetFullTipSet (headers + messages) of tipsets it
+    // announced. Every tipset of the segment that has messages, asked of the follower.
+    let mut checked_messages = 0;
+    let full: Vec<&lsync_core::chain::TipSet> = tipsets
+        .values()
+        .filter(|t| t.height() > 0 && t.cids().len() == tipsets.values().filter(|o| o.height() == t.height()).map(|o| o.cids().len()).max().unwrap())
+        .collect();
+    for ts in &full {
+        let id = publisher.behaviour_mut().xchg.send_request(
+            &follower_id,
+            Request { head: ts.cids().to_vec(), length: 1, options: Request::HEADERS | Request::MESSAGES },
+        );
+        let response = drive(&mut publisher, Duration::from_secs(10), &serve, |e| match e {
+            SwarmEvent::Behaviour(NodeBehaviourEvent::Xchg(request_response::Event::Message {
+                message: request_response::Message::Response { request_id, response },
+                ..
+            })) if *request_id == id => Some(response.clone()),
+            _ => None,
+        })
+        .await?;
+        assert_eq!(response.status, ResponseStatus::Ok, "height {}: {}", ts.height(), response.error_message);
+        let got = &response.chain[0];
+        assert_eq!(got.blocks, ts.blocks(), "headers byte for byte");
+        let compacted = got.messages.as_ref().expect("messages asked for");
+        for (i, cid) in ts.cids().iter().enumerate() {
+            let block = compacted.block(i)?;
+            let (_, want) = &by_cid[cid];
+            assert_eq!(&block, want, "block {cid}");
+            for m in &block.bls {
+                assert_eq!(m.to_cbor()?, chain.blocks[&m.cid()?], "BLS message bytes");
+                checked_messages += 1;
+            }
+            for m in &block.secpk {
+                assert_eq!(m.to_cbor()?, chain.blocks[&m.cid()?], "secp message bytes");
+                checked_messages += 1;
+            }
+        }
+    }
+    assert!(checked_messages > 0, "the segment's tipsets carry messages");
+    let _ = head_key;
+    let _ = stop_tx.send(());
+    let stats = timeout(Duration::from_secs(10), follower).await???;
+    assert_eq!(stats.message_fetch_failures, 0);
+    assert_eq!(stats.messages_fetched as usize, gossip.len());
+    eprintln!("{} blocks gossiped ({with_messages} with messages), {} tipsets asked, {checked_messages} messages byte-exact", gossip.len(), full.len());
     Ok(())
 }

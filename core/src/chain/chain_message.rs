@@ -81,6 +81,45 @@ impl SignedMessage {
     }
 }
 
+/// One block's messages, in the order its header's MsgMeta lists them: BLS messages unsigned
+/// (their signatures are aggregated into the header), the others signed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BlockMessages {
+    pub bls: Vec<Message>,
+    pub secpk: Vec<SignedMessage>,
+}
+
+impl BlockMessages {
+    /// The CIDs of the two lists, as a BlockMsg names them.
+    pub fn cids(&self) -> Result<(Vec<Cid>, Vec<Cid>), EncodeError> {
+        let bls = self.bls.iter().map(Message::cid).collect::<Result<_, _>>()?;
+        let secpk = self.secpk.iter().map(SignedMessage::cid).collect::<Result<_, _>>()?;
+        Ok((bls, secpk))
+    }
+
+    /// Whether these are exactly the messages `bls` and `secpk` name, in order: what Lotus
+    /// checks of messages fetched for a gossiped block (its lists already hashed to the
+    /// header's `Messages`), so they are that block's and nothing else.
+    pub fn matches(&self, bls: &[Cid], secpk: &[Cid]) -> bool {
+        match self.cids() {
+            Ok((b, s)) => b == bls && s == secpk,
+            Err(_) => false,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bls.is_empty() && self.secpk.is_empty()
+    }
+
+    /// Roughly the memory the messages hold (params and signatures dominate), for caches
+    /// that bound bytes rather than counts.
+    pub fn approx_bytes(&self) -> usize {
+        let message = |m: &Message| 160 + m.params.len();
+        self.bls.iter().map(message).sum::<usize>()
+            + self.secpk.iter().map(|s| message(&s.message) + 8 + s.signature.data().len()).sum::<usize>()
+    }
+}
+
 /// `[BlsMessages, SecpkMessages]`: the AMT roots a header's `Messages` CID points to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize_tuple, Deserialize_tuple)]
 pub struct MsgMeta {

@@ -13,7 +13,7 @@ use thiserror::Error;
 
 use super::bigint::bigint_bytes;
 use super::cbor;
-use super::chain_message::{Message, MsgMeta, SignedMessage};
+use super::chain_message::{BlockMessages, Message, MsgMeta, SignedMessage};
 use super::error::{DecodeError, EncodeError};
 use super::header::{BlockHeader, HeaderWire};
 use super::tipset::TipSetKey;
@@ -309,6 +309,47 @@ pub struct BadInclude {
 }
 
 impl CompactedMessages {
+    /// A tipset's messages as Lotus's chain-exchange server compacts them (`gatherMessages`):
+    /// each distinct message once, in first-seen order over the blocks, and per block the
+    /// indexes of its own messages in its order.
+    pub fn from_blocks(blocks: &[&BlockMessages]) -> Result<Self, EncodeError> {
+        fn compact<T: Clone>(
+            lists: impl Iterator<Item = Vec<(Cid, T)>>,
+        ) -> (Vec<T>, Vec<Vec<u64>>) {
+            let mut index: std::collections::HashMap<Cid, u64> = std::collections::HashMap::new();
+            let mut all = Vec::new();
+            let includes = lists
+                .map(|list| {
+                    list.into_iter()
+                        .map(|(cid, m)| {
+                            *index.entry(cid).or_insert_with(|| {
+                                all.push(m);
+                                all.len() as u64 - 1
+                            })
+                        })
+                        .collect()
+                })
+                .collect();
+            (all, includes)
+        }
+        let mut bls_lists = Vec::with_capacity(blocks.len());
+        let mut secpk_lists = Vec::with_capacity(blocks.len());
+        for b in blocks {
+            let (bls, secpk) = b.cids()?;
+            bls_lists.push(bls.into_iter().zip(b.bls.iter().cloned()).collect::<Vec<_>>());
+            secpk_lists.push(secpk.into_iter().zip(b.secpk.iter().cloned()).collect::<Vec<_>>());
+        }
+        let (bls, bls_includes) = compact(bls_lists.into_iter());
+        let (secpk, secpk_includes) = compact(secpk_lists.into_iter());
+        Ok(Self { bls, bls_includes, secpk, secpk_includes })
+    }
+
+    /// The `block`-th block's messages as owned lists (see [`Self::block_messages`]).
+    pub fn block(&self, block: usize) -> Result<BlockMessages, BadInclude> {
+        let (bls, secpk) = self.block_messages(block)?;
+        Ok(BlockMessages { bls: bls.into_iter().cloned().collect(), secpk: secpk.into_iter().cloned().collect() })
+    }
+
     /// The BLS and secp messages of the `block`-th block, resolved through the include lists.
     /// A block index with no include list yields no messages.
     pub fn block_messages(

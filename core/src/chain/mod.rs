@@ -27,7 +27,7 @@ pub use bigint::{bigint_from_bytes, bigint_to_bytes, BigIntError, MAX_BIGINT_BYT
 pub use car::{
     verify_block_hash, write_car, CarBlock, CarError, CarHeader, CarLimits, CarReader, HashCheckError,
 };
-pub use chain_message::{amt_v0_cids, Message, MsgMeta, SignedMessage};
+pub use chain_message::{amt_v0_cids, BlockMessages, Message, MsgMeta, SignedMessage};
 pub use error::{DecodeError, EncodeError};
 pub use header::{BeaconEntry, BlockHeader, ElectionProof, PoStProof, Ticket};
 pub use messages::{

@@ -151,7 +151,7 @@ pub struct ReorgPathData {
 
 /// `lsync:block_seen`: a block's first gossip sighting. `FirstSeen` is written like the
 /// journal's own `Timestamp`, in the journal's zone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct BlockSeenData {
     #[serde(with = "cid_json")]
@@ -166,6 +166,12 @@ pub struct BlockSeenData {
     /// equivocated (FRC-0051). Absent otherwise, so the record's shape is unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_cid_json")]
     pub equivocates: Option<Cid>,
+    /// `DelayMs` in nanoseconds (first arrival − header timestamp): readers prefer it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ns: Option<i64>,
+    /// How long fetching the block's messages took, in ms (Lotus's `msgfetch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msg_fetch_ms: Option<f64>,
 }
 
 /// `lsync:anchor`: the tipset a follower's chain starts from (it syncs nothing below it) and
@@ -246,13 +252,15 @@ mod tests {
         assert_eq!(events[0].head_change.as_ref(), Some(&hc.to_head_change()));
         assert_eq!(hc.to_head_change().class(), crate::ReorgClass::Widen);
 
-        let seen = BlockSeenData { cid: Cid::try_from(B).unwrap(), height: 7, miner: "f01000".into(), first_seen: "2026-11-24T05:00:01.234Z".into(), peer: "12D3KooWx".into(), duplicates: 2, delay_ms: 1234, equivocates: None };
+        let seen = BlockSeenData { cid: Cid::try_from(B).unwrap(), height: 7, miner: "f01000".into(), first_seen: "2026-11-24T05:00:01.234Z".into(), peer: "12D3KooWx".into(), duplicates: 2, delay_ms: 1234, equivocates: None, delay_ns: Some(1_234_567_891), msg_fetch_ms: Some(2.5) };
         let text = line(SYSTEM_LSYNC, EVENT_BLOCK_SEEN, &seen);
         assert_eq!(serde_json::from_str::<BlockSeenData>(&serde_json::to_string(&seen).unwrap()).unwrap(), seen);
         let events = parse(&text);
         assert_eq!(events[0].kind, EventKind::BlockSeen, "{events:?}");
         assert_eq!(events[0].cids, vec![B.to_string()]);
         assert_eq!((events[0].height, events[0].miner.as_deref(), events[0].peer.as_deref()), (Some(7), Some("f01000"), Some("12D3KooWx")));
+        // The nanosecond delay wins over the whole milliseconds; the fetch time is the duration.
+        assert_eq!((events[0].delay_s, events[0].duration_ms), (Some(1.234567891), Some(2.5)));
     }
 
     #[test]

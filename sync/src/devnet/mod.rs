@@ -30,7 +30,7 @@ use libp2p::request_response;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{identify, Multiaddr, PeerId, StreamProtocol, Swarm};
 use lsync_core::chain::{
-    tipset_weight, BlockHeader, BlockMsg, HelloMessage, LatencyMessage, TipSet, TipSetKey,
+    tipset_weight, BlockHeader, BlockMessages, BlockMsg, HelloMessage, LatencyMessage, TipSet, TipSetKey,
 };
 use serde::Serialize;
 use thiserror::Error;
@@ -66,6 +66,15 @@ pub enum Scenario {
     /// journal and first-seen records must be the honest chain's. The liar is the last entry
     /// of the devnet's addresses and of `GroundTruth::miners`.
     LyingPeer,
+    /// One more node that does everything a hostile peer can do with real-format data, around
+    /// each honest block: garbage, the header with lists not its own, a 3 MB message (the first
+    /// two epochs), the header at an impossible height, the header from the future, a burst of
+    /// junk (a flood), and after the honest block an equivocation — a second block of the same
+    /// miner at the same height, lighter (no election win), so the honest chain stays
+    /// heaviest. A follower must reject or ignore all but the equivocation, flag that, journal
+    /// exactly the honest chain, penalise the peer and keep its honest peers. Like the liar,
+    /// it is the last address and miner entry.
+    HostilePeer,
 }
 
 /// Settings of [`run_devnet`].
@@ -167,6 +176,13 @@ pub struct GroundTruth {
     pub publish_failures: Vec<String>,
     /// Lying BlockMsgs the [`Scenario::LyingPeer`] gossiped.
     pub lies_published: u64,
+    /// What the [`Scenario::HostilePeer`] gossiped, by kind (`garbage`, `wrong_lists`,
+    /// `oversize`, `impossible_height`, `from_the_future`, `flood`, `equivocation`).
+    pub hostile_published: std::collections::BTreeMap<String, u64>,
+    /// CIDs of the headers the hostile peer made (a follower's head changes name none).
+    pub hostile_cids: Vec<String>,
+    /// The equivocating blocks (a follower records and flags them).
+    pub equivocations: Vec<String>,
 }
 
 #[derive(Debug, Error)]
@@ -196,16 +212,21 @@ pub enum DevnetError {
 #[derive(Debug)]
 struct Shared {
     tipsets: HashMap<TipSetKey, TipSet>,
+    /// Every planned block's messages (served with the Messages option).
+    messages: HashMap<Cid, Arc<BlockMessages>>,
     head: TipSet,
     published: HashMap<Cid, i64>,
     failures: Vec<String>,
     lies_published: u64,
+    hostile_published: std::collections::BTreeMap<String, u64>,
 }
 
 enum Command {
     Publish { cid: Cid, data: Vec<u8> },
     /// A BlockMsg that is a lie: published, counted, not recorded as the block's publication.
     Lie { data: Vec<u8> },
+    /// A hostile message of kind `what`, counted by kind.
+    Hostile { what: &'static str, data: Vec<u8> },
 }
 
 fn validate_config(cfg: &DevnetConfig) -> Result<u64, DevnetError> {
@@ -259,7 +280,7 @@ fn validate_config(cfg: &DevnetConfig) -> Result<u64, DevnetError> {
                     return Err(DevnetError::Config(format!("{s:?}: height ≥ 1, count ≥ 1")));
                 }
             }
-            Scenario::LyingPeer => {}
+            Scenario::LyingPeer | Scenario::HostilePeer => {}
         }
     }
     Ok(bt.as_secs())
@@ -292,16 +313,22 @@ pub async fn run_devnet(
     )?;
     let shared = Arc::new(Mutex::new(Shared {
         tipsets: HashMap::from([(genesis.key().clone(), genesis.clone())]),
+        messages: plan.blocks.iter().map(|b| (b.cid, Arc::clone(&b.messages))).collect(),
         head: plan.history_head.clone(),
         published: HashMap::new(),
         failures: Vec::new(),
         lies_published: 0,
+        hostile_published: Default::default(),
     }));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut commands = Vec::new();
     let mut tasks = Vec::new();
     let mut addrs = Vec::new();
-    let liar = cfg.scenarios.contains(&Scenario::LyingPeer).then_some(cfg.miners);
+    let hostile = cfg.scenarios.contains(&Scenario::HostilePeer);
+    let liar = (hostile || cfg.scenarios.contains(&Scenario::LyingPeer)).then_some(cfg.miners);
+    let mut hostile_cids: Vec<String> = Vec::new();
+    let mut equivocations: Vec<String> = Vec::new();
+    let mut hostile_epochs = 0u32;
     for i in 0..cfg.miners + usize::from(liar.is_some()) {
         let key = Keypair::generate_ed25519();
         let mut swarm = build_swarm(key, &cfg.network_name, NodeTimeouts::default())?;
@@ -395,26 +422,49 @@ pub async fn run_devnet(
                     s.head = ts;
                 }
             }
-            let msg = BlockMsg {
-                header: block.header.clone(),
-                bls_messages: Vec::new(),
-                secpk_messages: Vec::new(),
-            };
+            let (bls_messages, secpk_messages) =
+                block.messages.cids().map_err(|e| DevnetError::Chain(e.to_string()))?;
+            let msg = BlockMsg { header: block.header.clone(), bls_messages, secpk_messages };
             let data = msg
                 .to_cbor()
                 .map_err(|e| DevnetError::Chain(e.to_string()))?;
+            let mut after = Vec::new();
             if let Some(liar) = liar {
                 // The real header, other lists: first, so that a follower that took it would
                 // credit the liar with the block.
                 let lie = BlockMsg { secpk_messages: vec![genesis.cids()[0]], ..msg.clone() };
                 let data = lie.to_cbor().map_err(|e| DevnetError::Chain(e.to_string()))?;
                 let _ = commands[liar].send(Command::Lie { data });
+                if hostile {
+                    let attacks = hostile_messages(&msg, hostile_epochs < 2, block_time_secs)?;
+                    hostile_epochs += 1;
+                    for (what, cid, data) in attacks {
+                        if let Some(cid) = cid {
+                            hostile_cids.push(cid.to_string());
+                            if what == "equivocation" {
+                                equivocations.push(cid.to_string());
+                            }
+                        }
+                        if what == "equivocation" {
+                            after.push(data);
+                        } else {
+                            let _ = commands[liar].send(Command::Hostile { what, data });
+                        }
+                    }
+                }
                 tokio::time::sleep(Duration::from_millis(15)).await;
             }
             let _ = commands[block.miner].send(Command::Publish {
                 cid: block.cid,
                 data,
             });
+            if let Some(liar) = liar.filter(|_| !after.is_empty()) {
+                // The equivocation follows the honest block, as a miner publishing twice does.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                for data in after {
+                    let _ = commands[liar].send(Command::Hostile { what: "equivocation", data });
+                }
+            }
         }
         let end = plan.epoch_start_ms((cfg.history + cfg.epochs) as i64 + 1);
         sleep_until_unix_ms(end).await;
@@ -470,6 +520,9 @@ pub async fn run_devnet(
         head_changes,
         publish_failures: s.failures.clone(),
         lies_published: s.lies_published,
+        hostile_published: s.hostile_published.clone(),
+        hostile_cids,
+        equivocations,
     };
     if let Some(path) = &cfg.ground_truth_path {
         let json = serde_json::to_vec_pretty(&truth).map_err(|e| DevnetError::GroundTruth {
@@ -482,6 +535,48 @@ pub async fn run_devnet(
         })?;
     }
     Ok(truth)
+}
+
+/// What the hostile peer gossips around the honest `msg`: (kind, the CID of a header it made,
+/// the bytes). Every header it makes is a real-format header a stateless check can only judge
+/// by the rules Lotus's pubsub validator applies.
+fn hostile_messages(
+    msg: &BlockMsg,
+    oversize: bool,
+    block_time_secs: u64,
+) -> Result<Vec<(&'static str, Option<Cid>, Vec<u8>)>, DevnetError> {
+    let chain = |e: lsync_core::chain::EncodeError| DevnetError::Chain(e.to_string());
+    let mut out: Vec<(&'static str, Option<Cid>, Vec<u8>)> = Vec::new();
+    out.push(("garbage", None, b"\x83\x00not a block message".to_vec()));
+    if oversize {
+        // Three times Lotus's 1 MiB cap: must cost the sender, not the connection.
+        let mut big = msg.to_cbor().map_err(chain)?;
+        big.resize(3 << 20, 0);
+        out.push(("oversize", None, big));
+    }
+    let mut far = msg.clone();
+    far.header.height += 1_000_000;
+    out.push(("impossible_height", Some(far.header.cid().map_err(chain)?), far.to_cbor().map_err(chain)?));
+    let mut future = msg.clone();
+    future.header.timestamp += 60 * block_time_secs.max(1);
+    out.push(("from_the_future", Some(future.header.cid().map_err(chain)?), future.to_cbor().map_err(chain)?));
+    for i in 0..20u8 {
+        out.push(("flood", None, vec![0x80 | (i % 8); 64 + usize::from(i)]));
+    }
+    // Same miner, height and parents, another ticket, no election win (so lighter than the
+    // honest block) and no messages.
+    let mut twin = msg.clone();
+    if let Some(t) = twin.header.ticket.as_mut() {
+        t.vrf_proof[0] ^= 0xff;
+    }
+    if let Some(e) = twin.header.election_proof.as_mut() {
+        e.win_count = 0;
+    }
+    twin.bls_messages.clear();
+    twin.secpk_messages.clear();
+    twin.header.messages = crate::synthetic::empty_msg_meta().map_err(DevnetError::Chain)?;
+    out.push(("equivocation", Some(twin.header.cid().map_err(chain)?), twin.to_cbor().map_err(chain)?));
+    Ok(out)
 }
 
 /// Sleep until a Unix-ms instant of the wall clock (the epoch grid is wall-clock time).
@@ -519,6 +614,14 @@ impl Miner {
     fn on_command(&mut self, cmd: Command) {
         let (cid, data) = match cmd {
             Command::Publish { cid, data } => (cid, data),
+            Command::Hostile { what, data } => {
+                let result = self.swarm.behaviour_mut().gossipsub.publish(self.topic.clone(), data);
+                let mut s = self.shared.lock().expect("devnet state lock");
+                if result.is_ok() {
+                    *s.hostile_published.entry(what.to_string()).or_default() += 1;
+                }
+                return;
+            }
             Command::Lie { data } => {
                 let result = self.swarm.behaviour_mut().gossipsub.publish(self.topic.clone(), data);
                 let mut s = self.shared.lock().expect("devnet state lock");
@@ -627,7 +730,7 @@ impl Miner {
             }) => {
                 let response = {
                     let s = self.shared.lock().expect("devnet state lock");
-                    serve_xchg(&request, |key| s.tipsets.get(key).cloned())
+                    serve_xchg(&request, |key| s.tipsets.get(key).cloned(), |block| s.messages.get(block).cloned())
                 };
                 let _ = self
                     .swarm

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use cid::Cid;
 use lsync_core::chain::cbor::blake2b_256;
 use lsync_core::chain::{
-    tipset_weight, BlockHeader, TipSet, TipSetKey,
+    tipset_weight, BlockHeader, BlockMessages, TipSet, TipSetKey,
 };
 use serde::Serialize;
 
@@ -31,6 +31,9 @@ pub struct PlannedBlock {
     /// Made before the devnet started (`--history`): served over chain exchange from the
     /// start, never gossiped.
     pub history: bool,
+    /// The block's messages (none for history blocks): gossiped as CID lists, served over
+    /// chain exchange.
+    pub messages: std::sync::Arc<BlockMessages>,
 }
 
 /// The whole planned chain.
@@ -72,8 +75,45 @@ fn mine(
     wins: i64,
     branch: &str,
 ) -> Result<(Cid, BlockHeader), DevnetError> {
+    let (cid, header, _) = mine_with_messages(seed, parent, genesis_timestamp, block_time_secs, height, miner, wins, branch, false)?;
+    Ok((cid, header))
+}
+
+/// A live block (with messages), its messages kept in `msgs` by CID.
+#[allow(clippy::too_many_arguments)]
+fn live(
+    msgs: &mut HashMap<Cid, std::sync::Arc<BlockMessages>>,
+    seed: u64,
+    parent: &TipSet,
+    genesis_timestamp: u64,
+    block_time_secs: u64,
+    height: i64,
+    miner: usize,
+    wins: i64,
+    branch: &str,
+) -> Result<(Cid, BlockHeader), DevnetError> {
+    let (cid, header, messages) =
+        mine_with_messages(seed, parent, genesis_timestamp, block_time_secs, height, miner, wins, branch, true)?;
+    msgs.insert(cid, std::sync::Arc::new(messages));
+    Ok((cid, header))
+}
+
+/// [`mine`], with messages when `with_messages`: a few of the epoch's pool (shared by the
+/// epoch's blocks, so a tipset's blocks include some of the same messages, as on mainnet).
+#[allow(clippy::too_many_arguments)]
+fn mine_with_messages(
+    seed: u64,
+    parent: &TipSet,
+    genesis_timestamp: u64,
+    block_time_secs: u64,
+    height: i64,
+    miner: usize,
+    wins: i64,
+    branch: &str,
+    with_messages: bool,
+) -> Result<(Cid, BlockHeader, BlockMessages), DevnetError> {
     let label = format!("{seed}/{branch}/{height}/{miner}");
-    let header = crate::synthetic::header(crate::synthetic::BlockSpec {
+    let mut header = crate::synthetic::header(crate::synthetic::BlockSpec {
         parent,
         height,
         miner_id: MINER_ID_BASE + miner as u64,
@@ -85,10 +125,18 @@ fn mine(
         power_log2: POWER_LOG2,
     })
     .map_err(DevnetError::Chain)?;
+    let messages = if with_messages {
+        let pool = format!("{seed}/{height}");
+        let picks: Vec<u64> = (0..8u64).filter(|i| pick(seed, &format!("msg/{miner}/{i}"), height, 3) != 0).collect();
+        crate::synthetic::block_messages(&pool, &picks).map_err(DevnetError::Chain)?
+    } else {
+        BlockMessages::default()
+    };
+    header.messages = crate::synthetic::msg_meta_cid(&messages).map_err(DevnetError::Chain)?;
     let cid = header
         .cid()
         .map_err(|e| DevnetError::Chain(e.to_string()))?;
-    Ok((cid, header))
+    Ok((cid, header, messages))
 }
 
 /// A seeded choice in `0..n`.
@@ -137,6 +185,8 @@ pub fn plan(
     let mut hidden_tip: Option<TipSet> = None;
     // Blocks withheld by a partition, to find the heal epoch without scanning every block.
     let mut withheld: HashSet<Cid> = HashSet::new();
+    // Each live block's messages, until its PlannedBlock takes them.
+    let mut msgs: HashMap<Cid, std::sync::Arc<BlockMessages>> = HashMap::new();
     for h in 1..=history as i64 {
         tip = history_epoch(seed, miners, &tip, gts, block_time_secs, h, &mut blocks, &mut tipsets)?;
     }
@@ -158,13 +208,14 @@ pub fn plan(
         if partition.is_some() {
             // Minority: one visible block.
             let m = pick(seed, "minority", h, minority);
-            let (cid, header) = mine(seed, &tip, gts, block_time_secs, h, m, 1, "minority")?;
+            let (cid, header) = live(&mut msgs, seed, &tip, gts, block_time_secs, h, m, 1, "minority")?;
             blocks.push(PlannedBlock {
                 cid,
                 header: header.clone(),
                 miner: m,
                 publish_offset_ms: offset(m, 0),
                 history: false,
+                messages: msgs.remove(&cid).unwrap_or_default(),
             });
             let minority_ts = tipset_of(&[(cid, header)])?;
             // Majority: two wins per epoch, withheld.
@@ -174,7 +225,8 @@ pub fn plan(
             if majority >= 2 {
                 let first = pick(seed, "majority", h, majority);
                 for m in [first, (first + 1) % majority] {
-                    hidden.push(mine(
+                    hidden.push(live(
+                        &mut msgs,
                         seed,
                         &base,
                         gts,
@@ -186,7 +238,8 @@ pub fn plan(
                     )?);
                 }
             } else {
-                hidden.push(mine(
+                hidden.push(live(
+                    &mut msgs,
                     seed,
                     &base,
                     gts,
@@ -205,6 +258,7 @@ pub fn plan(
                     miner: (header.miner.id().unwrap_or(MINER_ID_BASE) - MINER_ID_BASE) as usize,
                     publish_offset_ms: None,
                     history: false,
+                messages: msgs.remove(cid).unwrap_or_default(),
                 });
             }
             let hidden_ts = tipset_of(&hidden)?;
@@ -226,7 +280,7 @@ pub fn plan(
         } else {
             pick(seed, "leader", h, miners)
         };
-        let (cid, header) = mine(seed, &tip, gts, block_time_secs, h, leader, 1, "main")?;
+        let (cid, header) = live(&mut msgs, seed, &tip, gts, block_time_secs, h, leader, 1, "main")?;
         let mut epoch_blocks = vec![(cid, header.clone())];
         blocks.push(PlannedBlock {
             cid,
@@ -234,13 +288,14 @@ pub fn plan(
             miner: leader,
             publish_offset_ms: offset(leader, 0),
             history: false,
+                messages: msgs.remove(&cid).unwrap_or_default(),
         });
         for s in scenarios {
             if let Scenario::Widen { at, delay_ms } = s {
                 if *at == h {
                     let other = (leader + 1) % miners;
                     let (cid, header) =
-                        mine(seed, &tip, gts, block_time_secs, h, other, 1, "widen")?;
+                        live(&mut msgs, seed, &tip, gts, block_time_secs, h, other, 1, "widen")?;
                     epoch_blocks.push((cid, header.clone()));
                     let single = tipset_of(&epoch_blocks[..1])?;
                     tipsets.insert(single.key().clone(), single);
@@ -250,6 +305,7 @@ pub fn plan(
                         miner: other,
                         publish_offset_ms: offset(other, *delay_ms),
                         history: false,
+                messages: msgs.remove(&cid).unwrap_or_default(),
                     });
                 }
             }
@@ -307,6 +363,7 @@ fn history_epoch(
             miner,
             publish_offset_ms: None,
             history: true,
+            messages: Default::default(),
         });
         epoch.push((cid, header));
     }

@@ -141,6 +141,11 @@ pub enum LogKind {
         peer: PeerId,
         msg_fetch: Duration,
     },
+    /// `failed to fetch all bls messages for block received over pubsub: {error}; source: {peer}`.
+    MsgFetchFailed {
+        peer: PeerId,
+        error: String,
+    },
     /// `delay_secs` = whole seconds of the clock after the message fetch − header timestamp.
     BlockDelay {
         block: Cid,
@@ -171,12 +176,18 @@ pub struct FirstSeenRecord {
     pub miner: Address,
     /// Unix milliseconds of the first delivery.
     pub first_seen_ms: i64,
+    /// The same instant in Unix nanoseconds (as precise as the driver's clock read).
+    pub first_seen_ns: i64,
     /// The peer that delivered it first.
     pub peer: PeerId,
     /// Further deliveries within the settle window.
     pub duplicates: u32,
     /// First arrival − header timestamp, in milliseconds (negative for a clock running behind).
     pub delay_ms: i64,
+    /// The same in nanoseconds.
+    pub delay_ns: i64,
+    /// How long the block's messages took to fetch, when the driver fetched them.
+    pub msg_fetch: Option<Duration>,
     /// The block of the same miner at the same height seen before this one, if any: the miner
     /// equivocated. Both blocks get their record; this one is flagged.
     pub equivocates: Option<Cid>,

@@ -56,14 +56,17 @@ impl FirstSeenTracker {
         self.equivocations
     }
 
-    /// Note one delivery of `cid` by `peer` at `now_ms`.
+    /// Note one delivery of `cid` by `peer` at `arrived_ns` (Unix ns), whose messages took
+    /// `msg_fetch` to fetch.
     pub(crate) fn observe(
         &mut self,
         cid: Cid,
         header: &BlockHeader,
         peer: &str,
-        now_ms: i64,
+        arrived_ns: i64,
+        msg_fetch: std::time::Duration,
     ) -> Sighting {
+        let now_ms = arrived_ns.div_euclid(1_000_000);
         if let Some(entry) = self.entries.get_mut(&cid) {
             if !entry.settled {
                 entry.record.duplicates = entry.record.duplicates.saturating_add(1);
@@ -73,6 +76,7 @@ impl FirstSeenTracker {
         let timestamp_ms = i64::try_from(header.timestamp)
             .unwrap_or(i64::MAX / 1000)
             .saturating_mul(1000);
+        let timestamp_ns = timestamp_ms.saturating_mul(1_000_000);
         let slot = (header.miner, header.height);
         let equivocates = match self.by_slot.get(&slot) {
             Some(first) if *first != cid => {
@@ -90,9 +94,12 @@ impl FirstSeenTracker {
             height: header.height,
             miner: header.miner,
             first_seen_ms: now_ms,
+            first_seen_ns: arrived_ns,
             peer: PeerId::from(peer),
             duplicates: 0,
             delay_ms: now_ms.saturating_sub(timestamp_ms),
+            delay_ns: arrived_ns.saturating_sub(timestamp_ns),
+            msg_fetch: (!msg_fetch.is_zero()).then_some(msg_fetch),
             equivocates,
         };
         self.entries.insert(
@@ -179,10 +186,10 @@ mod tests {
     fn a_second_block_of_one_miner_at_one_height_is_flagged() {
         let mut t = FirstSeenTracker::new(100, 1_000);
         let (a, b, c) = (block_cid(b"a"), block_cid(b"b"), block_cid(b"c"));
-        assert_eq!(t.observe(a, &header(1000, 5), "p1", 10), Sighting::First);
-        assert_eq!(t.observe(a, &header(1000, 5), "p2", 11), Sighting::Duplicate, "a copy is not an equivocation");
-        assert_eq!(t.observe(b, &header(1000, 5), "p3", 12), Sighting::First);
-        assert_eq!(t.observe(c, &header(1001, 5), "p3", 13), Sighting::First);
+        assert_eq!(t.observe(a, &header(1000, 5), "p1", 10_000_000, Default::default()), Sighting::First);
+        assert_eq!(t.observe(a, &header(1000, 5), "p2", 11_000_000, Default::default()), Sighting::Duplicate, "a copy is not an equivocation");
+        assert_eq!(t.observe(b, &header(1000, 5), "p3", 12_000_000, Default::default()), Sighting::First);
+        assert_eq!(t.observe(c, &header(1001, 5), "p3", 13_000_000, Default::default()), Sighting::First);
         let records = t.due(1_000);
         let flags: Vec<Option<Cid>> = records.iter().map(|r| r.equivocates).collect();
         assert_eq!(flags, vec![None, Some(a), None]);

@@ -49,16 +49,22 @@ pub enum InputEvent {
     /// A peer head whose tipset is already at hand (e.g. fetched by the driver, or a head learnt
     /// through JSON-RPC). Goes straight to InformNewHead.
     PeerHead { peer: PeerId, tipset: TipSet },
-    /// A block received over gossipsub (`/fil/blocks/<netname>`). `arrival` is `now_ms`.
-    /// `cid` is trusted to be the header's CID (the driver got both from
-    /// `BlockHeader::decode_with_cid`). `msg_fetch` is how long the driver took to fetch the
-    /// block's messages (zero when it does not fetch them): Lotus measures lateness after that
-    /// fetch and warns about slow ones. (The header is boxed: it is most of the input's size.)
+    /// A block received over gossipsub (`/fil/blocks/<netname>`), handed over as Lotus's
+    /// `HandleIncomingBlocks` does once its messages were fetched. `cid` is trusted to be the
+    /// header's CID (the driver got both from `BlockHeader::decode_with_cid`).
+    /// `arrived_ns` is when it arrived (Unix ns; `None`: at the input's time), the first-seen
+    /// time; `msg_fetch` how long the message fetch took (zero when the driver fetched none);
+    /// Lotus measures lateness after that fetch and warns about slow ones. `msg_fetch_error`
+    /// says why the messages could not be had: Lotus then drops the block, the follower logs
+    /// Lotus's error and keeps it (an observer records what it saw). (The header is boxed: it
+    /// is most of the input's size.)
     GossipBlock {
         peer: PeerId,
         cid: Cid,
         header: Box<BlockHeader>,
+        arrived_ns: Option<i64>,
         msg_fetch: Duration,
+        msg_fetch_error: Option<String>,
     },
     /// The answer to [`crate::follower::FetchRequest`] `request`: tipsets newest first, as
     /// chain exchange returns them.

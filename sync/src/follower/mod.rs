@@ -83,6 +83,13 @@ enum Step {
     Advance(u64),
 }
 
+/// How a gossiped block's message fetch went (the driver's part of `HandleIncomingBlocks`).
+#[derive(Debug)]
+struct MessageFetch {
+    took: Duration,
+    error: Option<String>,
+}
+
 /// The follower. See the module documentation.
 #[derive(Debug)]
 pub struct Follower {
@@ -223,8 +230,14 @@ impl Follower {
                 peer,
                 cid,
                 header,
+                arrived_ns,
                 msg_fetch,
-            } => self.on_gossip_block(peer, cid, *header, msg_fetch, now, &mut out),
+                msg_fetch_error,
+            } => {
+                let arrived_ns = arrived_ns.unwrap_or_else(|| now.saturating_mul(1_000_000));
+                let fetch = MessageFetch { took: msg_fetch, error: msg_fetch_error };
+                self.on_gossip_block(peer, cid, *header, arrived_ns, fetch, now, &mut out)
+            }
             InputEvent::ChainFetched { request, tipsets } => {
                 let outstanding = self
                     .requests
@@ -267,17 +280,24 @@ impl Follower {
         self.request(purpose, peer, head.key, 1, now, out);
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn on_gossip_block(
         &mut self,
         peer: PeerId,
         cid: Cid,
         header: BlockHeader,
-        msg_fetch: Duration,
+        arrived_ns: i64,
+        fetch: MessageFetch,
         now: i64,
         out: &mut Vec<Action>,
     ) {
-        if self.first_seen.observe(cid, &header, &peer, now) == Sighting::Duplicate {
+        let msg_fetch = fetch.took;
+        if self.first_seen.observe(cid, &header, &peer, arrived_ns, msg_fetch) == Sighting::Duplicate {
             return;
+        }
+        let arrived_ms = arrived_ns.div_euclid(1_000_000);
+        if let Some(error) = fetch.error {
+            Self::log(out, now, LogKind::MsgFetchFailed { peer: peer.clone(), error });
         }
         // lotus chain/sub/incoming.go: debug line, slow-fetch warning, lateness warning; the
         // lateness is measured with the clock read after the message fetch.
@@ -301,7 +321,7 @@ impl Follower {
                 },
             );
         }
-        let checked_ms = now.saturating_add(millis(msg_fetch));
+        let checked_ms = arrived_ms.saturating_add(millis(msg_fetch));
         let delay_secs = checked_ms.div_euclid(1000) - header.timestamp as i64;
         if delay_secs > self.config.large_delay_secs {
             Self::log(

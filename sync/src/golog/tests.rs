@@ -321,6 +321,7 @@ fn a_follower_run_round_trips_through_the_parser() {
         LogKind::TieBroken { .. } => EventKind::WeightTieBroken,
         LogKind::OutsideConsensusRange { .. } => EventKind::ImpossibleHeight,
         LogKind::BadBlock { .. } => EventKind::BadBlock,
+        LogKind::MsgFetchFailed { .. } => EventKind::MsgFetchFailed,
     };
     for (p, w) in parsed.iter().zip(&written) {
         assert_eq!(p.kind, expected_kind(&w.kind));

@@ -41,10 +41,12 @@ pub fn block_seen_data(record: &FirstSeenRecord, zone_offset_secs: i32, network:
         cid: record.cid,
         height: record.height,
         miner: record.miner.to_string_on(network),
-        first_seen: rfc3339_nano(record.first_seen_ms.saturating_mul(1_000_000), zone_offset_secs),
+        first_seen: rfc3339_nano(record.first_seen_ns, zone_offset_secs),
         peer: record.peer.clone(),
         duplicates: record.duplicates,
         delay_ms: record.delay_ms,
         equivocates: record.equivocates,
+        delay_ns: Some(record.delay_ns),
+        msg_fetch_ms: record.msg_fetch.map(|d| d.as_secs_f64() * 1000.0),
     }
 }

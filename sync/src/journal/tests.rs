@@ -157,9 +157,12 @@ fn byte_exact_lsync_records() {
         height: 2,
         miner: lsync_core::chain::Address::new_id(1002).unwrap(),
         first_seen_ms: 1_598_306_461_250,
+        first_seen_ns: 1_598_306_461_250_123_456,
         peer: "12D3KooWPeer".into(),
         duplicates: 3,
         delay_ms: 1_250,
+        delay_ns: 1_250_123_456,
+        msg_fetch: Some(std::time::Duration::from_micros(2_500)),
         equivocates: None,
     };
     writer.write_block_seen(T0, &record).unwrap();
@@ -177,13 +180,13 @@ fn byte_exact_lsync_records() {
     assert_eq!(
         lines[1],
         format!(
-            r#"{{"System":"lsync","Event":"block_seen","Timestamp":"2021-09-01T10:03:05.5Z","Data":{{"Cid":{{"/":"{H2}"}},"Height":2,"Miner":"f01002","FirstSeen":"2020-08-24T22:01:01.25Z","Peer":"12D3KooWPeer","Duplicates":3,"DelayMs":1250}}}}"#
+            r#"{{"System":"lsync","Event":"block_seen","Timestamp":"2021-09-01T10:03:05.5Z","Data":{{"Cid":{{"/":"{H2}"}},"Height":2,"Miner":"f01002","FirstSeen":"2020-08-24T22:01:01.250123456Z","Peer":"12D3KooWPeer","Duplicates":3,"DelayMs":1250,"DelayNs":1250123456,"MsgFetchMs":2.5}}}}"#
         )
     );
     assert_eq!(
         lines[2],
         format!(
-            r#"{{"System":"lsync","Event":"block_seen","Timestamp":"2021-09-01T10:03:05.5Z","Data":{{"Cid":{{"/":"{H2}"}},"Height":2,"Miner":"f01002","FirstSeen":"2020-08-24T22:01:01.25Z","Peer":"12D3KooWPeer","Duplicates":3,"DelayMs":1250,"Equivocates":{{"/":"{H1}"}}}}}}"#
+            r#"{{"System":"lsync","Event":"block_seen","Timestamp":"2021-09-01T10:03:05.5Z","Data":{{"Cid":{{"/":"{H2}"}},"Height":2,"Miner":"f01002","FirstSeen":"2020-08-24T22:01:01.250123456Z","Peer":"12D3KooWPeer","Duplicates":3,"DelayMs":1250,"Equivocates":{{"/":"{H1}"}},"DelayNs":1250123456,"MsgFetchMs":2.5}}}}"#
         )
     );
     // The reader names both blocks on the flagged record.

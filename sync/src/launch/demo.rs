@@ -39,6 +39,7 @@ pub fn demo_args(dir: &Path) -> DevnetArgs {
         widen: vec!["9:600".into()],
         null_rounds: vec![],
         lying_peer: false,
+        hostile_peer: false,
     }
 }
 

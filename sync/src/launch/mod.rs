@@ -280,6 +280,11 @@ pub struct DevnetArgs {
     /// header's (a hostile peer; a follower must reject each and journal the honest chain).
     #[arg(long)]
     pub lying_peer: bool,
+    /// Add a peer that does all a hostile peer can around each honest block: garbage, lies
+    /// about message lists, a 3 MB message, impossible heights, timestamps from the future, a
+    /// flood of junk, and equivocating blocks (a miner's second block at a height).
+    #[arg(long)]
+    pub hostile_peer: bool,
 }
 
 fn pair<A: std::str::FromStr, B: std::str::FromStr>(s: &str, flag: &str, shape: &str) -> Result<(A, B), LaunchError> {
@@ -313,6 +318,9 @@ impl DevnetArgs {
         }
         if self.lying_peer {
             out.push(Scenario::LyingPeer);
+        }
+        if self.hostile_peer {
+            out.push(Scenario::HostilePeer);
         }
         Ok(out)
     }

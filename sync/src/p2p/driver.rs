@@ -90,6 +90,12 @@ pub struct FollowConfig {
     pub status: Option<watch::Sender<FollowStatus>>,
     /// Told of every head change and first sighting as it is journaled (e.g. metrics).
     pub observer: Option<std::sync::Arc<dyn FollowObserver>>,
+    /// A gossiped block's messages are asked of one peer at a time, each given this long
+    /// (Lotus's "slow" threshold), from at most `msg_fetch_tries` peers.
+    pub msg_fetch_try_timeout: Duration,
+    pub msg_fetch_tries: usize,
+    /// Bytes of recent blocks' messages kept to serve peers (`GetFullTipSet`).
+    pub message_cache_bytes: usize,
 }
 
 /// Where a run that does not resume its journal starts its chain (the follower syncs nothing
@@ -154,6 +160,9 @@ impl FollowConfig {
             anchor_wait: Duration::from_secs(10),
             status: None,
             observer: None,
+            msg_fetch_try_timeout: Duration::from_secs(3),
+            msg_fetch_tries: 3,
+            message_cache_bytes: 32 << 20,
         }
     }
 }
@@ -195,7 +204,7 @@ pub struct BootstrapStatus {
 }
 
 /// What a run did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct FollowStats {
     pub head_height: i64,
     pub head: Vec<Cid>,
@@ -215,6 +224,9 @@ pub struct FollowStats {
     pub log_lines: u64,
     pub fetches: u64,
     pub fetch_failures: u64,
+    /// Gossiped blocks whose messages were fetched (or had none), and whose fetch failed.
+    pub messages_fetched: u64,
+    pub message_fetch_failures: u64,
     pub xchg_served: u64,
     pub hellos_received: u64,
     /// Peers dropped because their hello named another genesis.
@@ -223,6 +235,11 @@ pub struct FollowStats {
     pub resumed_from: Option<(i64, Vec<Cid>)>,
     /// Where the chain starts (the resumed head, genesis, or a recent tipset), and why.
     pub anchor: Option<AnchorInfo>,
+    /// Gossipsub's score of each peer still connected at the end (negative: penalised, e.g.
+    /// for invalid messages; below −2,500 its messages are ignored).
+    pub peer_scores: std::collections::BTreeMap<String, f64>,
+    /// Peers connected at the end.
+    pub peers_at_end: usize,
 }
 
 #[derive(Debug, Error)]
@@ -310,6 +327,26 @@ enum Pending {
     Fetch(RequestId),
     /// For choosing the anchor (the saved head, a named tipset, or a walk back from a head).
     Anchor,
+    /// The messages of a gossiped block.
+    Messages(Cid),
+}
+
+/// Fetching a gossiped block's messages (Lotus's `HandleIncomingBlocks`, over chain exchange
+/// rather than bitswap): the delivering peer first, then others; the block goes to the
+/// follower once they are had (or given up on).
+#[derive(Debug)]
+struct MsgFetch {
+    header: Box<lsync_core::chain::BlockHeader>,
+    bls: Vec<Cid>,
+    secpk: Vec<Cid>,
+    /// The peer that delivered the block (the first-seen record credits it).
+    source: PeerId,
+    arrived_ns: i64,
+    started: Instant,
+    /// The request in flight and when it was sent.
+    attempt: Option<(OutboundRequestId, Instant)>,
+    tried: Vec<PeerId>,
+    last_error: Option<String>,
 }
 
 /// A head a peer announced (hello) or implied (a gossiped block), for choosing an anchor.
@@ -396,6 +433,9 @@ struct Driver {
     /// Peers on another network: never redialed, disconnected on sight.
     banned: HashSet<PeerId>,
     hello_sent: HashSet<PeerId>,
+    /// Messages of recent gossiped blocks (served over chain exchange).
+    messages: super::msg_cache::MessageCache,
+    fetching: HashMap<Cid, MsgFetch>,
     stats: FollowStats,
 }
 
@@ -469,6 +509,7 @@ impl Driver {
             asked: HashSet::new(),
             queued: Vec::new(),
         }));
+        let cfg_message_cache = cfg.message_cache_bytes;
         let mut driver = Self {
             topic: blocks_topic(&cfg.network_name).hash(),
             cfg,
@@ -483,6 +524,8 @@ impl Driver {
             dialing: HashMap::new(),
             banned: HashSet::new(),
             hello_sent: HashSet::new(),
+            messages: super::msg_cache::MessageCache::new(cfg_message_cache),
+            fetching: HashMap::new(),
             stats,
         };
         driver.redial();
@@ -547,6 +590,7 @@ impl Driver {
                     for ts in &change.apply {
                         self.held.insert(ts.key().clone(), ts.clone());
                     }
+                    self.prune_held(change.to.height());
                     status_due = true;
                 }
                 Action::HeadRefused(_) => self.stats.refused_heads += 1,
@@ -576,6 +620,17 @@ impl Driver {
             self.feed(event)?;
         }
         Ok(())
+    }
+
+    /// Keep serving only what a reorg can reach: tipsets at most the fork-length limit below
+    /// the head (and genesis). Pruned in bulk, so the map stays between one and two windows.
+    fn prune_held(&mut self, head_height: i64) {
+        let window = self.cfg.follower.fork_length_limit as usize;
+        if self.held.len() <= 2 * window + 64 {
+            return;
+        }
+        let lowest = head_height - window as i64;
+        self.held.retain(|_, ts| ts.height() >= lowest || ts.height() == 0);
     }
 
     /// Send a chain-exchange request for the follower; if it cannot be sent, the failure to
@@ -694,7 +749,8 @@ impl Driver {
                 message_id,
                 message,
             }) => {
-                let received_ms = now_ms();
+                let received_ns = now_nanos();
+                let received_ms = received_ns.div_euclid(1_000_000);
                 let heights = match &self.state {
                     State::Running(f) => Some((
                         f.head().height() - f.config().fork_length_limit as i64,
@@ -719,14 +775,9 @@ impl Driver {
                     .gossipsub
                     .report_message_validation_result(&message_id, &propagation_source, acceptance);
                 match verdict {
-                    BlockVerdict::Accept { cid, header } => {
+                    BlockVerdict::Accept { cid, header, bls, secpk } => {
                         self.stats.gossip_accepted += 1;
-                        self.feed_at(received_ms, InputEvent::GossipBlock {
-                            peer: propagation_source.to_string(),
-                            cid,
-                            header,
-                            msg_fetch: Duration::ZERO,
-                        })?;
+                        self.on_gossip_accepted(propagation_source, received_ns, cid, header, bls, secpk)?;
                     }
                     BlockVerdict::Ignore(why) => {
                         self.stats.gossip_ignored += 1;
@@ -792,12 +843,12 @@ impl Driver {
                         State::Running(f) => Some(f.as_ref()),
                         State::Anchoring(_) => None,
                     };
-                    let held = &self.held;
-                    let response = serve_xchg(&request, |key| {
-                        held.get(key)
-                            .cloned()
-                            .or_else(|| follower.and_then(|f| f.tipset(key)))
-                    });
+                    let (held, messages) = (&self.held, &self.messages);
+                    let response = serve_xchg(
+                        &request,
+                        |key| held.get(key).cloned().or_else(|| follower.and_then(|f| f.tipset(key))),
+                        |block| messages.get(block),
+                    );
                     self.stats.xchg_served += 1;
                     let _ = self
                         .swarm
@@ -809,6 +860,11 @@ impl Driver {
                     request_id,
                     response,
                 } => {
+                    if let Some(Pending::Messages(block)) = self.pending.get(&request_id) {
+                        let block = *block;
+                        self.pending.remove(&request_id);
+                        return self.on_messages(block, request_id, Ok(response));
+                    }
                     let result = if response.status.is_success() {
                         response
                             .chain
@@ -835,6 +891,11 @@ impl Driver {
                     request_response::OutboundFailure::Timeout => FetchError::Timeout,
                     other => FetchError::Stream(other.to_string()),
                 };
+                if let Some(Pending::Messages(block)) = self.pending.get(&request_id) {
+                    let block = *block;
+                    self.pending.remove(&request_id);
+                    return self.on_messages(block, request_id, Err(error));
+                }
                 self.on_fetch_result(peer, request_id, Err(error))?;
             }
             _ => {}
@@ -860,7 +921,8 @@ impl Driver {
                 self.feed(event)
             }
             Some(Pending::Anchor) => self.on_anchor_fetched(peer, result),
-            None => Ok(()),
+            // Answered in `on_messages`.
+            Some(Pending::Messages(_)) | None => Ok(()),
         }
     }
 
@@ -1097,8 +1159,160 @@ impl Driver {
         Ok(())
     }
 
+    /// A block passed the gossip checks: fetch its messages (unless it has none, or they are
+    /// had already), then hand it to the follower.
+    fn on_gossip_accepted(
+        &mut self,
+        source: PeerId,
+        arrived_ns: i64,
+        cid: Cid,
+        header: Box<lsync_core::chain::BlockHeader>,
+        bls: Vec<Cid>,
+        secpk: Vec<Cid>,
+    ) -> Result<(), FollowError> {
+        if self.fetching.contains_key(&cid) {
+            // Another copy while its messages are on their way: the first delivery counts.
+            return Ok(());
+        }
+        if self.messages.contains(&cid) || (bls.is_empty() && secpk.is_empty()) {
+            if !self.messages.contains(&cid) {
+                self.messages.insert(cid, std::sync::Arc::new(lsync_core::chain::BlockMessages::default()));
+                self.stats.messages_fetched += 1;
+            }
+            return self.feed(InputEvent::GossipBlock {
+                peer: source.to_string(),
+                cid,
+                header,
+                arrived_ns: Some(arrived_ns),
+                msg_fetch: Duration::ZERO,
+                msg_fetch_error: None,
+            });
+        }
+        self.fetching.insert(
+            cid,
+            MsgFetch {
+                header,
+                bls,
+                secpk,
+                source,
+                arrived_ns,
+                started: Instant::now(),
+                attempt: None,
+                tried: Vec::new(),
+                last_error: None,
+            },
+        );
+        self.try_msg_fetch(cid)
+    }
+
+    /// Ask the next peer for `block`'s messages: the one that delivered it, then any other
+    /// connected one; after `msg_fetch_tries` peers (or with nobody left) give up.
+    fn try_msg_fetch(&mut self, block: Cid) -> Result<(), FollowError> {
+        let Some(fetch) = self.fetching.get_mut(&block) else { return Ok(()) };
+        let next = if fetch.tried.len() >= self.cfg.msg_fetch_tries {
+            None
+        } else if !fetch.tried.contains(&fetch.source) && self.swarm.is_connected(&fetch.source) {
+            Some(fetch.source)
+        } else {
+            self.swarm.connected_peers().find(|p| !fetch.tried.contains(p)).copied()
+        };
+        let Some(peer) = next else {
+            let error = fetch.last_error.clone().unwrap_or_else(|| "no connected peer to ask".into());
+            return self.finish_msg_fetch(block, Err(error));
+        };
+        fetch.tried.push(peer);
+        let wire = Request { head: vec![block], length: 1, options: Request::MESSAGES };
+        let id = self.swarm.behaviour_mut().xchg.send_request(&peer, wire);
+        fetch.attempt = Some((id, Instant::now()));
+        self.pending.insert(id, Pending::Messages(block));
+        Ok(())
+    }
+
+    /// A peer's answer to a messages request: the block's messages, exactly the ones its
+    /// BlockMsg named (so, through `validateMsgMeta`, its header's), or the next peer.
+    fn on_messages(
+        &mut self,
+        block: Cid,
+        id: OutboundRequestId,
+        result: Result<lsync_core::chain::Response, FetchError>,
+    ) -> Result<(), FollowError> {
+        let Some(fetch) = self.fetching.get_mut(&block) else { return Ok(()) };
+        if fetch.attempt.map(|(a, _)| a) != Some(id) {
+            return Ok(());
+        }
+        fetch.attempt = None;
+        let got = result.map_err(|e| e.to_string()).and_then(|r| {
+            if !r.status.is_success() {
+                return Err(format!("status {}: {}", r.status.code(), r.error_message));
+            }
+            let compacted = r
+                .chain
+                .into_iter()
+                .next()
+                .and_then(|t| t.messages)
+                .ok_or_else(|| "no messages in the response".to_string())?;
+            let messages = compacted.block(0).map_err(|e| e.to_string())?;
+            if messages.matches(&fetch.bls, &fetch.secpk) {
+                Ok(messages)
+            } else {
+                Err("the messages are not the ones the block names".to_string())
+            }
+        });
+        match got {
+            Ok(messages) => self.finish_msg_fetch(block, Ok(messages)),
+            Err(e) => {
+                fetch.last_error = Some(e);
+                self.try_msg_fetch(block)
+            }
+        }
+    }
+
+    /// Keep the messages (if had) and hand the block to the follower.
+    fn finish_msg_fetch(&mut self, block: Cid, result: Result<lsync_core::chain::BlockMessages, String>) -> Result<(), FollowError> {
+        let Some(fetch) = self.fetching.remove(&block) else { return Ok(()) };
+        let error = match result {
+            Ok(messages) => {
+                self.messages.insert(block, std::sync::Arc::new(messages));
+                self.stats.messages_fetched += 1;
+                None
+            }
+            Err(e) => {
+                self.stats.message_fetch_failures += 1;
+                Some(e)
+            }
+        };
+        self.feed(InputEvent::GossipBlock {
+            peer: fetch.source.to_string(),
+            cid: block,
+            header: fetch.header,
+            arrived_ns: Some(fetch.arrived_ns),
+            msg_fetch: fetch.started.elapsed(),
+            msg_fetch_error: error,
+        })
+    }
+
+    /// Message fetches whose try outlived its timeout move on to the next peer.
+    fn expire_msg_fetches(&mut self) -> Result<(), FollowError> {
+        let limit = self.cfg.msg_fetch_try_timeout;
+        let stale: Vec<(Cid, OutboundRequestId)> = self
+            .fetching
+            .iter()
+            .filter_map(|(cid, f)| f.attempt.filter(|(_, at)| at.elapsed() >= limit).map(|(id, _)| (*cid, id)))
+            .collect();
+        for (block, id) in stale {
+            self.pending.remove(&id);
+            if let Some(f) = self.fetching.get_mut(&block) {
+                f.attempt = None;
+                f.last_error = Some(format!("no answer within {} ms", limit.as_millis()));
+            }
+            self.try_msg_fetch(block)?;
+        }
+        Ok(())
+    }
+
     fn on_tick(&mut self) -> Result<(), FollowError> {
         self.redial();
+        self.expire_msg_fetches()?;
         if matches!(self.state, State::Anchoring(_)) {
             self.advance_anchoring()?;
         } else {
@@ -1180,6 +1394,11 @@ impl Driver {
 
     /// Flush everything a stop must not lose and return the stats.
     fn finish(mut self) -> Result<FollowStats, FollowError> {
+        // Blocks still waiting for their messages were seen all the same.
+        let waiting: Vec<Cid> = self.fetching.keys().copied().collect();
+        for block in waiting {
+            self.finish_msg_fetch(block, Err("stopped before the messages arrived".into()))?;
+        }
         if let State::Running(f) = &mut self.state {
             let pending = f.flush_first_seen();
             self.stats.equivocations = f.equivocations();
@@ -1192,6 +1411,13 @@ impl Driver {
             })?;
         }
         self.journal.sync_now(now_nanos())?;
+        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        self.stats.peers_at_end = peers.len();
+        for peer in peers {
+            if let Some(score) = self.swarm.behaviour().gossipsub.peer_score(&peer) {
+                self.stats.peer_scores.insert(peer.to_string(), score);
+            }
+        }
         let head = self.head().clone();
         self.stats.head_height = head.height();
         self.stats.head = head.cids().to_vec();

@@ -13,6 +13,7 @@ pub mod codec;
 pub mod driver;
 pub mod frame;
 pub mod genesis;
+pub mod msg_cache;
 pub mod node;
 pub mod resume;
 

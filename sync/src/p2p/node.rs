@@ -18,14 +18,23 @@ use libp2p::swarm::NetworkBehaviour;
 use libp2p::{identify, noise, ping, tcp, yamux, StreamProtocol, Swarm};
 use lsync_core::chain::cbor::blake2b_256;
 use lsync_core::chain::{
-    BSTipSet, BlockHeader, BlockMsg, Request, Response, ResponseStatus, TipSet, TipSetKey,
+    BSTipSet, BlockHeader, BlockMessages, BlockMsg, CompactedMessages, Request, Response, ResponseStatus, TipSet,
+    TipSetKey,
 };
 use thiserror::Error;
 
 use super::codec::{HelloCodec, XchgCodec, HELLO_PROTOCOL, XCHG_PROTOCOL};
 
-/// Lotus's gossipsub size cap (`DefaultMaxMessageSize`).
+/// Lotus's gossipsub size cap (`DefaultMaxMessageSize`): a block message over it is rejected.
 pub const MAX_GOSSIP_BYTES: usize = 1 << 20;
+
+/// The largest gossipsub frame read whole. Larger than [`MAX_GOSSIP_BYTES`] on purpose: an
+/// oversize message under this is read, rejected by the validator (`oversize`, the sender
+/// penalised) and the peer's stream goes on; a frame the codec refused would close our inbound
+/// stream from that peer instead (go-libp2p-pubsub resets it above 1 MiB, and then drops the
+/// peer from its pubsub until it reconnects). Bounded so that a peer costs at most this much
+/// memory per frame.
+pub const MAX_GOSSIP_FRAME_BYTES: usize = 4 << 20;
 
 /// The block topic of a network: `/fil/blocks/<network name>`.
 pub fn blocks_topic(network_name: &str) -> IdentTopic {
@@ -80,12 +89,13 @@ pub struct NodeBehaviour {
 fn gossipsub_behaviour(
     key: &Keypair,
     topic: &IdentTopic,
+    max_frame: usize,
 ) -> Result<gossipsub::Behaviour, NodeError> {
     let config = gossipsub::ConfigBuilder::default()
         .validation_mode(ValidationMode::Strict)
         .validate_messages()
         .message_id_fn(|m: &gossipsub::Message| MessageId::from(blake2b_256(&m.data).to_vec()))
-        .max_transmit_size(MAX_GOSSIP_BYTES)
+        .max_transmit_size(max_frame)
         .flood_publish(true)
         .history_length(10)
         .mesh_n(8)
@@ -149,6 +159,17 @@ pub fn build_swarm(
     network_name: &str,
     timeouts: NodeTimeouts,
 ) -> Result<Swarm<NodeBehaviour>, NodeError> {
+    build_swarm_with_frame_limit(key, network_name, timeouts, MAX_GOSSIP_FRAME_BYTES)
+}
+
+/// [`build_swarm`] with another gossipsub frame limit (tests build peers that send more than
+/// an honest one would).
+pub fn build_swarm_with_frame_limit(
+    key: Keypair,
+    network_name: &str,
+    timeouts: NodeTimeouts,
+    max_frame: usize,
+) -> Result<Swarm<NodeBehaviour>, NodeError> {
     let topic = blocks_topic(network_name);
     let mut built: Option<NodeError> = None;
     let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
@@ -162,7 +183,7 @@ pub fn build_swarm(
         .with_dns()
         .map_err(|e| NodeError::Transport(e.to_string()))?
         .with_behaviour(|key| {
-            let gossipsub = match gossipsub_behaviour(key, &topic) {
+            let gossipsub = match gossipsub_behaviour(key, &topic, max_frame) {
                 Ok(g) => g,
                 Err(e) => {
                     let text = e.to_string();
@@ -200,7 +221,7 @@ pub fn build_swarm(
 /// Why a gossiped block was dropped: a short code for counters and metrics, and the detail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dropped {
-    /// `undecodable`, `limits`, `msg_meta`, `height`, `topic`, `encoding` (rejections);
+    /// `oversize`, `undecodable`, `limits`, `msg_meta`, `height`, `topic`, `encoding` (rejections);
     /// `consensus_range`, `from_the_future` (ignored).
     pub reason: &'static str,
     pub detail: String,
@@ -221,8 +242,9 @@ impl std::fmt::Display for Dropped {
 /// The verdict on one gossiped block, reported to gossipsub's manual validation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BlockVerdict {
-    /// Well-formed and in range: deliver and forward.
-    Accept { cid: Cid, header: Box<BlockHeader> },
+    /// Well-formed and in range: deliver and forward. `bls` and `secpk` are the message lists
+    /// the BlockMsg named (checked against the header), for fetching the messages.
+    Accept { cid: Cid, header: Box<BlockHeader>, bls: Vec<Cid>, secpk: Vec<Cid> },
     /// Well-formed but outside the consensus range or ahead of the clock: drop without
     /// penalty (Lotus ignores these; a skewed clock is not malice).
     Ignore(Dropped),
@@ -250,6 +272,9 @@ pub struct GossipWindow {
 /// canonical check makes equal to the bytes the miner published.
 pub fn check_block_msg(data: &[u8], window: GossipWindow) -> BlockVerdict {
     let reject = |reason, detail: String| BlockVerdict::Reject(Dropped::new(reason, detail));
+    if data.len() > MAX_GOSSIP_BYTES {
+        return reject("oversize", format!("{} bytes, over Lotus's {MAX_GOSSIP_BYTES}", data.len()));
+    }
     let msg = match BlockMsg::decode(data) {
         Ok(m) => m,
         Err(e) => return reject("undecodable", format!("undecodable BlockMsg: {e}")),
@@ -288,14 +313,23 @@ pub fn check_block_msg(data: &[u8], window: GossipWindow) -> BlockVerdict {
     BlockVerdict::Accept {
         cid,
         header: Box::new(msg.header),
+        bls: msg.bls_messages,
+        secpk: msg.secpk_messages,
     }
 }
 
-/// Lotus's chain-exchange server (`chain/exchange/server.go`) for headers: validate, then walk
-/// from the requested head back through parents, newest first, stopping at `length` tipsets or
-/// genesis (Ok) or where `lookup` knows no more (Partial). Messages are not held by lsync, so a
-/// request for them is answered InternalError rather than with an empty (false) message set.
-pub fn serve_xchg(request: &Request, lookup: impl Fn(&TipSetKey) -> Option<TipSet>) -> Response {
+/// Lotus's chain-exchange server (`chain/exchange/server.go`): validate, then walk from the
+/// requested head back through parents, newest first, stopping at `length` tipsets or genesis
+/// (Ok) or where `lookup` knows no more (Partial). With the Messages option each tipset
+/// carries its blocks' messages compacted as Lotus's `gatherMessages` does; a tipset whose
+/// messages `messages` does not hold ends the chain there (a peer keeps the messages of the
+/// blocks it fetched them for), and when that is the first one the answer is InternalError,
+/// as Lotus's is when its store lacks a message — never an empty (false) message set.
+pub fn serve_xchg(
+    request: &Request,
+    lookup: impl Fn(&TipSetKey) -> Option<TipSet>,
+    messages: impl Fn(&Cid) -> Option<std::sync::Arc<BlockMessages>>,
+) -> Response {
     let fail = |status, text: String| Response {
         status,
         error_message: text,
@@ -304,36 +338,53 @@ pub fn serve_xchg(request: &Request, lookup: impl Fn(&TipSetKey) -> Option<TipSe
     if let Err(e) = request.validate() {
         return fail(ResponseStatus::BadRequest, e.to_string());
     }
-    if request.wants_messages() {
-        return fail(
-            ResponseStatus::InternalError,
-            "messages are not held by this peer (headers only)".to_string(),
-        );
-    }
     let mut key = TipSetKey::new(request.head.clone());
     let mut chain = Vec::new();
+    let mut missing: Option<Cid> = None;
+    let mut reached_genesis = false;
     while (chain.len() as u64) < request.length {
         let Some(ts) = lookup(&key) else { break };
+        let compacted = if request.wants_messages() {
+            let held: Result<Vec<_>, Cid> = ts.cids().iter().map(|c| messages(c).ok_or(*c)).collect();
+            let held = match held {
+                Ok(h) => h,
+                Err(cid) => {
+                    missing = Some(cid);
+                    break;
+                }
+            };
+            let refs: Vec<&BlockMessages> = held.iter().map(|m| m.as_ref()).collect();
+            match CompactedMessages::from_blocks(&refs) {
+                Ok(c) => Some(c),
+                Err(e) => return fail(ResponseStatus::InternalError, format!("compacting messages of {}: {e}", ts.key())),
+            }
+        } else {
+            None
+        };
         key = ts.parents().clone();
         let at_genesis = ts.height() == 0;
         chain.push(BSTipSet {
-            blocks: ts.blocks().to_vec(),
-            messages: None,
+            blocks: if request.wants_headers() { ts.blocks().to_vec() } else { Vec::new() },
+            messages: compacted,
         });
         if at_genesis {
+            reached_genesis = true;
             break;
         }
     }
     if chain.is_empty() {
-        return fail(
-            ResponseStatus::NotFound,
-            format!("not found: {}", TipSetKey::new(request.head.clone())),
-        );
+        return match missing {
+            Some(cid) => fail(
+                ResponseStatus::InternalError,
+                format!("gathering messages: the messages of block {cid} are not held by this peer"),
+            ),
+            None => fail(
+                ResponseStatus::NotFound,
+                format!("not found: {}", TipSetKey::new(request.head.clone())),
+            ),
+        };
     }
-    let complete = chain.len() as u64 == request.length
-        || chain
-            .last()
-            .is_some_and(|t| t.blocks.first().is_some_and(|b| b.height == 0));
+    let complete = chain.len() as u64 == request.length || reached_genesis;
     Response {
         status: if complete {
             ResponseStatus::Ok
