@@ -309,13 +309,17 @@ fn check_against_truth(run: &Run) -> i64 {
         .iter()
         .filter(|b| b.published_ms.is_some())
         .count();
+    // Equivocating blocks (the hostile scenario's) are seen and recorded too, flagged; the
+    // honest blocks are checked here.
+    let equivocations: BTreeSet<&str> = truth.equivocations.iter().map(String::as_str).collect();
+    let honest_seen: Vec<_> = run.written.seen.iter().filter(|(c, _, _)| !equivocations.contains(c.as_str())).collect();
     assert_eq!(
-        run.written.seen.len(),
+        honest_seen.len(),
         published,
         "one block_seen per gossiped block"
     );
     let mut worst = 0i64;
-    for (cid, delay_ms, _) in &run.written.seen {
+    for (cid, delay_ms, _) in honest_seen {
         let b = by_cid[cid.as_str()];
         let actual = b.published_ms.expect("seen blocks were published") - b.epoch_start_ms;
         let err = delay_ms - actual;
@@ -340,11 +344,11 @@ fn check_against_truth(run: &Run) -> i64 {
         .iter()
         .filter(|k| **k == EventKind::BlockOverPubsub)
         .count();
-    assert_eq!(over_pubsub, published);
+    assert_eq!(over_pubsub, published + equivocations.len());
     assert!(run.written.log_kinds.contains(&EventKind::NewHeaviest));
     // Every gossiped block's messages were fetched from a peer and checked against its lists.
     assert_eq!(run.stats.message_fetch_failures, 0);
-    assert_eq!(run.stats.messages_fetched as usize, published);
+    assert_eq!(run.stats.messages_fetched as usize, published + equivocations.len());
     worst
 }
 
@@ -466,6 +470,59 @@ async fn a_peer_lying_about_message_lists_changes_nothing() -> Res<()> {
     assert!(rejected >= 1, "{:?}", run.stats.dropped_by_reason);
     assert_eq!(run.stats.gossip_rejected, rejected, "every rejection was a message-list lie");
     eprintln!("lying peer: {} lies, {rejected} rejected, worst delay error {worst} ms", run.truth.lies_published);
+    Ok(())
+}
+
+/// A peer doing everything hostile a peer can (garbage, lies about message lists, a 3 MB
+/// message, impossible heights, timestamps from the future, a flood) and a miner equivocating:
+/// the journal is exactly the honest chain, no hostile header is in it, the equivocations are
+/// recorded and flagged, every hostile message was rejected or ignored with its reason, the
+/// hostile peer is penalised (graylisted) and the honest peers are kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_peer_and_an_equivocating_miner_change_nothing() -> Res<()> {
+    let _one = ONE_NETWORK_AT_A_TIME.lock().await;
+    let run = run_scenario("hostile-peer", 3, 6, vec![Scenario::HostilePeer]).await?;
+    let worst = check_against_truth(&run);
+    let truth = &run.truth;
+    let hostile = &truth.miners.last().expect("the hostile peer is listed last").1;
+    eprintln!("hostile peer published {:?}; follower dropped {:?}", truth.hostile_published, run.stats.dropped_by_reason);
+    for kind in ["garbage", "oversize", "impossible_height", "from_the_future", "flood", "equivocation"] {
+        assert!(truth.hostile_published.get(kind).copied().unwrap_or(0) >= 1, "{kind} not sent: {:?}", truth.hostile_published);
+    }
+    // Rejected with a reason (and penalised) or ignored, each kind seen before gossipsub
+    // graylisted the sender; nothing hostile accepted but the equivocations.
+    let dropped = &run.stats.dropped_by_reason;
+    for reason in ["msg_meta", "undecodable", "oversize", "consensus_range", "from_the_future"] {
+        assert!(dropped.get(reason).copied().unwrap_or(0) >= 1, "no {reason} in {dropped:?}");
+    }
+    assert_eq!(dropped.get("oversize"), Some(&1), "the 3 MB message, once");
+    // No header the hostile side made is in any head change or path.
+    let journaled: BTreeSet<&String> = run
+        .written
+        .head_changes
+        .iter()
+        .flat_map(|h| h.from.iter().chain(h.to.iter()))
+        .chain(run.written.canonical.values().flatten())
+        .collect();
+    for cid in &truth.hostile_cids {
+        assert!(!journaled.contains(cid), "hostile header {cid} journaled");
+    }
+    // Each equivocation has its own record (credited to its miner's node) and is counted.
+    assert!(!truth.equivocations.is_empty());
+    for cid in &truth.equivocations {
+        assert!(run.written.seen.iter().any(|(c, _, _)| c == cid), "equivocation {cid} not recorded");
+    }
+    assert_eq!(run.stats.equivocations as usize, truth.equivocations.len());
+    // The hostile peer is penalised below gossipsub's graylist threshold; the miners are not,
+    // and all stay connected (the oversize message cost the sender its score, not the link).
+    let scores = &run.stats.peer_scores;
+    let hostile_score = scores.get(hostile).copied().unwrap_or(0.0);
+    assert!(hostile_score < -2500.0, "hostile peer scored {hostile_score}: {scores:?}");
+    for (_, id, _) in &truth.miners[..truth.miners.len() - 1] {
+        assert!(scores.get(id).copied().unwrap_or(0.0) >= 0.0, "honest miner {id} penalised: {scores:?}");
+    }
+    assert_eq!(run.stats.peers_at_end, truth.miners.len(), "every peer kept, the hostile one included");
+    eprintln!("hostile peer: score {hostile_score:.0}, worst delay error {worst} ms");
     Ok(())
 }
 
@@ -974,5 +1031,71 @@ async fn real_mainnet_blocks_messages_are_fetched_checked_and_served_byte_exact(
     assert_eq!(stats.message_fetch_failures, 0);
     assert_eq!(stats.messages_fetched as usize, gossip.len());
     eprintln!("{} blocks gossiped ({with_messages} with messages), {} tipsets asked, {checked_messages} messages byte-exact", gossip.len(), full.len());
+    Ok(())
+}
+
+/// A 3 MB gossip message (three times Lotus's cap) is read, rejected as `oversize` and costs
+/// its sender score, not the connection or the stream: the same peer's next, honest block is
+/// accepted and followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversize_message_is_rejected_and_the_senders_stream_goes_on() -> Res<()> {
+    let _one = ONE_NETWORK_AT_A_TIME.lock().await;
+    let chain = real_chain();
+    let genesis = lsync_core::chain::TipSet::new(vec![mainnet_genesis_header()])?;
+    let (cid1, h1) = chain.headers.iter().find(|(_, h)| h.height == 1).cloned().unwrap();
+    let (bls, secpk, messages) = chain.messages(&h1);
+    let block = BlockMsg { header: h1.clone(), bls_messages: bls, secpk_messages: secpk };
+    let one = lsync_core::chain::TipSet::from_blocks_with_cids(vec![(cid1, h1)])?;
+    let messages = std::sync::Arc::new(messages);
+    let serve = |r: &Request| {
+        lsync_sync::p2p::node::serve_xchg(
+            r,
+            |k| [&genesis, &one].into_iter().find(|t| t.key() == k).cloned(),
+            |c| (*c == cid1).then(|| messages.clone()),
+        )
+    };
+    let dir = temp_dir("oversize");
+    let mut fcfg = FollowConfig::new("testnetnet", genesis.clone(), dir.join("journal"));
+    fcfg.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
+    fcfg.resume = false;
+    fcfg.bootstrap_peers_threshold = 1;
+    let (status_tx, mut status_rx) = watch::channel(FollowStatus::default());
+    fcfg.status = Some(status_tx);
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let follower = tokio::spawn(run_follow(fcfg, async {
+        let _ = stop_rx.await;
+    }));
+    let status = wait_status(&mut status_rx, Duration::from_secs(10), |s| !s.listen_addrs.is_empty()).await;
+    let follower_id: libp2p::PeerId = status.local_peer_id.parse()?;
+    // A peer whose gossipsub sends what go-libp2p-pubsub never would (up to 8 MiB).
+    let mut sender = lsync_sync::p2p::node::build_swarm_with_frame_limit(
+        Keypair::generate_ed25519(),
+        "testnetnet",
+        NodeTimeouts::default(),
+        8 << 20,
+    )?;
+    sender.dial(status.listen_addrs[0].clone())?;
+    drive(&mut sender, Duration::from_secs(10), &serve, |e| match e {
+        SwarmEvent::Behaviour(NodeBehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, .. })) if *peer_id == follower_id => Some(()),
+        _ => None,
+    })
+    .await?;
+    let topic = blocks_topic("testnetnet");
+    let mut big = block.to_cbor()?;
+    big.resize(3 << 20, 0);
+    sender.behaviour_mut().gossipsub.publish(topic.clone(), big)?;
+    let _ = drive(&mut sender, Duration::from_millis(500), &serve, |_| None::<()>).await;
+    assert_eq!(status_rx.borrow().gossip_rejected, 1, "{:?}", *status_rx.borrow());
+    sender.behaviour_mut().gossipsub.publish(topic, block.to_cbor()?)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status_rx.borrow().head_height < 1 && Instant::now() < deadline {
+        let _ = drive(&mut sender, Duration::from_millis(100), &serve, |_| None::<()>).await;
+    }
+    let s = status_rx.borrow().clone();
+    assert_eq!((s.gossip_rejected, s.gossip_accepted, s.head_height, s.peers), (1, 1, 1, 1), "{s:?}");
+    let _ = stop_tx.send(());
+    let stats = timeout(Duration::from_secs(10), follower).await???;
+    assert_eq!(stats.dropped_by_reason.get("oversize"), Some(&1));
+    assert_eq!(stats.peers_at_end, 1, "the sender stays connected");
     Ok(())
 }

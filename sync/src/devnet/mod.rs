@@ -69,11 +69,12 @@ pub enum Scenario {
     /// One more node that does everything a hostile peer can do with real-format data, around
     /// each honest block: garbage, the header with lists not its own, a 3 MB message (the first
     /// two epochs), the header at an impossible height, the header from the future, a burst of
-    /// junk (a flood), and after the honest block an equivocation — a second block of the same
-    /// miner at the same height, lighter (no election win), so the honest chain stays
-    /// heaviest. A follower must reject or ignore all but the equivocation, flag that, journal
-    /// exactly the honest chain, penalise the peer and keep its honest peers. Like the liar,
-    /// it is the last address and miner entry.
+    /// junk (a flood); and the honest block's miner equivocates: its node publishes, after the
+    /// honest block, a second block of its own at the same height, lighter (no election win),
+    /// so the honest chain stays heaviest. A follower must reject or ignore all the hostile
+    /// peer sends, flag the equivocation, journal exactly the honest chain, penalise the
+    /// hostile peer (gossipsub graylists it after a handful of invalid messages) and keep its
+    /// honest peers. Like the liar, the hostile peer is the last address and miner entry.
     HostilePeer,
 }
 
@@ -458,11 +459,12 @@ pub async fn run_devnet(
                 cid: block.cid,
                 data,
             });
-            if let Some(liar) = liar.filter(|_| !after.is_empty()) {
-                // The equivocation follows the honest block, as a miner publishing twice does.
+            if !after.is_empty() {
+                // The equivocation follows the honest block from the same miner's node, as a
+                // miner publishing twice does.
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 for data in after {
-                    let _ = commands[liar].send(Command::Hostile { what: "equivocation", data });
+                    let _ = commands[block.miner].send(Command::Hostile { what: "equivocation", data });
                 }
             }
         }
@@ -547,7 +549,11 @@ fn hostile_messages(
 ) -> Result<Vec<(&'static str, Option<Cid>, Vec<u8>)>, DevnetError> {
     let chain = |e: lsync_core::chain::EncodeError| DevnetError::Chain(e.to_string());
     let mut out: Vec<(&'static str, Option<Cid>, Vec<u8>)> = Vec::new();
-    out.push(("garbage", None, b"\x83\x00not a block message".to_vec()));
+    // Each epoch's junk differs (gossipsub drops a payload it has seen as a duplicate).
+    let epoch = msg.header.height.to_le_bytes();
+    let mut garbage = b"\x83\x00not a block message ".to_vec();
+    garbage.extend_from_slice(&epoch);
+    out.push(("garbage", None, garbage));
     if oversize {
         // Three times Lotus's 1 MiB cap: must cost the sender, not the connection.
         let mut big = msg.to_cbor().map_err(chain)?;
@@ -561,7 +567,9 @@ fn hostile_messages(
     future.header.timestamp += 60 * block_time_secs.max(1);
     out.push(("from_the_future", Some(future.header.cid().map_err(chain)?), future.to_cbor().map_err(chain)?));
     for i in 0..20u8 {
-        out.push(("flood", None, vec![0x80 | (i % 8); 64 + usize::from(i)]));
+        let mut junk = vec![0x80 | (i % 8); 64 + usize::from(i)];
+        junk.extend_from_slice(&epoch);
+        out.push(("flood", None, junk));
     }
     // Same miner, height and parents, another ticket, no election win (so lighter than the
     // honest block) and no messages.
