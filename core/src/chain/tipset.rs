@@ -40,10 +40,11 @@ pub enum TipSetError {
     Encode(#[from] EncodeError),
 }
 
-/// A validated, ticket-sorted tipset.
+/// A validated, ticket-sorted tipset. The headers are shared: a clone (the chain store, a head
+/// change's path, the served chain all hold the same tipsets) copies no header.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TipSet {
-    blocks: Vec<BlockHeader>,
+    blocks: std::sync::Arc<[BlockHeader]>,
     key: TipSetKey,
 }
 
@@ -90,7 +91,7 @@ impl TipSet {
         }
         let (cids, blocks): (Vec<Cid>, Vec<BlockHeader>) = blocks.into_iter().unzip();
         Ok(Self {
-            blocks,
+            blocks: blocks.into(),
             key: TipSetKey(cids),
         })
     }

@@ -212,6 +212,9 @@ pub enum DevnetError {
 /// State the miners share: every tipset (to serve), the head they announce, publish times.
 #[derive(Debug)]
 struct Shared {
+    /// Every block published or served, so that any key of known blocks names a tipset (as
+    /// Lotus's `LoadTipSet` assembles one — a one-block key for one block's messages, say).
+    blocks: HashMap<Cid, BlockHeader>,
     tipsets: HashMap<TipSetKey, TipSet>,
     /// Every planned block's messages (served with the Messages option).
     messages: HashMap<Cid, Arc<BlockMessages>>,
@@ -220,6 +223,21 @@ struct Shared {
     failures: Vec<String>,
     lies_published: u64,
     hostile_published: std::collections::BTreeMap<String, u64>,
+}
+
+impl Shared {
+    /// The tipset `key` names: one the devnet formed, or one assembled from known blocks.
+    fn tipset(&self, key: &TipSetKey) -> Option<TipSet> {
+        if let Some(ts) = self.tipsets.get(key) {
+            return Some(ts.clone());
+        }
+        let blocks = key
+            .cids()
+            .iter()
+            .map(|c| self.blocks.get(c).map(|h| (*c, h.clone())))
+            .collect::<Option<Vec<_>>>()?;
+        TipSet::from_blocks_with_cids(blocks).ok().filter(|ts| ts.key() == key)
+    }
 }
 
 enum Command {
@@ -315,6 +333,7 @@ pub async fn run_devnet(
     let shared = Arc::new(Mutex::new(Shared {
         tipsets: HashMap::from([(genesis.key().clone(), genesis.clone())]),
         messages: plan.blocks.iter().map(|b| (b.cid, Arc::clone(&b.messages))).collect(),
+        blocks: HashMap::new(),
         head: plan.history_head.clone(),
         published: HashMap::new(),
         failures: Vec::new(),
@@ -407,6 +426,9 @@ pub async fn run_devnet(
                     s.tipsets.insert(ts.key().clone(), ts.clone());
                 }
             }
+            for b in plan.blocks.iter().filter(|b| !b.history && b.publish_offset_ms.is_none()) {
+                s.blocks.insert(b.cid, b.header.clone());
+            }
         }
         let mut visible: HashMap<(i64, TipSetKey), Vec<(Cid, BlockHeader)>> = HashMap::new();
         for (at_ms, index) in &schedule {
@@ -418,6 +440,7 @@ pub async fn run_devnet(
             group.push((block.cid, block.header.clone()));
             if let Ok(ts) = TipSet::from_blocks_with_cids(group.clone()) {
                 let mut s = shared.lock().expect("devnet state lock");
+                s.blocks.insert(block.cid, block.header.clone());
                 s.tipsets.insert(ts.key().clone(), ts.clone());
                 if tipset_weight(&ts, POWER_LOG2) > tipset_weight(&s.head, POWER_LOG2) {
                     s.head = ts;
@@ -738,7 +761,7 @@ impl Miner {
             }) => {
                 let response = {
                     let s = self.shared.lock().expect("devnet state lock");
-                    serve_xchg(&request, |key| s.tipsets.get(key).cloned(), |block| s.messages.get(block).cloned())
+                    serve_xchg(&request, |key| s.tipset(key), |block| s.messages.get(block).cloned())
                 };
                 let _ = self
                     .swarm
