@@ -220,6 +220,11 @@ struct Shared {
     messages: HashMap<Cid, Arc<BlockMessages>>,
     head: TipSet,
     published: HashMap<Cid, i64>,
+    /// When each block was handed to gossipsub (Unix ns) and when each other miner's node
+    /// received it first: a bare gossipsub node's arrivals, the baseline a follower's
+    /// first-seen times are measured against.
+    published_ns: HashMap<Cid, i64>,
+    arrivals_ns: HashMap<Cid, Vec<i64>>,
     failures: Vec<String>,
     lies_published: u64,
     hostile_published: std::collections::BTreeMap<String, u64>,
@@ -336,6 +341,8 @@ pub async fn run_devnet(
         blocks: HashMap::new(),
         head: plan.history_head.clone(),
         published: HashMap::new(),
+        published_ns: HashMap::new(),
+        arrivals_ns: HashMap::new(),
         failures: Vec::new(),
         lies_published: 0,
         hostile_published: Default::default(),
@@ -508,7 +515,13 @@ pub async fn run_devnet(
 
     let (head_changes, head) = plan.expected_head_changes();
     let s = shared.lock().expect("devnet state lock");
-    let blocks = plan.block_truths(&head, &s.published);
+    let mut blocks = plan.block_truths(&head, &s.published);
+    for b in &mut blocks {
+        if let Ok(cid) = b.cid.parse::<Cid>() {
+            b.published_ns = s.published_ns.get(&cid).copied();
+            b.miner_arrivals_ns = s.arrivals_ns.get(&cid).cloned().unwrap_or_default();
+        }
+    }
     let truth = GroundTruth {
         network_name: cfg.network_name.clone(),
         genesis: genesis.cids()[0].to_string(),
@@ -662,7 +675,7 @@ impl Miner {
                 return;
             }
         };
-        let at = now_ms();
+        let at_ns = now_nanos();
         let result = self
             .swarm
             .behaviour_mut()
@@ -671,7 +684,8 @@ impl Miner {
         let mut s = self.shared.lock().expect("devnet state lock");
         match result {
             Ok(_) => {
-                s.published.insert(cid, at);
+                s.published.insert(cid, at_ns.div_euclid(1_000_000));
+                s.published_ns.insert(cid, at_ns);
             }
             Err(e) => s.failures.push(format!("{cid}: {e}")),
         }
@@ -705,8 +719,11 @@ impl Miner {
                 message_id,
                 message,
             }) => {
+                let arrived_ns = now_nanos();
                 let acceptance = match check_block_msg(&message.data, GossipWindow::default()) {
-                    BlockVerdict::Accept { .. } if message.topic == self.topic.hash() => {
+                    BlockVerdict::Accept { cid, .. } if message.topic == self.topic.hash() => {
+                        let mut s = self.shared.lock().expect("devnet state lock");
+                        s.arrivals_ns.entry(cid).or_default().push(arrived_ns);
                         MessageAcceptance::Accept
                     }
                     BlockVerdict::Ignore(_) => MessageAcceptance::Ignore,

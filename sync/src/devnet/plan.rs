@@ -389,6 +389,11 @@ pub struct BlockTruth {
     /// Planned lateness = scheduled − epoch start.
     pub injected_delay_ms: Option<i64>,
     pub canonical: bool,
+    /// `published_ms` in Unix ns.
+    pub published_ns: Option<i64>,
+    /// When each of the other miners' nodes first received it over gossip (Unix ns): what a
+    /// bare gossipsub node sees, the baseline for a follower's first-seen delays.
+    pub miner_arrivals_ns: Vec<i64>,
 }
 
 /// A tipset of the canonical chain.
@@ -540,6 +545,8 @@ impl Plan {
                     published_ms: published.get(&b.cid).copied(),
                     injected_delay_ms: b.publish_offset_ms.map(|o| o as i64),
                     canonical: canonical.contains(&b.cid),
+                    published_ns: None,
+                    miner_arrivals_ns: Vec::new(),
                 }
             })
             .collect()

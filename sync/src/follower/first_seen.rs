@@ -113,6 +113,16 @@ impl FirstSeenTracker {
         Sighting::First
     }
 
+    /// Note how long `cid`'s messages took to fetch; its record (as it stands) if the block is
+    /// still remembered. A record already emitted keeps its fields.
+    pub(crate) fn set_msg_fetch(&mut self, cid: &Cid, msg_fetch: std::time::Duration) -> Option<FirstSeenRecord> {
+        let entry = self.entries.get_mut(cid)?;
+        if !entry.settled && !msg_fetch.is_zero() {
+            entry.record.msg_fetch = Some(msg_fetch);
+        }
+        Some(entry.record.clone())
+    }
+
     /// Records whose settle window closed by `now_ms`, oldest first; also forgets blocks past
     /// their retention.
     pub(crate) fn due(&mut self, now_ms: i64) -> Vec<FirstSeenRecord> {

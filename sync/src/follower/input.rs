@@ -66,6 +66,25 @@ pub enum InputEvent {
         msg_fetch: Duration,
         msg_fetch_error: Option<String>,
     },
+    /// A gossiped block as it arrives, before its messages: first-seen bookkeeping and
+    /// InformNewBlock at once, so the head follows the network without waiting on a peer's
+    /// answer (lsync is an observer; Lotus waits for the messages, then executes the state).
+    /// The fetch's outcome follows as [`InputEvent::MessagesFetched`]. `GossipBlock` is both
+    /// in one, in Lotus's order.
+    GossipArrived {
+        peer: PeerId,
+        cid: Cid,
+        header: Box<BlockHeader>,
+        arrived_ns: i64,
+    },
+    /// How fetching an arrived block's messages went: Lotus's `new block over pubsub` line
+    /// (with `msgfetch`), the slow-fetch and lateness warnings, or the fetch error.
+    MessagesFetched {
+        peer: PeerId,
+        cid: Cid,
+        msg_fetch: Duration,
+        msg_fetch_error: Option<String>,
+    },
     /// The answer to [`crate::follower::FetchRequest`] `request`: tipsets newest first, as
     /// chain exchange returns them.
     ChainFetched {

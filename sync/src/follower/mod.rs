@@ -234,9 +234,23 @@ impl Follower {
                 msg_fetch,
                 msg_fetch_error,
             } => {
+                // Arrival and fetch in one, in Lotus's order: the fetch's lines, then
+                // InformNewBlock.
                 let arrived_ns = arrived_ns.unwrap_or_else(|| now.saturating_mul(1_000_000));
+                if self.block_arrived(&peer, cid, &header, arrived_ns) {
+                    let fetch = MessageFetch { took: msg_fetch, error: msg_fetch_error };
+                    self.block_messages_done(cid, &peer, fetch, now, &mut out);
+                    self.inform_block(&peer, cid, *header, now, &mut out);
+                }
+            }
+            InputEvent::GossipArrived { peer, cid, header, arrived_ns } => {
+                if self.block_arrived(&peer, cid, &header, arrived_ns) {
+                    self.inform_block(&peer, cid, *header, now, &mut out);
+                }
+            }
+            InputEvent::MessagesFetched { peer, cid, msg_fetch, msg_fetch_error } => {
                 let fetch = MessageFetch { took: msg_fetch, error: msg_fetch_error };
-                self.on_gossip_block(peer, cid, *header, arrived_ns, fetch, now, &mut out)
+                self.block_messages_done(cid, &peer, fetch, now, &mut out);
             }
             InputEvent::ChainFetched { request, tipsets } => {
                 let outstanding = self
@@ -280,64 +294,40 @@ impl Follower {
         self.request(purpose, peer, head.key, 1, now, out);
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn on_gossip_block(
-        &mut self,
-        peer: PeerId,
-        cid: Cid,
-        header: BlockHeader,
-        arrived_ns: i64,
-        fetch: MessageFetch,
-        now: i64,
-        out: &mut Vec<Action>,
-    ) {
+    /// A gossiped block arrived (first-seen bookkeeping); `true` on its first delivery.
+    fn block_arrived(&mut self, peer: &str, cid: Cid, header: &BlockHeader, arrived_ns: i64) -> bool {
+        self.first_seen.observe(cid, header, peer, arrived_ns, Duration::ZERO) == Sighting::First
+    }
+
+    /// Lotus's `HandleIncomingBlocks` after the message fetch (chain/sub/incoming.go): the
+    /// `new block over pubsub` line with the fetch time, the slow-fetch warning, the lateness
+    /// warning (lateness measured with the clock read after the fetch), or the fetch error.
+    fn block_messages_done(&mut self, cid: Cid, peer: &str, fetch: MessageFetch, now: i64, out: &mut Vec<Action>) {
         let msg_fetch = fetch.took;
-        if self.first_seen.observe(cid, &header, &peer, arrived_ns, msg_fetch) == Sighting::Duplicate {
+        let Some(record) = self.first_seen.set_msg_fetch(&cid, msg_fetch) else {
             return;
-        }
-        let arrived_ms = arrived_ns.div_euclid(1_000_000);
+        };
         if let Some(error) = fetch.error {
-            Self::log(out, now, LogKind::MsgFetchFailed { peer: peer.clone(), error });
+            Self::log(out, now, LogKind::MsgFetchFailed { peer: peer.to_string(), error });
         }
-        // lotus chain/sub/incoming.go: debug line, slow-fetch warning, lateness warning; the
-        // lateness is measured with the clock read after the message fetch.
-        Self::log(
-            out,
-            now,
-            LogKind::BlockOverPubsub {
-                block: cid,
-                peer: peer.clone(),
-                msg_fetch,
-            },
-        );
+        Self::log(out, now, LogKind::BlockOverPubsub { block: cid, peer: peer.to_string(), msg_fetch });
         if msg_fetch > self.config.slow_msg_fetch {
-            Self::log(
-                out,
-                now,
-                LogKind::SlowMsgFetch {
-                    block: cid,
-                    peer: peer.clone(),
-                    msg_fetch,
-                },
-            );
+            Self::log(out, now, LogKind::SlowMsgFetch { block: cid, peer: peer.to_string(), msg_fetch });
         }
+        let arrived_ms = record.first_seen_ns.div_euclid(1_000_000);
+        let timestamp_secs = (record.first_seen_ns - record.delay_ns).div_euclid(1_000_000_000);
         let checked_ms = arrived_ms.saturating_add(millis(msg_fetch));
-        let delay_secs = checked_ms.div_euclid(1000) - header.timestamp as i64;
+        let delay_secs = checked_ms.div_euclid(1000) - timestamp_secs;
         if delay_secs > self.config.large_delay_secs {
-            Self::log(
-                out,
-                now,
-                LogKind::BlockDelay {
-                    block: cid,
-                    delay_secs,
-                    miner: header.miner,
-                },
-            );
+            Self::log(out, now, LogKind::BlockDelay { block: cid, delay_secs, miner: record.miner });
         }
-        // Lotus's InformNewBlock: the block alone is the candidate tipset. (One block always
-        // forms a valid tipset; the `if let` only avoids a panic path.)
+    }
+
+    /// Lotus's InformNewBlock: the block alone is the candidate tipset. (One block always forms
+    /// a valid tipset; the `if let` only avoids a panic path.)
+    fn inform_block(&mut self, peer: &str, cid: Cid, header: BlockHeader, now: i64, out: &mut Vec<Action>) {
         if let Ok(tipset) = TipSet::from_blocks_with_cids(vec![(cid, header)]) {
-            self.inform_new_head(&peer, tipset, now, out);
+            self.inform_new_head(peer, tipset, now, out);
         }
     }
 

@@ -336,12 +336,10 @@ enum Pending {
 /// follower once they are had (or given up on).
 #[derive(Debug)]
 struct MsgFetch {
-    header: Box<lsync_core::chain::BlockHeader>,
     bls: Vec<Cid>,
     secpk: Vec<Cid>,
     /// The peer that delivered the block (the first-seen record credits it).
     source: PeerId,
-    arrived_ns: i64,
     started: Instant,
     /// The request in flight and when it was sent.
     attempt: Option<(OutboundRequestId, Instant)>,
@@ -394,7 +392,7 @@ impl Anchoring {
                     weight: message.heaviest_tipset_weight.clone(),
                 },
             ),
-            InputEvent::GossipBlock { peer, cid, header, .. } => (
+            InputEvent::GossipBlock { peer, cid, header, .. } | InputEvent::GossipArrived { peer, cid, header, .. } => (
                 peer,
                 PeerHead { key: TipSetKey::new(vec![*cid]), height: header.height, weight: header.parent_weight.clone() },
             ),
@@ -1159,8 +1157,8 @@ impl Driver {
         Ok(())
     }
 
-    /// A block passed the gossip checks: fetch its messages (unless it has none, or they are
-    /// had already), then hand it to the follower.
+    /// A block passed the gossip checks: hand it to the follower, then fetch its messages
+    /// (unless it has none, or they are had or on their way already).
     fn on_gossip_accepted(
         &mut self,
         source: PeerId,
@@ -1170,20 +1168,20 @@ impl Driver {
         bls: Vec<Cid>,
         secpk: Vec<Cid>,
     ) -> Result<(), FollowError> {
-        if self.fetching.contains_key(&cid) {
-            // Another copy while its messages are on their way: the first delivery counts.
+        // The block goes to the follower as it arrives (first-seen, then a candidate head);
+        // its messages follow.
+        let known = self.fetching.contains_key(&cid) || self.messages.contains(&cid);
+        self.feed_at(arrived_ns.div_euclid(1_000_000), InputEvent::GossipArrived { peer: source.to_string(), cid, header, arrived_ns })?;
+        if known {
             return Ok(());
         }
-        if self.messages.contains(&cid) || (bls.is_empty() && secpk.is_empty()) {
-            if !self.messages.contains(&cid) {
-                self.messages.insert(cid, std::sync::Arc::new(lsync_core::chain::BlockMessages::default()));
-                self.stats.messages_fetched += 1;
-            }
-            return self.feed(InputEvent::GossipBlock {
+        if bls.is_empty() && secpk.is_empty() {
+            // Nothing to fetch: done at once, as Lotus's fetch of no messages is.
+            self.messages.insert(cid, std::sync::Arc::new(lsync_core::chain::BlockMessages::default()));
+            self.stats.messages_fetched += 1;
+            return self.feed(InputEvent::MessagesFetched {
                 peer: source.to_string(),
                 cid,
-                header,
-                arrived_ns: Some(arrived_ns),
                 msg_fetch: Duration::ZERO,
                 msg_fetch_error: None,
             });
@@ -1191,11 +1189,9 @@ impl Driver {
         self.fetching.insert(
             cid,
             MsgFetch {
-                header,
                 bls,
                 secpk,
                 source,
-                arrived_ns,
                 started: Instant::now(),
                 attempt: None,
                 tried: Vec::new(),
@@ -1281,11 +1277,9 @@ impl Driver {
                 Some(e)
             }
         };
-        self.feed(InputEvent::GossipBlock {
+        self.feed(InputEvent::MessagesFetched {
             peer: fetch.source.to_string(),
             cid: block,
-            header: fetch.header,
-            arrived_ns: Some(fetch.arrived_ns),
             msg_fetch: fetch.started.elapsed(),
             msg_fetch_error: error,
         })

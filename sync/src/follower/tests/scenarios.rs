@@ -650,3 +650,63 @@ fn first_seen_records_delay_and_duplicates() {
     assert_eq!(records.len(), 1);
     assert_eq!((records[0].delay_ms, records[0].duplicates), (1_500, 0));
 }
+
+#[test]
+fn an_arrived_block_is_a_candidate_at_once_and_its_fetch_is_logged_when_done() {
+    let mut h = Harness::mainnet(1);
+    let trunk = chain(&genesis(), &[1, 2], 1000, 1, "a");
+    let block = &trunk[0].0;
+    h.publish(&trunk);
+    let arrived = at(1, 1_500);
+    // Arrival: the head moves without waiting for the messages, and nothing is logged of the
+    // pubsub pipeline yet (Lotus logs it once the fetch is done).
+    let actions = h.input(
+        arrived,
+        InputEvent::GossipArrived {
+            peer: "p1".into(),
+            cid: block.cid,
+            header: Box::new(block.header.clone()),
+            arrived_ns: arrived * 1_000_000 + 123_456,
+        },
+    );
+    assert_eq!(counts(&actions), vec![(0, 1)], "{actions:?}");
+    assert!(!logs(&actions).iter().any(|l| matches!(l, LogKind::BlockOverPubsub { .. })));
+    // 4 s later the messages are in: the pubsub line with the fetch time, the slow-fetch
+    // warning, and the lateness (1.5 s + 4 s = 5.5 s: whole seconds 5, not over 5) unflagged.
+    let fetched = Duration::from_millis(4_000);
+    let actions = h.input(
+        arrived + 4_000,
+        InputEvent::MessagesFetched { peer: "p1".into(), cid: block.cid, msg_fetch: fetched, msg_fetch_error: None },
+    );
+    assert_eq!(
+        logs(&actions),
+        vec![
+            &LogKind::BlockOverPubsub { block: block.cid, peer: "p1".into(), msg_fetch: fetched },
+            &LogKind::SlowMsgFetch { block: block.cid, peer: "p1".into(), msg_fetch: fetched },
+        ]
+    );
+    // The record keeps the arrival to the nanosecond and the fetch time.
+    let records: Vec<crate::follower::FirstSeenRecord> = h
+        .input(at(3, 0), InputEvent::Tick)
+        .into_iter()
+        .chain(h.follower.flush_first_seen())
+        .filter_map(|a| match a {
+            Action::BlockSeen(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].first_seen_ns, arrived * 1_000_000 + 123_456);
+    assert_eq!(records[0].delay_ns, 1_500_123_456);
+    assert_eq!(records[0].msg_fetch, Some(fetched));
+    // A failed fetch is Lotus's error line; the block stays seen.
+    let b2 = &trunk[1].0;
+    let t2 = at(2, 200);
+    h.input(t2, InputEvent::GossipArrived { peer: "p2".into(), cid: b2.cid, header: Box::new(b2.header.clone()), arrived_ns: t2 * 1_000_000 });
+    let actions = h.input(
+        t2 + 9_000,
+        InputEvent::MessagesFetched { peer: "p2".into(), cid: b2.cid, msg_fetch: Duration::from_secs(9), msg_fetch_error: Some("no answer within 3000 ms".into()) },
+    );
+    assert!(matches!(logs(&actions)[0], LogKind::MsgFetchFailed { error, .. } if error.contains("no answer")));
+    assert!(logs(&actions).iter().any(|l| matches!(l, LogKind::BlockDelay { delay_secs: 9, .. })));
+}
