@@ -1099,3 +1099,59 @@ async fn an_oversize_message_is_rejected_and_the_senders_stream_goes_on() -> Res
     assert_eq!(stats.peers_at_end, 1, "the sender stays connected");
     Ok(())
 }
+
+/// Connection limits: beyond `max_peers` new (non-bootstrap) peers are closed, and the peers
+/// kept are still served; a bootstrap peer that refuses is redialed with a doubling backoff,
+/// each failure recorded with its reason as it happens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_beyond_the_limit_are_closed_and_dead_bootstraps_are_redialed_with_backoff() -> Res<()> {
+    let _one = ONE_NETWORK_AT_A_TIME.lock().await;
+    let dir = temp_dir("limits");
+    let genesis = lsync_core::chain::TipSet::new(vec![mainnet_genesis_header()])?;
+    let mut fcfg = FollowConfig::new("testnetnet", genesis.clone(), dir.join("journal"));
+    fcfg.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
+    fcfg.resume = false;
+    fcfg.max_peers = 3;
+    fcfg.tick = Duration::from_millis(20);
+    fcfg.redial_backoff = (Duration::from_millis(100), Duration::from_millis(400));
+    // A port nothing listens on (bound, then closed).
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    fcfg.bootstrap = vec![format!("/ip4/127.0.0.1/tcp/{dead_port}/p2p/12D3KooWCyNCpkDcxCKfA4CZMsEbkxpnTBiiobVxUK5nFvETTeGH").parse()?];
+    let (status_tx, mut status_rx) = watch::channel(FollowStatus::default());
+    fcfg.status = Some(status_tx);
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let started = Instant::now();
+    let follower = tokio::spawn(run_follow(fcfg, async {
+        let _ = stop_rx.await;
+    }));
+    let status = wait_status(&mut status_rx, Duration::from_secs(10), |s| !s.listen_addrs.is_empty()).await;
+    let addr = status.listen_addrs[0].clone();
+    // Six peers dial in; each keeps its swarm running.
+    let mut peers = Vec::new();
+    for _ in 0..6 {
+        let mut p = build_swarm(Keypair::generate_ed25519(), "testnetnet", NodeTimeouts::default())?;
+        p.dial(addr.clone())?;
+        peers.push(tokio::spawn(async move {
+            loop {
+                p.select_next_some().await;
+            }
+        }));
+    }
+    let first_failure = wait_status(&mut status_rx, Duration::from_secs(5), |s| s.bootstrap.first().is_some_and(|b| b.failures >= 1)).await;
+    let reason = first_failure.bootstrap[0].last_failure.clone().unwrap_or_default();
+    assert!(reason.to_lowercase().contains("refused"), "the reason is said: {reason}");
+    tokio::time::sleep(Duration::from_millis(1_500).saturating_sub(started.elapsed())).await;
+    let s = status_rx.borrow().clone();
+    // 0, 0.1, 0.3, 0.7, 1.1, 1.5 s: about six dials in 1.5 s, not one per 20 ms tick (75).
+    let failures = s.bootstrap[0].failures;
+    assert!((3..=8).contains(&failures), "{failures} redials in 1.5 s");
+    assert!(s.peers <= 3, "{} peers kept over a limit of 3", s.peers);
+    assert!(s.peers >= 1);
+    let _ = stop_tx.send(());
+    let stats = timeout(Duration::from_secs(10), follower).await???;
+    assert!(stats.dial_failures >= failures);
+    for p in peers {
+        p.abort();
+    }
+    Ok(())
+}
