@@ -162,7 +162,7 @@ impl FollowConfig {
             observer: None,
             msg_fetch_try_timeout: Duration::from_secs(3),
             msg_fetch_tries: 3,
-            message_cache_bytes: 32 << 20,
+            message_cache_bytes: 16 << 20,
         }
     }
 }
