@@ -22,8 +22,8 @@ mod records;
 mod tests;
 
 pub use records::{
-    AnchorData, BlockSeenData, HeadChangeData, PathTipSet, ReorgPathData, EVENT_ANCHOR, EVENT_BLOCK_SEEN,
-    EVENT_HEAD_CHANGE, EVENT_REORG_PATH, SYSTEM_LSYNC, SYSTEM_SYNC,
+    AnchorData, BlockSeenData, FinalityData, HeadChangeData, NotifyGapData, PathTipSet, ReorgPathData, EVENT_ANCHOR,
+    EVENT_BLOCK_SEEN, EVENT_FINALITY, EVENT_HEAD_CHANGE, EVENT_NOTIFY_GAP, EVENT_REORG_PATH, SYSTEM_LSYNC, SYSTEM_SYNC,
 };
 
 use std::fs::{self, File, OpenOptions};

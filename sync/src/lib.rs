@@ -22,6 +22,7 @@ pub mod golog;
 pub mod journal;
 pub mod launch;
 pub mod p2p;
+pub mod rpc;
 pub(crate) mod synthetic;
 
 #[cfg(test)]

@@ -1155,3 +1155,88 @@ async fn peers_beyond_the_limit_are_closed_and_dead_bootstraps_are_redialed_with
     }
     Ok(())
 }
+
+/// A devnet with a Lotus-compatible RPC endpoint (the test double) and `scenarios`, `attach`
+/// on it (and `follow` beside it when `with_follow`): ground truth, attach's stats and journal,
+/// follow's journal.
+async fn attach_scenario(name: &str, epochs: u64, scenarios: Vec<Scenario>, with_follow: bool) -> Res<(GroundTruth, lsync_sync::rpc::AttachStats, Written, Option<Written>)> {
+    let dir = temp_dir(name);
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let mut cfg = DevnetConfig::new(3, mainnet_genesis_header());
+    cfg.epochs = epochs;
+    cfg.seed = 7;
+    cfg.scenarios = scenarios;
+    cfg.lead = Duration::from_secs(2);
+    cfg.linger = Duration::from_millis(2500);
+    cfg.rpc = Some("127.0.0.1:0".parse()?);
+    cfg.f3_lag = 3;
+    cfg.ready = Some(ready_tx);
+    let devnet = tokio::spawn(run_devnet(cfg, futures::future::pending()));
+    let ready = timeout(Duration::from_secs(10), ready_rx).await??;
+    let (addr, token) = ready.rpc.clone().expect("an RPC endpoint");
+    let endpoint = lsync_sync::rpc::parse_api_info(&format!("{token}:/ip4/127.0.0.1/tcp/{}/http", addr.port()), "test")?;
+    let mut acfg = lsync_sync::rpc::AttachConfig::new(endpoint, dir.join("attach/journal"));
+    acfg.finality_poll = Duration::from_millis(200);
+    acfg.resume = false;
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let attach = tokio::spawn(lsync_sync::rpc::run_attach(acfg, async {
+        let _ = stop_rx.await;
+    }));
+    let follow = if with_follow {
+        let mut fcfg = ready.follow_config(dir.join("follow/journal"));
+        fcfg.log_path = Some(dir.join("follow.log"));
+        let (ftx, frx) = oneshot::channel::<()>();
+        Some((ftx, tokio::spawn(run_follow(fcfg, async {
+            let _ = frx.await;
+        }))))
+    } else {
+        None
+    };
+    let truth = timeout(Duration::from_secs(epochs + 20), devnet).await???;
+    let _ = stop_tx.send(());
+    let stats = timeout(Duration::from_secs(10), attach).await???;
+    std::fs::write(dir.join("attach/journal/empty.log"), "")?;
+    let written = read_written(&dir.join("attach/journal"), &dir.join("attach/journal/empty.log"));
+    let followed = match follow {
+        Some((ftx, handle)) => {
+            let _ = ftx.send(());
+            timeout(Duration::from_secs(10), handle).await???;
+            Some(read_written(&dir.join("follow/journal"), &dir.join("follow.log")))
+        }
+        None => None,
+    };
+    Ok((truth, stats, written, followed))
+}
+
+fn head_change_rows(w: &Written) -> Vec<(Vec<String>, i64, Vec<String>, i64, i64, i64)> {
+    w.head_changes.iter().map(|h| (h.from.clone(), h.from_height, h.to.clone(), h.to_height, h.revert_count, h.apply_count)).collect()
+}
+
+/// `attach` on a devnet with a partition that heals into a depth-2 reorg, a late miner and a
+/// widened tipset: its journal is the ground truth's head changes, and `follow`'s of the same
+/// devnet, record for record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_journals_the_nodes_head_changes_as_follow_does() -> Res<()> {
+    let _one = ONE_NETWORK_AT_A_TIME.lock().await;
+    let scenarios = vec![
+        Scenario::PartitionHeal { at: 3, depth: 2 },
+        Scenario::LateMiner { miner: 2, delay_ms: 400 },
+        Scenario::Widen { at: 7, delay_ms: 300 },
+    ];
+    let (truth, stats, attached, followed) = attach_scenario("attach-partition", 9, scenarios, true).await?;
+    let expected: Vec<_> = truth
+        .head_changes
+        .iter()
+        .map(|h| (h.from.clone(), h.from_height, h.to.clone(), h.to_height, h.revert_count as i64, h.apply_count as i64))
+        .collect();
+    assert_eq!(head_change_rows(&attached), expected, "attach's journal vs the ground truth");
+    assert_eq!(head_change_rows(&attached), head_change_rows(&followed.expect("follow ran")), "attach's journal vs follow's");
+    assert!(attached.head_changes.iter().any(|h| h.class() == ReorgClass::Reorg && h.revert_count == 2));
+    // Every block the node received has its record; no gap on a healthy connection.
+    let published = truth.blocks.iter().filter(|b| b.published_ms.is_some()).count();
+    assert_eq!(attached.seen.len(), published);
+    assert!(attached.seen.iter().all(|(_, _, peer)| peer == "node"));
+    assert_eq!((stats.status.gaps, stats.status.reconnects), (0, 0));
+    assert!(stats.status.node_version.contains("lsync-devnet"));
+    Ok(())
+}

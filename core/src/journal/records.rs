@@ -28,6 +28,10 @@ pub const EVENT_REORG_PATH: &str = "reorg_path";
 pub const EVENT_BLOCK_SEEN: &str = "block_seen";
 /// lsync's record of where a follower's chain starts, and why there.
 pub const EVENT_ANCHOR: &str = "anchor";
+/// lsync's record of a finality certificate (or finalized tipset) first seen.
+pub const EVENT_FINALITY: &str = "finality";
+/// lsync's record of head changes `attach` did not receive as they happened.
+pub const EVENT_NOTIFY_GAP: &str = "notify_gap";
 
 /// A CID as go-cid writes it in JSON: `{"/":"bafy…"}`.
 struct CidJson<'a>(&'a Cid);
@@ -187,6 +191,44 @@ pub struct AnchorData {
     pub reason: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer_head: Option<PathTipSet>,
+}
+
+/// `lsync:finality`: the node's finality moved. `Instance` is the F3 certificate's (absent
+/// when the node has no F3 and the finalized tipset came from `ChainGetFinalizedTipSet` or
+/// head − 900); `Epoch` and `Tipset` are what it finalized (its EC chain's last entry);
+/// `BaseEpoch` where that chain started (the previous finalized epoch); `FirstSeen` when lsync
+/// first saw it, in the journal's zone; `Source` the API method it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FinalityData {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<u64>,
+    pub epoch: i64,
+    #[serde(with = "tipset_key_json")]
+    pub tipset: TipSetKey,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_epoch: Option<i64>,
+    pub first_seen: String,
+    pub source: String,
+}
+
+/// `lsync:notify_gap`: the head moved while `attach` was not subscribed (a dropped connection,
+/// a channel the node closed, a restart). `From`/`To` are the last head it had and the head it
+/// found; the head change between them is journaled right after this record, from
+/// `ChainGetPath` (`Filled` true), or could not be (`Filled` false, `Error` says why).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NotifyGapData {
+    #[serde(with = "tipset_key_json")]
+    pub from: TipSetKey,
+    pub from_height: i64,
+    #[serde(with = "tipset_key_json")]
+    pub to: TipSetKey,
+    pub to_height: i64,
+    pub reason: String,
+    pub filled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// An optional `{"/": cid}`.

@@ -14,6 +14,7 @@
 //! its timestamps (and every lateness measurement with them).
 
 pub mod plan;
+pub mod rpc;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -76,6 +77,15 @@ pub enum Scenario {
     /// hostile peer (gossipsub graylists it after a handful of invalid messages) and keep its
     /// honest peers. Like the liar, the hostile peer is the last address and miner entry.
     HostilePeer,
+    /// The RPC endpoint drops every connection when epoch `at` starts (a node restart, a
+    /// proxy's idle cut): clients reconnect, resubscribe and fill the gap.
+    RpcDrop { at: i64 },
+    /// The RPC endpoint closes every ChainNotify channel when epoch `at` starts, the socket
+    /// staying up: what Lotus does to a subscriber more than 16 batches behind.
+    NotifyClose { at: i64 },
+    /// F3 issues no certificate for `epochs` epochs from `at` (mainnet's stalls: #13094,
+    /// #13208, #13473).
+    F3Stall { at: i64, epochs: u64 },
 }
 
 /// Settings of [`run_devnet`].
@@ -103,6 +113,10 @@ pub struct DevnetConfig {
     pub scenarios: Vec<Scenario>,
     /// Where to write the ground truth JSON at the end.
     pub ground_truth_path: Option<PathBuf>,
+    /// Serve a Lotus-compatible JSON-RPC endpoint (a test double of a Lotus node) here.
+    pub rpc: Option<std::net::SocketAddr>,
+    /// F3 certificates finalize the head's ancestor this many epochs down, once an epoch.
+    pub f3_lag: i64,
     /// Told once every miner listens.
     pub ready: Option<oneshot::Sender<DevnetReady>>,
 }
@@ -122,6 +136,8 @@ impl DevnetConfig {
             linger: Duration::from_secs(2),
             scenarios: Vec::new(),
             ground_truth_path: None,
+            rpc: None,
+            f3_lag: 5,
             ready: None,
         }
     }
@@ -135,6 +151,8 @@ pub struct DevnetReady {
     pub block_time_secs: u64,
     /// One `/ip4/127.0.0.1/tcp/<port>/p2p/<id>` per miner.
     pub addrs: Vec<Multiaddr>,
+    /// The JSON-RPC endpoint and its token, when one was asked for.
+    pub rpc: Option<(std::net::SocketAddr, String)>,
 }
 
 impl DevnetReady {
@@ -184,6 +202,8 @@ pub struct GroundTruth {
     pub hostile_cids: Vec<String>,
     /// The equivocating blocks (a follower records and flags them).
     pub equivocations: Vec<String>,
+    /// F3 certificates the RPC endpoint issued: (instance, finalized epoch, finalized tipset).
+    pub finality: Vec<(u64, i64, Vec<String>)>,
 }
 
 #[derive(Debug, Error)]
@@ -211,7 +231,7 @@ pub enum DevnetError {
 
 /// State the miners share: every tipset (to serve), the head they announce, publish times.
 #[derive(Debug)]
-struct Shared {
+pub(crate) struct Shared {
     /// Every block published or served, so that any key of known blocks names a tipset (as
     /// Lotus's `LoadTipSet` assembles one — a one-block key for one block's messages, say).
     blocks: HashMap<Cid, BlockHeader>,
@@ -304,7 +324,11 @@ fn validate_config(cfg: &DevnetConfig) -> Result<u64, DevnetError> {
                     return Err(DevnetError::Config(format!("{s:?}: height ≥ 1, count ≥ 1")));
                 }
             }
-            Scenario::LyingPeer | Scenario::HostilePeer => {}
+            Scenario::LyingPeer | Scenario::HostilePeer | Scenario::RpcDrop { .. } | Scenario::NotifyClose { .. } | Scenario::F3Stall { .. } => {
+                if !matches!(s, Scenario::LyingPeer | Scenario::HostilePeer) && cfg.rpc.is_none() {
+                    return Err(DevnetError::Config(format!("{s:?} is a fault of the RPC endpoint: give the devnet one (--rpc)")));
+                }
+            }
         }
     }
     Ok(bt.as_secs())
@@ -347,6 +371,26 @@ pub async fn run_devnet(
         lies_published: 0,
         hostile_published: Default::default(),
     }));
+    let rpc_node = match cfg.rpc {
+        Some(addr) => {
+            let (listener, local) = rpc::bind(addr)
+                .await
+                .map_err(|e| DevnetError::Config(format!("cannot serve RPC on {addr}: {e}")))?;
+            let node = Arc::new(rpc::RpcNode {
+                shared: Arc::clone(&shared),
+                events: tokio::sync::broadcast::channel(1024).0,
+                token: Some(rpc::make_token()),
+                network_name: cfg.network_name.clone(),
+                block_time_secs,
+                f3: Mutex::new(rpc::F3State::default()),
+                syncs: Mutex::new(Default::default()),
+                next_worker: Mutex::new(0),
+            });
+            let server = tokio::spawn(rpc::serve(listener, Arc::clone(&node)));
+            Some((node, local, server))
+        }
+        None => None,
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut commands = Vec::new();
     let mut tasks = Vec::new();
@@ -413,8 +457,36 @@ pub async fn run_devnet(
             genesis: genesis.clone(),
             block_time_secs,
             addrs: addrs.clone(),
+            rpc: rpc_node.as_ref().map(|(node, local, _)| (*local, node.token.clone().unwrap_or_default())),
         });
     }
+    // The RPC node's clock: once an epoch, F3 and the scripted faults.
+    let rpc_clock = rpc_node.as_ref().map(|(node, _, _)| {
+        let node = Arc::clone(node);
+        let scenarios = cfg.scenarios.clone();
+        let (first, last, lag) = (cfg.history as i64 + 1, (cfg.history + cfg.epochs) as i64, cfg.f3_lag);
+        let starts: Vec<(i64, i64)> = (first..=last + 1).map(|h| (h, plan.epoch_start_ms(h))).collect();
+        tokio::spawn(async move {
+            for (h, start) in starts {
+                sleep_until_unix_ms(start).await;
+                for s in &scenarios {
+                    match s {
+                        Scenario::RpcDrop { at } if *at == h => {
+                            let _ = node.events.send(rpc::NodeEvent::Drop);
+                        }
+                        Scenario::NotifyClose { at } if *at == h => {
+                            let _ = node.events.send(rpc::NodeEvent::CloseNotify);
+                        }
+                        _ => {}
+                    }
+                }
+                let stalled = scenarios.iter().any(|s| matches!(s, Scenario::F3Stall { at, epochs } if h >= *at && h < *at + *epochs as i64));
+                // Half an epoch in, when the epoch's blocks are out.
+                tokio::time::sleep(Duration::from_millis(block_time_secs * 500)).await;
+                node.f3_tick(lag, stalled);
+            }
+        })
+    });
 
     let schedule = plan.schedule();
     let script = async {
@@ -446,11 +518,21 @@ pub async fn run_devnet(
                 .or_default();
             group.push((block.cid, block.header.clone()));
             if let Ok(ts) = TipSet::from_blocks_with_cids(group.clone()) {
-                let mut s = shared.lock().expect("devnet state lock");
-                s.blocks.insert(block.cid, block.header.clone());
-                s.tipsets.insert(ts.key().clone(), ts.clone());
-                if tipset_weight(&ts, POWER_LOG2) > tipset_weight(&s.head, POWER_LOG2) {
-                    s.head = ts;
+                let moved = {
+                    let mut s = shared.lock().expect("devnet state lock");
+                    s.blocks.insert(block.cid, block.header.clone());
+                    s.tipsets.insert(ts.key().clone(), ts.clone());
+                    if tipset_weight(&ts, POWER_LOG2) > tipset_weight(&s.head, POWER_LOG2) {
+                        Some((std::mem::replace(&mut s.head, ts.clone()), ts))
+                    } else {
+                        None
+                    }
+                };
+                if let Some((node, _, _)) = &rpc_node {
+                    let _ = node.events.send(rpc::NodeEvent::Block(Box::new(block.header.clone())));
+                    if let Some((old, new)) = moved {
+                        node.head_changed(old, new);
+                    }
                 }
             }
             let (bls_messages, secpk_messages) =
@@ -511,6 +593,23 @@ pub async fn run_devnet(
     for task in tasks {
         let _ = task.await;
     }
+    if let Some(clock) = rpc_clock {
+        clock.abort();
+    }
+    let finality = match &rpc_node {
+        Some((node, _, server)) => {
+            server.abort();
+            let _ = node.events.send(rpc::NodeEvent::Drop);
+            node.f3
+                .lock()
+                .expect("f3 lock")
+                .certs
+                .iter()
+                .filter_map(|c| c.finalized().map(|e| (c.instance, e.epoch, e.key.cids().iter().map(ToString::to_string).collect())))
+                .collect()
+        }
+        None => Vec::new(),
+    };
     outcome?;
 
     let (head_changes, head) = plan.expected_head_changes();
@@ -561,6 +660,7 @@ pub async fn run_devnet(
         hostile_published: s.hostile_published.clone(),
         hostile_cids,
         equivocations,
+        finality,
     };
     if let Some(path) = &cfg.ground_truth_path {
         let json = serde_json::to_vec_pretty(&truth).map_err(|e| DevnetError::GroundTruth {
