@@ -1240,3 +1240,90 @@ async fn attach_journals_the_nodes_head_changes_as_follow_does() -> Res<()> {
     assert!(stats.status.node_version.contains("lsync-devnet"));
     Ok(())
 }
+
+/// The connection dropped at one epoch and the ChainNotify channel closed (as for a slow
+/// reader) at another: attach reconnects, resubscribes and fills each gap from ChainGetPath —
+/// the head changes still chain (each From the previous To), none is written twice, the
+/// canonical chain is the ground truth's, and both gaps are recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_fills_the_gaps_of_a_dropped_connection_and_a_closed_channel() -> Res<()> {
+    let _one = ONE_NETWORK_AT_A_TIME.lock().await;
+    let scenarios = vec![
+        Scenario::RpcDrop { at: 4 },
+        Scenario::NotifyClose { at: 8 },
+        Scenario::PartitionHeal { at: 5, depth: 2 },
+    ];
+    let (truth, stats, attached, _) = attach_scenario("attach-gaps", 11, scenarios, false).await?;
+    let rows = head_change_rows(&attached);
+    for pair in rows.windows(2) {
+        assert_eq!((&pair[1].0, pair[1].1), (&pair[0].2, pair[0].3), "head changes chain: {pair:?}");
+    }
+    let tos: Vec<_> = rows.iter().map(|r| r.2.clone()).collect();
+    let unique: BTreeSet<_> = tos.iter().collect();
+    assert_eq!(unique.len(), tos.len(), "no head written twice");
+    let canonical: BTreeMap<i64, Vec<String>> = truth.canonical.iter().filter(|t| t.height > 0).map(|t| (t.height, t.cids.clone())).collect();
+    assert_eq!(attached.canonical, canonical, "the canonical chain from the journal's paths");
+    assert_eq!(attached.head_changes.last().map(|h| &h.to), truth.canonical.last().map(|t| &t.cids));
+    assert_eq!(stats.status.reconnects, 1, "{stats:?}");
+    assert_eq!((stats.gaps_filled, stats.gaps_unfilled), (stats.status.gaps, 0));
+    assert!(stats.status.gaps >= 1, "{stats:?}");
+    Ok(())
+}
+
+/// F3 certificates finalize the devnet's chain three epochs behind its head, with a scripted
+/// stall: attach records each one (instance, epoch, tipset) as the node issued them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_records_each_f3_certificate_and_the_stall() -> Res<()> {
+    let _one = ONE_NETWORK_AT_A_TIME.lock().await;
+    let (truth, stats, _, _) = attach_scenario("attach-f3", 12, vec![Scenario::F3Stall { at: 5, epochs: 4 }], false).await?;
+    assert!(truth.finality.len() >= 4, "{:?}", truth.finality);
+    assert_eq!(stats.finality_source.as_deref(), Some("F3GetLatestCertificate"));
+    assert_eq!(stats.finality_records as usize, truth.finality.len(), "{:?} vs {stats:?}", truth.finality);
+    // The stall: no certificate during its four epochs, so consecutive finalized epochs jump.
+    let epochs: Vec<i64> = truth.finality.iter().map(|f| f.1).collect();
+    assert!(epochs.windows(2).any(|w| w[1] - w[0] >= 4), "{epochs:?}");
+    Ok(())
+}
+
+/// The three ways a first connection fails, one sentence each, none with the token in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_says_what_is_wrong_with_the_endpoint_and_never_the_token() -> Res<()> {
+    let _one = ONE_NETWORK_AT_A_TIME.lock().await;
+    let dir = temp_dir("attach-errors");
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let mut cfg = DevnetConfig::new(1, mainnet_genesis_header());
+    cfg.epochs = 2;
+    cfg.rpc = Some("127.0.0.1:0".parse()?);
+    cfg.ready = Some(ready_tx);
+    let devnet = tokio::spawn(run_devnet(cfg, futures::future::pending()));
+    let ready = timeout(Duration::from_secs(10), ready_rx).await??;
+    let (addr, _) = ready.rpc.clone().expect("an RPC endpoint");
+    let secret = "s3cr3t-wrong-token";
+    let attempt = |info: String| {
+        let dir = dir.join("journal");
+        async move {
+            let endpoint = lsync_sync::rpc::parse_api_info(&info, "test").unwrap();
+            lsync_sync::rpc::run_attach(lsync_sync::rpc::AttachConfig::new(endpoint, dir), futures::future::pending()).await
+        }
+    };
+    let wrong = attempt(format!("{secret}:/ip4/127.0.0.1/tcp/{}/http", addr.port())).await.unwrap_err().to_string();
+    assert!(wrong.contains("rejected the token") && !wrong.contains(secret), "{wrong}");
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let refused = attempt(format!("{secret}:/ip4/127.0.0.1/tcp/{closed_port}/http")).await.unwrap_err().to_string();
+    assert!(refused.contains("cannot reach") && refused.to_lowercase().contains("refused") && !refused.contains(secret), "{refused}");
+    // An HTTP server that is not a WebSocket endpoint (a proxy that only forwards POSTs).
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let http_port = http.local_addr()?.port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = http.accept().await {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n").await;
+        }
+    });
+    let not_ws = attempt(format!("{secret}:/ip4/127.0.0.1/tcp/{http_port}/http")).await.unwrap_err().to_string();
+    assert!(not_ws.contains("instead of opening a WebSocket") && !not_ws.contains(secret), "{not_ws}");
+    devnet.abort();
+    Ok(())
+}
