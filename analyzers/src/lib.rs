@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 
 pub mod export;
+pub mod finality;
 pub mod ingest;
 pub mod miners;
 pub mod query;

@@ -184,6 +184,112 @@ pub fn follow(a: FollowArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// One line of attach's live status.
+fn attach_line(s: &lsync_sync::rpc::AttachStatus) -> String {
+    let finality = match (s.finalized_epoch, s.finality_instance) {
+        (Some(e), Some(i)) => format!(" · finalized {e} (F3 #{i}, lag {})", s.head_height - e),
+        (Some(e), None) => format!(" · finalized {e} (lag {})", s.head_height - e),
+        _ => String::new(),
+    };
+    format!(
+        "{} · head {} · {} · {} block(s) · {} gap(s), {} reconnect(s){finality}",
+        if s.connected { "connected" } else { "reconnecting" },
+        s.head_height,
+        s.head_changes,
+        s.blocks_seen,
+        s.gaps,
+        s.reconnects
+    )
+}
+
+pub fn attach(a: lsync_sync::launch::AttachArgs) -> Result<ExitCode> {
+    if let Some(api) = &a.api {
+        let carries_token = !api.starts_with('/') && api.split_once(':').is_some_and(|(_, rest)| !rest.starts_with("//"));
+        if carries_token && !a.quiet {
+            eprintln!("lsync attach: warning: the token given in --api is visible to other users in `ps`; prefer FULLNODE_API_INFO, --token-file or the repo's token file");
+        }
+    }
+    let mut cfg = a.attach_config(local_offset_secs())?;
+    let journal_dir = a.journal_dir();
+    std::fs::create_dir_all(&journal_dir).with_context(|| format!("creating {}", journal_dir.display()))?;
+    if !a.quiet {
+        eprintln!("lsync attach: {} (from {}), journal {}", cfg.endpoint.url, output::inert(&cfg.endpoint.source), journal_dir.display());
+    }
+    let rt = runtime()?;
+    let (status_tx, mut status_rx) = tokio::sync::watch::channel(lsync_sync::rpc::AttachStatus::default());
+    cfg.status = Some(status_tx);
+    let metrics = match a.metrics {
+        Some(addr) => {
+            let listener = rt.block_on(tokio::net::TcpListener::bind(addr)).with_context(|| format!("cannot listen for metrics on {addr}"))?;
+            let local = listener.local_addr().map_or(addr, |a| a);
+            if !a.quiet {
+                let note = if local.ip().is_loopback() { "" } else { " (not loopback: reachable from other hosts)" };
+                eprintln!("lsync attach: metrics at http://{local}/metrics{note}");
+            }
+            let m = std::sync::Arc::new(std::sync::Mutex::new(launch::metrics::Metrics::attach()));
+            rt.spawn(launch::metrics::serve(listener, m.clone()));
+            cfg.observer = Some(std::sync::Arc::new(launch::metrics::SharedMetrics(m.clone())));
+            Some(m)
+        }
+        None => None,
+    };
+    let tty = !a.quiet && std::io::stderr().is_terminal();
+    let ingest_paths = vec![journal_dir.clone()];
+    let live_db = a.db.clone();
+    let node = a.node.clone();
+    let result = rt.block_on(async {
+        let run = lsync_sync::rpc::run_attach(cfg, launch::shutdown_signal());
+        tokio::pin!(run);
+        let mut ingest_tick = tokio::time::interval(Duration::from_secs(10));
+        ingest_tick.tick().await;
+        loop {
+            tokio::select! {
+                r = &mut run => break r,
+                changed = status_rx.changed() => {
+                    if changed.is_err() { continue; }
+                    let s = status_rx.borrow_and_update().clone();
+                    if let Some(m) = &metrics {
+                        if let Ok(mut m) = m.lock() { m.update_attach(&s); }
+                    }
+                    if tty {
+                        eprint!("\r\x1b[2K{}", attach_line(&s));
+                    }
+                }
+                _ = ingest_tick.tick(), if live_db.is_some() => {
+                    let (db, paths, node) = (live_db.clone().expect("checked"), ingest_paths.clone(), node.clone());
+                    let _ = tokio::task::spawn_blocking(move || ingest_quietly(&db, &paths, &node)).await;
+                }
+            }
+        }
+    });
+    if tty {
+        eprintln!();
+    }
+    let stats = result?;
+    if let Some(db) = &a.db {
+        let r = ingest_quietly(db, &ingest_paths, &a.node)?;
+        if !a.quiet {
+            eprintln!("ingested {} new event(s) into {}", r.events, db.display());
+        }
+    }
+    let s = &stats.status;
+    output::print(&format!(
+        "node {} ({}); head at height {}; {} ChainNotify batch(es): {}; {} block(s) received; {} gap(s) filled, {} not; {} reconnect(s); {} finality record(s){}",
+        s.node_version,
+        s.network,
+        s.head_height,
+        stats.batches,
+        s.head_changes,
+        s.blocks_seen,
+        stats.gaps_filled,
+        stats.gaps_unfilled,
+        s.reconnects,
+        stats.finality_records,
+        stats.finality_source.as_ref().map_or(String::new(), |src| format!(" from {src}"))
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn devnet(a: DevnetArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let mut cfg = a.devnet_config()?;
@@ -200,6 +306,14 @@ pub fn devnet(a: DevnetArgs) -> Result<ExitCode> {
                 println!("  {addr}");
             }
             println!("follow it with:\n  {}", launch::follow_command(&ready, &car));
+            if let Some((addr, token)) = &ready.rpc {
+                // Lotus's repo layout: `api` (the multiaddr) and `token` (owner-only).
+                let api = format!("/ip4/{}/tcp/{}/http", addr.ip(), addr.port());
+                std::fs::write(out.join("api"), &api).with_context(|| format!("writing {}", out.join("api").display()))?;
+                write_private(&out.join("token"), token)?;
+                println!("a Lotus-compatible API (a test double) at ws://{addr}/rpc/v1; attach with:\n  lsync attach --repo {}", out.display());
+                println!("or: FULLNODE_API_INFO=$(cat {}):{api} lsync attach", out.join("token").display());
+            }
         }
         let truth: GroundTruth = run.await.context("devnet task")??;
         Ok::<_, anyhow::Error>(truth)
@@ -212,6 +326,21 @@ pub fn devnet(a: DevnetArgs) -> Result<ExitCode> {
         a.out.join("ground-truth.json").display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a secret file readable by its owner only (as Lotus writes its token).
+fn write_private(path: &Path, content: &str) -> Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path).with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(content.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
 /// The demo's network and follower (library), then its database (here).

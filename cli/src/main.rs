@@ -193,6 +193,26 @@ enum Command {
         #[command(flatten)]
         db: DbArg,
     },
+    /// Time to finality per block, the finality lag behind the head, and F3 stalls, per node.
+    ///
+    /// From `finality` events (`lsync attach` records each F3 certificate the node reports)
+    /// against each block's first sighting (`block_seen`; else the head change that applied
+    /// it). A stall is a stretch with no new finality longer than --stall (mainnet's F3
+    /// finalizes within 4–10 epochs when healthy; #13094, #13208 and #13473 stalled for hours).
+    ///
+    /// Example: lsync finality --stall 10m --json
+    Finality {
+        /// No new finality for longer than this is a stall.
+        #[arg(long, default_value = "10m", value_name = "DURATION")]
+        stall: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[command(flatten)]
+        db: DbArg,
+    },
     /// What the database holds: sources, time range, heights, counts, reorgs, worker durations.
     Summary {
         /// Only this node.
@@ -297,6 +317,23 @@ enum Command {
     ///   lsync follow --network lsync-devnet --genesis-car out/genesis.car --block-time 2s \
     ///       --bootstrap /ip4/127.0.0.1/tcp/40001/p2p/12D3… --bootstrap-peers 1
     Follow(lsync_sync::launch::FollowArgs),
+    /// Watch a running Lotus node through its JSON-RPC API and write its head changes as a
+    /// Lotus-shaped journal (the same records `follow` writes).
+    ///
+    /// The node is found as Lotus's CLI finds it: --api, else FULLNODE_API_INFO, else the
+    /// `api` and `token` files of --repo (default $LOTUS_PATH, else ~/.lotus). It subscribes
+    /// to ChainNotify (one sync:head_change per batch, with the revert/apply path beside it)
+    /// and SyncIncomingBlocks (the node's arrival of each block), polls F3's latest
+    /// certificate (lsync:finality), and when the connection drops or the node closes the
+    /// subscription (Lotus does to a reader 16 batches behind) it reconnects, resubscribes and
+    /// fills the gap from ChainGetPath, recording it (lsync:notify_gap): no head change lost
+    /// or written twice. The token is sent in the WebSocket upgrade only; it is never printed.
+    ///
+    /// Examples:
+    ///   lsync attach --for 1h --db lsync.db
+    ///   FULLNODE_API_INFO=$(cat token):/ip4/127.0.0.1/tcp/1234/http lsync attach
+    ///   lsync attach --repo lsync-devnet      # a devnet started with --rpc
+    Attach(lsync_sync::launch::AttachArgs),
     /// A loopback Filecoin network of simulated miners, for trying `lsync follow`.
     ///
     /// Miners speak the real protocols (gossip BlockMsg, hello, chain exchange) with real-format
@@ -374,10 +411,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Reorgs { min_apply, min_revert, filter, out, db } => reports::reorgs(&db.db, min_apply, min_revert, &filter, out),
         Command::Miners { min_delay, worst, filter, out, db } => reports::miners(&db.db, min_delay, worst, &filter, out),
         Command::Summary { node, json, db } => reports::summary(&db.db, node.as_deref(), json),
+        Command::Finality { stall, json, filter, db } => {
+            let stall = lsync_sync::launch::parse_duration(&stall, "--stall")?;
+            reports::finality(&db.db, &filter.to_filter()?, stall.as_secs_f64(), json)
+        }
         Command::Sql { query, file, tables, max_rows, out, db } => sql::run(&db.db, query, file, tables, max_rows, out),
         Command::Export { out, format, compression, tables, since_last_export, schema, filter, json, quiet, db } => export::run(&db.db, format, compression, out, tables, &filter, since_last_export, schema, json, quiet),
         Command::Inspect(InspectCommand::Car { file, network, json }) => reports::inspect_car(&file, &network, json),
         Command::Follow(args) => live::follow(args),
+        Command::Attach(args) => live::attach(args),
         Command::Devnet(args) => live::devnet(args),
         Command::Demo { dir } => reports::demo(dir),
         Command::Kinds { json } => {

@@ -260,6 +260,64 @@ pub fn miners(db: &Path, min_delay: f64, worst: usize, filter: &FilterArgs, out:
     Ok(ExitCode::SUCCESS)
 }
 
+pub fn finality(db: &Path, filter: &query::Filter, stall_s: f64, json: bool) -> Result<ExitCode> {
+    let conn = lsync_analyzers::open_existing(db)?;
+    let r = lsync_analyzers::finality::finality(&conn, filter, stall_s)?;
+    if json {
+        ok_on_pipe(output::print_json(&serde_json::to_string_pretty(&r)?))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if r.nodes.is_empty() {
+        anyhow::bail!("the database holds no finality records, blocks or head changes{}", filter.node.as_deref().map_or(String::new(), |n| format!(" for node {n}")));
+    }
+    let secs = |v: f64| format!("{v:.1}");
+    let mut o = String::new();
+    for n in &r.nodes {
+        o.push_str(&format!("Node {}: {} finality record(s)", n.node, n.records));
+        if let Some((a, b)) = n.instances {
+            o.push_str(&format!(", F3 instances {a}–{b}"));
+        }
+        if let (Some(f), Some(l)) = (&n.first, &n.last) {
+            o.push_str(&format!(", {f} — {l}"));
+        }
+        o.push('\n');
+        o.push_str(&format!(
+            "  finalized epoch {} · head {} · lag {} epoch(s)\n",
+            opt(&n.finalized_epoch),
+            opt(&n.head_height),
+            opt(&n.lag_epochs)
+        ));
+        if let Some(d) = &n.time_to_finality {
+            let mut t = table(&["blocks", "from", "p50 s", "p90 s", "p99 s", "max s"]);
+            t.add_row(vec![d.count.to_string(), n.measured_from.unwrap_or("").to_string(), secs(d.p50_s), secs(d.p90_s), secs(d.p99_s), secs(d.max_s)]);
+            o.push_str(&format!("Time to finality\n{t}\n"));
+        }
+        if n.stalls.is_empty() {
+            o.push_str(&format!("No stall (no gap over {} s between finality records)\n", secs(r.stall_threshold_s)));
+        } else {
+            let mut t = table(&["from", "to", "seconds", "last instance", "next", "finalized epoch", "head reached"]);
+            for s in &n.stalls {
+                t.add_row(vec![
+                    s.from.clone(),
+                    s.to.clone().unwrap_or_else(|| "(still stalled)".into()),
+                    secs(s.seconds),
+                    opt(&s.last_instance),
+                    opt(&s.next_instance),
+                    s.finalized_epoch.to_string(),
+                    opt(&s.head_height),
+                ]);
+            }
+            o.push_str(&format!("Stalls (no new finality for over {} s)\n{t}\n", secs(r.stall_threshold_s)));
+        }
+        for m in &n.missing {
+            o.push_str(&format!("Note: {m}\n"));
+        }
+        o.push('\n');
+    }
+    ok_on_pipe(output::print(o.trim_end()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn summary(db: &Path, node: Option<&str>, json: bool) -> Result<ExitCode> {
     let conn = lsync_analyzers::open_existing(db)?;
     let s = query::summary(&conn, node)?;

@@ -56,6 +56,7 @@ kinds! {
     WeightShrank => "weight_shrank": "head weight shrank due to equivocation (v1.25.0+)",
     HeadChange => "head_change": "journal `sync:head_change` record",
     BlockSeen => "block_seen": "`lsync follow`'s first sighting of a gossiped block (ms time, peer, duplicates, delay)",
+    Finality => "finality": "a tipset became final: `lsync attach`'s F3 certificate record, or go-f3's `reached a decision`",
     JournalOther => "journal_other": "any other journal record (System:Event kept, Data on request)",
     Malformed => "malformed": "a line that looks like Lotus output but could not be parsed",
     Unknown => "unknown": "a foreign line (Rust FFI, Go std-log, actor output, shell text)",

@@ -17,7 +17,7 @@ use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use records::{EVENT_BLOCK_SEEN, EVENT_HEAD_CHANGE, SYSTEM_LSYNC, SYSTEM_SYNC};
+use records::{EVENT_BLOCK_SEEN, EVENT_FINALITY, EVENT_HEAD_CHANGE, SYSTEM_LSYNC, SYSTEM_SYNC};
 
 /// How many physical lines a hard-wrapped record may span before it is given up as malformed.
 const MAX_WRAPPED_LINES: u32 = 32;
@@ -288,6 +288,14 @@ impl JournalParser {
                 };
             }
         }
+        if system == SYSTEM_LSYNC && event_name == EVENT_FINALITY {
+            if let Some(data) = rec.data {
+                return match finality(line, data.get()) {
+                    Ok(ev) => ev,
+                    Err(e) => malformed(line, 1, t, &format!("lsync:finality Data: {e}")),
+                };
+            }
+        }
         let mut ev = Event::new(EventKind::JournalOther, line, String::new());
         ev.ts = Some(ts);
         let raw_data = if self.opts.keep_raw { rec.data.or(rec.val).map(|d| d.get().to_string()) } else { None };
@@ -482,7 +490,9 @@ fn envelope_fast_path(line_no: u64, raw: &[u8], keep_raw: bool, names: &mut Vec<
     let (system, rest) = quoted(rest)?;
     let rest = rest.strip_prefix(b",\"Event\":\"")?;
     let (event, rest) = quoted(rest)?;
-    if (system == SYSTEM_SYNC && event == EVENT_HEAD_CHANGE) || (system == SYSTEM_LSYNC && event == EVENT_BLOCK_SEEN) {
+    if (system == SYSTEM_SYNC && event == EVENT_HEAD_CHANGE)
+        || (system == SYSTEM_LSYNC && (event == EVENT_BLOCK_SEEN || event == EVENT_FINALITY))
+    {
         return None;
     }
     let rest = rest.strip_prefix(b",\"Timestamp\":\"")?;
@@ -534,6 +544,33 @@ fn block_seen(line: u64, data: &str) -> Result<Event, String> {
     });
     ev.duration_ms = d.MsgFetchMs;
     ev.journal = Some(JournalMeta { system: Arc::from(SYSTEM_LSYNC), event: Arc::from(EVENT_BLOCK_SEEN), raw_data: None });
+    Ok(ev)
+}
+
+/// The text of a finality event: `F3 instance N: …` (the finality report reads the instance
+/// back from it), or `finalized …` when no F3 instance is known.
+pub fn finality_text(instance: Option<u64>, epoch: i64, base: Option<i64>, source: &str) -> String {
+    let base = base.map_or(String::new(), |b| format!(" (base {b})"));
+    match instance {
+        Some(i) => format!("F3 instance {i}: finalized epoch {epoch}{base} via {source}"),
+        None => format!("finalized epoch {epoch}{base} via {source}"),
+    }
+}
+
+/// The F3 instance a finality event's text names.
+pub fn finality_instance(text: &str) -> Option<u64> {
+    text.strip_prefix("F3 instance ")?.split(':').next()?.parse().ok()
+}
+
+/// A finality record: the event's time is when lsync first saw it; height the finalized epoch.
+fn finality(line: u64, data: &str) -> Result<Event, String> {
+    let d: records::FinalityData = serde_json::from_str(data).map_err(|e| e.to_string())?;
+    let ts = Timestamp::parse(&d.first_seen).map_err(|e| e.to_string())?;
+    let mut ev = Event::new(EventKind::Finality, line, finality_text(d.instance, d.epoch, d.base_epoch, &d.source));
+    ev.ts = Some(ts);
+    ev.cids = d.tipset.cids().iter().map(|c| c.to_string()).collect();
+    ev.height = Some(d.epoch);
+    ev.journal = Some(JournalMeta { system: Arc::from(SYSTEM_LSYNC), event: Arc::from(EVENT_FINALITY), raw_data: None });
     Ok(ev)
 }
 

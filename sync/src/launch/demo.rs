@@ -40,6 +40,11 @@ pub fn demo_args(dir: &Path) -> DevnetArgs {
         null_rounds: vec![],
         lying_peer: false,
         hostile_peer: false,
+        rpc: None,
+        rpc_drop: vec![],
+        notify_close: vec![],
+        f3_stall: vec![],
+        f3_lag: 5,
     }
 }
 

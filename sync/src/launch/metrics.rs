@@ -34,6 +34,14 @@ pub struct Metrics {
     /// Miners with a label of their own (the first [`MINER_LABELS`] seen); the rest are `other`.
     miners: std::collections::HashSet<String>,
     last: FollowStatus,
+    /// `attach` only: the RPC side and finality.
+    rpc_connected: Gauge,
+    reconnects: Counter,
+    notify_gaps: Counter,
+    blocks_seen: Counter,
+    finalized_epoch: Gauge,
+    finality_lag_epochs: Gauge,
+    last_attach: crate::rpc::AttachStatus,
 }
 
 /// Miners with their own `miner` label at most: a label per miner of mainnet's thousands would
@@ -69,6 +77,13 @@ impl Metrics {
             miners: Default::default(),
             last: FollowStatus::default(),
             registry: Registry::default(),
+            rpc_connected: Gauge::default(),
+            reconnects: Counter::default(),
+            notify_gaps: Counter::default(),
+            blocks_seen: Counter::default(),
+            finalized_epoch: Gauge::default(),
+            finality_lag_epochs: Gauge::default(),
+            last_attach: Default::default(),
         };
         registry.register("head_height", "Height of the heaviest tipset the follower holds", m.head_height.clone());
         registry.register("head_lag_seconds", "Wall clock minus the start of the head's epoch", m.head_lag_seconds.clone());
@@ -82,6 +97,48 @@ impl Metrics {
         registry.register("reorg_depth", "Tipsets reverted by each head change that reverted any (widenings and siblings: 1)", m.reorg_depth.clone());
         registry.register("block_delay_seconds", "First sighting minus the block's timestamp, by miner (the first 50 miners seen; the rest: other)", m.block_delay.clone());
         Metrics { registry, ..m }
+    }
+
+    /// The metrics of `lsync attach` (prefix `lsync_attach`): the head and its changes as for
+    /// `follow`, and the node connection, the gaps filled, the node's finality.
+    pub fn attach() -> Metrics {
+        let mut registry = Registry::with_prefix("lsync_attach");
+        let m = Metrics::new();
+        registry.register("head_height", "Height of the node's head", m.head_height.clone());
+        registry.register("head_lag_seconds", "Wall clock minus the head's timestamp", m.head_lag_seconds.clone());
+        registry.register("head_changes", "Head changes journaled, by class (extend, widen, sibling, reorg)", m.head_changes.clone());
+        registry.register("reorg_depth", "Tipsets reverted by each head change that reverted any", m.reorg_depth.clone());
+        registry.register("block_delay_seconds", "The node's arrival minus the block's timestamp, by miner (the first 50 miners seen; the rest: other)", m.block_delay.clone());
+        registry.register("rpc_connected", "1 while connected to the node's API", m.rpc_connected.clone());
+        registry.register("rpc_reconnects", "Reconnections to the node's API", m.reconnects.clone());
+        registry.register("notify_gaps", "Head changes missed while not subscribed, filled from ChainGetPath (or not)", m.notify_gaps.clone());
+        registry.register("blocks_seen", "Blocks the node received (SyncIncomingBlocks)", m.blocks_seen.clone());
+        registry.register("finalized_epoch", "The node's latest finalized epoch (F3, else ChainGetFinalizedTipSet)", m.finalized_epoch.clone());
+        registry.register("finality_lag_epochs", "Head height minus the finalized epoch", m.finality_lag_epochs.clone());
+        Metrics { registry, ..m }
+    }
+
+    /// Takes a new `attach` status snapshot.
+    pub fn update_attach(&mut self, s: &crate::rpc::AttachStatus) {
+        let grew = |new: u64, old: u64| new.saturating_sub(old);
+        self.head_height.set(s.head_height);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        if s.head_timestamp > 0 {
+            self.head_lag_seconds.set(now - s.head_timestamp as f64);
+        }
+        let (new, old) = (&s.head_changes, &self.last_attach.head_changes);
+        for (class, n, o) in [("extend", new.extend, old.extend), ("widen", new.widen, old.widen), ("sibling", new.sibling, old.sibling), ("reorg", new.reorg, old.reorg)] {
+            self.head_changes.get_or_create(&vec![("class".into(), class.into())]).inc_by(grew(n, o));
+        }
+        self.rpc_connected.set(i64::from(s.connected));
+        self.reconnects.inc_by(grew(s.reconnects, self.last_attach.reconnects));
+        self.notify_gaps.inc_by(grew(s.gaps, self.last_attach.gaps));
+        self.blocks_seen.inc_by(grew(s.blocks_seen, self.last_attach.blocks_seen));
+        if let Some(f) = s.finalized_epoch {
+            self.finalized_epoch.set(f);
+            self.finality_lag_epochs.set(s.head_height - f);
+        }
+        self.last_attach = s.clone();
     }
 
     /// Takes a new status snapshot.

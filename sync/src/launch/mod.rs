@@ -109,6 +109,67 @@ pub struct FollowArgs {
     pub metrics: Option<std::net::SocketAddr>,
 }
 
+/// Options of `lsync attach`.
+#[derive(Args, Debug, Clone)]
+pub struct AttachArgs {
+    /// The node's API as TOKEN:MULTIADDR (Lotus's FULLNODE_API_INFO form), a bare multiaddr
+    /// (then --token-file), or a URL. A token given here is visible to other users in `ps`:
+    /// prefer FULLNODE_API_INFO, --token-file or the repo's token file.
+    #[arg(long, value_name = "TOKEN:MULTIADDR")]
+    pub api: Option<String>,
+    /// A file holding the API token (for an --api without one).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// The node's Lotus repo, for its `api` and `token` files [default: $LOTUS_PATH, else
+    /// ~/.lotus]. Used when neither --api nor FULLNODE_API_INFO is given.
+    #[arg(long, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    /// Output directory, laid out like a Lotus repo: journal/.
+    #[arg(long, value_name = "DIR", default_value = "lsync-attach")]
+    pub repo_out: PathBuf,
+    /// Also ingest what is written into this database, every 10 s and at exit.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// Node name for --db.
+    #[arg(long, default_value = "lsync-attach")]
+    pub node: String,
+    /// Stop after this long (e.g. 90s, 10m, 1h).
+    #[arg(long = "for", value_name = "DURATION")]
+    pub run_for: Option<String>,
+    /// How often to poll the node's finality (F3).
+    #[arg(long, default_value = "5s", value_name = "DURATION")]
+    pub finality_poll: String,
+    /// Give up on a call (and the first connection) after this long.
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub timeout: String,
+    /// No status line.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Serve Prometheus metrics (head, lag, head changes by class, RPC connection, reconnects,
+    /// gaps, finality lag) at http://ADDR/metrics. Off by default; `--metrics` alone listens on
+    /// 127.0.0.1:9465.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9465")]
+    pub metrics: Option<std::net::SocketAddr>,
+}
+
+impl AttachArgs {
+    pub fn journal_dir(&self) -> PathBuf {
+        self.repo_out.join("journal")
+    }
+
+    /// The attach configuration: the endpoint found as Lotus's CLI finds it.
+    pub fn attach_config(&self, zone_offset_secs: i32) -> Result<crate::rpc::AttachConfig, LaunchError> {
+        let endpoint = crate::rpc::discover(self.api.as_deref(), self.token_file.as_deref(), self.repo.as_deref())
+            .map_err(|e| usage(e.to_string()))?;
+        let mut cfg = crate::rpc::AttachConfig::new(endpoint, self.journal_dir());
+        cfg.journal.zone_offset_secs = zone_offset_secs;
+        cfg.run_for = self.run_for.as_deref().map(|d| parse_duration(d, "--for")).transpose()?;
+        cfg.finality_poll = parse_duration(&self.finality_poll, "--finality-poll")?.max(Duration::from_millis(100));
+        cfg.call_timeout = parse_duration(&self.timeout, "--timeout")?.max(Duration::from_millis(100));
+        Ok(cfg)
+    }
+}
+
 /// A Go-style duration flag (`90s`, `5m`, `1h30m`).
 pub fn parse_duration(s: &str, flag: &str) -> Result<Duration, LaunchError> {
     let ms = lsync_core::go_text::parse_go_duration_ms(s)
@@ -285,6 +346,24 @@ pub struct DevnetArgs {
     /// flood of junk, and equivocating blocks (a miner's second block at a height).
     #[arg(long)]
     pub hostile_peer: bool,
+    /// Serve a Lotus-compatible JSON-RPC API at ADDR (a test double of a Lotus node:
+    /// ChainNotify, ChainGetPath, SyncIncomingBlocks, F3 certificates, …) and write `api` and
+    /// `token` into --out, Lotus's repo layout, so `lsync attach --repo OUT` finds it.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:0")]
+    pub rpc: Option<std::net::SocketAddr>,
+    /// The RPC endpoint drops every connection when epoch HEIGHT starts (repeatable).
+    #[arg(long, value_name = "HEIGHT")]
+    pub rpc_drop: Vec<i64>,
+    /// The RPC endpoint closes every ChainNotify channel at epoch HEIGHT, as Lotus does to a
+    /// subscriber 16 batches behind (repeatable).
+    #[arg(long, value_name = "HEIGHT")]
+    pub notify_close: Vec<i64>,
+    /// F3 stalls: no certificate for EPOCHS epochs from HEIGHT, e.g. 10:6.
+    #[arg(long, value_name = "HEIGHT:EPOCHS")]
+    pub f3_stall: Vec<String>,
+    /// F3 certificates finalize the head's ancestor this many epochs down.
+    #[arg(long, default_value_t = 5)]
+    pub f3_lag: i64,
 }
 
 fn pair<A: std::str::FromStr, B: std::str::FromStr>(s: &str, flag: &str, shape: &str) -> Result<(A, B), LaunchError> {
@@ -322,6 +401,16 @@ impl DevnetArgs {
         if self.hostile_peer {
             out.push(Scenario::HostilePeer);
         }
+        for at in &self.rpc_drop {
+            out.push(Scenario::RpcDrop { at: *at });
+        }
+        for at in &self.notify_close {
+            out.push(Scenario::NotifyClose { at: *at });
+        }
+        for p in &self.f3_stall {
+            let (at, epochs) = pair::<i64, u64>(p, "--f3-stall", "HEIGHT:EPOCHS")?;
+            out.push(Scenario::F3Stall { at, epochs });
+        }
         Ok(out)
     }
 
@@ -341,6 +430,8 @@ impl DevnetArgs {
         cfg.listen_base = self.listen_base;
         cfg.epochs = self.epochs;
         cfg.history = self.history;
+        cfg.rpc = self.rpc;
+        cfg.f3_lag = self.f3_lag;
         cfg.scenarios = self.scenarios()?;
         cfg.ground_truth_path = Some(self.out.join("ground-truth.json"));
         Ok(cfg)

@@ -83,6 +83,8 @@ pub struct AttachStatus {
     pub network: String,
     pub head_height: i64,
     pub head: Vec<Cid>,
+    /// The head's timestamp (Unix seconds): its lag is the wall clock minus this.
+    pub head_timestamp: u64,
     pub head_changes: ClassCounts,
     pub gaps: u64,
     pub reconnects: u64,
@@ -323,6 +325,7 @@ impl Attach {
     fn set_head(&mut self, head: TipSet) {
         self.stats.status.head_height = head.height();
         self.stats.status.head = head.cids().to_vec();
+        self.stats.status.head_timestamp = head.min_timestamp();
         self.head = Some(head);
         self.publish();
     }
