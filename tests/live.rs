@@ -36,12 +36,19 @@ fn strings(v: &Value) -> Vec<String> {
 
 /// Checks a follower's database against the devnet's ground truth.
 fn check_against_truth(db: &std::path::Path, truth: &Value) {
-    check_against_truth_within(db, truth, DELAY_TOLERANCE_MS, DELAY_OUTLIER_MS)
+    check_against_truth_within(db, truth, None, DELAY_TOLERANCE_MS, DELAY_OUTLIER_MS)
 }
 
 /// [`check_against_truth`] with other delay tolerances: `attach` records the node's arrival,
 /// which the devnet's RPC double reports through a JSON notification after the gossip.
-fn check_against_truth_within(db: &std::path::Path, truth: &Value, tolerance_ms: f64, outlier_ms: f64) {
+fn check_against_truth_within(db: &std::path::Path, truth: &Value, node: Option<&str>, tolerance_ms: f64, outlier_ms: f64) {
+    let lsync = |db: &std::path::Path, args: &[&str]| {
+        let mut a: Vec<&str> = args.to_vec();
+        if let Some(n) = node {
+            a.extend(["--node", n]);
+        }
+        lsync(db, &a)
+    };
     // Every head change, none missing or extra, in order.
     let got = lsync(db, &["reorgs", "--min-apply", "0", "--min-revert", "0", "--json"]).ok().json_lines();
     let want = truth["head_changes"].as_array().unwrap();
@@ -63,7 +70,9 @@ fn check_against_truth_within(db: &std::path::Path, truth: &Value, tolerance_ms:
         assert_eq!(r["class"], "reorg");
     }
     // Orphaned blocks are traced to the head change that reverted them.
-    for orphan in truth["orphaned"].as_array().unwrap() {
+    // Orphans that were head once (a branch a reorg reverted) are traced to that revert.
+    let applied: BTreeSet<&str> = want.iter().flat_map(|h| h["to"].as_array().unwrap().iter().filter_map(Value::as_str)).collect();
+    for orphan in truth["orphaned"].as_array().unwrap().iter().filter(|o| applied.contains(o.as_str().unwrap())) {
         let t = lsync(db, &["trace", orphan.as_str().unwrap(), "--json"]).ok().json();
         let stages: Vec<&str> = t["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
         assert!(stages.contains(&"journal_revert"), "orphan {orphan} not reverted: {stages:?}");
@@ -100,9 +109,36 @@ fn demo_runs_the_whole_pipeline_and_matches_the_ground_truth() {
         assert!(stdout.contains(section), "no {section} in:\n{stdout}");
     }
     let truth = truth(&dir);
-    check_against_truth(&dir.join("lsync.db"), &truth);
+    let db = dir.join("lsync.db");
+    for node in ["follower", "observer-b"] {
+        check_against_truth_within(&db, &truth, Some(node), DELAY_TOLERANCE_MS, DELAY_OUTLIER_MS);
+    }
+    // Orphans: exactly the ground truth's, each with its cause — the partition's minority
+    // blocks lost a reorg, height 7's block came after height 8's and was late.
+    let orphans = lsync(&db, &["orphans", "--node", "follower", "--json"]).ok().json_lines();
+    let got: BTreeSet<String> = orphans.iter().map(|o| o["cid"].as_str().unwrap().to_string()).collect();
+    let want: BTreeSet<String> = truth["orphaned"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
+    assert_eq!(got, want, "orphans vs the ground truth");
+    for o in &orphans {
+        let expected = if o["height"] == 7 { "late" } else { "lost_reorg" };
+        assert_eq!(o["attribution"], expected, "{o}");
+    }
+    // Two observers side by side: both saw every published block; miner 0's blocks (both are
+    // its peers) reached them within 10 ms of each other, the others reached observer-b
+    // relayed, one hop later.
+    let c = lsync(&db, &["compare", "--json"]).ok().json();
+    assert_eq!(c["nodes"], serde_json::json!(["follower", "observer-b"]));
+    let published: Vec<&Value> = truth["blocks"].as_array().unwrap().iter().filter(|b| b["published_ms"].is_number()).collect();
+    for p in &published {
+        let b = c["blocks"].as_array().unwrap().iter().find(|b| b["cid"] == p["cid"]).unwrap_or_else(|| panic!("{} not compared", p["cid"]));
+        assert_eq!(b["seen_by"], 2, "{b}");
+        if p["miner_index"] == 0 {
+            assert!(b["spread_ms"].as_f64().unwrap() <= 10.0, "miner 0's block reached its two peers {} ms apart: {b}", b["spread_ms"]);
+        }
+    }
+    assert!(c["reorgs"].as_array().unwrap().iter().any(|r| r["nodes"].as_array().unwrap().iter().all(|n| n[1][1] == 2)), "both went through the depth-2 reorg: {c}");
     // The late miner (index 2, 1500 ms) is the worst miner, near 1.5 s at p50.
-    let miners = lsync(&dir.join("lsync.db"), &["miners", "--json"]).ok().json_lines();
+    let miners = lsync(&dir.join("lsync.db"), &["miners", "--node", "follower", "--json"]).ok().json_lines();
     let late_miner = truth["blocks"].as_array().unwrap().iter().find(|b| b["miner_index"] == 2).unwrap()["miner"].as_str().unwrap().to_string();
     assert_eq!(miners[0]["miner"], late_miner.as_str());
     assert!((miners[0]["p50_delay_s"].as_f64().unwrap() - 1.5).abs() < 0.02, "{:?}", miners[0]);
@@ -310,7 +346,7 @@ fn devnet_rpc_attach_and_finality_as_separate_processes() {
     assert!(out.status.success(), "attach exited {:?}: {stderr}", out.status);
     assert!(stdout.contains("finality record(s) from F3GetLatestCertificate"), "{stdout}");
     let truth = truth(&devnet_dir);
-    check_against_truth_within(&db, &truth, 250.0, 500.0);
+    check_against_truth_within(&db, &truth, None, 250.0, 500.0);
     // The stall: F3 issued nothing for four epochs; at 1 s blocks and a 2.5 s threshold the
     // report finds exactly one stall (and none before or after it).
     let r = lsync(&db, &["finality", "--stall", "2500ms", "--json"]).ok().json();

@@ -6,10 +6,13 @@
 // `unsafe` only where rusqlite's virtual-table traits require it (`sql`), nowhere else.
 #![deny(unsafe_code)]
 
+pub mod chain_view;
+pub mod compare;
 pub mod export;
 pub mod finality;
 pub mod ingest;
 pub mod miners;
+pub mod orphans;
 pub mod query;
 mod read;
 pub mod rows;

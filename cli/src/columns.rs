@@ -9,6 +9,7 @@
 use std::io::Write;
 
 use lsync_analyzers::miners::MinerRow;
+use lsync_analyzers::orphans::OrphanRow;
 use lsync_analyzers::query::{EventRow, ReorgRow};
 use serde::ser::{SerializeMap, Serializer};
 
@@ -267,6 +268,31 @@ pub static MINERS: Report<MinerRow> = Report {
         cell("p95", |r| format!("{:.1}s", r.p95_delay_s)),
         cell("max", |r| format!("{:.1}s", r.max_delay_s)),
         cell("worst blocks", |r| worst_text(r, "\n")),
+    ],
+};
+
+pub static ORPHANS: Report<OrphanRow> = Report {
+    data: &[
+        col("node", |r| Cell::Str(&r.node)),
+        col("cid", |r| Cell::Str(&r.cid)),
+        col("height", |r| Cell::Int(r.height)),
+        col("miner", |r| str_or_null(&r.miner)),
+        col("first_seen", |r| str_or_null(&r.first_seen)),
+        col("seen_from", |r| Cell::Str(r.seen_from)),
+        col("peer", |r| str_or_null(&r.peer)),
+        col("delay_s", |r| float_or_null(r.delay_s)),
+        col("attribution", |r| Cell::Str(r.attribution)),
+        col("evidence", |r| Cell::Str(&r.evidence)),
+    ],
+    table: &[
+        cell("node", |r| r.node.clone()),
+        cell("height", |r| r.height.to_string()),
+        cell("block", |r| r.cid.clone()),
+        cell("miner", |r| opt(&r.miner)),
+        cell("first seen", |r| opt(&r.first_seen)),
+        cell("delay", |r| r.delay_s.map_or(String::new(), |d| format!("{d:.3}s"))),
+        cell("cause", |r| r.attribution.to_string()),
+        cell("evidence", |r| r.evidence.clone()),
     ],
 };
 

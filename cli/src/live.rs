@@ -351,5 +351,6 @@ pub fn run_demo_network(dir: &Path, quiet: bool) -> Result<(DemoRun, PathBuf)> {
     }
     let db = dir.join("lsync.db");
     ingest_quietly(&db, std::slice::from_ref(&run.repo), "follower")?;
+    ingest_quietly(&db, std::slice::from_ref(&run.second_repo), "observer-b")?;
     Ok((run, db))
 }

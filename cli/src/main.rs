@@ -193,6 +193,53 @@ enum Command {
         #[command(flatten)]
         db: DbArg,
     },
+    /// Blocks a node saw that never became part of its canonical chain, and why.
+    ///
+    /// A block is known from a first-seen record, a `new block over pubsub` line, or a tipset
+    /// in a log or journal; canonical is the final head's ancestry as the node's head changes
+    /// built it (exact with lsync's reorg paths, written by follow and attach; from Lotus's
+    /// own journal only the heads are known, and heights between a multi-tipset head change's
+    /// ends are left undecided). Each orphan gets the first cause its data shows, with the
+    /// evidence: from_future (seen over 1 s before its timestamp), lost_reorg (it was head;
+    /// a reorg reverted it), late (first seen after the head had moved past its height),
+    /// missed_sibling (seen after its height's tipset became head, never joined it),
+    /// never_synced (never selected as a sync target), unknown.
+    ///
+    /// Example: lsync orphans --node mynode --json
+    Orphans {
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[command(flatten)]
+        out: OutputArgs,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Several nodes side by side: per block, when each first saw it (and from which peer),
+    /// selected it, made it heaviest and journaled it, and the spread; per reorg, which nodes
+    /// went through it and how deep; per node, the lag from a block's timestamp to its head.
+    ///
+    /// Nodes are the names given to `ingest --node` (follow and attach repos, Lotus nodes).
+    /// Example: lsync compare --node east --node west --height 4921000
+    Compare {
+        /// Only these nodes (repeatable) [default: every node in the database].
+        #[arg(long = "node", value_name = "NODE")]
+        nodes: Vec<String>,
+        /// Only this block.
+        cid: Option<String>,
+        /// Only blocks (and reorgs) at this height.
+        #[arg(long)]
+        height: Option<i64>,
+        /// Only events at or after this time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only events at or before this time.
+        #[arg(long)]
+        until: Option<String>,
+        #[command(flatten)]
+        out: OutputArgs,
+        #[command(flatten)]
+        db: DbArg,
+    },
     /// Time to finality per block, the finality lag behind the head, and F3 stalls, per node.
     ///
     /// From `finality` events (`lsync attach` records each F3 certificate the node reports)
@@ -411,6 +458,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Reorgs { min_apply, min_revert, filter, out, db } => reports::reorgs(&db.db, min_apply, min_revert, &filter, out),
         Command::Miners { min_delay, worst, filter, out, db } => reports::miners(&db.db, min_delay, worst, &filter, out),
         Command::Summary { node, json, db } => reports::summary(&db.db, node.as_deref(), json),
+        Command::Orphans { filter, out, db } => reports::orphans(&db.db, &filter, out),
+        Command::Compare { nodes, cid, height, since, until, out, db } => {
+            let filter = FilterArgs { node: None, since, until }.to_filter()?;
+            let cid = cid.map(|c| lsync_core::cids::validate_cid(&c).map_err(|_| anyhow::anyhow!("{c:?} is not a valid CID"))).transpose()?;
+            reports::compare(&db.db, &filter, lsync_analyzers::compare::Selection { nodes, cid, height }, out)
+        }
         Command::Finality { stall, json, filter, db } => {
             let stall = lsync_sync::launch::parse_duration(&stall, "--stall")?;
             reports::finality(&db.db, &filter.to_filter()?, stall.as_secs_f64(), json)

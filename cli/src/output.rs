@@ -150,6 +150,12 @@ pub fn print(s: &str) -> std::io::Result<()> {
     print_raw(&inert(s))
 }
 
+/// Prints text whose fields were already made safe for where it goes (CSV fields escaped for a
+/// terminal by [`csv_field`], kept as bytes for a file or a pipe).
+pub fn print_raw_text(s: &str) -> std::io::Result<()> {
+    print_raw(s)
+}
+
 fn print_raw(s: &str) -> std::io::Result<()> {
     let stdout = std::io::stdout();
     let mut w = stdout.lock();

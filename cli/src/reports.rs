@@ -260,6 +260,103 @@ pub fn miners(db: &Path, min_delay: f64, worst: usize, filter: &FilterArgs, out:
     Ok(ExitCode::SUCCESS)
 }
 
+pub fn orphans(db: &Path, filter: &FilterArgs, out: OutputArgs) -> Result<ExitCode> {
+    let f = filter.to_filter()?;
+    let conn = lsync_analyzers::open_existing(db)?;
+    let (rows, notes) = lsync_analyzers::orphans::orphans(&conn, &f).context("finding orphans")?;
+    if notes.is_empty() {
+        anyhow::bail!("the database holds no head changes or blocks{}: ingest a node's journal and logs (or a follow/attach repo) first", f.node.as_deref().map_or(String::new(), |n| format!(" for node {n}")));
+    }
+    if let Some(done) = print_data(&columns::ORPHANS, &rows, out)? {
+        return Ok(done);
+    }
+    let mut o = if rows.is_empty() { "No orphaned block.".to_string() } else { format!("{}\n{} orphaned block(s)", columns::ORPHANS.table(&rows), rows.len()) };
+    for n in &notes {
+        let chain = if n.exact_chain { "exact (lsync reorg paths)" } else { "heads only (Lotus journal: heights inside multi-tipset head changes undecided)" };
+        o.push_str(&format!("\nnode {}: canonical chain {chain}, head {}; {} block(s) known, {} undecided (above the head or at uncovered heights)", n.node, output::opt(&n.head_height), n.blocks_known, n.undecided));
+    }
+    ok_on_pipe(output::print(&o))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A CID cut for a table cell: its first 16 characters (enough for `lsync trace`).
+fn short_cid(c: &str) -> String {
+    if c.len() > 18 {
+        format!("{}…", &c[..16])
+    } else {
+        c.to_string()
+    }
+}
+
+pub fn compare(db: &Path, filter: &query::Filter, sel: lsync_analyzers::compare::Selection, out: OutputArgs) -> Result<ExitCode> {
+    let conn = lsync_analyzers::open_existing(db)?;
+    let known = lsync_analyzers::chain_view::node_views(&conn, &query::Filter::default())?.into_iter().map(|v| v.node).collect::<Vec<_>>();
+    for n in &sel.nodes {
+        if !known.contains(n) {
+            anyhow::bail!("no node {n:?} in {} (it has: {})", db.display(), known.join(", "));
+        }
+    }
+    let c = lsync_analyzers::compare::compare(&conn, filter, &sel)?;
+    if c.nodes.is_empty() {
+        anyhow::bail!("the database holds no blocks or head changes to compare");
+    }
+    if out.json {
+        ok_on_pipe(output::print_json(&serde_json::to_string_pretty(&c)?))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let ms = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:+.1}"));
+    if out.csv {
+        let mut header = vec!["height".to_string(), "cid".into(), "miner".into(), "seen_by".into(), "spread_ms".into()];
+        for n in &c.nodes {
+            header.extend([format!("{n}_first_seen"), format!("{n}_after_first_ms"), format!("{n}_peer"), format!("{n}_head_ms")]);
+        }
+        let tty = std::io::stdout().is_terminal();
+        let mut o = header.iter().map(|h| output::csv_field(h, tty)).collect::<Vec<_>>().join(",");
+        for b in &c.blocks {
+            let mut row = vec![output::opt(&b.height), b.cid.clone(), output::opt(&b.miner), b.seen_by.to_string(), b.spread_ms.map_or(String::new(), |v| format!("{v:.3}"))];
+            for t in &b.nodes {
+                row.extend([output::opt(&t.first_seen), t.after_first_ms.map_or(String::new(), |v| format!("{v:.3}")), output::opt(&t.peer), t.head_ms.map_or(String::new(), |v| format!("{v:.3}"))]);
+            }
+            o.push('\n');
+            o.push_str(&row.iter().map(|f| output::csv_field(f, tty)).collect::<Vec<_>>().join(","));
+        }
+        ok_on_pipe(output::print_raw_text(&o))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut heads: Vec<String> = vec!["height".into(), "block".into(), "miner".into()];
+    heads.extend(c.nodes.iter().map(|n| format!("{n}: seen / head ms")));
+    heads.push("spread ms".into());
+    let mut t = table(&heads.iter().map(String::as_str).collect::<Vec<_>>());
+    for b in &c.blocks {
+        let mut row = vec![output::opt(&b.height), short_cid(&b.cid), output::opt(&b.miner)];
+        for n in &b.nodes {
+            row.push(if n.first_seen.is_some() { format!("{} / {}", ms(n.after_first_ms), n.head_ms.map_or("—".into(), |v| format!("{v:.1}"))) } else { "not seen".into() });
+        }
+        row.push(b.spread_ms.map_or("—".into(), |v| format!("{v:.1}")));
+        t.add_row(row);
+    }
+    let mut o = format!("Blocks: first sighting after the earliest node's, and the node's head including it after its own sighting (ms)\n{t}\n");
+    if !c.reorgs.is_empty() {
+        let mut heads: Vec<String> = vec!["to height".into(), "new head".into()];
+        heads.extend(c.nodes.iter().cloned());
+        let mut t = table(&heads.iter().map(String::as_str).collect::<Vec<_>>());
+        for r in &c.reorgs {
+            let mut row = vec![r.to_height.to_string(), r.to.iter().map(|c| short_cid(c)).collect::<Vec<_>>().join(" ")];
+            row.extend(r.nodes.iter().map(|(_, x)| x.as_ref().map_or("—".to_string(), |(at, depth)| format!("reverted {depth} at {at}"))));
+            t.add_row(row);
+        }
+        o.push_str(&format!("\nHead changes that reverted tipsets, per node\n{t}\n"));
+    }
+    let mut t = table(&["node", "blocks", "lag p50 s", "p95 s", "max s"]);
+    for l in &c.lags {
+        let f = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.3}"));
+        t.add_row(vec![l.node.clone(), l.blocks.to_string(), f(l.p50_s), f(l.p95_s), f(l.max_s)]);
+    }
+    o.push_str(&format!("\nLag: the node's head includes a block − the block's timestamp\n{t}"));
+    ok_on_pipe(output::print(&o))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn finality(db: &Path, filter: &query::Filter, stall_s: f64, json: bool) -> Result<ExitCode> {
     let conn = lsync_analyzers::open_existing(db)?;
     let r = lsync_analyzers::finality::finality(&conn, filter, stall_s)?;

@@ -298,7 +298,9 @@ impl JournalParser {
         }
         let mut ev = Event::new(EventKind::JournalOther, line, String::new());
         ev.ts = Some(ts);
-        let raw_data = if self.opts.keep_raw { rec.data.or(rec.val).map(|d| d.get().to_string()) } else { None };
+        // lsync's own records (reorg paths, anchors, gaps) are always kept: they are few and
+        // what `orphans` and the report read.
+        let raw_data = if self.opts.keep_raw || system == SYSTEM_LSYNC { rec.data.or(rec.val).map(|d| d.get().to_string()) } else { None };
         ev.journal = Some(JournalMeta { system: Arc::from(system), event: Arc::from(event_name.as_ref()), raw_data });
         ev
     }
@@ -514,7 +516,7 @@ fn envelope_fast_path(line_no: u64, raw: &[u8], keep_raw: bool, names: &mut Vec<
     // journal_other rows keep System/Event in their own columns; no text is needed.
     let mut ev = Event::new(EventKind::JournalOther, line_no, String::new());
     ev.ts = Some(ts);
-    let raw_data = if keep_raw { Some(String::from_utf8_lossy(data).into_owned()) } else { None };
+    let raw_data = if keep_raw || system == SYSTEM_LSYNC { Some(String::from_utf8_lossy(data).into_owned()) } else { None };
     ev.journal = Some(JournalMeta { system: intern(names, system), event: intern(names, event), raw_data });
     Some(ev)
 }

@@ -77,6 +77,10 @@ pub enum Scenario {
     /// hostile peer (gossipsub graylists it after a handful of invalid messages) and keep its
     /// honest peers. Like the liar, the hostile peer is the last address and miner entry.
     HostilePeer,
+    /// Epoch `at`'s block is published `delay_ms` after its epoch start (more than a block
+    /// time: after epoch `at + 1`'s block, which builds on the tipset before it and outweighs
+    /// it). A late block a follower sees but never takes: an orphan by lateness.
+    LateOrphan { at: i64, delay_ms: u64 },
     /// The RPC endpoint drops every connection when epoch `at` starts (a node restart, a
     /// proxy's idle cut): clients reconnect, resubscribe and fill the gap.
     RpcDrop { at: i64 },
@@ -287,7 +291,7 @@ fn validate_config(cfg: &DevnetConfig) -> Result<u64, DevnetError> {
     let history = cfg.history as i64;
     for s in &cfg.scenarios {
         let at = match s {
-            Scenario::Widen { at, .. } | Scenario::PartitionHeal { at, .. } | Scenario::NullRounds { at, .. } => Some(*at),
+            Scenario::Widen { at, .. } | Scenario::PartitionHeal { at, .. } | Scenario::NullRounds { at, .. } | Scenario::LateOrphan { at, .. } => Some(*at),
             _ => None,
         };
         if let Some(at) = at.filter(|at| *at <= history) {
@@ -317,6 +321,11 @@ fn validate_config(cfg: &DevnetConfig) -> Result<u64, DevnetError> {
                     return Err(DevnetError::Config(format!(
                         "{s:?}: needs two miners, a height ≥ 1 and a depth ≥ 1"
                     )));
+                }
+            }
+            Scenario::LateOrphan { at, delay_ms } => {
+                if *at < 1 || *delay_ms < bt_ms || *delay_ms >= 3 * bt_ms {
+                    return Err(DevnetError::Config(format!("{s:?}: a height ≥ 1 and a delay of one to three block times")));
                 }
             }
             Scenario::NullRounds { at, count } => {

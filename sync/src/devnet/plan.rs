@@ -280,7 +280,25 @@ pub fn plan(
         } else {
             pick(seed, "leader", h, miners)
         };
-        let (cid, header) = live(&mut msgs, seed, &tip, gts, block_time_secs, h, leader, 1, "main")?;
+        if let Some(delay_ms) = scenarios.iter().find_map(|s| match s {
+            Scenario::LateOrphan { at, delay_ms } if *at == h => Some(*delay_ms),
+            _ => None,
+        }) {
+            // Published after the next epoch's block, which does not build on it: an orphan.
+            let (cid, header) = live(&mut msgs, seed, &tip, gts, block_time_secs, h, leader, 1, "late-orphan")?;
+            blocks.push(PlannedBlock {
+                cid,
+                header,
+                miner: leader,
+                publish_offset_ms: offset(leader, delay_ms),
+                history: false,
+                messages: msgs.remove(&cid).unwrap_or_default(),
+            });
+            continue;
+        }
+        // The block after a late orphan wins twice, so it outweighs the orphan (same parent).
+        let wins = if scenarios.iter().any(|s| matches!(s, Scenario::LateOrphan { at, .. } if *at == h - 1)) { 2 } else { 1 };
+        let (cid, header) = live(&mut msgs, seed, &tip, gts, block_time_secs, h, leader, wins, "main")?;
         let mut epoch_blocks = vec![(cid, header.clone())];
         blocks.push(PlannedBlock {
             cid,

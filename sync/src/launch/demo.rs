@@ -14,6 +14,8 @@ pub struct DemoRun {
     pub dir: PathBuf,
     /// The follower's repo (journal/ and daemon.log), ready to ingest.
     pub repo: PathBuf,
+    /// A second observer's repo: peered with one miner only, so it hears most blocks relayed.
+    pub second_repo: PathBuf,
     pub truth: GroundTruth,
     /// A canonical block of the late miner.
     pub late_block: Option<String>,
@@ -24,7 +26,9 @@ pub struct DemoRun {
 }
 
 /// The demo's network: 3 miners, 2 s blocks; a partition at height 4 that heals after 2
-/// epochs (a depth-2 reorg), miner 2 publishing 1.5 s late, a late block widening height 9.
+/// epochs (a depth-2 reorg), miner 2 publishing 1.5 s late, height 7's block published 2.5 s
+/// late (after height 8's, which does not build on it: an orphan by lateness), a late block
+/// widening height 10.
 pub fn demo_args(dir: &Path) -> DevnetArgs {
     DevnetArgs {
         miners: 3,
@@ -36,8 +40,9 @@ pub fn demo_args(dir: &Path) -> DevnetArgs {
         out: dir.to_path_buf(),
         partition: vec!["4:2".into()],
         late_miner: vec!["2:1500".into()],
-        widen: vec!["9:600".into()],
+        widen: vec!["10:600".into()],
         null_rounds: vec![],
+        late_orphan: vec!["7:2500".into()],
         lying_peer: false,
         hostile_peer: false,
         rpc: None,
@@ -57,6 +62,7 @@ pub fn run_demo_network(dir: &Path) -> Result<DemoRun, LaunchError> {
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     cfg.ready = Some(ready_tx);
     let repo = dir.join("follower");
+    let second = dir.join("observer-b");
     let journal_dir = repo.join("journal");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -83,14 +89,25 @@ pub fn run_demo_network(dir: &Path) -> Result<DemoRun, LaunchError> {
         // Warn about every block a full second late (Lotus: > 5 s), so the demo's late miner
         // shows in the Lotus-format log as well as in lsync's millisecond first-seen records.
         fc.follower.large_delay_secs = 0;
+        // The second observer: the same, but peered with miner 0 only.
+        let mut fc2 = ready.follow_config(second.join("journal"));
+        fc2.log_path = Some(second.join("daemon.log"));
+        fc2.follower.large_delay_secs = 0;
+        fc2.bootstrap.truncate(1);
         let (follow_stop_tx, follow_stop_rx) = tokio::sync::oneshot::channel::<()>();
         let follower = tokio::spawn(run_follow(fc, async move {
             let _ = follow_stop_rx.await;
         }));
+        let (second_stop_tx, second_stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let second_follower = tokio::spawn(run_follow(fc2, async move {
+            let _ = second_stop_rx.await;
+        }));
         let truth = devnet.await.map_err(|e| LaunchError::Devnet(e.to_string()))?.map_err(|e| LaunchError::Devnet(e.to_string()))?;
         // A graceful stop: the follower flushes its pending first-seen records and its log.
         let _ = follow_stop_tx.send(());
+        let _ = second_stop_tx.send(());
         follower.await.map_err(|e| LaunchError::Devnet(e.to_string()))??;
+        second_follower.await.map_err(|e| LaunchError::Devnet(e.to_string()))??;
         drop(devnet_stop_tx);
         Ok::<_, LaunchError>((truth, miners))
     })?;
@@ -101,5 +118,5 @@ pub fn run_demo_network(dir: &Path) -> Result<DemoRun, LaunchError> {
         .map(|b| b.cid.clone())
         .next();
     let orphan = truth.orphaned.first().cloned();
-    Ok(DemoRun { dir: dir.to_path_buf(), repo, truth, late_block, orphan, miners })
+    Ok(DemoRun { dir: dir.to_path_buf(), repo, second_repo: second, truth, late_block, orphan, miners })
 }

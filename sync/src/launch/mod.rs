@@ -334,6 +334,10 @@ pub struct DevnetArgs {
     /// A second block joins the tipset at HEIGHT DELAY_MS later, e.g. 7:500.
     #[arg(long, value_name = "HEIGHT:DELAY_MS")]
     pub widen: Vec<String>,
+    /// The block at HEIGHT is published DELAY_MS late — after the next epoch's block, which
+    /// outweighs it: an orphan by lateness, e.g. 8:2500 (one to three block times).
+    #[arg(long, value_name = "HEIGHT:DELAY_MS")]
+    pub late_orphan: Vec<String>,
     /// COUNT null rounds from HEIGHT, e.g. 10:2.
     #[arg(long, value_name = "HEIGHT:COUNT")]
     pub null_rounds: Vec<String>,
@@ -390,6 +394,10 @@ impl DevnetArgs {
         for p in &self.widen {
             let (at, delay_ms) = pair::<i64, u64>(p, "--widen", "HEIGHT:DELAY_MS")?;
             out.push(Scenario::Widen { at, delay_ms });
+        }
+        for p in &self.late_orphan {
+            let (at, delay_ms) = pair::<i64, u64>(p, "--late-orphan", "HEIGHT:DELAY_MS")?;
+            out.push(Scenario::LateOrphan { at, delay_ms });
         }
         for p in &self.null_rounds {
             let (at, count) = pair::<i64, u64>(p, "--null-rounds", "HEIGHT:COUNT")?;
