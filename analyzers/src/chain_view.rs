@@ -51,9 +51,22 @@ pub struct BlockFacts {
     pub reverted: Option<(i64, i64, String, u64)>,
 }
 
+/// One head change's path, as lsync's `reorg_path` records it: (height, CIDs) of each tipset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathRecord {
+    pub ts_ns: i64,
+    pub fork_point: (i64, Vec<String>),
+    /// Old head first.
+    pub revert: Vec<(i64, Vec<String>)>,
+    /// Oldest first.
+    pub apply: Vec<(i64, Vec<String>)>,
+}
+
 /// One node's chain and blocks.
 #[derive(Debug, Clone, Default)]
 pub struct NodeView {
+    /// Every reorg path (when the data has them), in order.
+    pub paths: Vec<PathRecord>,
     pub node: String,
     /// Bottom (oldest) first.
     pub chain: Vec<ChainEntry>,
@@ -190,6 +203,13 @@ fn view(node: String, rows: &[EventRow]) -> NodeView {
                         }
                     }
                 }
+                let known = |l: Vec<(Option<i64>, Option<Vec<String>>)>| l.into_iter().filter_map(|(h, c)| Some((h?, c?))).collect();
+                v.paths.push(PathRecord {
+                    ts_ns: ts,
+                    fork_point: (d["ForkPointHeight"].as_i64().unwrap_or(-1), cid_list(&d["ForkPoint"])),
+                    revert: known(list("Revert")),
+                    apply: known(list("Apply")),
+                });
                 apply(&mut v, ts, list("Revert"), list("Apply"), &r.file, r.line);
                 v.head_moves.push((ts, d["ToHeight"].as_i64().unwrap_or(0), d["Revert"].as_array().map_or(0, |a| a.len() as i64), cid_list(&d["To"])));
             }

@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod miners;
 pub mod orphans;
 pub mod query;
+pub mod report;
 mod read;
 pub mod rows;
 pub mod segment;

@@ -7,6 +7,7 @@ mod columns;
 mod export;
 mod live;
 mod output;
+mod report;
 mod reports;
 mod sql;
 
@@ -190,6 +191,29 @@ enum Command {
         filter: FilterArgs,
         #[command(flatten)]
         out: OutputArgs,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// One self-contained HTML page of everything: summary cards, head height over time with
+    /// reorg/widen/sibling markers, a picture of the chain around every reorg and orphan (with
+    /// first-seen delays and links to each block's trace), per-miner delay curves, first
+    /// sightings node by node, sync-worker and target→heaviest distributions, finality, and
+    /// per-block traces.
+    ///
+    /// Everything is inline (CSS, SVG; no script, nothing fetched): it opens from file://,
+    /// offline, and can be mailed. Large databases are aggregated and sampled, and the page
+    /// says what was cut. An existing --out that is not an lsync report is not overwritten.
+    ///
+    /// Example: lsync report --out report.html && xdg-open report.html
+    Report {
+        /// Where to write the page.
+        #[arg(long, default_value = "lsync-report.html")]
+        out: PathBuf,
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// No timing line.
+        #[arg(long, short)]
+        quiet: bool,
         #[command(flatten)]
         db: DbArg,
     },
@@ -459,6 +483,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Miners { min_delay, worst, filter, out, db } => reports::miners(&db.db, min_delay, worst, &filter, out),
         Command::Summary { node, json, db } => reports::summary(&db.db, node.as_deref(), json),
         Command::Orphans { filter, out, db } => reports::orphans(&db.db, &filter, out),
+        Command::Report { out, filter, quiet, db } => report::run(&db.db, &out, &filter.to_filter()?, quiet),
         Command::Compare { nodes, cid, height, since, until, out, db } => {
             let filter = FilterArgs { node: None, since, until }.to_filter()?;
             let cid = cid.map(|c| lsync_core::cids::validate_cid(&c).map_err(|_| anyhow::anyhow!("{c:?} is not a valid CID"))).transpose()?;

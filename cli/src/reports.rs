@@ -527,10 +527,10 @@ pub fn demo(dir: Option<PathBuf>) -> Result<ExitCode> {
             tmp
         }
     };
-    eprintln!("lsync demo: a devnet (3 miners, 2 s blocks, a partition that heals, a late miner, a widened tipset), lsync follow, ingest — about 40 s…");
+    eprintln!("lsync demo: a devnet (3 miners, 2 s blocks, a partition that heals, a late miner, a block orphaned by lateness, a widened tipset), two lsync follow observers, ingest, report — about 40 s…");
     let (run, db) = crate::live::run_demo_network(&dir, false)?;
     println!(
-        "\nThe devnet produced {} blocks; {} were orphaned by the reorg; the follower's journal and log are in {}.\n",
+        "\nThe devnet produced {} blocks; {} were orphaned (by the reorg and by lateness); the follower's journal and log are in {}.\n",
         run.truth.blocks.len(),
         run.truth.orphaned.len(),
         run.repo.display()
@@ -547,6 +547,10 @@ pub fn demo(dir: Option<PathBuf>) -> Result<ExitCode> {
         println!("\n== lsync trace {late}   (from the late miner)");
         trace(&db, late, None, false)?;
     }
-    println!("\nDatabase: {}   (try: lsync summary --db {})", db.display(), db.display());
+    let page = dir.join("lsync-report.html");
+    println!("\n== lsync report");
+    crate::report::run(&db, &page, &query::Filter::default(), true)?;
+    println!("\nDatabase: {}   (try: lsync summary --db {}; lsync orphans; lsync compare)", db.display(), db.display());
+    println!("Report:   {}   (open it in a browser)", page.display());
     Ok(ExitCode::SUCCESS)
 }
