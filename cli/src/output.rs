@@ -1,15 +1,23 @@
 //! Printing helpers: human tables (comfy-table), CSV, JSON lines.
 
 use comfy_table::{presets, Cell, ContentArrangement, Table};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
-/// A table with lsync's style. Width is not adapted to the terminal, so output is stable in
-/// pipes and golden files.
+/// A table with lsync's style. On a terminal it fits the terminal's width (`COLUMNS` when
+/// set, else the terminal's size), wrapping cells; in a pipe or a file it is not adapted, so
+/// output is stable for scripts and golden files.
 pub fn table(headers: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_style(presets::UTF8_FULL_CONDENSED);
-    t.force_no_tty();
-    t.set_content_arrangement(ContentArrangement::Disabled);
+    if std::io::stdout().is_terminal() {
+        t.set_content_arrangement(ContentArrangement::Dynamic);
+        if let Some(w) = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<u16>().ok()).filter(|w| *w >= 20) {
+            t.set_width(w);
+        }
+    } else {
+        t.force_no_tty();
+        t.set_content_arrangement(ContentArrangement::Disabled);
+    }
     t.set_header(headers.iter().map(Cell::new));
     t
 }
