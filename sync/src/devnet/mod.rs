@@ -81,8 +81,8 @@ pub enum Scenario {
     /// time: after epoch `at + 1`'s block, which builds on the tipset before it and outweighs
     /// it). A late block a follower sees but never takes: an orphan by lateness.
     LateOrphan { at: i64, delay_ms: u64 },
-    /// The RPC endpoint drops every connection when epoch `at` starts (a node restart, a
-    /// proxy's idle cut): clients reconnect, resubscribe and fill the gap.
+    /// The RPC endpoint drops every connection when epoch `at` starts and refuses new ones for
+    /// one and a half epochs (a node restart): clients reconnect, resubscribe and fill the gap.
     RpcDrop { at: i64 },
     /// The RPC endpoint closes every ChainNotify channel when epoch `at` starts, the socket
     /// staying up: what Lotus does to a subscriber more than 16 batches behind.
@@ -394,6 +394,7 @@ pub async fn run_devnet(
                 f3: Mutex::new(rpc::F3State::default()),
                 syncs: Mutex::new(Default::default()),
                 next_worker: Mutex::new(0),
+                down_until_ms: std::sync::atomic::AtomicI64::new(0),
             });
             let server = tokio::spawn(rpc::serve(listener, Arc::clone(&node)));
             Some((node, local, server))
@@ -481,6 +482,9 @@ pub async fn run_devnet(
                 for s in &scenarios {
                     match s {
                         Scenario::RpcDrop { at } if *at == h => {
+                            // Down for one and a half epochs: the head moves while it is.
+                            let until = now_ms() + (block_time_secs * 1500) as i64;
+                            node.down_until_ms.store(until, std::sync::atomic::Ordering::Relaxed);
                             let _ = node.events.send(rpc::NodeEvent::Drop);
                         }
                         Scenario::NotifyClose { at } if *at == h => {

@@ -65,6 +65,9 @@ pub(crate) struct RpcNode {
     /// Finished sync "workers", one per head change (SyncState's last three).
     pub(crate) syncs: Mutex<VecDeque<Value>>,
     pub(crate) next_worker: Mutex<u64>,
+    /// After a scripted drop the node stays unreachable until then (Unix ms): a restart takes
+    /// a while, and the head moves meanwhile.
+    pub(crate) down_until_ms: std::sync::atomic::AtomicI64,
 }
 
 /// Certificates so far.
@@ -269,6 +272,11 @@ impl RpcNode {
 pub(crate) async fn serve(listener: TcpListener, node: Arc<RpcNode>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
+        if crate::p2p::node::now_ms() < node.down_until_ms.load(std::sync::atomic::Ordering::Relaxed) {
+            // Down: the connection is closed at once, as a restarting daemon's port refuses.
+            drop(stream);
+            continue;
+        }
         let node = Arc::clone(&node);
         tokio::spawn(async move {
             let _ = connection(stream, node).await;

@@ -235,11 +235,14 @@ pub struct FollowStats {
     pub resumed_from: Option<(i64, Vec<Cid>)>,
     /// Where the chain starts (the resumed head, genesis, or a recent tipset), and why.
     pub anchor: Option<AnchorInfo>,
-    /// Gossipsub's score of each peer still connected at the end (negative: penalised, e.g.
-    /// for invalid messages; below −2,500 its messages are ignored).
+    /// Gossipsub's score of every peer met, as last seen while it was connected (negative:
+    /// penalised, e.g. for invalid messages; below −2,500 its messages are ignored).
     pub peer_scores: std::collections::BTreeMap<String, f64>,
     /// Peers connected at the end.
     pub peers_at_end: usize,
+    /// Connections this follower closed itself (over the peer limit, or a peer on another
+    /// network); peers that left on their own are not counted.
+    pub connections_closed: u64,
 }
 
 #[derive(Debug, Error)]
@@ -673,6 +676,7 @@ impl Driver {
     fn ban(&mut self, peer: PeerId) {
         self.stats.genesis_mismatches += 1;
         self.banned.insert(peer);
+        self.stats.connections_closed += 1;
         let _ = self.swarm.disconnect_peer_id(peer);
         self.publish_status();
     }
@@ -689,6 +693,7 @@ impl Driver {
             } => {
                 self.dialing.remove(&connection_id);
                 if self.banned.contains(&peer_id) {
+                    self.stats.connections_closed += 1;
                     self.swarm.close_connection(connection_id);
                     return Ok(());
                 }
@@ -704,6 +709,7 @@ impl Driver {
                 }
                 let peers = self.swarm.connected_peers().count();
                 if num_established.get() > 2 || (!is_bootstrap && peers > self.cfg.max_peers) {
+                    self.stats.connections_closed += 1;
                     self.swarm.close_connection(connection_id);
                 }
                 self.publish_status();
@@ -1306,6 +1312,7 @@ impl Driver {
 
     fn on_tick(&mut self) -> Result<(), FollowError> {
         self.redial();
+        self.note_scores();
         self.expire_msg_fetches()?;
         if matches!(self.state, State::Anchoring(_)) {
             self.advance_anchoring()?;
@@ -1315,6 +1322,16 @@ impl Driver {
         self.journal.sync_if_due(now_nanos())?;
         self.publish_status();
         Ok(())
+    }
+
+    /// The scores of the peers connected now (kept after they leave).
+    fn note_scores(&mut self) {
+        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        for peer in peers {
+            if let Some(score) = self.swarm.behaviour().gossipsub.peer_score(&peer) {
+                self.stats.peer_scores.insert(peer.to_string(), score);
+            }
+        }
     }
 
     fn redial(&mut self) {
@@ -1405,13 +1422,8 @@ impl Driver {
             })?;
         }
         self.journal.sync_now(now_nanos())?;
-        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
-        self.stats.peers_at_end = peers.len();
-        for peer in peers {
-            if let Some(score) = self.swarm.behaviour().gossipsub.peer_score(&peer) {
-                self.stats.peer_scores.insert(peer.to_string(), score);
-            }
-        }
+        self.stats.peers_at_end = self.swarm.connected_peers().count();
+        self.note_scores();
         let head = self.head().clone();
         self.stats.head_height = head.height();
         self.stats.head = head.cids().to_vec();
