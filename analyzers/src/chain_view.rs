@@ -67,6 +67,9 @@ pub struct PathRecord {
 pub struct NodeView {
     /// Every reorg path (when the data has them), in order.
     pub paths: Vec<PathRecord>,
+    /// Heads-only data: the known tipsets each head change reverted (old head first), with
+    /// the fork point below them when it is known — the reverted branches a picture can show.
+    pub reverted_runs: Vec<PathRecord>,
     pub node: String,
     /// Bottom (oldest) first.
     pub chain: Vec<ChainEntry>,
@@ -162,12 +165,20 @@ fn view(node: String, rows: &[EventRow]) -> NodeView {
     let mut pops_at: HashMap<String, (i64, i64, String, u64)> = HashMap::new();
     let mut apply = |v: &mut NodeView, ts: i64, revert: Vec<(Option<i64>, Option<Vec<String>>)>, applied: Vec<(Option<i64>, Option<Vec<String>>)>, file: &str, line: u64| {
         let depth = revert.len() as i64;
+        let mut run = Vec::new();
         for _ in 0..revert.len() {
             if let Some(e) = v.chain.pop() {
+                if let (Some(h), Some(c)) = (e.height, &e.cids) {
+                    run.push((h, c.clone()));
+                }
                 for c in e.cids.into_iter().flatten() {
                     pops_at.entry(c).or_insert((ts, depth, file.to_string(), line));
                 }
             }
+        }
+        if !v.exact && !run.is_empty() {
+            let fork_point = v.chain.last().and_then(|e| Some((e.height?, e.cids.clone()?))).unwrap_or((-1, Vec::new()));
+            v.reverted_runs.push(PathRecord { ts_ns: ts, fork_point, revert: run, apply: Vec::new() });
         }
         for (height, cids) in applied {
             if let Some(cs) = &cids {

@@ -77,7 +77,21 @@ pub struct FinalityReport {
 
 /// The report over `f` (node, time range), a stall being no new finality for `stall_s`.
 pub fn finality(conn: &Connection, f: &Filter, stall_s: f64) -> Result<FinalityReport> {
-    let rows = events(conn, &Filter { kinds: vec![EventKind::Finality, EventKind::BlockSeen, EventKind::HeadChange], all_kinds: false, limit: None, cid: None, ..f.clone() })?;
+    // Finality records first: without any there is nothing to time, and with some only the
+    // blocks and head changes of their time span (plus an hour before) are read — not a whole
+    // journal's.
+    let fin_rows = events(conn, &Filter { kinds: vec![EventKind::Finality], all_kinds: false, limit: None, cid: None, ..f.clone() })?;
+    let span = fin_rows.iter().filter_map(|r| r.ts_ns).fold(None, |acc: Option<(i64, i64)>, t| Some(acc.map_or((t, t), |(a, b)| (a.min(t), b.max(t)))));
+    let mut rows = fin_rows;
+    if let Some((first, _)) = span {
+        let since = lsync_core::Timestamp::from_unix_nanos(first - 3_600_000_000_000, 0, 3);
+        let since = match f.since {
+            Some(s) if s.unix_nanos > since.unix_nanos => s,
+            _ => since,
+        };
+        rows.extend(events(conn, &Filter { kinds: vec![EventKind::BlockSeen, EventKind::HeadChange], all_kinds: false, limit: None, cid: None, since: Some(since), ..f.clone() })?);
+        rows.sort_by_key(|r| r.ts_ns);
+    }
     let mut by_node: BTreeMap<String, Vec<_>> = BTreeMap::new();
     for r in rows {
         by_node.entry(r.node.clone()).or_default().push(r);

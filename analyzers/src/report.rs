@@ -349,19 +349,21 @@ pub fn report_data(db: &Path, f: &Filter) -> Result<ReportData> {
     }
 
     // Fork windows: the deepest reorgs, then the orphans.
-    let mut centers: Vec<(String, i64, String)> = Vec::new();
+    // (node, height, title, the time of the reorg: its window is read around it)
+    let mut centers: Vec<(String, i64, String, Option<i64>)> = Vec::new();
     let mut deep: Vec<&ReorgRow> = reorg_rows.iter().filter(|r| r.change.revert_count >= 1 && r.change.class() != lsync_core::ReorgClass::Widen).collect();
     deep.sort_by_key(|r| std::cmp::Reverse(r.change.revert_count));
     for r in deep {
-        centers.push((r.node.clone(), r.change.to_height, format!("reorg of depth {} to height {} ({})", r.change.revert_count, r.change.to_height, r.ts.clone().unwrap_or_default())));
+        let at = r.ts.as_deref().and_then(|t| lsync_core::Timestamp::parse(t).ok()).map(|t| t.unix_nanos);
+        centers.push((r.node.clone(), r.change.to_height, format!("reorg of depth {} to height {} ({})", r.change.revert_count, r.change.to_height, r.ts.clone().unwrap_or_default()), at));
     }
     for o in &orphan_rows {
-        centers.push((o.node.clone(), o.height, format!("orphan at height {} ({})", o.height, o.attribution)));
+        centers.push((o.node.clone(), o.height, format!("orphan at height {} ({})", o.height, o.attribution), None));
     }
     let mut windows = Vec::new();
     let mut covered: BTreeSet<(String, i64)> = BTreeSet::new();
     let mut windows_cut = 0;
-    for (node, h, title) in centers {
+    for (node, h, title, at) in centers {
         if covered.contains(&(node.clone(), h)) {
             continue;
         }
@@ -369,8 +371,27 @@ pub fn report_data(db: &Path, f: &Filter) -> Result<ReportData> {
             windows_cut += 1;
             continue;
         }
-        let Some(v) = views.iter().find(|v| v.node == node) else { continue };
+        // A reorg the main view does not cover (on large data, before its recent past) is read
+        // on its own: the node's events ten minutes either side of it.
+        let in_view = views.iter().find(|v| v.node == node && v.chain.iter().any(|e| e.height == Some(h)));
+        let local;
+        let v = match (in_view, at) {
+            (Some(v), _) => v,
+            (None, Some(at)) => {
+                let around = |d: i64| Some(lsync_core::Timestamp::from_unix_nanos(at + d, 0, 3));
+                let slice = Filter { node: Some(node.clone()), since: around(-600_000_000_000), until: around(600_000_000_000), ..f.clone() };
+                local = node_views(&conn, &slice)?.into_iter().next();
+                match &local {
+                    Some(v) => v,
+                    None => continue,
+                }
+            }
+            (None, None) => continue,
+        };
         let w = window(v, h, title, &orphan_rows);
+        if w.tipsets.is_empty() {
+            continue;
+        }
         for x in w.low..=w.high {
             covered.insert((node.clone(), x));
         }
@@ -469,20 +490,23 @@ fn window(v: &NodeView, center: i64, title: String, orphans: &[OrphanRow]) -> Fo
     }
     // Reverted branches, from the reorg paths that touch the window.
     let mut branch = 1;
-    for p in &v.paths {
+    let runs = if v.exact { &v.paths } else { &v.reverted_runs };
+    for p in runs {
         let reverted: Vec<&(i64, Vec<String>)> = p.revert.iter().filter(|(h, _)| *h >= low && *h <= high).collect();
         if reverted.is_empty() {
             continue;
         }
-        let fork = add(&mut tipsets, p.fork_point.0, &p.fork_point.1, 0, true, false);
-        let mut parent = fork;
+        // Heads-only data may not know the fork point (a multi-tipset head change below it).
+        let mut parent = if p.fork_point.1.is_empty() { usize::MAX } else { add(&mut tipsets, p.fork_point.0, &p.fork_point.1, 0, true, false) };
         for (h, cids) in p.revert.iter().rev().filter(|(h, _)| *h >= low && *h <= high) {
             let i = add(&mut tipsets, *h, cids, branch, false, true);
             tipsets[i].reverted = true;
             if tipsets[i].branch == 0 {
                 tipsets[i].branch = branch;
             }
-            edges.push((i, parent));
+            if parent != usize::MAX {
+                edges.push((i, parent));
+            }
             parent = i;
         }
         branch += 1;

@@ -87,7 +87,8 @@ pub fn lines(chart: &Lines<'_>, width: u32, height: u32) -> Result<String, Strin
             }
         }
         if !chart.markers.is_empty() {
-            c.draw_series(chart.markers.iter().map(|(x, y, k)| Circle::new((*x, *y), 5, color(*k).stroke_width(2))))
+            let r = if chart.markers.len() > 50 { 3 } else { 5 };
+            c.draw_series(chart.markers.iter().map(|(x, y, k)| Circle::new((*x, *y), r, color(*k).stroke_width(2))))
                 .map_err(|e| e.to_string())?;
         }
         if let Some((x, label)) = chart.rule_x {

@@ -17,6 +17,11 @@ use anyhow::{bail, Context, Result};
 use lsync_analyzers::query::{Filter, TraceResult};
 use lsync_analyzers::report::{report_data, ReportData, MAX_TRACES, MAX_WINDOWS};
 
+/// Rows of the table of head changes that reverted a tipset.
+const MAX_REORG_ROWS: usize = 500;
+/// Markers on the head-height chart.
+const MAX_DRAWN_MARKERS: usize = 300;
+
 /// The marker that makes a file an lsync report (and so safe to overwrite).
 const GENERATOR: &str = "<meta name=\"generator\" content=\"lsync report\">";
 
@@ -176,7 +181,22 @@ fn page(d: &ReportData) -> Result<String, String> {
             "widen" => 4,
             _ => 3,
         };
-        let markers: Vec<(f64, f64, usize)> = d.heights.iter().flat_map(|h| h.markers.iter().map(|(t, y, c)| ((t - t0) as f64 / div, *y as f64, kind(c)))).collect();
+        // A few hundred markers stay readable; reorgs are drawn first, spread over the span.
+        let mut all: Vec<(f64, f64, usize)> = d.heights.iter().flat_map(|h| h.markers.iter().map(|(t, y, c)| ((t - t0) as f64 / div, *y as f64, kind(c)))).collect();
+        all.sort_by_key(|m| std::cmp::Reverse(m.2 == 5));
+        let reorgs = all.iter().filter(|m| m.2 == 5).count();
+        let budget = MAX_DRAWN_MARKERS;
+        let markers: Vec<(f64, f64, usize)> = if all.len() <= budget {
+            all.clone()
+        } else {
+            let step = (all.len() as f64 / budget as f64).max(1.0);
+            let mut picked: Vec<(f64, f64, usize)> = all.iter().take(reorgs).step_by(((reorgs as f64 / budget as f64).ceil() as usize).max(1)).take(budget).copied().collect();
+            if picked.len() < budget {
+                picked.extend(all.iter().skip(reorgs).step_by(step.ceil() as usize).take(budget - picked.len()).copied());
+            }
+            picked
+        };
+        let markers_note = (all.len() > markers.len()).then(|| format!("{} of {} markers drawn (evenly spaced, reorgs first).", markers.len(), all.len()));
         let svg = charts::lines(&charts::Lines { series: &series, markers: &markers, x_label: &format!("{unit} since {}", ns_to_text(t0)), y_label: "head height", rule_x: None, points_only: false }, 1100, 360)?;
         o.push_str(&svg);
         let _ = write!(
@@ -189,10 +209,18 @@ fn page(d: &ReportData) -> Result<String, String> {
         for h in &d.heights {
             let _ = write!(o, "<p>{}: {} head change(s){}.</p>", esc(&h.node), h.head_changes, if h.markers_cut > 0 { format!("; {} widen/sibling markers not drawn", h.markers_cut) } else { String::new() });
         }
+        if let Some(n) = markers_note {
+            let _ = write!(o, "<p class=\"cut\">{}</p>", esc(&n));
+        }
     }
     if !d.reorgs.is_empty() {
+        // Every reorg (deepest first), then widenings and siblings, up to the table's size.
+        let mut rows: Vec<&lsync_analyzers::query::ReorgRow> = d.reorgs.iter().collect();
+        rows.sort_by_key(|r| (r.change.class() != lsync_core::ReorgClass::Reorg, std::cmp::Reverse(r.change.revert_count)));
+        let shown = rows.len().min(MAX_REORG_ROWS);
+        let _ = write!(o, "<details{}><summary>Head changes that reverted a tipset ({})</summary>", if rows.len() <= 20 { " open" } else { "" }, rows.len());
         o.push_str("<table id=\"reorg-markers\"><tr><th>time</th><th>node</th><th>class</th><th>from</th><th>to</th><th>reverted</th><th>applied</th></tr>");
-        for r in &d.reorgs {
+        for r in &rows[..shown] {
             let c = &r.change;
             let _ = write!(
                 o,
@@ -211,7 +239,10 @@ fn page(d: &ReportData) -> Result<String, String> {
                 c.apply_count
             );
         }
-        o.push_str("</table>");
+        o.push_str("</table></details>");
+        if rows.len() > shown {
+            let _ = write!(o, "<p class=\"cut\">{} more head changes that reverted a tipset (widenings and siblings last) not listed: `lsync reorgs --min-apply 1`.</p>", rows.len() - shown);
+        }
     }
     o.push_str("</section>");
 
