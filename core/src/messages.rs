@@ -41,6 +41,7 @@ const CHAIN: &[&str] = &["chain"];
 const CHAINSTORE: &[&str] = &["chainstore"];
 const SUB: &[&str] = &["sub"];
 const CONSENSUS: &[&str] = &["chain", "consensus-common", "consensus", "filcns"];
+const F3: &[&str] = &["f3"];
 
 const INITIAL_TARGET: &str = "selected initial sync target:";
 const DEFERRED_TARGET: &str = "selected deferred sync target:";
@@ -73,6 +74,7 @@ pub static RULES: &[MessageRule] = &[
     MessageRule { kind: EventKind::ImpossibleHeight, prefix: "Received block with impossibly large height ", loggers: CHAIN, wants_fields: false, parse: trailing_height, forms: &[forms::IMPOSSIBLE_HEIGHT] },
     MessageRule { kind: EventKind::ImpossibleHeight, prefix: "received block outside of consensus range", loggers: CONSENSUS, wants_fields: false, parse: trailing_height, forms: &[forms::OUTSIDE_CONSENSUS_RANGE, forms::OUTSIDE_CONSENSUS_RANGE_VALIDATOR] },
     MessageRule { kind: EventKind::BlockValidation, prefix: "block validation", loggers: CHAIN, wants_fields: true, parse: block_validation, forms: &[forms::BLOCK_VALIDATION] },
+    MessageRule { kind: EventKind::Finality, prefix: "reached a decision", loggers: F3, wants_fields: true, parse: f3_decision, forms: &[forms::F3_DECISION] },
 ];
 
 /// Every form of every row: how Lotus writes what the table reads.
@@ -450,6 +452,16 @@ pub fn block_validation_from_text(fields_text: &str, ev: &mut Event) -> Option<(
     ev.height = height.map(|h| h as i64);
     ev.delay_s = age_ms.map(|ms| ms / 1000.0);
     Some(())
+}
+
+/// go-f3's decision: the instance and the epoch of the decided chain's head (what this node's
+/// F3 finalized), in the text `lsync finality` reads the instance back from.
+fn f3_decision(_: &str, fields: Option<&Fields>, ev: &mut Event) -> ParseResult {
+    let instance = field_f64(fields, "instance").ok_or("no instance field")? as u64;
+    let epoch = field_f64(fields, "ecHeadEpoch").ok_or("no ecHeadEpoch field")? as i64;
+    ev.height = Some(epoch);
+    ev.text = crate::journal::finality_text(Some(instance), epoch, None, "go-f3's log");
+    Ok(())
 }
 
 fn block_validation(_: &str, fields: Option<&Fields>, ev: &mut Event) -> ParseResult {

@@ -589,7 +589,10 @@ impl LogParser {
                 // round to the nanosecond, the precision Go durations have.
                 ev.duration_ms = ev.duration_ms.map(|v| (v * 1e6).round() / 1e6);
                 ev.delay_s = ev.delay_s.map(|v| (v * 1e9).round() / 1e9);
-                ev.text = c.message;
+                // A row may word its event itself (go-f3's decision names its instance there).
+                if ev.text.is_empty() {
+                    ev.text = c.message;
+                }
                 out.push(ev);
             }
             Err(reason) if reason == NOT_THIS_MESSAGE => {

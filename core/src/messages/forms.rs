@@ -97,6 +97,7 @@ pub enum Wording {
     OutsideConsensusRange,
     OutsideConsensusRangeValidator,
     BlockValidation,
+    F3Decision,
 }
 
 /// A line a node really wrote, byte for byte as published (a paste whose tabs became spaces
@@ -528,3 +529,15 @@ form!(BLOCK_VALIDATION, BlockValidation, BlockValidation, "block validation",
     seen("2021-04-17T19:45:41.075-0700\tINFO\tchain\tchain/sync.go:710\tblock validation\t{\"took\": 0.03254636, \"height\": \"680251\", \"age\": 11.075561639}", "lotus#5128 (comment of 2021-04-19, mainnet)"));
 
 
+
+// go-f3's `(*gpbftHost).ReceiveDecision` (host.go; logger `f3`; Infow with `instance` and
+// `ecHeadEpoch`), the same call from go-f3 v0.0.5 to v0.8.12 at moving lines: written when this
+// node's own GPBFT participant decides, not for certificates fetched by exchange. The caller is
+// go-log's short caller of a dependency: the module directory and the file. The site recorded is
+// Lotus v1.35.0's go-f3 (v0.8.12, host.go:797); lines of other releases parse all the same (the
+// row keys on the message and the `f3` logger). No real line was found to sample.
+form!(F3_DECISION, F3Decision, Finality, "reached a decision",
+    fields: &["instance", "ecHeadEpoch"],
+    sites: &[at(r(1, 35, 0), INFO, "f3", "go-f3@v0.8.12/host.go:797")],
+    gone_in: None,
+    None);

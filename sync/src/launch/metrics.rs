@@ -26,6 +26,10 @@ pub struct Metrics {
     resuming: Gauge,
     head_changes: Family<Labels, Counter>,
     gossip_blocks: Family<Labels, Counter>,
+    gossip_dropped: Family<Labels, Counter>,
+    messages_fetched: Counter,
+    message_fetch_failures: Counter,
+    anchoring: Gauge,
     dial_failures: Family<Labels, Counter>,
     bootstrap_connected: Family<Labels, Gauge>,
     genesis_mismatches: Counter,
@@ -69,6 +73,10 @@ impl Metrics {
             resuming: Gauge::default(),
             head_changes: Family::default(),
             gossip_blocks: Family::default(),
+            gossip_dropped: Family::default(),
+            messages_fetched: Counter::default(),
+            message_fetch_failures: Counter::default(),
+            anchoring: Gauge::default(),
             dial_failures: Family::default(),
             bootstrap_connected: Family::default(),
             genesis_mismatches: Counter::default(),
@@ -91,6 +99,10 @@ impl Metrics {
         registry.register("resuming", "1 while waiting for a peer to serve the head saved in the journal", m.resuming.clone());
         registry.register("head_changes", "Head changes journaled, by class (extend, widen, sibling, reorg)", m.head_changes.clone());
         registry.register("gossip_blocks", "Gossiped blocks by verdict (accepted, ignored, rejected)", m.gossip_blocks.clone());
+        registry.register("gossip_dropped", "Gossiped blocks dropped, by reason (oversize, undecodable, limits, msg_meta, consensus_range, from_the_future, …)", m.gossip_dropped.clone());
+        registry.register("messages_fetched", "Gossiped blocks whose messages were fetched over chain exchange and checked", m.messages_fetched.clone());
+        registry.register("message_fetch_failures", "Gossiped blocks whose messages could not be fetched", m.message_fetch_failures.clone());
+        registry.register("anchoring", "1 while choosing where the chain starts (peers' heads, the walk back)", m.anchoring.clone());
         registry.register("bootstrap_dial_failures", "Failed dials of each bootstrap address", m.dial_failures.clone());
         registry.register("bootstrap_connected", "1 while connected to the bootstrap address", m.bootstrap_connected.clone());
         registry.register("genesis_mismatches", "Peers dropped because their hello named another genesis", m.genesis_mismatches.clone());
@@ -166,6 +178,13 @@ impl Metrics {
             self.bootstrap_connected.get_or_create(&labels).set(i64::from(b.connected));
         }
         self.genesis_mismatches.inc_by(grew(s.genesis_mismatches, self.last.genesis_mismatches));
+        for (reason, n) in &s.dropped_by_reason {
+            let before = self.last.dropped_by_reason.get(reason).copied().unwrap_or(0);
+            self.gossip_dropped.get_or_create(&vec![("reason".into(), reason.to_string())]).inc_by(grew(*n, before));
+        }
+        self.messages_fetched.inc_by(grew(s.messages_fetched, self.last.messages_fetched));
+        self.message_fetch_failures.inc_by(grew(s.message_fetch_failures, self.last.message_fetch_failures));
+        self.anchoring.set(i64::from(s.anchoring));
         self.last = s.clone();
     }
 
@@ -278,6 +297,9 @@ mod tests {
         s.gossip_accepted = 15;
         s.head_height = 122;
         s.bootstrap[0].failures = 3;
+        s.dropped_by_reason.insert("msg_meta", 2);
+        s.dropped_by_reason.insert("oversize", 1);
+        s.messages_fetched = 14;
         m.update(&s);
         // The same snapshot again adds nothing.
         m.update(&s);
@@ -292,6 +314,27 @@ mod tests {
         assert_eq!(value(&t, "lsync_follow_gossip_blocks_total{verdict=\"rejected\"}"), 2.0);
         assert_eq!(value(&t, "lsync_follow_bootstrap_dial_failures_total{addr=\"/ip4/127.0.0.1/tcp/1\"}"), 3.0);
         assert!(t.contains("# TYPE lsync_follow_head_changes counter") && t.ends_with("# EOF\n"), "{t}");
+        assert_eq!(value(&t, "lsync_follow_gossip_dropped_total{reason=\"msg_meta\"}"), 2.0);
+        assert_eq!(value(&t, "lsync_follow_gossip_dropped_total{reason=\"oversize\"}"), 1.0);
+        assert_eq!(value(&t, "lsync_follow_messages_fetched_total "), 14.0);
+    }
+
+    #[test]
+    fn attach_snapshots_become_its_own_metrics() {
+        let mut m = Metrics::attach();
+        let mut s = crate::rpc::AttachStatus { connected: true, head_height: 100, reconnects: 1, gaps: 2, blocks_seen: 5, finalized_epoch: Some(95), ..Default::default() };
+        s.head_changes.reorg = 1;
+        m.update_attach(&s);
+        s.gaps = 3;
+        m.update_attach(&s);
+        m.update_attach(&s);
+        let t = m.encode();
+        assert_eq!(value(&t, "lsync_attach_rpc_connected "), 1.0);
+        assert_eq!(value(&t, "lsync_attach_notify_gaps_total "), 3.0);
+        assert_eq!(value(&t, "lsync_attach_rpc_reconnects_total "), 1.0);
+        assert_eq!(value(&t, "lsync_attach_finality_lag_epochs "), 5.0);
+        assert_eq!(value(&t, "lsync_attach_head_changes_total{class=\"reorg\"}"), 1.0);
+        assert!(!t.contains("lsync_follow_"), "attach's metrics are its own: {t}");
     }
 
     #[test]

@@ -190,6 +190,11 @@ pub struct FollowStatus {
     pub gossip_accepted: u64,
     pub gossip_ignored: u64,
     pub gossip_rejected: u64,
+    /// Gossiped blocks dropped (rejected or ignored), by reason.
+    pub dropped_by_reason: std::collections::BTreeMap<&'static str, u64>,
+    /// Gossiped blocks whose messages were fetched, and whose fetch failed.
+    pub messages_fetched: u64,
+    pub message_fetch_failures: u64,
     /// Each bootstrap address: connected now, failed dials, the last failure's reason.
     pub bootstrap: Vec<BootstrapStatus>,
 }
@@ -1384,6 +1389,9 @@ impl Driver {
             gossip_accepted: self.stats.gossip_accepted,
             gossip_ignored: self.stats.gossip_ignored,
             gossip_rejected: self.stats.gossip_rejected,
+            dropped_by_reason: self.stats.dropped_by_reason.clone(),
+            messages_fetched: self.stats.messages_fetched,
+            message_fetch_failures: self.stats.message_fetch_failures,
             bootstrap: self
                 .bootstrap
                 .iter()

@@ -58,6 +58,8 @@ fn field_value(name: &str) -> String {
         "miners" => "[\"f01000\", \"f01001\"]".into(),
         "bestPweight" | "incomingWeight" => "\"1000\"".into(),
         "bestTS" | "incomingTS" | "currTs" | "ts" => format!("\"[{CID_A}]\""),
+        "instance" => "446663".into(),
+        "ecHeadEpoch" => "5691145".into(),
         other => panic!("no test value for field {other:?}"),
     }
 }
@@ -115,13 +117,13 @@ fn every_wording_has_exactly_one_form() {
             NotBetter => 19, NotBetterLegacy => 20, BadBlock => 21, WeightDraw => 22,
             TieBrokenForIncoming => 23, TieBrokenForCurrent => 24, TieUnbroken => 25, WeightShrank => 26,
             ImpossibleHeight => 27, OutsideConsensusRange => 28, OutsideConsensusRangeValidator => 29,
-            BlockValidation => 30,
+            BlockValidation => 30, F3Decision => 31,
         }
     }
     let seen: Vec<usize> = all_forms().map(|f| index(f.wording)).collect();
     let unique: HashSet<usize> = seen.iter().copied().collect();
     assert_eq!(unique.len(), seen.len(), "a wording has two rows");
-    assert_eq!(unique.len(), 31, "a wording has no row");
+    assert_eq!(unique.len(), 32, "a wording has no row");
     for f in all_forms() {
         assert_eq!(form(f.wording).wording, f.wording);
     }
@@ -209,4 +211,19 @@ fn every_real_sample_parses_back_to_its_kind_fields_and_a_recorded_site() {
         }
     }
     assert!(samples >= 17, "{samples} real samples");
+}
+
+#[test]
+fn go_f3_decisions_are_finality_events_with_their_instance() {
+    let line = "2026-01-22T12:00:00.123+0000\tINFO\tf3\tgo-f3@v0.8.12/host.go:797\treached a decision\t{\"instance\": 446663, \"ecHeadEpoch\": 5691145}";
+    let json = r#"{"level":"info","ts":"2025-05-03T10:00:00.000Z","logger":"f3","caller":"go-f3@v0.8.5/host.go:797","msg":"reached a decision","instance":6017,"ecHeadEpoch":4944900}"#;
+    for (text, instance, epoch) in [(line, 446663, 5691145), (json, 6017, 4944900)] {
+        let ev = &parse(text)[0];
+        assert_eq!(ev.kind, EventKind::Finality, "{ev:?}");
+        assert_eq!(ev.height, Some(epoch));
+        assert_eq!(crate::journal::finality_instance(&ev.text), Some(instance), "{}", ev.text);
+    }
+    // Another logger's "reached a decision" is not F3's.
+    let other = "2026-01-22T12:00:00.123+0000\tINFO\tchain\tchain/x.go:1\treached a decision\t{\"instance\": 1, \"ecHeadEpoch\": 2}";
+    assert!(parse(other).iter().all(|e| e.kind != EventKind::Finality));
 }
