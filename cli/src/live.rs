@@ -112,6 +112,28 @@ fn anchor_sentence(anchor: &lsync_sync::p2p::AnchorInfo) -> String {
     format!("anchored at height {} {{{key}}}: {}", anchor.height, anchor.reason)
 }
 
+/// Serve `metrics` on `addr` (`GET /metrics`), saying where unless quiet: the shared metrics,
+/// and the observer that feeds them head changes and first sightings.
+type SharedMetrics = std::sync::Arc<std::sync::Mutex<launch::metrics::Metrics>>;
+
+fn serve_metrics(
+    rt: &tokio::runtime::Runtime,
+    addr: std::net::SocketAddr,
+    metrics: launch::metrics::Metrics,
+    command: &str,
+    quiet: bool,
+) -> Result<(SharedMetrics, std::sync::Arc<dyn lsync_sync::p2p::driver::FollowObserver>)> {
+    let listener = rt.block_on(tokio::net::TcpListener::bind(addr)).with_context(|| format!("cannot listen for metrics on {addr}"))?;
+    let local = listener.local_addr().map_or(addr, |a| a);
+    if !quiet {
+        let note = if local.ip().is_loopback() { "" } else { " (not loopback: reachable from other hosts)" };
+        eprintln!("lsync {command}: metrics at http://{local}/metrics{note}");
+    }
+    let m = std::sync::Arc::new(std::sync::Mutex::new(metrics));
+    rt.spawn(launch::metrics::serve(listener, m.clone()));
+    Ok((m.clone(), std::sync::Arc::new(launch::metrics::SharedMetrics(m))))
+}
+
 pub fn follow(a: FollowArgs) -> Result<ExitCode> {
     let genesis_car = match &a.genesis_car {
         Some(path) => Some(lsync_analyzers::ingest::open_decompressed(path)? as Box<dyn std::io::Read + Send>),
@@ -135,15 +157,8 @@ pub fn follow(a: FollowArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&journal_dir).with_context(|| format!("creating {}", journal_dir.display()))?;
     let metrics = match a.metrics {
         Some(addr) => {
-            let listener = rt.block_on(tokio::net::TcpListener::bind(addr)).with_context(|| format!("cannot listen for metrics on {addr}"))?;
-            let local = listener.local_addr().map_or(addr, |a| a);
-            if !a.quiet {
-                let note = if local.ip().is_loopback() { "" } else { " (not loopback: reachable from other hosts)" };
-                eprintln!("lsync follow: metrics at http://{local}/metrics{note}");
-            }
-            let m = std::sync::Arc::new(std::sync::Mutex::new(launch::metrics::Metrics::new()));
-            rt.spawn(launch::metrics::serve(listener, m.clone()));
-            cfg.observer = Some(std::sync::Arc::new(launch::metrics::SharedMetrics(m.clone())));
+            let (m, observer) = serve_metrics(&rt, addr, launch::metrics::Metrics::new(), "follow", a.quiet)?;
+            cfg.observer = Some(observer);
             Some(m)
         }
         None => None,
@@ -220,15 +235,8 @@ pub fn attach(a: lsync_sync::launch::AttachArgs) -> Result<ExitCode> {
     cfg.status = Some(status_tx);
     let metrics = match a.metrics {
         Some(addr) => {
-            let listener = rt.block_on(tokio::net::TcpListener::bind(addr)).with_context(|| format!("cannot listen for metrics on {addr}"))?;
-            let local = listener.local_addr().map_or(addr, |a| a);
-            if !a.quiet {
-                let note = if local.ip().is_loopback() { "" } else { " (not loopback: reachable from other hosts)" };
-                eprintln!("lsync attach: metrics at http://{local}/metrics{note}");
-            }
-            let m = std::sync::Arc::new(std::sync::Mutex::new(launch::metrics::Metrics::attach()));
-            rt.spawn(launch::metrics::serve(listener, m.clone()));
-            cfg.observer = Some(std::sync::Arc::new(launch::metrics::SharedMetrics(m.clone())));
+            let (m, observer) = serve_metrics(&rt, addr, launch::metrics::Metrics::attach(), "attach", a.quiet)?;
+            cfg.observer = Some(observer);
             Some(m)
         }
         None => None,

@@ -876,6 +876,35 @@ async fn drive<T>(
     .await?)
 }
 
+/// A follower on mainnet's real genesis, listening on loopback, one peer head enough.
+struct MainnetFollower {
+    dir: TempDir,
+    status_rx: watch::Receiver<FollowStatus>,
+    /// Its status once it listens.
+    status: FollowStatus,
+    follower_id: libp2p::PeerId,
+    stop_tx: oneshot::Sender<()>,
+    follower: tokio::task::JoinHandle<Result<FollowStats, lsync_sync::p2p::FollowError>>,
+}
+
+async fn mainnet_follower(name: &str) -> Res<MainnetFollower> {
+    let dir = temp_dir(name);
+    let genesis = lsync_core::chain::TipSet::new(vec![mainnet_genesis_header()])?;
+    let mut fcfg = FollowConfig::new("testnetnet", genesis, dir.join("journal"));
+    fcfg.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
+    fcfg.resume = false;
+    fcfg.bootstrap_peers_threshold = 1;
+    let (status_tx, mut status_rx) = watch::channel(FollowStatus::default());
+    fcfg.status = Some(status_tx);
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let follower = tokio::spawn(run_follow(fcfg, async {
+        let _ = stop_rx.await;
+    }));
+    let status = wait_status(&mut status_rx, Duration::from_secs(10), |s| !s.listen_addrs.is_empty()).await;
+    let follower_id: libp2p::PeerId = status.local_peer_id.parse()?;
+    Ok(MainnetFollower { dir, status_rx, status, follower_id, stop_tx, follower })
+}
+
 /// The real mainnet segment (heights 0–39): every header, and every message by CID, as bytes.
 struct RealChain {
     headers: Vec<(cid::Cid, BlockHeader)>,
@@ -921,7 +950,6 @@ impl RealChain {
 async fn real_mainnet_blocks_messages_are_fetched_checked_and_served_byte_exact() -> Res<()> {
     let _one = ONE_NETWORK_AT_A_TIME.lock().await;
     let chain = real_chain();
-    let genesis = lsync_core::chain::TipSet::new(vec![mainnet_genesis_header()])?;
     let mut by_cid: HashMap<cid::Cid, (BlockHeader, lsync_core::chain::BlockMessages)> = HashMap::new();
     let mut gossip = Vec::new();
     for (cid, header) in chain.headers.iter().filter(|(_, h)| h.height > 0) {
@@ -951,19 +979,7 @@ async fn real_mainnet_blocks_messages_are_fetched_checked_and_served_byte_exact(
         by_cid.iter().map(|(c, (_, m))| (*c, std::sync::Arc::new(m.clone()))).collect();
     let serve = |r: &Request| lsync_sync::p2p::node::serve_xchg(r, |k| tipsets.get(k).cloned(), |c| messages.get(c).cloned());
 
-    let dir = temp_dir("real-messages");
-    let mut fcfg = FollowConfig::new("testnetnet", genesis.clone(), dir.join("journal"));
-    fcfg.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
-    fcfg.resume = false;
-    fcfg.bootstrap_peers_threshold = 1;
-    let (status_tx, mut status_rx) = watch::channel(FollowStatus::default());
-    fcfg.status = Some(status_tx);
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let follower = tokio::spawn(run_follow(fcfg, async {
-        let _ = stop_rx.await;
-    }));
-    let status = wait_status(&mut status_rx, Duration::from_secs(10), |s| !s.listen_addrs.is_empty()).await;
-    let follower_id: libp2p::PeerId = status.local_peer_id.parse()?;
+    let MainnetFollower { dir: _dir, status_rx, status, follower_id, stop_tx, follower } = mainnet_follower("real-messages").await?;
     let mut publisher = build_swarm(Keypair::generate_ed25519(), "testnetnet", NodeTimeouts::default())?;
     publisher.dial(status.listen_addrs[0].clone())?;
     drive(&mut publisher, Duration::from_secs(10), &serve, |e| match e {
@@ -1054,19 +1070,7 @@ async fn an_oversize_message_is_rejected_and_the_senders_stream_goes_on() -> Res
             |c| (*c == cid1).then(|| messages.clone()),
         )
     };
-    let dir = temp_dir("oversize");
-    let mut fcfg = FollowConfig::new("testnetnet", genesis.clone(), dir.join("journal"));
-    fcfg.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
-    fcfg.resume = false;
-    fcfg.bootstrap_peers_threshold = 1;
-    let (status_tx, mut status_rx) = watch::channel(FollowStatus::default());
-    fcfg.status = Some(status_tx);
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let follower = tokio::spawn(run_follow(fcfg, async {
-        let _ = stop_rx.await;
-    }));
-    let status = wait_status(&mut status_rx, Duration::from_secs(10), |s| !s.listen_addrs.is_empty()).await;
-    let follower_id: libp2p::PeerId = status.local_peer_id.parse()?;
+    let MainnetFollower { dir: _dir, status_rx, status, follower_id, stop_tx, follower } = mainnet_follower("oversize").await?;
     // A peer whose gossipsub sends what go-libp2p-pubsub never would (up to 8 MiB).
     let mut sender = lsync_sync::p2p::node::build_swarm_with_frame_limit(
         Keypair::generate_ed25519(),
