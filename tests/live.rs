@@ -351,6 +351,11 @@ fn devnet_rpc_attach_and_finality_as_separate_processes() {
     assert!(stdout.contains("finality record(s) from F3GetLatestCertificate"), "{stdout}");
     let truth = truth(&devnet_dir);
     check_against_truth_within(&db, &truth, None, 250.0, 500.0);
+    // The node's sync workers (SyncState), as Lotus's log lines beside the journal.
+    let started = lsync(&db, &["events", "--kind", "worker_start", "--json"]).ok().json_lines();
+    let done = lsync(&db, &["events", "--kind", "worker_done", "--json"]).ok().json_lines();
+    assert!(started.len() >= 8 && done.len() == started.len(), "{} worker starts, {} ends", started.len(), done.len());
+    assert!(started.iter().all(|e| e["caller"].as_str().is_some_and(|c| c.starts_with("chain/sync_manager.go"))), "{started:?}");
     // The stall: F3 issued nothing for four epochs; at 1 s blocks and a 2.5 s threshold the
     // report finds exactly one stall (and none before or after it).
     let r = lsync(&db, &["finality", "--stall", "2500ms", "--json"]).ok().json();

@@ -242,7 +242,7 @@ pub fn attach(a: lsync_sync::launch::AttachArgs) -> Result<ExitCode> {
         None => None,
     };
     let tty = !a.quiet && std::io::stderr().is_terminal();
-    let ingest_paths = vec![journal_dir.clone()];
+    let ingest_paths = vec![journal_dir.clone(), a.log_path()];
     let live_db = a.db.clone();
     let node = a.node.clone();
     let result = rt.block_on(async {

@@ -124,7 +124,8 @@ pub struct AttachArgs {
     /// ~/.lotus]. Used when neither --api nor FULLNODE_API_INFO is given.
     #[arg(long, value_name = "DIR")]
     pub repo: Option<PathBuf>,
-    /// Output directory, laid out like a Lotus repo: journal/.
+    /// Output directory, laid out like a Lotus repo: journal/ and daemon.log (the node's sync
+    /// workers, from SyncState, as Lotus logs them).
     #[arg(long, value_name = "DIR", default_value = "lsync-attach")]
     pub repo_out: PathBuf,
     /// Also ingest what is written into this database, every 10 s and at exit.
@@ -157,12 +158,19 @@ impl AttachArgs {
         self.repo_out.join("journal")
     }
 
+    /// The Lotus-format log of the node's sync workers.
+    pub fn log_path(&self) -> PathBuf {
+        self.repo_out.join("daemon.log")
+    }
+
     /// The attach configuration: the endpoint found as Lotus's CLI finds it.
     pub fn attach_config(&self, zone_offset_secs: i32) -> Result<crate::rpc::AttachConfig, LaunchError> {
         let endpoint = crate::rpc::discover(self.api.as_deref(), self.token_file.as_deref(), self.repo.as_deref())
             .map_err(|e| usage(e.to_string()))?;
         let mut cfg = crate::rpc::AttachConfig::new(endpoint, self.journal_dir());
         cfg.journal.zone_offset_secs = zone_offset_secs;
+        cfg.golog.zone_offset_secs = zone_offset_secs;
+        cfg.log_path = Some(self.log_path());
         cfg.run_for = self.run_for.as_deref().map(|d| parse_duration(d, "--for")).transpose()?;
         cfg.finality_poll = parse_duration(&self.finality_poll, "--finality-poll")?.max(Duration::from_millis(100));
         cfg.call_timeout = parse_duration(&self.timeout, "--timeout")?.max(Duration::from_millis(100));

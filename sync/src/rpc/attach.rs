@@ -7,7 +7,11 @@
 //! - `SyncIncomingBlocks` headers become `lsync:block_seen` records (the node's arrival, after
 //!   its message fetch; the node names no peer, so `Peer` is `node`);
 //! - F3: `F3GetLatestCertificate` polled (else `ChainGetFinalizedTipSet`, else head − 900)
-//!   and each new finalized tipset recorded as `lsync:finality`.
+//!   and each new finalized tipset recorded as `lsync:finality`;
+//! - `SyncState` polled (every second): each sync worker the node ran becomes Lotus's own log
+//!   lines in the Lotus-format log beside the journal — `worker N syncing in [target]` at its
+//!   start, `worker N done; took D` at its end, `error during sync in …` when it failed — with
+//!   the node's times, so `trace` shows the node's sync stages as it would from its log.
 //!
 //! Nothing is lost or written twice across a dropped connection, a channel the node closed
 //! (Lotus closes a subscriber 16 batches behind) or a restart of attach itself: the new
@@ -57,6 +61,11 @@ pub struct AttachConfig {
     pub finality_poll: Duration,
     pub status: Option<watch::Sender<AttachStatus>>,
     pub observer: Option<Arc<dyn FollowObserver>>,
+    /// The Lotus-format log of the node's sync workers (from `SyncState`); `None` writes none.
+    pub log_path: Option<PathBuf>,
+    pub golog: crate::golog::GoLogConfig,
+    /// How often `SyncState` is polled (it keeps the last three finished workers).
+    pub sync_state_poll: Duration,
 }
 
 impl AttachConfig {
@@ -71,6 +80,9 @@ impl AttachConfig {
             finality_poll: Duration::from_secs(5),
             status: None,
             observer: None,
+            log_path: None,
+            golog: crate::golog::GoLogConfig::default(),
+            sync_state_poll: Duration::from_secs(1),
         }
     }
 }
@@ -89,6 +101,8 @@ pub struct AttachStatus {
     pub gaps: u64,
     pub reconnects: u64,
     pub blocks_seen: u64,
+    /// Sync workers the node ran (from `SyncState`).
+    pub workers: u64,
     /// The latest finalized epoch and the F3 instance that finalized it.
     pub finalized_epoch: Option<i64>,
     pub finality_instance: Option<u64>,
@@ -119,6 +133,8 @@ pub enum AttachError {
     Journal(#[from] JournalError),
     #[error("reading the journal to resume: {0}")]
     Resume(std::io::Error),
+    #[error("log file {path}: {source}")]
+    Log { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
     Protocol(String),
 }
@@ -138,6 +154,9 @@ struct Attach {
     seen: HashSet<Cid>,
     seen_order: VecDeque<Cid>,
     last_finality: Option<(Option<u64>, i64)>,
+    log: Option<crate::golog::GoLogWriter<std::io::BufWriter<std::fs::File>>>,
+    /// Workers whose start and whose end were written, by id (the recent ones).
+    workers: std::collections::BTreeMap<u64, (bool, bool)>,
     stats: AttachStats,
 }
 
@@ -167,6 +186,17 @@ pub async fn run_attach(
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
     let journal = JournalWriter::open(cfg.journal.clone(), now_nanos())?;
+    let log = match &cfg.log_path {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|source| AttachError::Log { path: path.clone(), source })?;
+            Some(crate::golog::GoLogWriter::new(std::io::BufWriter::new(file), cfg.golog))
+        }
+        None => None,
+    };
     let mut run = Attach {
         cfg,
         journal,
@@ -174,6 +204,8 @@ pub async fn run_attach(
         seen: HashSet::new(),
         seen_order: VecDeque::new(),
         last_finality: None,
+        log,
+        workers: Default::default(),
         stats: AttachStats::default(),
     };
     run.stats.status.node_version = node_version;
@@ -225,6 +257,9 @@ pub async fn run_attach(
         }
     }
     run.journal.sync_now(now_nanos())?;
+    if let Some(log) = &mut run.log {
+        log.flush().map_err(|source| AttachError::Log { path: run.cfg.log_path.clone().unwrap_or_default(), source })?;
+    }
     run.set_connected(false);
     Ok(run.stats)
 }
@@ -298,6 +333,8 @@ impl Attach {
         let mut incoming: Option<Subscription> = c.subscribe("SyncIncomingBlocks", json!([]), self.cfg.call_timeout).await.ok();
         let mut finality_tick = tokio::time::interval(self.cfg.finality_poll);
         finality_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut sync_tick = tokio::time::interval(self.cfg.sync_state_poll);
+        sync_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
@@ -317,6 +354,7 @@ impl Attach {
                     None => incoming = None,
                 },
                 _ = finality_tick.tick() => self.poll_finality(c).await?,
+                _ = sync_tick.tick(), if self.log.is_some() => self.poll_sync_state(c).await?,
                 why = c.wait_closed() => return Ok(Ended::Disconnected(why)),
             }
         }
@@ -465,6 +503,53 @@ impl Attach {
             o.block_seen(&header.miner.to_string(), record.delay_ms);
         }
         self.publish();
+        Ok(())
+    }
+
+    /// The node's sync workers as its log lines: each worker's start and end once.
+    async fn poll_sync_state(&mut self, c: &RpcClient) -> Result<(), AttachError> {
+        let Ok(state) = c.call("SyncState", json!([]), self.cfg.call_timeout).await else { return Ok(()) };
+        let Some(syncs) = state.get("ActiveSyncs").and_then(Value::as_array) else { return Ok(()) };
+        // Go's zero time (`0001-01-01T00:00:00Z`) means "not yet".
+        let time_ms = |v: &Value| -> Option<i64> {
+            let t = lsync_core::Timestamp::parse(v.as_str()?).ok()?;
+            (t.unix_nanos > 0).then_some(t.unix_nanos.div_euclid(1_000_000))
+        };
+        let mut events = Vec::new();
+        for w in syncs {
+            let Some(id) = w.get("WorkerID").and_then(Value::as_u64) else { continue };
+            let Some(target) = w.get("Target").filter(|t| !t.is_null()).and_then(|t| tipset_from_json(t).ok()) else { continue };
+            let (Some(start), end) = (w.get("Start").and_then(time_ms), w.get("End").and_then(time_ms)) else { continue };
+            let stage = w.get("Stage").and_then(Value::as_u64).unwrap_or(0);
+            let written = self.workers.entry(id).or_insert((false, false));
+            if !written.0 {
+                written.0 = true;
+                events.push(crate::follower::LogEvent { at_ms: start, kind: crate::follower::LogKind::WorkerStart { worker: id, target: target.key().clone() } });
+                self.stats.status.workers += 1;
+            }
+            // Stage 4 = complete, 5 = error (lotus chain/syncstate.go).
+            if let (Some(end), false, 4 | 5) = (end, written.1, stage) {
+                written.1 = true;
+                let took = Duration::from_millis(u64::try_from(end - start).unwrap_or(0));
+                events.push(crate::follower::LogEvent { at_ms: end, kind: crate::follower::LogKind::WorkerDone { worker: id, took } });
+                if stage == 5 {
+                    let error = w.get("Message").and_then(Value::as_str).unwrap_or("").to_string();
+                    events.push(crate::follower::LogEvent { at_ms: end, kind: crate::follower::LogKind::SyncError { target: target.key().clone(), error } });
+                }
+            }
+        }
+        while self.workers.len() > 64 {
+            self.workers.pop_first();
+        }
+        if let Some(log) = &mut self.log {
+            for e in &events {
+                log.write_event(e).map_err(|source| AttachError::Log { path: self.cfg.log_path.clone().unwrap_or_default(), source })?;
+            }
+            if !events.is_empty() {
+                log.flush().map_err(|source| AttachError::Log { path: self.cfg.log_path.clone().unwrap_or_default(), source })?;
+                self.publish();
+            }
+        }
         Ok(())
     }
 
