@@ -369,24 +369,29 @@ fn node_stages(conn: &Connection, sources: &Sources, cid: &str, node: &str, evs:
             }
         }
     }
-    // Stages of the same instant (a millisecond-precision log and a journal record often share
-    // one) go in pipeline order — the arrival caused the rest — then as the node wrote them.
-    // Stages without a time (a line copied without its timestamp) come last.
+    // Stages of the same millisecond go in pipeline order — the arrival caused the rest — then
+    // by their full time, then as the node wrote them: Lotus's log has millisecond times, so a
+    // first sighting stamped at .004442 and the target selected because of it, logged as .004,
+    // are one instant. Stages without a time (a line copied without its timestamp) come last.
+    let ms = |t: Option<i64>| t.map(|t| t.div_euclid(1_000_000));
     out.sort_by(|a, b| {
-        (a.ts_ns.is_none(), a.ts_ns)
-            .cmp(&(b.ts_ns.is_none(), b.ts_ns))
+        (a.ts_ns.is_none(), ms(a.ts_ns))
+            .cmp(&(b.ts_ns.is_none(), ms(b.ts_ns)))
             .then_with(|| pipeline_rank(&a.stage).cmp(&pipeline_rank(&b.stage)))
+            .then_with(|| a.ts_ns.cmp(&b.ts_ns))
             .then_with(|| a.file.cmp(&b.file))
             .then(a.line.cmp(&b.line))
     });
     let first = out.first().and_then(|s| s.ts_ns);
     let mut prev: Option<i64> = None;
     for s in &mut out {
+        // Within one millisecond a later stage may carry an earlier, coarser stamp: 0, not a
+        // negative latency.
         if let (Some(t), Some(p)) = (s.ts_ns, prev) {
-            s.since_prev_ms = Some((t - p) as f64 / 1e6);
+            s.since_prev_ms = Some(((t - p) as f64 / 1e6).max(0.0));
         }
         if let (Some(t), Some(f)) = (s.ts_ns, first) {
-            s.since_first_ms = Some((t - f) as f64 / 1e6);
+            s.since_first_ms = Some(((t - f) as f64 / 1e6).max(0.0));
         }
         prev = s.ts_ns.or(prev);
     }

@@ -224,10 +224,40 @@ pub fn trace(db: &Path, cid: &str, node: Option<&str>, json: bool) -> Result<Exi
                 s.push_str(&tb.to_string());
                 s.push('\n');
             }
+            if t.nodes.len() > 1 {
+                s.push_str(&side_by_side(&t));
+            }
             ok_on_pipe(output::print(&s))?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The nodes of a trace side by side: each stage's first time on each node, in ms after the
+/// earliest stage of any node.
+fn side_by_side(t: &query::Trace) -> String {
+    let mut stages: Vec<&str> = Vec::new();
+    for st in &t.stages {
+        if !stages.contains(&st.stage.as_str()) {
+            stages.push(&st.stage);
+        }
+    }
+    let zero = t.stages.iter().filter_map(|s| s.ts_ns).min();
+    let mut heads = vec!["stage"];
+    heads.extend(t.nodes.iter().map(String::as_str));
+    let mut tb = table(&heads);
+    for stage in stages {
+        let mut row = vec![stage.to_string()];
+        for n in &t.nodes {
+            let at = t.stages.iter().find(|s| &s.node == n && s.stage == stage).and_then(|s| s.ts_ns);
+            row.push(match (at, zero) {
+                (Some(a), Some(z)) => format!("+{:.1} ms", (a - z) as f64 / 1e6),
+                _ => "—".into(),
+            });
+        }
+        tb.add_row(row);
+    }
+    format!("\nside by side (each stage's first time, after the earliest stage on any node)\n{tb}\n")
 }
 
 pub fn reorgs(db: &Path, min_apply: i64, min_revert: i64, filter: &FilterArgs, out: OutputArgs) -> Result<ExitCode> {
