@@ -1131,3 +1131,57 @@ fn sql_blocks_merge_first_seen_records_and_log_lines() {
     assert_eq!(n[0]["n"], n[0]["d"]);
     assert_eq!(n[0]["nulls"], 0);
 }
+
+/// `lsync orphans` on a node whose files were written to show each cause once: a Lotus-shaped
+/// journal of heads only (A100…A104), lsync's first-seen records of four blocks that never
+/// joined the chain, and the node's log of its sync targets. Each orphan gets its cause and
+/// its evidence; the canonical blocks are no orphans; a block above the head is undecided.
+#[test]
+fn orphans_are_attributed_each_to_its_cause() {
+    let tmp = TempDir::new("orphan-causes");
+    let cid = |label: &str| lsync_core::chain::cbor::block_cid(label.as_bytes()).to_string();
+    let base = 1_767_225_600i64; // 2026-01-01T00:00:00Z
+    let at = |h: i64, ms: i64| {
+        let t = lsync_core::Timestamp::from_unix_nanos((base + 30 * (h - 100)) * 1_000_000_000 + ms * 1_000_000, 0, 3);
+        t.to_string()
+    };
+    let canon: Vec<String> = (99..=104).map(|h| cid(&format!("A{h}"))).collect();
+    let mut journal = String::new();
+    for h in 100..=104i64 {
+        let from = &canon[(h - 100) as usize];
+        let to = &canon[(h - 99) as usize];
+        journal.push_str(&format!(
+            "{{\"System\":\"sync\",\"Event\":\"head_change\",\"Timestamp\":\"{}\",\"Data\":{{\"From\":[{{\"/\":\"{from}\"}}],\"FromHeight\":{},\"To\":[{{\"/\":\"{to}\"}}],\"ToHeight\":{h},\"RevertCount\":0,\"ApplyCount\":1}}}}\n",
+            at(h, 1000),
+            h - 1
+        ));
+    }
+    let seen = |c: &str, h: i64, first: String, delay_ms: i64| {
+        format!("{{\"System\":\"lsync\",\"Event\":\"block_seen\",\"Timestamp\":\"{first}\",\"Data\":{{\"Cid\":{{\"/\":\"{c}\"}},\"Height\":{h},\"Miner\":\"f01234\",\"FirstSeen\":\"{first}\",\"Peer\":\"12D3KooWPeer\",\"Duplicates\":0,\"DelayMs\":{delay_ms}}}}}\n")
+    };
+    let (f, l, s, n, above) = (cid("from-future"), cid("late"), cid("sibling"), cid("never-synced"), cid("above"));
+    journal.push_str(&seen(&f, 101, at(101, -3000), -3000)); // 3 s before its own timestamp
+    journal.push_str(&seen(&l, 101, at(103, 1500), 61_500)); // after the head passed 101
+    journal.push_str(&seen(&s, 102, at(102, 1200), 1200)); // after A102 became head, before 103
+    journal.push_str(&seen(&n, 103, at(103, 500), 500)); // before its height's head, never a target
+    journal.push_str(&seen(&above, 105, at(104, 9000), 9000)); // above the head: undecided
+    let mut log = String::new();
+    for h in 100..=104i64 {
+        log.push_str(&format!("{}\tINFO\tchain\tchain/sync_manager.go:236\tselected sync target: [{}]\n", at(h, 900).replace('Z', "+0000"), canon[(h - 99) as usize]));
+    }
+    std::fs::create_dir_all(tmp.join("node/journal")).unwrap();
+    std::fs::write(tmp.join("node/journal/lotus-journal.ndjson"), journal).unwrap();
+    std::fs::write(tmp.join("node/daemon.log"), log).unwrap();
+    let db = tmp.join("o.db");
+    lsync(&db, &["ingest", tmp.join("node").to_str().unwrap(), "--node", "n"]).ok();
+    let rows = lsync(&db, &["orphans", "--json"]).ok().json_lines();
+    let cause = |c: &str| rows.iter().find(|r| r["cid"] == c).map(|r| r["attribution"].as_str().unwrap().to_string());
+    assert_eq!(cause(&f).as_deref(), Some("from_future"), "{rows:?}");
+    assert_eq!(cause(&l).as_deref(), Some("late"), "{rows:?}");
+    assert_eq!(cause(&s).as_deref(), Some("missed_sibling"), "{rows:?}");
+    assert_eq!(cause(&n).as_deref(), Some("never_synced"), "{rows:?}");
+    assert_eq!(rows.len(), 4, "canonical blocks are no orphans, the one above the head is undecided: {rows:?}");
+    assert!(rows.iter().all(|r| !r["evidence"].as_str().unwrap().is_empty()));
+    let human = lsync(&db, &["orphans"]).ok().stdout;
+    assert!(human.contains("heads only") && human.contains("1 undecided"), "{human}");
+}
