@@ -21,8 +21,10 @@ use serde_json::Value;
 use tokio::sync::{oneshot, watch};
 use tokio::time::timeout;
 
-/// Largest accepted |first-seen lateness − actual publish lateness|, ms.
-const DELAY_TOLERANCE_MS: i64 = 10;
+/// Largest accepted |first-seen lateness − actual publish lateness|, ms. Loopback delivery is
+/// 1–5 ms, but the other tests of this binary share the 2 cores and a full workspace run once
+/// failed a 10 ms bound; a unit or clock mistake is off by hundreds, so 25 still catches it.
+const DELAY_TOLERANCE_MS: i64 = 25;
 
 /// One devnet at a time: two on a 2-core machine put scheduling delays into the latencies
 /// being measured. (tokio's mutex works across each test's own runtime.)
@@ -397,7 +399,7 @@ async fn partition_heal_and_late_miner_match_ground_truth() -> Res<()> {
         .map(|(_, d, _)| *d)
         .collect();
     // Measured against the nominal 300 ms: the devnet's own scheduling can only publish later
-    // (the ±10 ms check against the actual publish time is above), never earlier.
+    // (the ±DELAY_TOLERANCE_MS check against the actual publish time is above), never earlier.
     assert!(
         late.len() >= 2 && late.iter().all(|d| *d >= 300 - DELAY_TOLERANCE_MS && *d <= 300 + 50),
         "{late:?}"
@@ -928,6 +930,25 @@ fn real_chain() -> RealChain {
 }
 
 impl RealChain {
+    /// Every tipset of the segment by key: each height's blocks together, and every block
+    /// alone too (a one-block key), as Lotus's LoadTipSet allows.
+    fn tipsets(&self) -> Res<HashMap<lsync_core::chain::TipSetKey, lsync_core::chain::TipSet>> {
+        let mut groups: BTreeMap<(i64, String), Vec<(cid::Cid, BlockHeader)>> = BTreeMap::new();
+        for (cid, h) in &self.headers {
+            groups.entry((h.height, h.parents.to_string())).or_default().push((*cid, h.clone()));
+        }
+        let mut out = HashMap::new();
+        for blocks in groups.into_values() {
+            let ts = lsync_core::chain::TipSet::from_blocks_with_cids(blocks)?;
+            out.insert(ts.key().clone(), ts);
+        }
+        for (cid, h) in &self.headers {
+            let ts = lsync_core::chain::TipSet::from_blocks_with_cids(vec![(*cid, h.clone())])?;
+            out.entry(ts.key().clone()).or_insert(ts);
+        }
+        Ok(out)
+    }
+
     /// A block's two message lists (from its MsgMeta's AMTs) and its messages.
     fn messages(&self, header: &BlockHeader) -> (Vec<cid::Cid>, Vec<cid::Cid>, lsync_core::chain::BlockMessages) {
         use fvm_ipld_blockstore::Blockstore;
@@ -958,23 +979,7 @@ async fn real_mainnet_blocks_messages_are_fetched_checked_and_served_byte_exact(
         by_cid.insert(*cid, (header.clone(), messages));
     }
     // The publisher serves what a Lotus node holds: the headers and messages of the segment.
-    let tipsets: HashMap<lsync_core::chain::TipSetKey, lsync_core::chain::TipSet> = {
-        let mut groups: BTreeMap<(i64, String), Vec<(cid::Cid, BlockHeader)>> = BTreeMap::new();
-        for (cid, h) in &chain.headers {
-            groups.entry((h.height, h.parents.to_string())).or_default().push((*cid, h.clone()));
-        }
-        let mut out = HashMap::new();
-        for blocks in groups.into_values() {
-            let ts = lsync_core::chain::TipSet::from_blocks_with_cids(blocks)?;
-            out.insert(ts.key().clone(), ts);
-        }
-        // Every block alone names a tipset too (a one-block key), as Lotus's LoadTipSet allows.
-        for (cid, h) in &chain.headers {
-            let ts = lsync_core::chain::TipSet::from_blocks_with_cids(vec![(*cid, h.clone())])?;
-            out.entry(ts.key().clone()).or_insert(ts);
-        }
-        out
-    };
+    let tipsets = chain.tipsets()?;
     let messages: HashMap<cid::Cid, std::sync::Arc<lsync_core::chain::BlockMessages>> =
         by_cid.iter().map(|(c, (_, m))| (*c, std::sync::Arc::new(m.clone()))).collect();
     let serve = |r: &Request| lsync_sync::p2p::node::serve_xchg(r, |k| tipsets.get(k).cloned(), |c| messages.get(c).cloned());
@@ -1047,6 +1052,104 @@ async fn real_mainnet_blocks_messages_are_fetched_checked_and_served_byte_exact(
     assert_eq!(stats.message_fetch_failures, 0);
     assert_eq!(stats.messages_fetched as usize, gossip.len());
     eprintln!("{} blocks gossiped ({with_messages} with messages), {} tipsets asked, {checked_messages} messages byte-exact", gossip.len(), full.len());
+    Ok(())
+}
+
+/// What one follower did with a hello whose head it fetched whole.
+struct HelloHeadCase {
+    /// Its answer to GetFullTipSet (headers + messages) of the announced head, once synced.
+    full: Response,
+    stats: FollowStats,
+}
+
+/// A peer says hello announcing the segment's head (height 39) and serves it over chain
+/// exchange — with its real messages, or (`lie`) with another block's — then asks the follower,
+/// once synced to it, for that tipset whole, as a Lotus peer does after hello.
+async fn hello_head_case(name: &str, lie: bool) -> Res<(HelloHeadCase, lsync_core::chain::TipSet, HashMap<cid::Cid, lsync_core::chain::BlockMessages>)> {
+    let chain = real_chain();
+    let tipsets = chain.tipsets()?;
+    let head = tipsets.values().filter(|t| t.height() == 39).max_by_key(|t| t.cids().len()).cloned().unwrap();
+    let truth: HashMap<cid::Cid, lsync_core::chain::BlockMessages> =
+        chain.headers.iter().map(|(c, h)| (*c, chain.messages(h).2)).collect();
+    // A liar's messages: those of a block outside the head that has some.
+    let donor = chain
+        .headers
+        .iter()
+        .find(|(c, h)| h.height < 39 && !truth[c].is_empty())
+        .map(|(c, _)| std::sync::Arc::new(truth[c].clone()))
+        .unwrap();
+    let served: HashMap<cid::Cid, std::sync::Arc<lsync_core::chain::BlockMessages>> = truth
+        .iter()
+        .map(|(c, m)| (*c, if lie && head.cids().contains(c) { donor.clone() } else { std::sync::Arc::new(m.clone()) }))
+        .collect();
+    let serve = |r: &Request| lsync_sync::p2p::node::serve_xchg(r, |k| tipsets.get(k).cloned(), |c| served.get(c).cloned());
+
+    let MainnetFollower { dir: _dir, status_rx, status, follower_id, stop_tx, follower } = mainnet_follower(name).await?;
+    let mut peer = build_swarm(Keypair::generate_ed25519(), "testnetnet", NodeTimeouts::default())?;
+    peer.dial(status.listen_addrs[0].clone())?;
+    drive(&mut peer, Duration::from_secs(10), &serve, |e| match e {
+        SwarmEvent::ConnectionEstablished { peer_id, .. } if *peer_id == follower_id => Some(()),
+        _ => None,
+    })
+    .await?;
+    let hello = lsync_core::chain::HelloMessage {
+        heaviest_tipset: head.key().clone(),
+        heaviest_tipset_height: head.height(),
+        heaviest_tipset_weight: head.blocks()[0].parent_weight.clone(),
+        genesis_hash: mainnet_genesis_header().cid()?,
+    };
+    peer.behaviour_mut().hello.send_request(&follower_id, hello);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while status_rx.borrow().head_height < 39 && Instant::now() < deadline {
+        let _ = drive(&mut peer, Duration::from_millis(100), &serve, |_| None::<()>).await;
+    }
+    assert_eq!(status_rx.borrow().head_height, 39, "synced to the hello's head: {:?}", *status_rx.borrow());
+    let id = peer.behaviour_mut().xchg.send_request(
+        &follower_id,
+        Request { head: head.cids().to_vec(), length: 1, options: Request::HEADERS | Request::MESSAGES },
+    );
+    let full = drive(&mut peer, Duration::from_secs(10), &serve, |e| match e {
+        SwarmEvent::Behaviour(NodeBehaviourEvent::Xchg(request_response::Event::Message {
+            message: request_response::Message::Response { request_id, response },
+            ..
+        })) if *request_id == id => Some(response.clone()),
+        _ => None,
+    })
+    .await?;
+    let _ = stop_tx.send(());
+    let stats = timeout(Duration::from_secs(10), follower).await???;
+    Ok((HelloHeadCase { full, stats }, head, truth))
+}
+
+/// Lotus's hello service fetches the announced head whole (`FetchTipSet`); so does the
+/// follower, keeping each block's messages only when they hash to its header's `Messages`.
+/// A peer that announced a head and asks for it whole gets it, real messages byte for byte;
+/// messages a liar substituted are refused, and the follower then says it does not hold them
+/// rather than serving them on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hello_head_is_fetched_whole_and_only_checked_messages_are_served_on() -> Res<()> {
+    let _one = ONE_NETWORK_AT_A_TIME.lock().await;
+    let (honest, head, truth) = hello_head_case("hello-head-honest", false).await?;
+    assert_eq!(honest.full.status, ResponseStatus::Ok, "{}", honest.full.error_message);
+    let got = &honest.full.chain[0];
+    assert_eq!(got.blocks, head.blocks(), "headers byte for byte");
+    let compacted = got.messages.as_ref().expect("messages asked for");
+    let mut messages = 0;
+    for (i, cid) in head.cids().iter().enumerate() {
+        let block = compacted.block(i)?;
+        assert_eq!(block, truth[cid], "block {cid}'s own messages");
+        messages += block.bls.len() + block.secpk.len();
+    }
+    assert!(messages > 0, "the segment's head carries messages");
+    assert_eq!(honest.stats.messages_fetched as usize, head.cids().len());
+    assert_eq!(honest.stats.message_fetch_failures, 0);
+
+    let (liar, head, _) = hello_head_case("hello-head-liar", true).await?;
+    assert_eq!(liar.stats.messages_fetched, 0, "nothing a liar substituted is kept");
+    assert_eq!(liar.stats.message_fetch_failures as usize, head.cids().len());
+    assert_eq!(liar.full.status, ResponseStatus::InternalError, "not held, said so");
+    assert!(liar.full.chain.is_empty());
+    eprintln!("hello head at 39: {} blocks, {messages} messages served on byte-exact; a liar's refused", head.cids().len());
     Ok(())
 }
 

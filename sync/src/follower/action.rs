@@ -31,6 +31,10 @@ pub struct FetchRequest {
     pub peer: PeerId,
     pub head: TipSetKey,
     pub length: u64,
+    /// Ask for the tipsets' messages too (headers and messages, Lotus's `GetFullTipSet`): the
+    /// fetch of a hello's announced head, as Lotus's hello service makes it, so the head a
+    /// peer announced can be served whole to the next peer that asks for it.
+    pub with_messages: bool,
 }
 
 /// The path of a head switch, as Lotus's reorg worker computes it: the tipsets reverted and

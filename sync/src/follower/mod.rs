@@ -67,6 +67,15 @@ enum Purpose {
     Worker { worker: u64 },
 }
 
+impl Purpose {
+    /// Only a hello's head is fetched whole (Lotus's hello service calls `FetchTipSet`, a
+    /// full tipset); workers fetch headers only, like Lotus's `collectHeaders` — an observer
+    /// executes no messages, so it skips the message phase that follows it in Lotus.
+    fn wants_messages(&self) -> bool {
+        matches!(self, Purpose::HelloHead { .. })
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Outstanding {
     purpose: Purpose,
@@ -169,6 +178,7 @@ impl Follower {
                 peer: o.peer.clone(),
                 head: o.head.clone(),
                 length: o.length,
+                with_messages: o.purpose.wants_messages(),
             })
             .collect()
     }

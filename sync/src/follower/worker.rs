@@ -114,6 +114,7 @@ impl Follower {
     ) -> RequestId {
         let id = RequestId(self.next_request);
         self.next_request += 1;
+        let with_messages = purpose.wants_messages();
         self.requests.insert(
             id,
             Outstanding {
@@ -129,6 +130,7 @@ impl Follower {
             peer,
             head,
             length,
+            with_messages,
         }));
         id
     }

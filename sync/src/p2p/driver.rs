@@ -657,7 +657,7 @@ impl Driver {
         let wire = Request {
             head: request.head.cids().to_vec(),
             length: request.length,
-            options: Request::HEADERS,
+            options: if request.with_messages { Request::HEADERS | Request::MESSAGES } else { Request::HEADERS },
         };
         let id = self.swarm.behaviour_mut().xchg.send_request(&peer, wire);
         self.pending.insert(id, Pending::Fetch(request.id));
@@ -875,6 +875,7 @@ impl Driver {
                         return self.on_messages(block, request_id, Ok(response));
                     }
                     let result = if response.status.is_success() {
+                        self.keep_fetched_messages(&response.chain);
                         response
                             .chain
                             .into_iter()
@@ -1270,6 +1271,36 @@ impl Driver {
             Err(e) => {
                 fetch.last_error = Some(e);
                 self.try_msg_fetch(block)
+            }
+        }
+    }
+
+    /// Keep the messages a full-tipset answer carried (a hello head's), each block's only if
+    /// they hash to its header's `Messages` — Lotus's `validateMsgMeta` over the compacted
+    /// lists — so what is served on is that block's and nothing a peer made up. Blocks whose
+    /// messages do not check are counted and left without; their headers go on as fetched.
+    fn keep_fetched_messages(&mut self, chain: &[lsync_core::chain::BSTipSet]) {
+        for bs in chain {
+            let Some(compacted) = &bs.messages else { continue };
+            for (i, header) in bs.blocks.iter().enumerate() {
+                let Ok(cid) = header.cid() else { continue };
+                if self.messages.get(&cid).is_some() {
+                    continue;
+                }
+                let checked = compacted.block(i).ok().filter(|m| {
+                    m.cids()
+                        .ok()
+                        .and_then(|(bls, secpk)| lsync_core::chain::MsgMeta::from_lists(&bls, &secpk).ok())
+                        .and_then(|meta| meta.cid().ok())
+                        == Some(header.messages)
+                });
+                match checked {
+                    Some(messages) => {
+                        self.messages.insert(cid, std::sync::Arc::new(messages));
+                        self.stats.messages_fetched += 1;
+                    }
+                    None => self.stats.message_fetch_failures += 1,
+                }
             }
         }
     }
