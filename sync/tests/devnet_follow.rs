@@ -1062,10 +1062,20 @@ struct HelloHeadCase {
     stats: FollowStats,
 }
 
+/// What the announcing peer serves as the head's messages.
+#[derive(Clone, Copy, PartialEq)]
+enum HeadMessages {
+    Real,
+    /// Another block's: a liar.
+    Substituted,
+    /// None: a peer that synced the head without its messages (InternalError when asked).
+    NotHeld,
+}
+
 /// A peer says hello announcing the segment's head (height 39) and serves it over chain
-/// exchange — with its real messages, or (`lie`) with another block's — then asks the follower,
-/// once synced to it, for that tipset whole, as a Lotus peer does after hello.
-async fn hello_head_case(name: &str, lie: bool) -> Res<(HelloHeadCase, lsync_core::chain::TipSet, HashMap<cid::Cid, lsync_core::chain::BlockMessages>)> {
+/// exchange, its messages as `served` says, then asks the follower, once synced to it, for
+/// that tipset whole, as a Lotus peer does after hello.
+async fn hello_head_case(name: &str, served: HeadMessages) -> Res<(HelloHeadCase, lsync_core::chain::TipSet, HashMap<cid::Cid, lsync_core::chain::BlockMessages>)> {
     let chain = real_chain();
     let tipsets = chain.tipsets()?;
     let head = tipsets.values().filter(|t| t.height() == 39).max_by_key(|t| t.cids().len()).cloned().unwrap();
@@ -1080,7 +1090,11 @@ async fn hello_head_case(name: &str, lie: bool) -> Res<(HelloHeadCase, lsync_cor
         .unwrap();
     let served: HashMap<cid::Cid, std::sync::Arc<lsync_core::chain::BlockMessages>> = truth
         .iter()
-        .map(|(c, m)| (*c, if lie && head.cids().contains(c) { donor.clone() } else { std::sync::Arc::new(m.clone()) }))
+        .filter(|(c, _)| served != HeadMessages::NotHeld || !head.cids().contains(c))
+        .map(|(c, m)| {
+            let lie = served == HeadMessages::Substituted && head.cids().contains(c);
+            (*c, if lie { donor.clone() } else { std::sync::Arc::new(m.clone()) })
+        })
         .collect();
     let serve = |r: &Request| lsync_sync::p2p::node::serve_xchg(r, |k| tipsets.get(k).cloned(), |c| served.get(c).cloned());
 
@@ -1125,11 +1139,12 @@ async fn hello_head_case(name: &str, lie: bool) -> Res<(HelloHeadCase, lsync_cor
 /// follower, keeping each block's messages only when they hash to its header's `Messages`.
 /// A peer that announced a head and asks for it whole gets it, real messages byte for byte;
 /// messages a liar substituted are refused, and the follower then says it does not hold them
-/// rather than serving them on.
+/// rather than serving them on; from a peer without the messages the head's headers are still
+/// fetched and followed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hello_head_is_fetched_whole_and_only_checked_messages_are_served_on() -> Res<()> {
     let _one = ONE_NETWORK_AT_A_TIME.lock().await;
-    let (honest, head, truth) = hello_head_case("hello-head-honest", false).await?;
+    let (honest, head, truth) = hello_head_case("hello-head-honest", HeadMessages::Real).await?;
     assert_eq!(honest.full.status, ResponseStatus::Ok, "{}", honest.full.error_message);
     let got = &honest.full.chain[0];
     assert_eq!(got.blocks, head.blocks(), "headers byte for byte");
@@ -1144,11 +1159,19 @@ async fn a_hello_head_is_fetched_whole_and_only_checked_messages_are_served_on()
     assert_eq!(honest.stats.messages_fetched as usize, head.cids().len());
     assert_eq!(honest.stats.message_fetch_failures, 0);
 
-    let (liar, head, _) = hello_head_case("hello-head-liar", true).await?;
+    assert_eq!(honest.stats.full_fetch_fallbacks, 0);
+
+    let (liar, head, _) = hello_head_case("hello-head-liar", HeadMessages::Substituted).await?;
     assert_eq!(liar.stats.messages_fetched, 0, "nothing a liar substituted is kept");
     assert_eq!(liar.stats.message_fetch_failures as usize, head.cids().len());
     assert_eq!(liar.full.status, ResponseStatus::InternalError, "not held, said so");
     assert!(liar.full.chain.is_empty());
+
+    // hello_head_case asserts the follower reached the head (39) here too.
+    let (without, _, _) = hello_head_case("hello-head-not-held", HeadMessages::NotHeld).await?;
+    assert_eq!(without.stats.full_fetch_fallbacks, 1, "asked again for the headers");
+    assert_eq!(without.stats.messages_fetched, 0);
+    assert_eq!(without.full.status, ResponseStatus::InternalError);
     eprintln!("hello head at 39: {} blocks, {messages} messages served on byte-exact; a liar's refused", head.cids().len());
     Ok(())
 }

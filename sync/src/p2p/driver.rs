@@ -229,9 +229,13 @@ pub struct FollowStats {
     pub log_lines: u64,
     pub fetches: u64,
     pub fetch_failures: u64,
-    /// Gossiped blocks whose messages were fetched (or had none), and whose fetch failed.
+    /// Blocks whose messages were fetched and checked (gossiped ones, with none counted as
+    /// fetched, and the blocks of hello heads), and blocks whose messages could not be had or
+    /// did not check.
     pub messages_fetched: u64,
     pub message_fetch_failures: u64,
+    /// Hello heads whose peer could not give the messages, asked again for headers only.
+    pub full_fetch_fallbacks: u64,
     pub xchg_served: u64,
     pub hellos_received: u64,
     /// Peers dropped because their hello named another genesis.
@@ -333,6 +337,9 @@ struct Bootstrap {
 enum Pending {
     /// For the follower.
     Fetch(RequestId),
+    /// For the follower, headers and messages: kept whole so that, if the peer cannot give the
+    /// messages, the headers alone can be asked for.
+    FullFetch(crate::follower::FetchRequest),
     /// For choosing the anchor (the saved head, a named tipset, or a walk back from a head).
     Anchor,
     /// The messages of a gossiped block.
@@ -660,7 +667,8 @@ impl Driver {
             options: if request.with_messages { Request::HEADERS | Request::MESSAGES } else { Request::HEADERS },
         };
         let id = self.swarm.behaviour_mut().xchg.send_request(&peer, wire);
-        self.pending.insert(id, Pending::Fetch(request.id));
+        let pending = if request.with_messages { Pending::FullFetch(request) } else { Pending::Fetch(request.id) };
+        self.pending.insert(id, pending);
         None
     }
 
@@ -874,6 +882,19 @@ impl Driver {
                         self.pending.remove(&request_id);
                         return self.on_messages(block, request_id, Ok(response));
                     }
+                    if !response.status.is_success() && matches!(self.pending.get(&request_id), Some(Pending::FullFetch(_))) {
+                        // Lotus's hello would give up on this head; an observer still wants
+                        // it, and a peer that synced it without gossip (an lsync follower,
+                        // say) has its headers but no messages. Ask again for the headers.
+                        if let Some(Pending::FullFetch(request)) = self.pending.remove(&request_id) {
+                            self.stats.full_fetch_fallbacks += 1;
+                            let headers_only = crate::follower::FetchRequest { with_messages: false, ..request };
+                            if let Some(event) = self.send_fetch(headers_only) {
+                                self.feed(event)?;
+                            }
+                        }
+                        return Ok(());
+                    }
                     let result = if response.status.is_success() {
                         self.keep_fetched_messages(&response.chain);
                         response
@@ -919,21 +940,21 @@ impl Driver {
         id: OutboundRequestId,
         result: Result<Vec<TipSet>, FetchError>,
     ) -> Result<(), FollowError> {
-        match self.pending.remove(&id) {
-            Some(Pending::Fetch(request)) => {
-                let event = match result {
-                    Ok(tipsets) => InputEvent::ChainFetched { request, tipsets },
-                    Err(error) => {
-                        self.stats.fetch_failures += 1;
-                        InputEvent::FetchFailed { request, error }
-                    }
-                };
-                self.feed(event)
-            }
-            Some(Pending::Anchor) => self.on_anchor_fetched(peer, result),
+        let request = match self.pending.remove(&id) {
+            Some(Pending::Fetch(request)) => request,
+            Some(Pending::FullFetch(request)) => request.id,
+            Some(Pending::Anchor) => return self.on_anchor_fetched(peer, result),
             // Answered in `on_messages`.
-            Some(Pending::Messages(_)) | None => Ok(()),
-        }
+            Some(Pending::Messages(_)) | None => return Ok(()),
+        };
+        let event = match result {
+            Ok(tipsets) => InputEvent::ChainFetched { request, tipsets },
+            Err(error) => {
+                self.stats.fetch_failures += 1;
+                InputEvent::FetchFailed { request, error }
+            }
+        };
+        self.feed(event)
     }
 
     /// One more step towards an anchor: on a restart ask the peers for the saved head (and
