@@ -109,9 +109,10 @@ impl BatchWriter {
                 ])?;
             }
             // The posting blocks, as the parsers packed them: one per (part, bucket) of each
-            // chunk, appended in segment order (see `cid_postings`).
+            // chunk, inserted in the table's key order (see `cid_postings`), so consecutive
+            // inserts land on the same leaf.
             let mut blocks = rows.posting_blocks;
-            blocks.sort_unstable_by_key(|b| (b.0, b.2, b.1));
+            blocks.sort_unstable_by_key(|b| (b.0, b.1, b.2));
             let mut insert_posting = tx.prepare_cached("INSERT OR IGNORE INTO cid_postings(part, bucket, first_segment, entries) VALUES (?1, ?2, ?3, ?4)")?;
             let mut insert_part = tx.prepare_cached("INSERT OR IGNORE INTO posting_parts(part) VALUES (?1)")?;
             let mut last_part = None;
