@@ -75,6 +75,7 @@ pub static RULES: &[MessageRule] = &[
     MessageRule { kind: EventKind::ImpossibleHeight, prefix: "received block outside of consensus range", loggers: CONSENSUS, wants_fields: false, parse: trailing_height, forms: &[forms::OUTSIDE_CONSENSUS_RANGE, forms::OUTSIDE_CONSENSUS_RANGE_VALIDATOR] },
     MessageRule { kind: EventKind::BlockValidation, prefix: "block validation", loggers: CHAIN, wants_fields: true, parse: block_validation, forms: &[forms::BLOCK_VALIDATION] },
     MessageRule { kind: EventKind::Finality, prefix: "reached a decision", loggers: F3, wants_fields: true, parse: f3_decision, forms: &[forms::F3_DECISION] },
+    MessageRule { kind: EventKind::Finality, prefix: "got decision at instance ", loggers: F3, wants_fields: false, parse: f3_decision_legacy, forms: &[forms::F3_DECISION_LEGACY] },
 ];
 
 /// Every form of every row: how Lotus writes what the table reads.
@@ -459,6 +460,19 @@ pub fn block_validation_from_text(fields_text: &str, ev: &mut Event) -> Option<(
 fn f3_decision(_: &str, fields: Option<&Fields>, ev: &mut Event) -> ParseResult {
     let instance = field_f64(fields, "instance").ok_or("no instance field")? as u64;
     let epoch = field_f64(fields, "ecHeadEpoch").ok_or("no ecHeadEpoch field")? as i64;
+    ev.height = Some(epoch);
+    ev.text = crate::journal::finality_text(Some(instance), epoch, None, "go-f3's log");
+    Ok(())
+}
+
+/// go-f3's decision before v0.0.5, as printf: `got decision at instance N, finalized head at
+/// epoch: E` (Lotus v1.28.0-rc1 to -rc5).
+fn f3_decision_legacy(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseResult {
+    let r = rest(msg, "got decision at instance ");
+    let (instance, r) = r.split_once(", finalized head at epoch: ").ok_or("expected ', finalized head at epoch: '")?;
+    let instance: u64 = instance.trim().parse().map_err(|_| format!("bad instance {instance:?}"))?;
+    let epoch = r.split_whitespace().next().ok_or("no epoch")?;
+    let epoch: i64 = epoch.parse().map_err(|_| format!("bad epoch {epoch:?}"))?;
     ev.height = Some(epoch);
     ev.text = crate::journal::finality_text(Some(instance), epoch, None, "go-f3's log");
     Ok(())

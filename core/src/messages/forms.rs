@@ -98,6 +98,7 @@ pub enum Wording {
     OutsideConsensusRangeValidator,
     BlockValidation,
     F3Decision,
+    F3DecisionLegacy,
 }
 
 /// A line a node really wrote, byte for byte as published (a paste whose tabs became spaces
@@ -540,4 +541,16 @@ form!(F3_DECISION, F3Decision, Finality, "reached a decision",
     fields: &["instance", "ecHeadEpoch"],
     sites: &[at(r(1, 35, 0), INFO, "f3", "go-f3@v0.8.12/host.go:797")],
     gone_in: None,
+    None);
+
+// The same call before go-f3 v0.0.5 renamed it: `Infof("got decision at instance %d, finalized
+// head at epoch: %d")` in `(*gpbftHost).ReceiveDecision` (go-f3 v0.0.2 host.go:297 through the
+// logger Lotus passed in, its `f3`; v0.0.3 pre-release d48771055cf4 host.go:320; v0.0.3–v0.0.4 on
+// go-f3's own `f3` logger). Lotus shipped it only in v1.28.0-rc1 to -rc5 (June–July 2024, F3's
+// passive testing on calibnet and mainnet); v1.28.0 itself pinned go-f3 v0.0.5. `Release` has no
+// pre-release part, so the site is filed under v1.28.0 and the wording is gone in v1.28.1.
+form!(F3_DECISION_LEGACY, F3DecisionLegacy, Finality, "got decision at instance {instance}, finalized head at epoch: {height}",
+    fields: &[],
+    sites: &[at(r(1, 28, 0), INFO, "f3", "go-f3@v0.0.3-0.20240702063402-d48771055cf4/host.go:320")],
+    gone_in: Some(r(1, 28, 1)),
     None);

@@ -39,6 +39,7 @@ fn hole_value(name: &str) -> String {
         "block" => CID_A.into(),
         "reason" => format!("linked to {CID_B}"),
         "count" => "20".into(),
+        "instance" => "1288".into(),
         "miners" => "[t09037 t09087]".into(),
         "from_weight" | "to_weight" => "2000".into(),
         other => panic!("no test value for hole {{{other}}}"),
@@ -117,13 +118,13 @@ fn every_wording_has_exactly_one_form() {
             NotBetter => 19, NotBetterLegacy => 20, BadBlock => 21, WeightDraw => 22,
             TieBrokenForIncoming => 23, TieBrokenForCurrent => 24, TieUnbroken => 25, WeightShrank => 26,
             ImpossibleHeight => 27, OutsideConsensusRange => 28, OutsideConsensusRangeValidator => 29,
-            BlockValidation => 30, F3Decision => 31,
+            BlockValidation => 30, F3Decision => 31, F3DecisionLegacy => 32,
         }
     }
     let seen: Vec<usize> = all_forms().map(|f| index(f.wording)).collect();
     let unique: HashSet<usize> = seen.iter().copied().collect();
     assert_eq!(unique.len(), seen.len(), "a wording has two rows");
-    assert_eq!(unique.len(), 32, "a wording has no row");
+    assert_eq!(unique.len(), 33, "a wording has no row");
     for f in all_forms() {
         assert_eq!(form(f.wording).wording, f.wording);
     }
@@ -223,6 +224,19 @@ fn go_f3_decisions_are_finality_events_with_their_instance() {
         assert_eq!(ev.height, Some(epoch));
         assert_eq!(crate::journal::finality_instance(&ev.text), Some(instance), "{}", ev.text);
     }
+    // go-f3 before v0.0.5 (Lotus v1.28.0-rc1 to -rc5), text and JSON encoders.
+    let legacy = "2024-07-03T09:15:00.456+0000\tINFO\tf3\tgo-f3@v0.0.3-0.20240702063402-d48771055cf4/host.go:320\tgot decision at instance 1288, finalized head at epoch: 1779870";
+    let legacy_json = r#"{"level":"info","ts":"2024-06-26T10:00:00.000Z","logger":"f3","caller":"go-f3@v0.0.2/host.go:297","msg":"got decision at instance 12, finalized head at epoch: 1742410"}"#;
+    for (text, instance, epoch) in [(legacy, 1288, 1779870), (legacy_json, 12, 1742410)] {
+        let ev = &parse(text)[0];
+        assert_eq!(ev.kind, EventKind::Finality, "{ev:?}");
+        assert_eq!(ev.height, Some(epoch));
+        assert_eq!(crate::journal::finality_instance(&ev.text), Some(instance), "{}", ev.text);
+    }
+    // A damaged one is malformed with its reason, not dropped.
+    let cut = "2024-07-03T09:15:00.456+0000\tINFO\tf3\tgo-f3@v0.0.4/host.go:579\tgot decision at instance 1288, finalized head at";
+    let ev = &parse(cut)[0];
+    assert_eq!(ev.kind, EventKind::Malformed, "{ev:?}");
     // Another logger's "reached a decision" is not F3's.
     let other = "2026-01-22T12:00:00.123+0000\tINFO\tchain\tchain/x.go:1\treached a decision\t{\"instance\": 1, \"ecHeadEpoch\": 2}";
     assert!(parse(other).iter().all(|e| e.kind != EventKind::Finality));
