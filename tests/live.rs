@@ -223,6 +223,11 @@ fn devnet_and_follow_as_separate_processes() {
     let seen: f64 = text.lines().filter(|l| l.starts_with("lsync_follow_block_delay_seconds_count{")).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum();
     assert!(seen >= 6.0, "every first sighting is in the delay histogram: {text}");
     assert!(metric(&text, "lsync_follow_reorg_depth_count ") >= 1.0, "the partition's heal reverted tipsets: {text}");
+    // Every gossiped block's messages were fetched from an honest devnet: none failed, no hello
+    // head had to fall back to headers only.
+    assert!(metric(&text, "lsync_follow_messages_fetched_total ") >= 6.0, "{text}");
+    assert_eq!(metric(&text, "lsync_follow_message_fetch_failures_total "), 0.0, "{text}");
+    assert_eq!(metric(&text, "lsync_follow_full_fetch_fallbacks_total "), 0.0, "{text}");
     assert!(scrape("/").starts_with("HTTP/1.1 404"));
     // SIGTERM: the follower finishes the record in flight, flushes, ingests, exits 0.
     let status = Command::new("kill").args(["-TERM", &follow.id().to_string()]).status().unwrap();

@@ -29,6 +29,7 @@ pub struct Metrics {
     gossip_dropped: Family<Labels, Counter>,
     messages_fetched: Counter,
     message_fetch_failures: Counter,
+    full_fetch_fallbacks: Counter,
     anchoring: Gauge,
     dial_failures: Family<Labels, Counter>,
     bootstrap_connected: Family<Labels, Gauge>,
@@ -76,6 +77,7 @@ impl Metrics {
             gossip_dropped: Family::default(),
             messages_fetched: Counter::default(),
             message_fetch_failures: Counter::default(),
+            full_fetch_fallbacks: Counter::default(),
             anchoring: Gauge::default(),
             dial_failures: Family::default(),
             bootstrap_connected: Family::default(),
@@ -102,6 +104,7 @@ impl Metrics {
         registry.register("gossip_dropped", "Gossiped blocks dropped, by reason (oversize, undecodable, limits, msg_meta, consensus_range, from_the_future, …)", m.gossip_dropped.clone());
         registry.register("messages_fetched", "Gossiped blocks whose messages were fetched over chain exchange and checked", m.messages_fetched.clone());
         registry.register("message_fetch_failures", "Gossiped blocks whose messages could not be fetched", m.message_fetch_failures.clone());
+        registry.register("full_fetch_fallbacks", "Hello heads whose peer could not give their messages, fetched again as headers only", m.full_fetch_fallbacks.clone());
         registry.register("anchoring", "1 while choosing where the chain starts (peers' heads, the walk back)", m.anchoring.clone());
         registry.register("bootstrap_dial_failures", "Failed dials of each bootstrap address", m.dial_failures.clone());
         registry.register("bootstrap_connected", "1 while connected to the bootstrap address", m.bootstrap_connected.clone());
@@ -184,6 +187,7 @@ impl Metrics {
         }
         self.messages_fetched.inc_by(grew(s.messages_fetched, self.last.messages_fetched));
         self.message_fetch_failures.inc_by(grew(s.message_fetch_failures, self.last.message_fetch_failures));
+        self.full_fetch_fallbacks.inc_by(grew(s.full_fetch_fallbacks, self.last.full_fetch_fallbacks));
         self.anchoring.set(i64::from(s.anchoring));
         self.last = s.clone();
     }

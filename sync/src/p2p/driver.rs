@@ -195,6 +195,8 @@ pub struct FollowStatus {
     /// Gossiped blocks whose messages were fetched, and whose fetch failed.
     pub messages_fetched: u64,
     pub message_fetch_failures: u64,
+    /// Hello heads whose peer could not give the messages, asked again for headers only.
+    pub full_fetch_fallbacks: u64,
     /// Each bootstrap address: connected now, failed dials, the last failure's reason.
     pub bootstrap: Vec<BootstrapStatus>,
 }
@@ -1444,6 +1446,7 @@ impl Driver {
             dropped_by_reason: self.stats.dropped_by_reason.clone(),
             messages_fetched: self.stats.messages_fetched,
             message_fetch_failures: self.stats.message_fetch_failures,
+            full_fetch_fallbacks: self.stats.full_fetch_fallbacks,
             bootstrap: self
                 .bootstrap
                 .iter()
