@@ -13,7 +13,7 @@ mod sql;
 
 /// Ingest allocates and frees millions of small strings on several threads at once; glibc's
 /// allocator spent ~17 % of the parser threads' time on that (perf, 512 MiB log), mimalloc a
-/// fraction of it. Built without transparent huge pages (`no_thp` in Cargo.toml says why).
+/// fraction of it.
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
