@@ -341,8 +341,16 @@ fn devnet_rpc_attach_and_finality_as_separate_processes() {
         s.read_to_string(&mut out).unwrap();
         out
     };
-    let text = scrape();
-    let metric = |series: &str| -> f64 { text.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok())).unwrap_or_else(|| panic!("no {series}:\n{text}")) };
+    let value = |text: &str, series: &str| -> Option<f64> { text.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok())) };
+    // The devnet has exited; attach notices when its socket closes (or its next call fails),
+    // which on a loaded machine can be a moment after the devnet's exit.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let mut text = scrape();
+    while value(&text, "lsync_attach_rpc_connected ") != Some(0.0) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        text = scrape();
+    }
+    let metric = |series: &str| -> f64 { value(&text, series).unwrap_or_else(|| panic!("no {series}:\n{text}")) };
     assert!(metric("lsync_attach_head_height ") >= 10.0, "{text}");
     assert!(metric("lsync_attach_head_changes_total{class=\"reorg\"}") >= 1.0, "{text}");
     assert!(metric("lsync_attach_finalized_epoch ") >= 5.0, "{text}");
