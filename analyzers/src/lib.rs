@@ -22,4 +22,4 @@ pub mod segment;
 pub mod sql;
 pub mod store;
 
-pub use store::{open, open_existing, StoreError};
+pub use store::{open, open_existing, open_for_reading, StoreError};

@@ -210,7 +210,7 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 
 /// Everything the report shows, for `f`'s nodes and times.
 pub fn report_data(db: &Path, f: &Filter) -> Result<ReportData> {
-    let conn = crate::open_existing(db)?;
+    let conn = crate::store::open_for_reading(db)?;
     let sqlc: Connection = open_for_sql(db)?;
     let summary = query::summary(&conn, f.node.as_deref())?;
     let mut notes: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();

@@ -134,7 +134,8 @@ pub fn open_for_sql(path: &Path) -> Result<Connection> {
     // memory (`open` keeps temp tables in memory for ingest). Set before the temp tables are
     // made: changing it drops the temp schema.
     conn.pragma_update(None, "temp_store", "FILE")?;
-    let reader = crate::open_existing(path)?;
+    // The virtual tables' reads: one snapshot for the session (see `open_for_reading`).
+    let reader = crate::store::open_for_reading(path)?;
     reader.pragma_update(None, "query_only", true)?;
     let sources = Sources::load(&reader)?;
     let store = Arc::new(Store { conn: Mutex::new(reader), sources });

@@ -249,6 +249,17 @@ pub fn open_existing(path: &Path) -> Result<Connection> {
     open(path)
 }
 
+/// [`open_existing`] for a command that only reads (the reports): one read transaction for
+/// the whole command, so every query sees the same snapshot while an ingest may be writing,
+/// and SQLite takes its shared lock and checks the WAL and a hot journal once instead of per
+/// statement — `miners` ran ~270 statements, each paying 4 fcntl locks and 2 stats. Dropping
+/// the connection ends the transaction.
+pub fn open_for_reading(path: &Path) -> Result<Connection> {
+    let conn = open_existing(path)?;
+    conn.execute_batch("BEGIN DEFERRED")?;
+    Ok(conn)
+}
+
 /// The id of a node, created on first use.
 pub fn node_id(conn: &Connection, name: &str) -> Result<i64> {
     conn.execute("INSERT OR IGNORE INTO nodes(name) VALUES (?1)", params![name])?;
@@ -329,6 +340,25 @@ mod tests {
         drop(conn);
         // Opened again: nothing left to do.
         assert!(open(&path).is_ok());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_reading_connection_sees_one_snapshot_while_another_writes() {
+        let dir = std::env::temp_dir().join(format!("lsync-snapshot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.db");
+        let writer = open(&path).unwrap();
+        node_id(&writer, "a").unwrap();
+        let reader = open_for_reading(&path).unwrap();
+        assert!(!reader.is_autocommit(), "one transaction for the whole command");
+        let count = |c: &Connection| c.query_row("SELECT count(*) FROM nodes", [], |r| r.get::<_, i64>(0)).unwrap();
+        assert_eq!(count(&reader), 1);
+        node_id(&writer, "b").unwrap();
+        assert_eq!(count(&writer), 2);
+        assert_eq!(count(&reader), 1, "the reader's snapshot does not move under it");
+        drop(reader);
+        assert_eq!(count(&open_for_reading(&path).unwrap()), 2);
         std::fs::remove_dir_all(&dir).ok();
     }
 

@@ -155,7 +155,7 @@ pub fn events(db: &Path, kinds: &[String], cid: Option<String>, all: bool, limit
     f.cid = cid;
     f.all_kinds = all;
     f.limit = limit;
-    let conn = lsync_analyzers::open_existing(db)?;
+    let conn = lsync_analyzers::open_for_reading(db)?;
     let rows = query::events(&conn, &f)?;
     if let Some(done) = print_data(&columns::EVENTS, &rows, out)? {
         return Ok(done);
@@ -176,7 +176,7 @@ pub fn events(db: &Path, kinds: &[String], cid: Option<String>, all: bool, limit
 pub fn trace(db: &Path, cid: &str, node: Option<&str>, json: bool) -> Result<ExitCode> {
     // Validate before touching the database: an invalid CID is a usage error.
     query::parse_trace_arg(cid)?;
-    let conn = lsync_analyzers::open_existing(db)?;
+    let conn = lsync_analyzers::open_for_reading(db)?;
     match query::trace(&conn, cid, node)? {
         TraceResult::NotFound { cid, similar } => {
             let mut msg = format!("no events name {cid}");
@@ -262,7 +262,7 @@ fn side_by_side(t: &query::Trace) -> String {
 
 pub fn reorgs(db: &Path, min_apply: i64, min_revert: i64, filter: &FilterArgs, out: OutputArgs) -> Result<ExitCode> {
     let f = filter.to_filter()?;
-    let conn = lsync_analyzers::open_existing(db)?;
+    let conn = lsync_analyzers::open_for_reading(db)?;
     let rows = query::reorgs(&conn, min_apply, min_revert, &f)?;
     if let Some(done) = print_data(&columns::REORGS, &rows, out)? {
         return Ok(done);
@@ -279,7 +279,7 @@ pub fn reorgs(db: &Path, min_apply: i64, min_revert: i64, filter: &FilterArgs, o
 
 pub fn miners(db: &Path, min_delay: f64, worst: usize, filter: &FilterArgs, out: OutputArgs) -> Result<ExitCode> {
     let f = filter.to_filter()?;
-    let conn = lsync_analyzers::open_existing(db)?;
+    let conn = lsync_analyzers::open_for_reading(db)?;
     let rows = lsync_analyzers::miners::miners(&conn, min_delay, &f, worst).context("computing miner statistics")?;
     if let Some(done) = print_data(&columns::MINERS, &rows, out)? {
         return Ok(done);
@@ -292,7 +292,7 @@ pub fn miners(db: &Path, min_delay: f64, worst: usize, filter: &FilterArgs, out:
 
 pub fn orphans(db: &Path, filter: &FilterArgs, out: OutputArgs) -> Result<ExitCode> {
     let f = filter.to_filter()?;
-    let conn = lsync_analyzers::open_existing(db)?;
+    let conn = lsync_analyzers::open_for_reading(db)?;
     let (rows, notes) = lsync_analyzers::orphans::orphans(&conn, &f).context("finding orphans")?;
     if notes.is_empty() {
         anyhow::bail!("the database holds no head changes or blocks{}: ingest a node's journal and logs (or a follow/attach repo) first", f.node.as_deref().map_or(String::new(), |n| format!(" for node {n}")));
@@ -319,7 +319,7 @@ fn short_cid(c: &str) -> String {
 }
 
 pub fn compare(db: &Path, filter: &query::Filter, sel: lsync_analyzers::compare::Selection, out: OutputArgs) -> Result<ExitCode> {
-    let conn = lsync_analyzers::open_existing(db)?;
+    let conn = lsync_analyzers::open_for_reading(db)?;
     let known = lsync_analyzers::chain_view::node_views(&conn, &query::Filter::default())?.into_iter().map(|v| v.node).collect::<Vec<_>>();
     for n in &sel.nodes {
         if !known.contains(n) {
@@ -388,7 +388,7 @@ pub fn compare(db: &Path, filter: &query::Filter, sel: lsync_analyzers::compare:
 }
 
 pub fn finality(db: &Path, filter: &query::Filter, stall_s: f64, json: bool) -> Result<ExitCode> {
-    let conn = lsync_analyzers::open_existing(db)?;
+    let conn = lsync_analyzers::open_for_reading(db)?;
     let r = lsync_analyzers::finality::finality(&conn, filter, stall_s)?;
     if json {
         ok_on_pipe(output::print_json(&serde_json::to_string_pretty(&r)?))?;
@@ -446,7 +446,7 @@ pub fn finality(db: &Path, filter: &query::Filter, stall_s: f64, json: bool) -> 
 }
 
 pub fn summary(db: &Path, node: Option<&str>, json: bool) -> Result<ExitCode> {
-    let conn = lsync_analyzers::open_existing(db)?;
+    let conn = lsync_analyzers::open_for_reading(db)?;
     let s = query::summary(&conn, node)?;
     if json {
         ok_on_pipe(output::print_json(&serde_json::to_string_pretty(&s)?))?;
