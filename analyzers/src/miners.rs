@@ -1,11 +1,14 @@
-//! `lsync miners`: per-miner delay statistics from `block_delay` events, computed with polars.
-//! All polars code lives in this file: its API moves between minor versions.
+//! `lsync miners`: per-miner delay statistics from `block_delay` events.
+//!
+//! The statistics are computed here by sorting each miner's delays, not with polars: on a
+//! 1 GiB journal + 2 GiB log database (88 k samples) polars' lazy group-by cost ~7 ms and
+//! ~25 MiB of a 19 ms command whose goal is 20 ms, where the sort costs well under one. The polars
+//! query stays as the tests' reference (`stats_agree_with_polars`).
 
 use crate::query::Filter;
-use crate::store::{Result, StoreError};
+use crate::store::Result;
 use crate::read::{self, Sources};
 use lsync_core::EventKind;
-use polars::prelude::*;
 use rusqlite::Connection;
 use std::collections::BTreeSet;
 use serde::Serialize;
@@ -114,7 +117,7 @@ pub fn miners(conn: &Connection, min_delay_s: f64, f: &Filter, worst_n: usize) -
     if samples.is_empty() {
         return Ok(Vec::new());
     }
-    let stats = stats_frame(&names, &samples).map_err(|e| StoreError::Stats(e.to_string()))?;
+    let stats = stats_by_miner(&names, &samples);
     let mut rows = Vec::with_capacity(stats.len());
     for (miner, n, mean, p50, p95, max) in stats {
         let list = ids.get(&miner).map(|id| std::mem::take(&mut worst[*id as usize])).unwrap_or_default();
@@ -133,8 +136,41 @@ pub fn miners(conn: &Connection, min_delay_s: f64, f: &Filter, worst_n: usize) -
 
 type StatRow = (String, u64, f64, f64, f64, f64);
 
-/// Group-by in polars: count, mean, median, linear p95, max per miner; ordered worst first.
-fn stats_frame(names: &[String], samples: &[Sample]) -> PolarsResult<Vec<StatRow>> {
+/// Per miner: count, mean, median, p95 (linear between the two nearest ranks, as polars'
+/// `QuantileMethod::Linear`), max; ordered by p95, then max, descending, then by name.
+fn stats_by_miner(names: &[String], samples: &[Sample]) -> Vec<StatRow> {
+    let mut by_miner: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    for s in samples {
+        by_miner[s.miner as usize].push(s.delay);
+    }
+    let mut rows: Vec<StatRow> = Vec::with_capacity(names.len());
+    for (name, mut d) in names.iter().zip(by_miner) {
+        if d.is_empty() {
+            continue;
+        }
+        let n = d.len();
+        let mean = d.iter().sum::<f64>() / n as f64;
+        d.sort_unstable_by(f64::total_cmp);
+        let quantile = |q: f64| {
+            let rank = q * (n - 1) as f64;
+            let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+            d[lo] + (d[hi] - d[lo]) * (rank - lo as f64)
+        };
+        let median = if n % 2 == 1 { d[n / 2] } else { (d[n / 2 - 1] + d[n / 2]) / 2.0 };
+        rows.push((name.clone(), n as u64, mean, median, quantile(0.95), d[n - 1]));
+    }
+    rows.sort_by(|a, b| b.4.total_cmp(&a.4).then(b.5.total_cmp(&a.5)).then_with(|| a.0.cmp(&b.0)));
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polars::prelude::*;
+
+/// The reference: polars' group-by of the same statistics (what `lsync miners` used until the
+    /// plain sort replaced it).
+    fn stats_frame(names: &[String], samples: &[Sample]) -> PolarsResult<Vec<StatRow>> {
     let miners: Vec<&str> = samples.iter().map(|s| names[s.miner as usize].as_str()).collect();
     let delays: Vec<f64> = samples.iter().map(|s| s.delay).collect();
     let df = df!("miner" => miners, "delay" => delays)?;
@@ -174,9 +210,6 @@ fn stats_frame(names: &[String], samples: &[Sample]) -> PolarsResult<Vec<StatRow
     Ok(rows)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
 
     fn s(m: u32, d: f64) -> Sample {
         Sample { miner: m, delay: d }
@@ -198,11 +231,29 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn stats_agree_with_polars(samples in proptest::collection::vec((0u32..5, 0u32..100_000), 1..300)) {
+            let names: Vec<String> = (0..5).map(|i| format!("f0{i}")).collect();
+            let samples: Vec<Sample> = samples.iter().map(|(m, d)| s(*m, *d as f64 / 1000.0)).collect();
+            let ours = stats_by_miner(&names, &samples);
+            let reference = stats_frame(&names, &samples).unwrap();
+            proptest::prop_assert_eq!(ours.len(), reference.len());
+            for (a, b) in ours.iter().zip(&reference) {
+                proptest::prop_assert_eq!(&a.0, &b.0);
+                proptest::prop_assert_eq!(a.1, b.1);
+                for (x, y) in [(a.2, b.2), (a.3, b.3), (a.4, b.4), (a.5, b.5)] {
+                    proptest::prop_assert!((x - y).abs() <= 1e-9 * y.abs().max(1.0), "{a:?} vs {b:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn stats_match_hand_computation() {
         let names = ["f01000".to_string(), "f02000".to_string()];
         let samples: Vec<Sample> = (1..=20).map(|i| s(0, i as f64)).chain([s(1, 6.0), s(1, 8.0)]).collect();
-        let rows = stats_frame(&names, &samples).unwrap();
+        let rows = stats_by_miner(&names, &samples);
         assert_eq!(rows[0].0, "f01000");
         let (_, n, mean, p50, p95, max) = rows[0].clone();
         assert_eq!(n, 20);
