@@ -97,7 +97,9 @@ pub fn miners(conn: &Connection, min_delay_s: f64, f: &Filter, worst_n: usize) -
         let node = sources.get(seg.source_id).map(|s| s.node.clone()).unwrap_or_default();
         for v in r.events(seg.first_line)? {
             let (Some(miner), Some(d)) = (v.miner, v.delay_s) else { continue };
-            if d < min_delay_s || !read::in_bounds(v.ts, since, until) {
+            // The parsers refuse a delay that is not a finite number; a database written before
+            // they did may still hold one, and it has no place in a mean or a percentile.
+            if !d.is_finite() || d < min_delay_s || !read::in_bounds(v.ts, since, until) {
                 continue;
             }
             let id = match ids.get(miner) {
@@ -154,6 +156,9 @@ fn stats_by_miner(names: &[String], samples: &[Sample]) -> Vec<StatRow> {
         let quantile = |q: f64| {
             let rank = q * (n - 1) as f64;
             let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+            if lo == hi {
+                return d[lo];
+            }
             d[lo] + (d[hi] - d[lo]) * (rank - lo as f64)
         };
         let median = if n % 2 == 1 { d[n / 2] } else { (d[n / 2 - 1] + d[n / 2]) / 2.0 };

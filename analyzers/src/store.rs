@@ -250,7 +250,7 @@ pub fn open_existing(path: &Path) -> Result<Connection> {
 }
 
 /// [`open_existing`] for a command that only reads (the reports): one read transaction for
-/// the whole command, so every query sees the same snapshot while an ingest may be writing,
+/// the connection's life, so its queries see one snapshot while an ingest may be writing,
 /// and SQLite takes its shared lock and checks the WAL and a hot journal once instead of per
 /// statement — `miners` ran ~270 statements, each paying 4 fcntl locks and 2 stats. Dropping
 /// the connection ends the transaction.

@@ -320,7 +320,7 @@ fn block_delay_structured(_: &str, fields: Option<&Fields>, ev: &mut Event) -> P
     if let Some(c) = field_cid(Some(fields), "block", ev)? {
         ev.cids = vec![c];
     }
-    ev.delay_s = Some(field_f64(Some(fields), "delay").ok_or("no delay field")?);
+    ev.delay_s = Some(field_f64(Some(fields), "delay").filter(|d| d.is_finite()).ok_or("no delay field (or not a finite number)")?);
     ev.miner = field_str(Some(fields), "miner");
     Ok(())
 }
@@ -330,7 +330,8 @@ fn block_delay_legacy(msg: &str, _: Option<&Fields>, ev: &mut Event) -> ParseRes
     let r = rest(msg, "Received block with large delay ");
     let mut it = r.split_whitespace();
     let delay = it.next().ok_or("no delay")?;
-    ev.delay_s = Some(delay.parse::<f64>().map_err(|_| format!("bad delay {delay:?}"))?);
+    // `%d`: a number; Rust's parse would also take `inf` and `NaN`, which no Lotus writes.
+    ev.delay_s = Some(delay.parse::<f64>().ok().filter(|d| d.is_finite()).ok_or_else(|| format!("bad delay {delay:?}"))?);
     if it.next() != Some("from") || it.next() != Some("miner") {
         return Err("expected 'from miner'".into());
     }

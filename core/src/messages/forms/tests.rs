@@ -215,6 +215,18 @@ fn every_real_sample_parses_back_to_its_kind_fields_and_a_recorded_site() {
 }
 
 #[test]
+fn a_delay_that_is_not_a_finite_number_is_malformed_not_a_late_block() {
+    for delay in ["inf", "NaN", "-inf", "infinity"] {
+        let line = format!("2020-06-01T10:00:00.000Z\tWARN\tsub\tsub/incoming.go:85\tReceived block with large delay {delay} from miner t01000");
+        let ev = &parse(&line)[0];
+        assert_eq!(ev.kind, EventKind::Malformed, "{delay}: {ev:?}");
+        assert!(ev.delay_s.is_none());
+    }
+    let ok = "2020-06-01T10:00:00.000Z\tWARN\tsub\tsub/incoming.go:85\tReceived block with large delay 12 from miner t01000";
+    assert_eq!(parse(ok)[0].delay_s, Some(12.0));
+}
+
+#[test]
 fn go_f3_decisions_are_finality_events_with_their_instance() {
     let line = "2026-01-22T12:00:00.123+0000\tINFO\tf3\tgo-f3@v0.8.12/host.go:797\treached a decision\t{\"instance\": 446663, \"ecHeadEpoch\": 5691145}";
     let json = r#"{"level":"info","ts":"2025-05-03T10:00:00.000Z","logger":"f3","caller":"go-f3@v0.8.5/host.go:797","msg":"reached a decision","instance":6017,"ecHeadEpoch":4944900}"#;
