@@ -210,6 +210,8 @@ pub fn open(path: &Path) -> Result<Connection> {
 /// Schema 6 → 7: `cid_postings` from a rowid table with a unique index to a table clustered on
 /// that key. One `BEGIN IMMEDIATE` transaction: a concurrent opener waits (busy timeout) and
 /// then sees version 7; a crash or kill leaves the database at version 6, untouched.
+/// The table is spelled out here rather than taken from [`SCHEMA`]: a migration produces the
+/// layout of the version it migrates to, which a later schema may change again.
 fn migrate_6_to_7(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let migrate = || -> rusqlite::Result<()> {
@@ -275,6 +277,13 @@ pub fn find_node(conn: &Connection, name: &str) -> Result<Option<i64>> {
 mod tests {
     use super::*;
 
+    /// A fresh directory of this test process's own (removed by the test at its end).
+    fn scratch_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("lsync-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
     fn plan(conn: &Connection, sql: &str) -> String {
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let rows = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap();
@@ -283,8 +292,7 @@ mod tests {
 
     #[test]
     fn query_plans_use_indexes() {
-        let dir = std::env::temp_dir().join(format!("lsync-plan-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch_dir("plan");
         let conn = open(&dir.join("p.db")).unwrap();
         // trace and events --cid: CID key → segments
         let p = plan(&conn, &crate::read::POSTINGS_SQL.replace("?1", "3").replace("?2", "3"));
@@ -306,8 +314,7 @@ mod tests {
 
     #[test]
     fn a_schema_6_database_is_migrated_in_place_with_every_posting() {
-        let dir = std::env::temp_dir().join(format!("lsync-migrate-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch_dir("migrate");
         let path = dir.join("m.db");
         let rows: Vec<(i64, i64, i64, Vec<u8>)> = (0..300i64).map(|i| (i % 3, (i * 7) % 256, i << 20, vec![i as u8; 1 + (i % 5) as usize])).collect();
         {
@@ -345,8 +352,7 @@ mod tests {
 
     #[test]
     fn a_reading_connection_sees_one_snapshot_while_another_writes() {
-        let dir = std::env::temp_dir().join(format!("lsync-snapshot-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch_dir("snapshot");
         let path = dir.join("s.db");
         let writer = open(&path).unwrap();
         node_id(&writer, "a").unwrap();
@@ -364,8 +370,7 @@ mod tests {
 
     #[test]
     fn refuses_an_older_schema_with_a_sentence() {
-        let dir = std::env::temp_dir().join(format!("lsync-old-schema-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch_dir("old-schema");
         let path = dir.join("o.db");
         {
             let conn = open(&path).unwrap();
@@ -379,8 +384,7 @@ mod tests {
 
     #[test]
     fn refuses_newer_schema() {
-        let dir = std::env::temp_dir().join(format!("lsync-schema-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch_dir("schema");
         let path = dir.join("s.db");
         {
             let conn = open(&path).unwrap();
