@@ -1,4 +1,4 @@
-//! `lsync export`: the store as open datasets — Parquet (through polars-io), CSV or NDJSON — one
+//! `lsync export`: the store as open datasets — Parquet (through polars-parquet), CSV or NDJSON — one
 //! dataset per table, in Hive-style partitions `TABLE/node=N/date=YYYY-MM-DD/part-RRRR-WKKKKK.EXT` (run, writer thread, part)
 //! that DuckDB, ClickHouse, Spark and pandas read as they are.
 //!
@@ -16,13 +16,14 @@
 //! manifest last; files of a run the manifest does not record (an export that crashed) are
 //! deleted by the next run, so a crash never leaves duplicate rows behind.
 //!
-//! All polars code of this module is in [`parquet_frame`] and [`PartWriter`].
+//! The Parquet encoding (polars-parquet, CID lists dictionary-encoded) is in [`parquet`].
+
+mod parquet;
 
 use crate::read::{self, Sources};
 use crate::store::{Result, StoreError};
 use lsync_core::EventKind;
-use polars::prelude::*;
-use polars_io::parquet::write::{BatchedWriter, ParquetCompression, ParquetWriter};
+use polars::prelude::PolarsError;
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -34,11 +35,12 @@ use std::path::{Path, PathBuf};
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 /// Bytes a partition's buffer holds before it is written out as a row group.
 pub const ROW_GROUP_BYTES: usize = 16 << 20;
-/// Bytes buffered over all partitions and tables before every buffer is written out: with
-/// polars' copy while writing, the export's peak stays near twice this plus the decoder's.
+/// Bytes buffered over all partitions and tables before every buffer is written out.
 pub const BUFFERED_BYTES_CAP: usize = 16 << 20;
-/// Bytes of rows handed to the writer thread and not yet written.
-pub const IN_FLIGHT_BYTES_CAP: usize = 16 << 20;
+/// Bytes of rows handed to the writer threads and not yet written: two flushes' worth, so
+/// that the decoder fills the next while the writers work through the last (with one, the
+/// three threads took turns: ×0.91 wall at 32 MiB, peak 175 → 194 MiB).
+pub const IN_FLIGHT_BYTES_CAP: usize = 32 << 20;
 /// Files open at once, per table and writer thread (each holds a compressor's state).
 pub const OPEN_PARTITIONS: usize = 8;
 /// The partition value of events without a time (Hive's and Spark's name for NULL, which
@@ -85,19 +87,6 @@ pub enum Compression {
     Lz4,
     Snappy,
     None,
-}
-
-impl Compression {
-    fn parquet(self) -> ParquetCompression {
-        match self {
-            // Level 1: half the CPU of the default level 3 for files ~10 % larger (measured on a
-            // full node's export); zstd is most of a Parquet export's work.
-            Compression::Zstd => ParquetCompression::Zstd(polars_utils::compression::ZstdLevel::try_new(1).ok()),
-            Compression::Lz4 => ParquetCompression::Lz4Raw,
-            Compression::Snappy => ParquetCompression::Snappy,
-            Compression::None => ParquetCompression::Uncompressed,
-        }
-    }
 }
 
 impl std::str::FromStr for Compression {
@@ -328,7 +317,18 @@ enum Val<'a> {
     Text(Option<&'a str>),
     Bool(Option<bool>),
     Time(Option<i64>),
-    TextList(&'a [&'a str]),
+    TextList(CidList<'a>),
+}
+
+/// A list of CIDs of one segment: their indices in the segment's CID table (`refs`) and, at the
+/// same positions, their texts. The indices let a column store each CID once per row group
+/// (its Parquet dictionary) without hashing its text.
+#[derive(Clone, Copy, Debug)]
+struct CidList<'a> {
+    /// Which segment the indices are of: a number the decoder gives each segment it reads.
+    segment: u64,
+    refs: &'a [u32],
+    texts: &'a [&'a str],
 }
 
 /// Strings of a column in one arena (no allocation per value: a scan of millions of rows spent
@@ -357,24 +357,49 @@ impl Texts {
     }
 }
 
-/// Lists of strings of a column: the strings in one [`Texts`], each list's end.
+/// Lists of CIDs of a column, dictionary-encoded: each distinct CID of a segment once in
+/// `dict`, the lists as keys into it. A head change's CIDs are the next one's too (its `To` is
+/// the next `From`), so a row group holds each CID text about once instead of twice or more,
+/// and its Parquet column is a dictionary page plus small keys rather than every text again.
 #[derive(Default)]
 struct TextLists {
-    items: Texts,
+    dict: Texts,
+    keys: Vec<u32>,
+    /// Each list's end in `keys`.
     ends: Vec<usize>,
+    /// The segment `slots` belong to.
+    segment: Option<u64>,
+    /// By the segment's CID index: 1 + the CID's key in `dict`, 0 when not in it yet.
+    slots: Vec<u32>,
 }
 
 impl TextLists {
-    fn push(&mut self, list: &[&str]) {
-        for s in list {
-            self.items.push(Some(s));
+    /// Appends `list`; returns the bytes it added.
+    fn push(&mut self, list: CidList<'_>) -> usize {
+        debug_assert_eq!(list.refs.len(), list.texts.len());
+        if self.segment != Some(list.segment) {
+            self.segment = Some(list.segment);
+            self.slots.clear();
         }
-        self.ends.push(self.items.len());
+        let before = self.dict.data.len();
+        for (&r, &text) in list.refs.iter().zip(list.texts) {
+            let r = r as usize;
+            if r >= self.slots.len() {
+                self.slots.resize(r + 1, 0);
+            }
+            if self.slots[r] == 0 {
+                self.dict.push(Some(text));
+                self.slots[r] = self.dict.len() as u32;
+            }
+            self.keys.push(self.slots[r] - 1);
+        }
+        self.ends.push(self.keys.len());
+        8 + 4 * list.refs.len() + (self.dict.data.len() - before)
     }
 
     fn get(&self, i: usize) -> impl Iterator<Item = &str> {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        (start..self.ends[i]).map(|j| self.items.get(j).unwrap_or(""))
+        self.keys[start..self.ends[i]].iter().map(|&k| self.dict.get(k as usize).unwrap_or(""))
     }
 
     fn len(&self) -> usize {
@@ -418,10 +443,7 @@ impl ColBuf {
             }
             (ColBuf::Bool(b), Val::Bool(v)) => b.push(v),
             (ColBuf::Time(b), Val::Time(v)) => b.push(v),
-            (ColBuf::TextList(b), Val::TextList(v)) => {
-                b.push(v);
-                return 8 + v.iter().map(|t| 9 + t.len()).sum::<usize>();
-            }
+            (ColBuf::TextList(b), Val::TextList(v)) => return b.push(v),
             (b, v) => unreachable!("a row's value {v:?} does not match its column {}", b.type_name()),
         }
         16
@@ -461,34 +483,6 @@ impl RowBuf {
     }
 }
 
-/// The rows of `cols` as a polars frame with the table's column types.
-fn parquet_frame(table: Table, rows: RowBuf) -> PolarsResult<DataFrame> {
-    let mut columns: Vec<polars::prelude::Column> = Vec::with_capacity(rows.cols.len());
-    for (spec, buf) in table.columns().iter().zip(rows.cols) {
-        let name: PlSmallStr = spec.name.into();
-        let s = match buf {
-            ColBuf::Int(v) => Series::new(name, v),
-            ColBuf::Int32(v) => Series::new(name, v),
-            ColBuf::Real(v) => Series::new(name, v),
-            ColBuf::Text(v) => {
-                let ca: StringChunked = (0..v.len()).map(|i| v.get(i)).collect();
-                ca.with_name(name).into_series()
-            }
-            ColBuf::Bool(v) => Series::new(name, v),
-            ColBuf::Time(v) => Int64Chunked::new(name, v).into_datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC)).into_series(),
-            ColBuf::TextList(v) => {
-                let mut b = ListStringChunkedBuilder::new(name, v.len(), v.items.len());
-                for i in 0..v.len() {
-                    b.append_values_iter(v.get(i));
-                }
-                b.finish().into_series()
-            }
-        };
-        columns.push(s.into());
-    }
-    DataFrame::new_infer_height(columns)
-}
-
 fn polars_err(e: PolarsError) -> StoreError {
     StoreError::Input(format!("writing Parquet: {e}"))
 }
@@ -499,7 +493,7 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
 
 /// A partition's open file.
 enum PartWriter {
-    Parquet(BatchedWriter<BufWriter<File>>),
+    Parquet(parquet::ParquetPart),
     Text(BufWriter<File>),
 }
 
@@ -516,7 +510,8 @@ type PartKey = (String, Option<String>);
 /// The decoding side of a table: rows waiting in partition buffers.
 struct TableOut {
     table: Table,
-    buffers: HashMap<PartKey, RowBuf>,
+    /// Every row looks its partition up here (a fast hash: SipHash was 3 % of an export).
+    buffers: crate::segment::WordMap<PartKey, RowBuf>,
     rows: u64,
 }
 
@@ -682,7 +677,7 @@ fn hex_of(s: &str) -> String {
 
 impl TableOut {
     fn new(table: Table) -> TableOut {
-        TableOut { table, buffers: HashMap::new(), rows: 0 }
+        TableOut { table, buffers: Default::default(), rows: 0 }
     }
 
     fn buffered_bytes(&self) -> usize {
@@ -691,10 +686,10 @@ impl TableOut {
 
     fn push(&mut self, index: usize, key: &PartKey, row: &[Val<'_>], writer: &mut Writer) -> Result<()> {
         let table = self.table;
-        if !self.buffers.contains_key(key) {
-            self.buffers.insert(key.clone(), RowBuf::new(table));
-        }
-        let buf = self.buffers.get_mut(key).expect("inserted");
+        let buf = match self.buffers.get_mut(key) {
+            Some(b) => b,
+            None => self.buffers.entry(key.clone()).or_insert_with(|| RowBuf::new(table)),
+        };
         buf.push(row);
         self.rows += 1;
         if buf.len >= ROW_GROUP_ROWS || buf.bytes >= ROW_GROUP_BYTES {
@@ -755,11 +750,7 @@ impl FileSet {
         let file = File::create(&tmp).map_err(io_err(&tmp))?;
         let w = BufWriter::with_capacity(256 << 10, file);
         let writer = match self.format {
-            Format::Parquet => {
-                let schema = parquet_frame(self.table, RowBuf::new(self.table)).map_err(polars_err)?.schema().clone();
-                // Not polars' own parallel column encoding: the decoder has the other core.
-                PartWriter::Parquet(ParquetWriter::new(w).with_compression(self.compression.parquet()).set_parallel(false).batched(&schema).map_err(polars_err)?)
-            }
+            Format::Parquet => PartWriter::Parquet(parquet::ParquetPart::new(self.table, w, self.compression).map_err(polars_err)?),
             Format::Csv => {
                 let mut w = w;
                 let header: Vec<&str> = self.table.columns().iter().map(|c| c.name).collect();
@@ -774,9 +765,7 @@ impl FileSet {
     fn close(&mut self, key: &PartKey) -> Result<()> {
         let Some(part) = self.open.remove(key) else { return Ok(()) };
         match part.writer {
-            PartWriter::Parquet(w) => {
-                w.finish().map_err(polars_err)?;
-            }
+            PartWriter::Parquet(w) => w.finish().map_err(polars_err)?,
             PartWriter::Text(mut w) => w.flush().map_err(io_err(&part.tmp))?,
         }
         std::fs::rename(&part.tmp, &part.path).map_err(io_err(&part.path))?;
@@ -795,10 +784,7 @@ impl FileSet {
 
 fn write_rows(table: Table, format: Format, w: &mut PartWriter, rows: RowBuf, path: &Path) -> Result<()> {
     match w {
-        PartWriter::Parquet(w) => {
-            let df = parquet_frame(table, rows).map_err(polars_err)?;
-            w.write_batch(&df).map_err(polars_err)
-        }
+        PartWriter::Parquet(w) => w.write(rows).map_err(polars_err),
         PartWriter::Text(w) => write_text_rows(table, w, rows, format == Format::Csv).map_err(io_err(path)),
     }
 }
@@ -1094,6 +1080,8 @@ fn export_in_snapshot(
         let Some(seg) = read::segment_by_id(conn, *seg_id)? else { continue };
         let r = seg.reader()?;
         let (mut cids, mut invalid, mut from, mut to): (Vec<&str>, Vec<&str>, Vec<&str>, Vec<&str>) = Default::default();
+        let mut invalid_refs: Vec<u32> = Vec::new();
+        let segment = i as u64;
         let mut text = String::new();
         for v in r.events(seg.first_line)? {
             if v.line < *resume || !read::in_bounds(v.ts, opts.since, opts.until) {
@@ -1108,8 +1096,10 @@ fn export_in_snapshot(
             cids.clear();
             cids.extend(v.cid_refs.iter().map(|i| r.cid(*i)));
             // Only a CID stored as text can be one a paste damaged.
+            invalid_refs.clear();
+            invalid_refs.extend(v.cid_refs.iter().filter(|i| r.cid_stored_as_text(**i) && lsync_core::cids::validate_cid(r.cid(**i)).is_err()));
             invalid.clear();
-            invalid.extend(v.cid_refs.iter().filter(|i| r.cid_stored_as_text(**i)).map(|i| r.cid(*i)).filter(|c| lsync_core::cids::validate_cid(c).is_err()));
+            invalid.extend(invalid_refs.iter().map(|i| r.cid(*i)));
             let day = ts_ns.map(|n| n.div_euclid(NS_PER_DAY));
             if key.0 != node || key_day != day {
                 key = (node.to_string(), ts_ns.map(date_of));
@@ -1146,8 +1136,8 @@ fn export_in_snapshot(
                     Val::Int(Some(h.apply_count)),
                     Val::Text(Some(class)),
                     Val::Int(Some(h.revert_count)),
-                    Val::TextList(&from),
-                    Val::TextList(&to),
+                    Val::TextList(CidList { segment, refs: &h.from, texts: &from }),
+                    Val::TextList(CidList { segment, refs: &h.to, texts: &to }),
                 ];
                 outs[i].push(i, &key, &row, &mut writer)?;
             }
@@ -1178,8 +1168,8 @@ fn export_in_snapshot(
                     Val::Real(v.duration_ms),
                     Val::Text(v.peer),
                     Val::Text(Some(&text)),
-                    Val::TextList(&cids),
-                    Val::TextList(&invalid),
+                    Val::TextList(CidList { segment, refs: &v.cid_refs, texts: &cids }),
+                    Val::TextList(CidList { segment, refs: &invalid_refs, texts: &invalid }),
                     Val::Text(v.raw_data),
                 ];
                 outs[i].push(i, &key, &row, &mut writer)?;
@@ -1333,6 +1323,7 @@ mod tests {
     #[test]
     fn parquet_read_back_equals_the_events() {
         use crate::ingest::{self, IngestOptions, InputFile, NoProgress};
+        use polars::prelude::*;
         use polars_io::prelude::{ParquetReader, SerReader};
         let dir = std::env::temp_dir().join(format!("lsync-export-unit-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -1382,25 +1373,52 @@ mod tests {
 
     #[test]
     fn every_row_matches_its_table() {
-        // A row of the wrong shape would panic in ColBuf::push: build one row per table.
-        let mut b = RowBuf::new(Table::Events);
-        let cids = ["bafy"];
-        let mut row: Vec<Val> = Table::Events.columns().iter().map(|c| match c.ty {
-            ColType::Int => Val::Int(Some(1)),
-            ColType::Int32 => Val::Int32(None),
-            ColType::Real => Val::Real(Some(0.5)),
-            ColType::Text => Val::Text(Some("t")),
-            ColType::Bool => Val::Bool(None),
-            ColType::Time => Val::Time(Some(0)),
-            ColType::TextList => Val::TextList(&cids),
-        }).collect();
-        b.push(&row);
-        row[1] = Val::Text(None);
-        b.push(&row);
-        assert_eq!(b.len, 2);
-        let df = parquet_frame(Table::Events, b).unwrap();
-        assert_eq!(df.height(), 2);
-        assert_eq!(df.column("kind").unwrap().str().unwrap().get(1), None);
-        assert_eq!(df.width(), Table::Events.columns().len());
+        // A row of the wrong shape would panic in ColBuf::push: build rows of every table and
+        // write them as a Parquet row group.
+        for table in [Table::Events, Table::HeadChanges, Table::EventCids, Table::Blocks, Table::Sources, Table::Nodes] {
+            let mut b = RowBuf::new(table);
+            let texts = ["bafy-a", "bafy-b"];
+            let mut row: Vec<Val> = table.columns().iter().map(|c| match c.ty {
+                ColType::Int => Val::Int(Some(1)),
+                ColType::Int32 => Val::Int32(None),
+                ColType::Real => Val::Real(Some(0.5)),
+                ColType::Text => Val::Text(Some("t")),
+                ColType::Bool => Val::Bool(None),
+                ColType::Time => Val::Time(Some(0)),
+                ColType::TextList => Val::TextList(CidList { segment: 0, refs: &[7, 3], texts: &texts }),
+            }).collect();
+            b.push(&row);
+            row[1] = match row[1] {
+                Val::Text(_) => Val::Text(None),
+                other => other,
+            };
+            b.push(&row);
+            assert_eq!(b.len, 2);
+            let dir = std::env::temp_dir().join(format!("lsync-export-rows-{}-{}", std::process::id(), table.name()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("x.parquet");
+            let mut part = parquet::ParquetPart::new(table, BufWriter::new(File::create(&path).unwrap()), Compression::Zstd).unwrap();
+            part.write(b).unwrap();
+            part.finish().unwrap();
+            use polars_io::prelude::{ParquetReader, SerReader};
+            let df = ParquetReader::new(File::open(&path).unwrap()).finish().unwrap();
+            assert_eq!(df.height(), 2, "{}", table.name());
+            assert_eq!(df.width(), table.columns().len());
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+
+    /// Each CID is stored once per row group and segment; the lists read back in order.
+    #[test]
+    fn cid_lists_share_one_dictionary_per_segment() {
+        let mut l = TextLists::default();
+        l.push(CidList { segment: 1, refs: &[4, 2], texts: &["d", "b"] });
+        l.push(CidList { segment: 1, refs: &[2], texts: &["b"] });
+        l.push(CidList { segment: 1, refs: &[], texts: &[] });
+        // Index 2 of another segment is another CID.
+        l.push(CidList { segment: 2, refs: &[2, 0], texts: &["x", "y"] });
+        assert_eq!(l.dict.len(), 4);
+        let lists: Vec<Vec<&str>> = (0..l.len()).map(|i| l.get(i).collect()).collect();
+        assert_eq!(lists, vec![vec!["d", "b"], vec!["b"], vec![], vec!["x", "y"]]);
     }
 }
