@@ -138,7 +138,10 @@ impl Table {
     pub fn columns(self) -> &'static [Column] {
         use ColType::*;
         const fn c(name: &'static str, ty: ColType) -> Column {
-            Column { name, ty }
+            Column { name, ty, distinct: false }
+        }
+        const fn distinct_text(name: &'static str) -> Column {
+            Column { name, ty: Text, distinct: true }
         }
         const EVENTS: &[Column] = &[
                 c("event_id", Int),
@@ -156,7 +159,7 @@ impl Table {
                 c("delay_s", Real),
                 c("duration_ms", Real),
                 c("peer", Text),
-                c("text", Text),
+                distinct_text("text"),
                 c("cids", TextList),
                 c("cids_invalid", TextList),
                 c("data", Text),
@@ -193,7 +196,7 @@ impl Table {
                 c("last_ingest", Text),
             ];
         const BLOCKS: &[Column] = &[
-            c("cid", Text),
+            distinct_text("cid"),
             c("height", Int),
             c("miner", Text),
             c("first_seen", Time),
@@ -266,6 +269,9 @@ impl ColType {
 pub struct Column {
     pub name: &'static str,
     pub ty: ColType,
+    /// Text whose values are nearly all different (an event's text): written plain, without
+    /// first counting its distinct values to see whether a dictionary would pay.
+    pub distinct: bool,
 }
 
 /// ClickHouse `CREATE TABLE` statements for the tables (`lsync export --schema`), each followed

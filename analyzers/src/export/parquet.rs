@@ -1,26 +1,26 @@
-//! Parquet files written from the export's column buffers through polars-parquet's arrow
-//! writer, without building a polars DataFrame: the buffers become arrow arrays as they are
-//! (a text column's arena is its values buffer), and a CID list column becomes a list of
-//! dictionary keys over the CIDs of its row group — the Parquet dictionary encoding that
-//! polars' DataFrame writer applies to flat columns only. CID lists were most of an events
-//! export's bytes, written and compressed again for every head change naming a tipset.
-//!
-//! Readers see `list<string>`: the file's embedded arrow schema (what polars and pyarrow read
-//! types from) names plain strings; the dictionary is the column's encoding, which every
-//! Parquet reader decodes.
+//! Parquet files written from the export's column buffers through polars-parquet, without
+//! building a polars DataFrame: flat columns become arrow arrays as they are (a text arena is
+//! its values buffer) and go through polars-parquet's encoders; a CID list column is written
+//! here, dictionary-encoded — the row group's CIDs once in a dictionary page, the lists as
+//! keys (polars' DataFrame writer dictionary-encodes flat columns only, and CID lists were most
+//! of an events export's bytes, written and compressed again for every head change naming a
+//! tipset). Readers see `list<string>` either way: the dictionary is the column's encoding.
 
 use super::{ColBuf, ColType, Compression, RowBuf, Table, TextLists, Texts};
 use polars::prelude::PolarsResult;
-use polars_arrow::array::{Array, BooleanArray, DictionaryArray, ListArray, PrimitiveArray, Utf8Array};
+use polars_arrow::array::{Array, BooleanArray, PrimitiveArray, Utf8Array};
 use polars_arrow::bitmap::Bitmap;
-use polars_arrow::datatypes::{ArrowDataType, ArrowSchema, Field, IntegerType, TimeUnit};
+use polars_arrow::datatypes::{ArrowDataType, ArrowSchema, Field, TimeUnit};
 use polars_arrow::offset::OffsetsBuffer;
 use polars_parquet::parquet::CowBuffer;
 use polars_parquet::parquet::compression::Compression as ParquetCodec;
-use polars_parquet::parquet::page::{CompressedDataPage, CompressedDictPage};
+use polars_parquet::parquet::encoding::hybrid_rle;
+use polars_parquet::parquet::metadata::Descriptor;
+use polars_parquet::parquet::page::{CompressedDataPage, CompressedDictPage, DataPage, DataPageHeader, DataPageHeaderV1, DictPage};
+use polars_parquet::parquet::statistics::BinaryStatistics;
 use polars_parquet::write::{
     CompressedPage, CompressionOptions, DynIter, DynStreamingIterator, Encoding, FileWriter, Page, ParquetType, StatisticsOptions, Version, WriteOptions, ZstdLevel, array_to_columns,
-    fallible_streaming_iterator, get_dtype_encoding, schema_to_metadata_key, to_parquet_schema,
+    fallible_streaming_iterator, get_dtype_encoding, to_parquet_leaves, to_parquet_schema,
 };
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -32,8 +32,6 @@ pub(super) struct ParquetPart {
     types: Vec<ParquetType>,
     encodings: Vec<Vec<Encoding>>,
     options: WriteOptions,
-    /// The schema readers are told (CID lists as plain strings).
-    announced: ArrowSchema,
 }
 
 fn compression_options(c: Compression) -> CompressionOptions {
@@ -83,8 +81,8 @@ fn compress(page: Page, compression: CompressionOptions) -> PolarsResult<Compres
     })
 }
 
-/// A column's arrow type; a CID list's items as dictionary keys when `dictionary`.
-fn arrow_type(ty: ColType, dictionary: bool) -> ArrowDataType {
+/// A column's arrow type (for a CID list, only to lay out its Parquet schema).
+fn arrow_type(ty: ColType) -> ArrowDataType {
     match ty {
         ColType::Int => ArrowDataType::Int64,
         ColType::Int32 => ArrowDataType::Int32,
@@ -92,15 +90,12 @@ fn arrow_type(ty: ColType, dictionary: bool) -> ArrowDataType {
         ColType::Text => ArrowDataType::LargeUtf8,
         ColType::Bool => ArrowDataType::Boolean,
         ColType::Time => ArrowDataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
-        ColType::TextList => {
-            let item = if dictionary { ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(ArrowDataType::LargeUtf8), false) } else { ArrowDataType::LargeUtf8 };
-            ArrowDataType::LargeList(Box::new(Field::new("item".into(), item, true)))
-        }
+        ColType::TextList => ArrowDataType::LargeList(Box::new(Field::new("item".into(), ArrowDataType::LargeUtf8, true))),
     }
 }
 
-fn schema(table: Table, dictionary: bool) -> ArrowSchema {
-    table.columns().iter().map(|c| (c.name.into(), Field::new(c.name.into(), arrow_type(c.ty, dictionary), true))).collect()
+fn schema(table: Table) -> ArrowSchema {
+    table.columns().iter().map(|c| (c.name.into(), Field::new(c.name.into(), arrow_type(c.ty), true))).collect()
 }
 
 fn offsets(ends: &[usize]) -> PolarsResult<OffsetsBuffer<i64>> {
@@ -115,15 +110,6 @@ fn texts_array(t: Texts) -> PolarsResult<Utf8Array<i64>> {
     Utf8Array::try_new(ArrowDataType::LargeUtf8, offsets(&t.ends)?, t.data.into_bytes().into(), validity)
 }
 
-fn list_array(l: TextLists) -> PolarsResult<ListArray<i64>> {
-    let len = l.len();
-    let offsets = offsets(&l.ends)?;
-    let keys = PrimitiveArray::<u32>::new(ArrowDataType::UInt32, l.keys.into(), None);
-    let values = DictionaryArray::<u32>::try_new(arrow_type(ColType::TextList, true).inner_dtype().expect("a list").clone(), keys, texts_array(l.dict)?.boxed())?;
-    debug_assert_eq!(offsets.len_proxy(), len);
-    ListArray::try_new(arrow_type(ColType::TextList, true), offsets, values.boxed(), None)
-}
-
 fn array(col: ColBuf) -> PolarsResult<Box<dyn Array>> {
     Ok(match col {
         ColBuf::Int(v) => PrimitiveArray::<i64>::from(v).boxed(),
@@ -131,20 +117,85 @@ fn array(col: ColBuf) -> PolarsResult<Box<dyn Array>> {
         ColBuf::Real(v) => PrimitiveArray::<f64>::from(v).boxed(),
         ColBuf::Text(t) => texts_array(t)?.boxed(),
         ColBuf::Bool(v) => BooleanArray::from(v).boxed(),
-        ColBuf::Time(v) => PrimitiveArray::<i64>::from(v).to(arrow_type(ColType::Time, true)).boxed(),
-        ColBuf::TextList(l) => list_array(l)?.boxed(),
+        ColBuf::Time(v) => PrimitiveArray::<i64>::from(v).to(arrow_type(ColType::Time)).boxed(),
+        ColBuf::TextList(_) => unreachable!("CID lists are written by cid_list_pages"),
     })
+}
+
+/// The pages of a CID list column (`optional group (LIST) { repeated group list { optional
+/// binary item (STRING) } }`, as polars-parquet lays out a nullable list of nullable strings):
+/// a dictionary page of the row group's CIDs and one data page of levels and keys. Written
+/// here rather than by polars-parquet's nested writer, which computes every level through a
+/// general record-shredding iterator (8 % of an export's time for lists that are never null
+/// and whose items are never null: the levels follow from the list lengths alone).
+fn cid_list_pages(lists: TextLists, ty: &ParquetType, options: WriteOptions) -> PolarsResult<Vec<Page>> {
+    const MAX_DEF: u32 = 3; // list present (1), an item (2), the item not null (3)
+    let leaf = to_parquet_leaves(ty.clone()).pop().expect("a list has one leaf");
+    let lengths = || {
+        let mut start = 0;
+        lists.ends.iter().map(move |&end| {
+            let n = end - start;
+            start = end;
+            n
+        })
+    };
+    // One level slot per item, and one for an empty list.
+    let slots: usize = lengths().map(|n| n.max(1)).sum();
+    let rep = lengths().flat_map(|n| std::iter::once(0u32).chain(std::iter::repeat_n(1, n.saturating_sub(1))));
+    let def = lengths().flat_map(|n| if n == 0 { std::iter::repeat_n(1u32, 1) } else { std::iter::repeat_n(MAX_DEF, n) });
+    let mut buffer = Vec::with_capacity(lists.keys.len() * 2 + 64);
+    for (levels, bits) in [(Box::new(rep) as Box<dyn Iterator<Item = u32>>, 1), (Box::new(def), 2)] {
+        // Version 1 pages: each level run prefixed by its byte length.
+        let at = buffer.len();
+        buffer.extend_from_slice(&[0; 4]);
+        hybrid_rle::encode::<u32, _, _>(&mut buffer, levels, bits)?;
+        let len = (buffer.len() - at - 4) as u32;
+        buffer[at..at + 4].copy_from_slice(&len.to_le_bytes());
+    }
+    let key_bits = u32::BITS - (lists.dict.len() as u32).saturating_sub(1).leading_zeros();
+    buffer.push(key_bits as u8);
+    hybrid_rle::encode::<u32, _, _>(&mut buffer, lists.keys.iter().copied(), key_bits)?;
+
+    let dict = &lists.dict;
+    let values = (0..dict.len()).map(|i| dict.get(i).unwrap_or("").as_bytes());
+    let statistics = (!options.statistics.is_empty()).then(|| {
+        BinaryStatistics {
+            primitive_type: leaf.clone(),
+            null_count: Some(0),
+            distinct_count: None,
+            max_value: values.clone().max().map(<[u8]>::to_vec),
+            min_value: values.clone().min().map(<[u8]>::to_vec),
+        }
+        .serialize()
+    });
+    let mut plain = Vec::with_capacity(dict.data.len() + 4 * dict.len());
+    for v in values {
+        plain.extend_from_slice(&(v.len() as u32).to_le_bytes());
+        plain.extend_from_slice(v);
+    }
+    let header = DataPageHeaderV1 {
+        num_values: slots as i32,
+        encoding: Encoding::RleDictionary.into(),
+        definition_level_encoding: Encoding::Rle.into(),
+        repetition_level_encoding: Encoding::Rle.into(),
+        statistics,
+    };
+    let descriptor = Descriptor { primitive_type: leaf, max_def_level: MAX_DEF as i16, max_rep_level: 1 };
+    Ok(vec![
+        Page::Dict(DictPage::new(CowBuffer::Owned(plain), dict.len(), false)),
+        Page::Data(DataPage::new(DataPageHeader::V1(header), CowBuffer::Owned(buffer), descriptor, lists.len())),
+    ])
 }
 
 impl ParquetPart {
     pub(super) fn new(table: Table, out: BufWriter<File>, compression: Compression) -> PolarsResult<ParquetPart> {
-        let schema = schema(table, true);
+        let schema = schema(table);
         let parquet_schema = to_parquet_schema(&schema)?;
         let types = parquet_schema.fields().to_vec();
-        let encodings = schema.iter_values().map(|f| get_dtype_encoding(&f.dtype)).collect();
+        let encodings = schema.iter_values().zip(table.columns()).map(|(f, c)| if c.distinct { vec![Encoding::Plain] } else { get_dtype_encoding(&f.dtype) }).collect();
         let options = WriteOptions { statistics: StatisticsOptions::default(), version: Version::V1, compression: compression_options(compression), data_page_size: None };
         let writer = FileWriter::new_with_parquet_schema(out, schema, parquet_schema, options);
-        Ok(ParquetPart { writer, types, encodings, options, announced: self::schema(table, false) })
+        Ok(ParquetPart { writer, types, encodings, options })
     }
 
     /// Writes `rows` as one row group.
@@ -152,7 +203,10 @@ impl ParquetPart {
         let num_rows = rows.len as u64;
         let mut columns = Vec::with_capacity(rows.cols.len());
         for ((col, ty), enc) in rows.cols.into_iter().zip(&self.types).zip(&self.encodings) {
-            columns.extend(array_to_columns(array(col)?, ty.clone(), self.options, enc)?);
+            match col {
+                ColBuf::TextList(lists) => columns.push(DynIter::new(cid_list_pages(lists, ty, self.options)?.into_iter().map(Ok))),
+                col => columns.extend(array_to_columns(array(col)?, ty.clone(), self.options, enc)?),
+            }
         }
         let compression = self.options.compression;
         let mut compressed: Vec<Vec<CompressedPage>> = Vec::with_capacity(columns.len());
@@ -165,7 +219,7 @@ impl ParquetPart {
 
     /// Writes the footer and flushes the file.
     pub(super) fn finish(mut self) -> PolarsResult<()> {
-        self.writer.end(Some(vec![schema_to_metadata_key(&self.announced)]))?;
+        self.writer.end(None)?;
         self.writer.into_inner().flush()?;
         Ok(())
     }
