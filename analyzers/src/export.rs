@@ -4,8 +4,8 @@
 //!
 //! Streaming: segments are decoded one at a time, source by source in time order; rows wait in
 //! per-partition column buffers that are written out as a row group when they reach
-//! [`ROW_GROUP_ROWS`], and all of them when the buffered rows of every partition together
-//! reach [`BUFFERED_ROWS_CAP`] — so memory is bounded by the cap, not by the data. At most
+//! [`ROW_GROUP_ROWS`], and all of them when the buffered bytes of every partition together
+//! reach [`BUFFERED_BYTES_CAP`] — so memory is bounded by the cap, not by the data. At most
 //! [`OPEN_PARTITIONS`] files are open; a partition closed to make room gets a new part file if
 //! it receives rows again.
 //!
@@ -326,15 +326,39 @@ enum Val<'a> {
     TextList(CidList<'a>),
 }
 
-/// A list of CIDs of one segment: their indices in the segment's CID table (`refs`) and, at the
-/// same positions, their texts. The indices let a column store each CID once per row group
-/// (its Parquet dictionary) without hashing its text.
-#[derive(Clone, Copy, Debug)]
+/// A list of CIDs of one segment: their indices in the segment's CID table, and the segment's
+/// text of an index. The indices let a column store each CID once per row group (its Parquet
+/// dictionary) without hashing its text, and look the text up only the first time.
+#[derive(Clone, Copy)]
 struct CidList<'a> {
     /// Which segment the indices are of: a number the decoder gives each segment it reads.
     segment: u64,
     refs: &'a [u32],
-    texts: &'a [&'a str],
+    texts: &'a dyn CidTexts,
+}
+
+/// The text of a CID by its index in a segment's CID table.
+trait CidTexts {
+    fn text(&self, index: u32) -> &str;
+}
+
+impl CidTexts for crate::segment::SegmentReader<'_> {
+    fn text(&self, index: u32) -> &str {
+        self.cid(index)
+    }
+}
+
+/// A CID table given as its texts (tests).
+impl CidTexts for Vec<&str> {
+    fn text(&self, index: u32) -> &str {
+        self[index as usize]
+    }
+}
+
+impl std::fmt::Debug for CidList<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CidList").field("segment", &self.segment).field("refs", &self.refs).finish()
+    }
 }
 
 /// Strings of a column in one arena (no allocation per value: a scan of millions of rows spent
@@ -382,25 +406,25 @@ struct TextLists {
 impl TextLists {
     /// Appends `list`; returns the bytes it added.
     fn push(&mut self, list: CidList<'_>) -> usize {
-        debug_assert_eq!(list.refs.len(), list.texts.len());
         if self.segment != Some(list.segment) {
             self.segment = Some(list.segment);
             self.slots.clear();
         }
-        let before = self.dict.data.len();
-        for (&r, &text) in list.refs.iter().zip(list.texts) {
-            let r = r as usize;
-            if r >= self.slots.len() {
-                self.slots.resize(r + 1, 0);
+        let (data_before, slots_before) = (self.dict.data.len(), self.slots.capacity());
+        for &r in list.refs {
+            let i = r as usize;
+            if i >= self.slots.len() {
+                self.slots.resize(i + 1, 0);
             }
-            if self.slots[r] == 0 {
-                self.dict.push(Some(text));
-                self.slots[r] = self.dict.len() as u32;
+            if self.slots[i] == 0 {
+                self.dict.push(Some(list.texts.text(r)));
+                self.slots[i] = self.dict.len() as u32;
             }
-            self.keys.push(self.slots[r] - 1);
+            self.keys.push(self.slots[i] - 1);
         }
         self.ends.push(self.keys.len());
-        8 + 4 * list.refs.len() + (self.dict.data.len() - before)
+        // The slots count toward the memory bound too: they grow to the segment's CID count.
+        8 + 4 * list.refs.len() + (self.dict.data.len() - data_before) + 4 * (self.slots.capacity() - slots_before)
     }
 
     fn get(&self, i: usize) -> impl Iterator<Item = &str> {
@@ -1085,7 +1109,6 @@ fn export_in_snapshot(
     for (i, (seg_id, _source, resume)) in plan.iter().enumerate() {
         let Some(seg) = read::segment_by_id(conn, *seg_id)? else { continue };
         let r = seg.reader()?;
-        let (mut cids, mut invalid, mut from, mut to): (Vec<&str>, Vec<&str>, Vec<&str>, Vec<&str>) = Default::default();
         let mut invalid_refs: Vec<u32> = Vec::new();
         let segment = i as u64;
         let mut text = String::new();
@@ -1098,30 +1121,22 @@ fn export_in_snapshot(
             let id = crate::store::event_id(seg.source_id, v.line);
             let (node, file) = sources.get(seg.source_id).map_or(("", ""), |s| (s.node.as_str(), s.path.as_str()));
             let kind = seg.kind.as_str();
-            // Borrowed from the segment: every CID's text is made once per segment.
-            cids.clear();
-            cids.extend(v.cid_refs.iter().map(|i| r.cid(*i)));
             // Only a CID stored as text can be one a paste damaged.
             invalid_refs.clear();
             invalid_refs.extend(v.cid_refs.iter().filter(|i| r.cid_stored_as_text(**i) && lsync_core::cids::validate_cid(r.cid(**i)).is_err()));
-            invalid.clear();
-            invalid.extend(invalid_refs.iter().map(|i| r.cid(*i)));
             let day = ts_ns.map(|n| n.div_euclid(NS_PER_DAY));
             if key.0 != node || key_day != day {
                 key = (node.to_string(), ts_ns.map(date_of));
                 key_day = day;
             }
             if let Some(i) = ec {
-                for (pos, cid) in cids.iter().enumerate() {
-                    let row = [Val::Int(Some(id)), Val::Int32(Some(pos as i32)), Val::Text(Some(cid)), Val::Bool(Some(invalid.contains(cid)))];
+                // Borrowed from the segment: every CID's text is made once per segment.
+                for (pos, &c) in v.cid_refs.iter().enumerate() {
+                    let row = [Val::Int(Some(id)), Val::Int32(Some(pos as i32)), Val::Text(Some(r.cid(c))), Val::Bool(Some(invalid_refs.contains(&c)))];
                     outs[i].push(i, &key, &row, &mut writer)?;
                 }
             }
             if let (Some(i), Some(h)) = (hc, &v.head) {
-                from.clear();
-                from.extend(h.from.iter().map(|i| r.cid(*i)));
-                to.clear();
-                to.extend(h.to.iter().map(|i| r.cid(*i)));
                 // The one classification (`HeadChange::class`): with its CIDs only when it
                 // reverted something (an extend's class does not look at them).
                 let change = if h.revert_count == 0 {
@@ -1142,8 +1157,8 @@ fn export_in_snapshot(
                     Val::Int(Some(h.apply_count)),
                     Val::Text(Some(class)),
                     Val::Int(Some(h.revert_count)),
-                    Val::TextList(CidList { segment, refs: &h.from, texts: &from }),
-                    Val::TextList(CidList { segment, refs: &h.to, texts: &to }),
+                    Val::TextList(CidList { segment, refs: &h.from, texts: &r }),
+                    Val::TextList(CidList { segment, refs: &h.to, texts: &r }),
                 ];
                 outs[i].push(i, &key, &row, &mut writer)?;
             }
@@ -1174,8 +1189,8 @@ fn export_in_snapshot(
                     Val::Real(v.duration_ms),
                     Val::Text(v.peer),
                     Val::Text(Some(&text)),
-                    Val::TextList(CidList { segment, refs: &v.cid_refs, texts: &cids }),
-                    Val::TextList(CidList { segment, refs: &invalid_refs, texts: &invalid }),
+                    Val::TextList(CidList { segment, refs: &v.cid_refs, texts: &r }),
+                    Val::TextList(CidList { segment, refs: &invalid_refs, texts: &r }),
                     Val::Text(v.raw_data),
                 ];
                 outs[i].push(i, &key, &row, &mut writer)?;
@@ -1383,7 +1398,7 @@ mod tests {
         // write them as a Parquet row group.
         for table in [Table::Events, Table::HeadChanges, Table::EventCids, Table::Blocks, Table::Sources, Table::Nodes] {
             let mut b = RowBuf::new(table);
-            let texts = ["bafy-a", "bafy-b"];
+            let cid_table = vec!["", "", "", "bafy-b", "", "", "", "bafy-a"];
             let mut row: Vec<Val> = table.columns().iter().map(|c| match c.ty {
                 ColType::Int => Val::Int(Some(1)),
                 ColType::Int32 => Val::Int32(None),
@@ -1391,7 +1406,7 @@ mod tests {
                 ColType::Text => Val::Text(Some("t")),
                 ColType::Bool => Val::Bool(None),
                 ColType::Time => Val::Time(Some(0)),
-                ColType::TextList => Val::TextList(CidList { segment: 0, refs: &[7, 3], texts: &texts }),
+                ColType::TextList => Val::TextList(CidList { segment: 0, refs: &[7, 3], texts: &cid_table }),
             }).collect();
             b.push(&row);
             row[1] = match row[1] {
@@ -1417,12 +1432,13 @@ mod tests {
     /// Each CID is stored once per row group and segment; the lists read back in order.
     #[test]
     fn cid_lists_share_one_dictionary_per_segment() {
+        let (one, two) = (vec!["y", "", "b", "", "d"], vec!["y", "", "x"]);
         let mut l = TextLists::default();
-        l.push(CidList { segment: 1, refs: &[4, 2], texts: &["d", "b"] });
-        l.push(CidList { segment: 1, refs: &[2], texts: &["b"] });
-        l.push(CidList { segment: 1, refs: &[], texts: &[] });
+        l.push(CidList { segment: 1, refs: &[4, 2], texts: &one });
+        l.push(CidList { segment: 1, refs: &[2], texts: &one });
+        l.push(CidList { segment: 1, refs: &[], texts: &one });
         // Index 2 of another segment is another CID.
-        l.push(CidList { segment: 2, refs: &[2, 0], texts: &["x", "y"] });
+        l.push(CidList { segment: 2, refs: &[2, 0], texts: &two });
         assert_eq!(l.dict.len(), 4);
         let lists: Vec<Vec<&str>> = (0..l.len()).map(|i| l.get(i).collect()).collect();
         assert_eq!(lists, vec![vec!["d", "b"], vec!["b"], vec![], vec!["x", "y"]]);

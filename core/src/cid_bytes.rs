@@ -134,63 +134,29 @@ fn decode_v1(text: &str) -> Option<([u8; MAX_CID_BYTES + 5], usize, CidLayout)> 
 
 /// Appends the canonical text of CID bytes (as [`v1_text_to_bytes`] accepted them) to `out`.
 /// Exports write this text for every CID of every segment they read: the characters go to a
-/// stack buffer and into `out` at once (a `String::push` per character cost twice as much).
+/// buffer by index and into `out` at once (a `String::push` per character cost twice as much).
 pub fn v1_bytes_to_text(bytes: &[u8], out: &mut String) {
-    const MAX: usize = 128;
     let len = 1 + (bytes.len() * 8).div_ceil(5);
-    if len > MAX {
-        // No CID of this chain is this long; a long hash still gets its text.
-        let mut text = Vec::with_capacity(len);
-        base32_into(bytes, &mut text);
-        out.push_str(std::str::from_utf8(&text).expect("the base32 alphabet is ASCII"));
-        return;
-    }
-    let mut buf = [0u8; MAX];
-    let n = base32_into(bytes, &mut BufCursor { buf: &mut buf, n: 0 });
-    out.push_str(std::str::from_utf8(&buf[..n]).expect("the base32 alphabet is ASCII"));
-}
-
-/// Where [`base32_into`] puts characters.
-trait Sink {
-    fn put(&mut self, c: u8);
-    fn written(&self) -> usize;
-}
-
-impl Sink for Vec<u8> {
-    fn put(&mut self, c: u8) {
-        self.push(c);
-    }
-    fn written(&self) -> usize {
-        self.len()
-    }
-}
-
-struct BufCursor<'a> {
-    buf: &'a mut [u8],
-    n: usize,
-}
-
-impl Sink for BufCursor<'_> {
-    fn put(&mut self, c: u8) {
-        self.buf[self.n] = c;
-        self.n += 1;
-    }
-    fn written(&self) -> usize {
-        self.n
-    }
-}
-
-/// `b` and the lower-case base32 (RFC 4648, no padding) of `bytes`; the characters written.
-fn base32_into(bytes: &[u8], out: &mut impl Sink) -> usize {
-    out.put(b'b');
+    let mut stack = [0u8; 128];
+    let mut heap = Vec::new();
+    // No CID of this chain is longer than 128 characters; a long hash still gets its text.
+    let buf: &mut [u8] = if len <= stack.len() {
+        &mut stack[..len]
+    } else {
+        heap.resize(len, 0);
+        &mut heap
+    };
+    buf[0] = b'b';
     let char_of = |v: u64| ALPHABET[(v & 31) as usize];
     // Five bytes are eight characters.
+    let mut n = 1;
     let mut groups = bytes.chunks_exact(5);
     for g in &mut groups {
         let acc = u64::from_be_bytes([0, 0, 0, g[0], g[1], g[2], g[3], g[4]]);
-        for i in 0..8 {
-            out.put(char_of(acc >> (35 - 5 * i)));
+        for (i, c) in buf[n..n + 8].iter_mut().enumerate() {
+            *c = char_of(acc >> (35 - 5 * i));
         }
+        n += 8;
     }
     let mut acc = 0u64;
     let mut bits = 0u32;
@@ -199,13 +165,16 @@ fn base32_into(bytes: &[u8], out: &mut impl Sink) -> usize {
         bits += 8;
         while bits >= 5 {
             bits -= 5;
-            out.put(char_of(acc >> bits));
+            buf[n] = char_of(acc >> bits);
+            n += 1;
         }
     }
     if bits > 0 {
-        out.put(char_of(acc << (5 - bits)));
+        buf[n] = char_of(acc << (5 - bits));
+        n += 1;
     }
-    out.written()
+    debug_assert_eq!(n, len);
+    out.push_str(std::str::from_utf8(buf).expect("the base32 alphabet is ASCII"));
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! tipset). Readers see `list<string>` either way: the dictionary is the column's encoding.
 
 use super::{ColBuf, ColType, Compression, RowBuf, Table, TextLists, Texts};
-use polars::prelude::PolarsResult;
+use polars::prelude::{PolarsError, PolarsResult};
 use polars_arrow::array::{Array, BooleanArray, PrimitiveArray, Utf8Array};
 use polars_arrow::bitmap::Bitmap;
 use polars_arrow::datatypes::{ArrowDataType, ArrowSchema, Field, TimeUnit};
@@ -71,7 +71,7 @@ fn compress(page: Page, compression: CompressionOptions) -> PolarsResult<Compres
         Page::Data(p) => {
             // Version 1 pages (what this writer writes) compress levels and values together.
             let out = squeeze(p.buffer())?;
-            let num_rows = p.num_rows.unwrap_or_else(|| p.num_values());
+            let num_rows = p.num_rows.ok_or_else(|| PolarsError::ComputeError("a Parquet data page without its row count".into()))?;
             CompressedPage::Data(CompressedDataPage::new(p.header().clone(), CowBuffer::Owned(out), ParquetCodec::Zstd, p.buffer().len(), p.descriptor.clone(), num_rows))
         }
         Page::Dict(p) => {
@@ -122,8 +122,19 @@ fn array(col: ColBuf) -> PolarsResult<Box<dyn Array>> {
     })
 }
 
+/// Levels of a version 1 data page: their byte length, then the levels RLE/bit-packed.
+fn write_levels_v1(buffer: &mut Vec<u8>, levels: impl Iterator<Item = u32>, bits: u32) -> std::io::Result<()> {
+    let at = buffer.len();
+    buffer.extend_from_slice(&[0; 4]);
+    hybrid_rle::encode::<u32, _, _>(buffer, levels, bits)?;
+    let len = (buffer.len() - at - 4) as u32;
+    buffer[at..at + 4].copy_from_slice(&len.to_le_bytes());
+    Ok(())
+}
+
 /// The pages of a CID list column (`optional group (LIST) { repeated group list { optional
-/// binary item (STRING) } }`, as polars-parquet lays out a nullable list of nullable strings):
+/// binary element (STRING) } }`, as polars-parquet lays out a nullable list of nullable
+/// strings: hence the levels' maxima below):
 /// a dictionary page of the row group's CIDs and one data page of levels and keys. Written
 /// here rather than by polars-parquet's nested writer, which computes every level through a
 /// general record-shredding iterator (8 % of an export's time for lists that are never null
@@ -144,27 +155,22 @@ fn cid_list_pages(lists: TextLists, ty: &ParquetType, options: WriteOptions) -> 
     let rep = lengths().flat_map(|n| std::iter::once(0u32).chain(std::iter::repeat_n(1, n.saturating_sub(1))));
     let def = lengths().flat_map(|n| if n == 0 { std::iter::repeat_n(1u32, 1) } else { std::iter::repeat_n(MAX_DEF, n) });
     let mut buffer = Vec::with_capacity(lists.keys.len() * 2 + 64);
-    for (levels, bits) in [(Box::new(rep) as Box<dyn Iterator<Item = u32>>, 1), (Box::new(def), 2)] {
-        // Version 1 pages: each level run prefixed by its byte length.
-        let at = buffer.len();
-        buffer.extend_from_slice(&[0; 4]);
-        hybrid_rle::encode::<u32, _, _>(&mut buffer, levels, bits)?;
-        let len = (buffer.len() - at - 4) as u32;
-        buffer[at..at + 4].copy_from_slice(&len.to_le_bytes());
-    }
+    write_levels_v1(&mut buffer, rep, 1)?;
+    write_levels_v1(&mut buffer, def, 2)?;
     let key_bits = u32::BITS - (lists.dict.len() as u32).saturating_sub(1).leading_zeros();
     buffer.push(key_bits as u8);
     hybrid_rle::encode::<u32, _, _>(&mut buffer, lists.keys.iter().copied(), key_bits)?;
 
     let dict = &lists.dict;
     let values = (0..dict.len()).map(|i| dict.get(i).unwrap_or("").as_bytes());
-    let statistics = (!options.statistics.is_empty()).then(|| {
+    let wanted = options.statistics;
+    let statistics = (!wanted.is_empty()).then(|| {
         BinaryStatistics {
             primitive_type: leaf.clone(),
-            null_count: Some(0),
+            null_count: wanted.null_count.then_some(0),
             distinct_count: None,
-            max_value: values.clone().max().map(<[u8]>::to_vec),
-            min_value: values.clone().min().map(<[u8]>::to_vec),
+            max_value: values.clone().max().filter(|_| wanted.max_value).map(<[u8]>::to_vec),
+            min_value: values.clone().min().filter(|_| wanted.min_value).map(<[u8]>::to_vec),
         }
         .serialize()
     });

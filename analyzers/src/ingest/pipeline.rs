@@ -168,8 +168,9 @@ pub(super) fn read_chunks(
     let mut buf = take_buffer();
     // buf[start..done]: the chunk's whole lines (each ends in '\n'), `lines` of them, covering
     // `input` bytes of input; buf[done..filled]: the start of the open line, of which
-    // `open_skipped` more bytes were read and dropped (an over-long line). `filled` is kept
-    // aligned for the next read (`READ_ALIGN`) by where a chunk starts in its buffer.
+    // `open_skipped` more bytes were read and dropped (an over-long line). A chunk starts where
+    // the next read lands aligned (`READ_ALIGN`); reads of a whole file keep it so (a short read
+    // from a decompressor or a pipe, or a trimmed over-long line, does not: only slower).
     let mut start = align_pad(buf.as_ptr() as usize);
     let (mut filled, mut done, mut lines, mut input, mut open_skipped) = (start, start, 0u64, 0u64, 0u64);
     let (mut seq, mut first_line) = (0u64, next_line);
@@ -178,7 +179,7 @@ pub(super) fn read_chunks(
         // what lies beyond the cut is copied to the next chunk's buffer (a whole read's worth
         // of copying per chunk, otherwise). A read shorter than READ_BYTES would go through
         // the BufReader's own buffer, a copy of its own: those stay READ_BYTES.
-        let to_slack = (chunk_bytes + CUT_SLACK).saturating_sub(filled);
+        let to_slack = start.saturating_add(chunk_bytes).saturating_add(CUT_SLACK).saturating_sub(filled);
         let ask = if (READ_BYTES..2 * READ_BYTES).contains(&to_slack) { to_slack.next_multiple_of(READ_ALIGN) } else { READ_BYTES };
         if buf.len() < filled + ask {
             buf.resize(filled + ask, 0); // a chunk that found no cut, or a long line
@@ -207,11 +208,11 @@ pub(super) fn read_chunks(
         let mut new_from = filled;
         filled += n;
         loop {
-            if open_skipped == 0 && done >= new_from && done < chunk_bytes {
+            if open_skipped == 0 && done >= new_from && done - start < chunk_bytes {
                 // Whole lines that lie in the bytes just read (none over-long: a read is shorter
                 // than MAX_LINE_BYTES) and end by `chunk_bytes` (so none can be a cut): counted
                 // in bulk.
-                let limit = filled.min(chunk_bytes);
+                let limit = filled.min(start.saturating_add(chunk_bytes));
                 if let Some(last) = memchr::memrchr(b'\n', &buf[done..limit]) {
                     let end = done + last + 1;
                     lines += memchr::memchr_iter(b'\n', &buf[done..end]).count() as u64;
@@ -231,8 +232,8 @@ pub(super) fn read_chunks(
                 filled -= len - MAX_LINE_BYTES;
                 len = MAX_LINE_BYTES;
             }
-            // (A chunk holds a line at least: a tiny `chunk_bytes` may lie within `start`.)
-            if done > start && done >= chunk_bytes && (done >= MAX_CHUNK_BYTES.max(chunk_bytes) || kind.starts_record(&buf[done..done + len])) {
+            let held = done - start;
+            if held >= chunk_bytes && (held >= MAX_CHUNK_BYTES.max(chunk_bytes) || kind.starts_record(&buf[done..done + len])) {
                 // Cut before this line: it starts the next chunk.
                 let mut next = take_buffer();
                 let carried = filled - done;
