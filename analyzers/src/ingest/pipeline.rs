@@ -288,3 +288,73 @@ pub(super) fn parser_threads(requested: Option<usize>, remaining_bytes: u64, chu
     let chunks = (remaining_bytes / chunk_bytes as u64 + 1) as usize;
     requested.unwrap_or(cores).clamp(1, 16).min(chunks)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What the reader sends for `input`: each chunk's (first line, lines, input bytes, text),
+    /// and the torn last line it reports. Buffers go back to it as ingest's parsers return them.
+    fn chunks_of(input: Vec<u8>, chunk_bytes: usize, final_file: bool) -> (Vec<(u64, u64, u64, Vec<u8>)>, Option<u64>) {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(2);
+        let (spare_tx, spare_rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let input: Box<dyn BufRead + Send> = Box::new(std::io::BufReader::with_capacity(1 << 20, std::io::Cursor::new(input)));
+            read_chunks(input, ParserKind::Journal { keep_raw: false }, chunk_bytes, 1, final_file, Path::new("t"), tx, spare_rx).expect("reads")
+        });
+        let mut chunks = Vec::new();
+        for c in rx {
+            chunks.push((c.first_line, c.lines, c.input_bytes, c.data[c.start..c.used].to_vec()));
+            let _ = spare_tx.send(c.data);
+        }
+        (chunks, reader.join().expect("the reader ends"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        /// Whatever the chunk size (down to a byte, less than the few bytes a chunk starts into
+        /// its buffer for aligned reads): chunks hold every whole line once, in order, with their
+        /// line numbers; a chunk after the first begins at a record start; no chunk is empty.
+        #[test]
+        fn chunks_hold_every_line_once(lines in prop::collection::vec((any::<bool>(), prop::collection::vec(b' '..=b'~', 0..60)), 0..200), chunk_bytes in 1usize..400, torn in any::<bool>(), final_file in any::<bool>()) {
+            let mut input = Vec::new();
+            for (record, body) in &lines {
+                if *record {
+                    input.push(b'{');
+                }
+                input.extend_from_slice(body);
+                input.push(b'\n');
+            }
+            let whole_lines = lines.len() as u64;
+            let mut expected = input.clone();
+            if torn {
+                input.extend_from_slice(b"{\"half");
+                if final_file {
+                    expected.extend_from_slice(b"{\"half\n");
+                }
+            }
+            let (chunks, torn_at) = chunks_of(input.clone(), chunk_bytes, final_file);
+            let mut got = Vec::new();
+            let (mut next_line, mut covered) = (1, 0);
+            for (k, (first, n, bytes, text)) in chunks.iter().enumerate() {
+                prop_assert!(*n > 0, "an empty chunk");
+                prop_assert_eq!(*first, next_line);
+                prop_assert_eq!(*n, text.iter().filter(|&&b| b == b'\n').count() as u64);
+                covered += bytes;
+                if k > 0 {
+                    prop_assert!(JournalParser::starts_record(text.split(|&b| b == b'\n').next().unwrap_or_default()), "a cut before a line that starts no record");
+                }
+                next_line += n;
+                got.extend_from_slice(text);
+            }
+            prop_assert_eq!(got, expected);
+            // The input the chunks account for: all of it, but a torn line left for the next run
+            // (a final file's torn line gets a newline in its chunk that is not input).
+            let left = if torn && !final_file { 6 } else { 0 };
+            prop_assert_eq!(covered, (input.len() - left) as u64);
+            prop_assert_eq!(torn_at, (torn && !final_file).then_some(1 + whole_lines));
+        }
+    }
+}
