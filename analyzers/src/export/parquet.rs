@@ -8,9 +8,9 @@
 
 use super::{ColBuf, ColType, Compression, RowBuf, Table, TextLists, Texts};
 use polars::prelude::{PolarsError, PolarsResult};
-use polars_arrow::array::{Array, BooleanArray, PrimitiveArray, Utf8Array};
+use polars_arrow::array::{Array, BooleanArray, DictionaryArray, PrimitiveArray, Utf8Array};
 use polars_arrow::bitmap::Bitmap;
-use polars_arrow::datatypes::{ArrowDataType, ArrowSchema, Field, TimeUnit};
+use polars_arrow::datatypes::{ArrowDataType, ArrowSchema, Field, IntegerType, TimeUnit};
 use polars_arrow::offset::OffsetsBuffer;
 use polars_parquet::parquet::CowBuffer;
 use polars_parquet::parquet::compression::Compression as ParquetCodec;
@@ -110,12 +110,64 @@ fn texts_array(t: Texts) -> PolarsResult<Utf8Array<i64>> {
     Utf8Array::try_new(ArrowDataType::LargeUtf8, offsets(&t.ends)?, t.data.into_bytes().into(), validity)
 }
 
+/// Most distinct values, as a share of the rows, for which a text column is written
+/// dictionary-encoded (polars' own rule: a dictionary pays below three quarters).
+const DICTIONARY_MAX_SHARE: f64 = 0.75;
+
+/// A text column as dictionary keys and its distinct values, or `None` when most values differ.
+/// Most rows repeat the row before (an event's kind, file, level, logger), so a value is hashed
+/// only when it changes; polars decided the same thing by counting every value's hash
+/// (HyperLogLog) and then hashing every value again into its dictionary, ~4 % of an export.
+fn dictionary_of(t: &Texts) -> Option<(Vec<u32>, Texts)> {
+    let n = t.len();
+    let most = ((n as f64 * DICTIONARY_MAX_SHARE) as usize).max(128);
+    let mut dict = Texts::default();
+    let mut known: crate::segment::WordMap<&str, u32> = Default::default();
+    let mut keys = Vec::with_capacity(n);
+    let mut last: Option<(&str, u32)> = None;
+    for i in 0..n {
+        let Some(v) = t.get(i) else {
+            keys.push(0); // a null: its key is never read
+            continue;
+        };
+        let key = match last {
+            Some((prev, k)) if prev == v => k,
+            _ => *known.entry(v).or_insert_with(|| {
+                dict.push(Some(v));
+                (dict.len() - 1) as u32
+            }),
+        };
+        if dict.len() > most {
+            return None;
+        }
+        last = Some((v, key));
+        keys.push(key);
+    }
+    Some((keys, dict))
+}
+
+/// A text column's array and its encoding: dictionary-encoded when `dictionary` is wanted and
+/// pays, plain otherwise.
+fn text_column(t: Texts, dictionary: bool) -> PolarsResult<(Box<dyn Array>, Encoding)> {
+    let validity = t.nulls.contains(&true).then(|| t.nulls.iter().map(|n| !n).collect::<Bitmap>());
+    if dictionary {
+        if let Some((keys, dict)) = dictionary_of(&t) {
+            let keys = PrimitiveArray::<u32>::new(ArrowDataType::UInt32, keys.into(), validity);
+            let dtype = ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(ArrowDataType::LargeUtf8), false);
+            let array = DictionaryArray::<u32>::try_new(dtype, keys, texts_array(dict)?.boxed())?;
+            return Ok((array.boxed(), Encoding::RleDictionary));
+        }
+    }
+    let array = Utf8Array::try_new(ArrowDataType::LargeUtf8, offsets(&t.ends)?, t.data.into_bytes().into(), validity)?;
+    Ok((array.boxed(), Encoding::Plain))
+}
+
 fn array(col: ColBuf) -> PolarsResult<Box<dyn Array>> {
     Ok(match col {
         ColBuf::Int(v) => PrimitiveArray::<i64>::from(v).boxed(),
         ColBuf::Int32(v) => PrimitiveArray::<i32>::from(v).boxed(),
         ColBuf::Real(v) => PrimitiveArray::<f64>::from(v).boxed(),
-        ColBuf::Text(t) => texts_array(t)?.boxed(),
+        ColBuf::Text(_) => unreachable!("text columns are written by text_column"),
         ColBuf::Bool(v) => BooleanArray::from(v).boxed(),
         ColBuf::Time(v) => PrimitiveArray::<i64>::from(v).to(arrow_type(ColType::Time)).boxed(),
         ColBuf::TextList(_) => unreachable!("CID lists are written by cid_list_pages"),
@@ -211,6 +263,10 @@ impl ParquetPart {
         for ((col, ty), enc) in rows.cols.into_iter().zip(&self.types).zip(&self.encodings) {
             match col {
                 ColBuf::TextList(lists) => columns.push(DynIter::new(cid_list_pages(lists, ty, self.options)?.into_iter().map(Ok))),
+                ColBuf::Text(t) => {
+                    let (array, encoding) = text_column(t, enc.as_slice() == [Encoding::RleDictionary])?;
+                    columns.extend(array_to_columns(array, ty.clone(), self.options, &[encoding])?);
+                }
                 col => columns.extend(array_to_columns(array(col)?, ty.clone(), self.options, enc)?),
             }
         }
@@ -228,5 +284,30 @@ impl ParquetPart {
         self.writer.end(None)?;
         self.writer.into_inner().flush()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(values: &[Option<&str>]) -> Texts {
+        let mut t = Texts::default();
+        for v in values {
+            t.push(*v);
+        }
+        t
+    }
+
+    #[test]
+    fn repeated_texts_get_a_dictionary_and_distinct_ones_do_not() {
+        let (keys, dict) = dictionary_of(&texts(&[Some("a"), Some("a"), None, Some("b"), Some("a"), Some("b")])).expect("a dictionary");
+        assert_eq!((0..dict.len()).map(|i| dict.get(i).unwrap()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(keys, [0, 0, 0, 1, 0, 1]);
+        let names: Vec<String> = (0..400).map(|i| format!("v{i}")).collect();
+        let mostly_distinct: Vec<Option<&str>> = names.iter().map(|n| Some(n.as_str())).chain(std::iter::repeat_n(Some("v0"), 100)).collect();
+        assert!(dictionary_of(&texts(&mostly_distinct)).is_none(), "400 distinct of 500 is over three quarters");
+        let few: Vec<Option<&str>> = names.iter().take(100).map(|n| Some(n.as_str())).cycle().take(500).collect();
+        assert_eq!(dictionary_of(&texts(&few)).expect("100 distinct of 500").1.len(), 100);
     }
 }
