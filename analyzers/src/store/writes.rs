@@ -89,13 +89,21 @@ impl BatchWriter {
                     h.cids
                 ])?;
             }
+            // A segment's row is inserted with a zero blob of its size, and its bytes are then
+            // written into the row's pages through a blob handle. Bound as a parameter, a blob
+            // is copied twice in SQLite's own (glibc) heap — the binding, then the record — and
+            // those ~130 KiB buffers made glibc return its heap's top to the kernel and fault it
+            // back in after nearly every segment: 58,000 of the 64,000 page faults of a 1 GiB
+            // journal's ingest, ~0.4 s of system time.
             let mut insert_segment = tx.prepare_cached(
                 "INSERT OR IGNORE INTO segments(id, source_id, kind, n_events, first_line, last_line, min_ts, max_ts, min_height, max_height, data)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, zeroblob(?11))",
             )?;
+            let mut data: Option<rusqlite::blob::Blob<'_>> = None;
             for seg in &rows.segments {
-                insert_segment.execute(params![
-                    store::event_id(source_id, seg.first_line),
+                let id = store::event_id(source_id, seg.first_line);
+                let inserted = insert_segment.execute(params![
+                    id,
                     source_id,
                     seg.kind.as_str(),
                     seg.count as i64,
@@ -105,9 +113,23 @@ impl BatchWriter {
                     seg.max_ts,
                     seg.min_height,
                     seg.max_height,
-                    seg.blob
+                    seg.blob.len() as i64
                 ])?;
+                // Ignored: the row is there from an earlier run that stopped before its
+                // checkpoint (the same bytes); it is left as it is.
+                if inserted == 0 {
+                    continue;
+                }
+                let handle = match data.as_mut() {
+                    Some(h) => {
+                        h.reopen(id)?;
+                        h
+                    }
+                    None => data.insert(tx.blob_open(rusqlite::MAIN_DB, c"segments", c"data", id, false)?),
+                };
+                handle.write_at(&seg.blob, 0)?;
             }
+            drop(data);
             // The posting blocks, as the parsers packed them: one per (part, bucket) of each
             // chunk, inserted in the table's key order (see `cid_postings`), so consecutive
             // inserts land on the same leaf.
