@@ -72,6 +72,10 @@ const MAX_CID_BYTES: usize = 40 + MAX_DIGEST;
 /// of bytes that are exactly one CIDv1. Returns its layout; `None` (and `out` unchanged) for
 /// anything else, which callers keep as text.
 pub fn v1_text_to_bytes(text: &str, out: &mut Vec<u8>) -> Option<CidLayout> {
+    let t = text.as_bytes();
+    if is_block_text(t) {
+        return is_canonical_block_text(t).then(|| block_text_to_bytes(t, out));
+    }
     let (buf, n, layout) = decode_v1(text)?;
     out.extend_from_slice(&buf[..n]);
     Some(layout)
@@ -106,6 +110,22 @@ const BLOCK_TEXT_LEN: usize = 62;
 fn is_canonical_block_text(t: &[u8]) -> bool {
     let rest = &t[BLOCK_TEXT_PREFIX.len()..];
     matches!(rest[0], b'a'..=b'd') && all_base32(rest) && DECODE[t[BLOCK_TEXT_LEN - 1] as usize] & 1 == 0
+}
+
+/// The bytes of a canonical block CID text ([`is_canonical_block_text`]): seven groups of eight
+/// characters (five bytes each), then five characters (three bytes and the padding bit). Its
+/// layout is the prefix's; nothing is left to check. Segments store every CID they name as bytes,
+/// ~4.5 new ones a line of a full node's journal: this takes 32 ns where decoding a text of any
+/// CID (checks, varints, any length) took 57 ns.
+fn block_text_to_bytes(t: &[u8], out: &mut Vec<u8>) -> CidLayout {
+    let value = |chars: &[u8]| chars.iter().fold(0u64, |acc, &c| (acc << 5) | DECODE[c as usize] as u64);
+    let mut bytes = [0u8; 38];
+    for (chars, five) in t[1..57].chunks_exact(8).zip(bytes.chunks_exact_mut(5)) {
+        five.copy_from_slice(&value(chars).to_be_bytes()[3..]);
+    }
+    bytes[35..].copy_from_slice(&(value(&t[57..]) >> 1).to_be_bytes()[5..]);
+    out.extend_from_slice(&bytes);
+    CidLayout { prefix_len: 6, digest_len: 32 }
 }
 
 /// True when every byte of `b` is in the base32 alphabet. Eight bytes are checked at once in a
@@ -329,6 +349,12 @@ mod tests {
         fn a_block_text_is_canonical_as_decoding_says(text in arb_block_text()) {
             prop_assert_eq!(is_canonical_v1_text(&text), decode_v1(&text).is_some(), "{}", text);
             prop_assert_eq!(is_canonical_v1_text(&text), crate_answer(&text).is_some(), "{}", text);
+            let mut ours = vec![7u8];
+            let layout = v1_text_to_bytes(&text, &mut ours);
+            prop_assert_eq!(layout.map(|_| ours[1..].to_vec()), crate_answer(&text), "{}", text);
+            if let Some(l) = layout {
+                prop_assert_eq!(Some(l), v1_layout(&ours[1..]));
+            }
         }
 
         #[test]
