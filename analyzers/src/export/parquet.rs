@@ -45,6 +45,8 @@ fn compression_options(c: Compression) -> CompressionOptions {
     }
 }
 
+use zstd::zstd_safe::{CParameter, ParamSwitch};
+
 thread_local! {
     /// This writer thread's zstd context: polars-parquet's own compression makes (and zeroes)
     /// one per page, 3 % of an export.
@@ -57,25 +59,34 @@ fn compress(page: Page, compression: CompressionOptions) -> PolarsResult<Compres
         return Ok(polars_parquet::write::compress(page, Vec::new(), compression)?);
     };
     let zstd_level = level.map_or(zstd::DEFAULT_COMPRESSION_LEVEL, |l| l.compression_level());
-    let squeeze = |bytes: &[u8]| -> std::io::Result<Vec<u8>> {
+    let squeeze = |bytes: &[u8], dictionary: bool| -> std::io::Result<Vec<u8>> {
         ZSTD.with_borrow_mut(|ctx| {
             let ctx = match ctx {
                 Some(c) => c,
                 None => ctx.insert(zstd::bulk::Compressor::new(zstd_level)?),
             };
             ctx.set_compression_level(zstd_level)?;
+            // A dictionary page holds distinct values, nearly all of them CIDs: base32 of
+            // random digests, which zstd shrinks by entropy-coding the characters while its
+            // match finder looks for repeats that are not there. With the finder accelerated
+            // (zstd's `targetLength` for its fast strategy) and the characters still coded
+            // (which acceleration alone turns off), such a page compresses 1.9x as fast for
+            // 3 % more bytes (20,000 block CIDs: 370 -> 700 MB/s, ratio 0.501 -> 0.516).
+            let (target_length, literals) = if dictionary && zstd_level >= 1 { (16, ParamSwitch::Enable) } else { (0, ParamSwitch::Auto) };
+            ctx.set_parameter(CParameter::TargetLength(target_length))?;
+            ctx.set_parameter(CParameter::LiteralCompressionMode(literals))?;
             ctx.compress(bytes)
         })
     };
     Ok(match page {
         Page::Data(p) => {
             // Version 1 pages (what this writer writes) compress levels and values together.
-            let out = squeeze(p.buffer())?;
+            let out = squeeze(p.buffer(), false)?;
             let num_rows = p.num_rows.ok_or_else(|| PolarsError::ComputeError("a Parquet data page without its row count".into()))?;
             CompressedPage::Data(CompressedDataPage::new(p.header().clone(), CowBuffer::Owned(out), ParquetCodec::Zstd, p.buffer().len(), p.descriptor.clone(), num_rows))
         }
         Page::Dict(p) => {
-            let out = squeeze(&p.buffer)?;
+            let out = squeeze(&p.buffer, true)?;
             CompressedPage::Dict(CompressedDictPage::new(CowBuffer::Owned(out), ParquetCodec::Zstd, p.buffer.len(), p.num_values, p.is_sorted))
         }
     })
