@@ -172,7 +172,8 @@ CREATE INDEX IF NOT EXISTS head_changes_ts ON head_changes(ts_ns);
 /// (a frame's header, then its page) and twice more when a checkpoint copies it (read from the
 /// WAL, write to the database). With SQLite's default 4 KiB pages an ingest of a 1 GiB journal
 /// made ~300,000 such calls, ~1.4 s of system time beside 3 s of user time on 2 cores; 16 KiB
-/// pages cut the calls 4× and the ingest's wall ×0.91 (farm-bench, 7 pairs). 64 KiB pages saved
+/// pages cut the calls 4× and the ingest's wall ×0.80–0.91 (farm-bench, two sets of 7 pairs:
+/// against the previous binary, and the same binary with 4 KiB pages). 64 KiB pages saved
 /// no more time but packed small segments badly: a 2 GiB log's database grew by a third, where
 /// 16 KiB costs it 7 % and the journal's nothing (bench/RESULTS.md).
 pub const PAGE_SIZE: i64 = 16 * 1024;
@@ -265,6 +266,13 @@ pub fn open_existing(path: &Path) -> Result<Connection> {
     open(path)
 }
 
+/// The page cache of a reading connection (KiB, as `cache_size` takes a negative number). A
+/// report reads most pages once, and every page the cache has not held yet is fresh memory the
+/// kernel faults in and zeroes: `reorgs` of 2,597 deep reorgs reads ~1,000 pages of 16 KiB and
+/// took 38 ms with the writer's 16 MiB cache, 29 ms with 2 MiB (`miners` 16 → 12 ms; `trace`,
+/// `events --cid` and a full `sql` scan unchanged; farm-bench, bench/RESULTS.md).
+const READING_CACHE_KIB: i64 = -2048;
+
 /// [`open_existing`] for a command that only reads (the reports): one read transaction for
 /// the connection's life, so its queries see one snapshot while an ingest may be writing,
 /// and SQLite takes its shared lock and checks the WAL and a hot journal once instead of per
@@ -272,6 +280,7 @@ pub fn open_existing(path: &Path) -> Result<Connection> {
 /// the connection ends the transaction.
 pub fn open_for_reading(path: &Path) -> Result<Connection> {
     let conn = open_existing(path)?;
+    conn.pragma_update(None, "cache_size", READING_CACHE_KIB)?;
     conn.execute_batch("BEGIN DEFERRED")?;
     Ok(conn)
 }
@@ -314,9 +323,10 @@ mod tests {
         // reorgs: filter on counts
         let p = plan(&conn, crate::query::REORGS_SQL_FOR_PLAN);
         assert!(p.contains("head_changes_counts"), "{p}");
-        // events by kind and time, worker_done after a time
-        let p = plan(&conn, "SELECT id FROM segments WHERE kind IN ('new_heaviest') AND max_ts >= 0 AND min_ts <= 10");
-        assert!(p.contains("segments_kind_ts (kind=? AND max_ts>?)"), "{p}");
+        // events by kind and time, worker_done after a time: as `read::segments_by_kind` asks,
+        // answered from the index alone (no page of the table per segment)
+        let p = plan(&conn, "SELECT id, source_id, min_ts FROM segments WHERE kind IN ('new_heaviest') AND max_ts >= 0 AND min_ts <= 10 ORDER BY min_ts IS NULL, min_ts, id");
+        assert!(p.contains("COVERING INDEX segments_kind_ts (kind=? AND max_ts>?)"), "{p}");
         // trace's revert scan: head changes after a time
         let p = plan(&conn, "SELECT event_id FROM head_changes WHERE ts_ns >= 5 ORDER BY ts_ns");
         assert!(p.contains("head_changes_ts (ts_ns>?)"), "{p}");
