@@ -69,18 +69,21 @@ ms() { awk -v s="$1" 'BEGIN { printf "%.0f ms", s * 1000 }'; }
 exp="$OUT/sql-export-parquet"
 if [ -e "$exp" ] || [ -e "$exp-events" ]; then
   # The last run's exports go first, and the timing waits a minute after: on an ext4 without a
-  # journal (this project's VMs) each file created within ~60 s of a mass delete searches the
-  # recently deleted inodes (kernel `recently_deleted`), which made an export of 1,700 files
-  # right after `rm -rf` of the last one spend ~2 s more system time. Users' journaled
-  # filesystems do not do that.
-  echo "removing the last run's exports, then waiting 65 s…" >&2
+  # journal (this project's VMs) each file created soon after a mass delete searches the
+  # recently deleted inodes (kernel `recently_deleted`: 60 s once their inode table blocks are
+  # written back — hence the sync — 300 s while they are dirty), which made an export of 1,700
+  # files right after `rm -rf` of the last one spend ~2 s more system time. Users' journaled
+  # filesystems do not do that: EXPORT_WAIT=0 skips the wait.
+  echo "removing the last run's exports, then waiting ${EXPORT_WAIT:-65} s…" >&2
   rm -rf "$exp" "$exp-events"
   sync
-  sleep 65
+  sleep "${EXPORT_WAIT:-65}"
 fi
 echo "lsync export…" >&2
 read -r xe_s xe_rss < <(timed "$bin/lsync" export -q --db "$db" --out "$exp-events" --table events)
 xe_bytes=$(du -sb "$exp-events" | cut -f1)
+# The events export's ~860 MiB written back first, so the next is not timed against it.
+sync
 read -r x_s x_rss < <(timed "$bin/lsync" export -q --db "$db" --out "$exp")
 x_bytes=$(du -sb "$exp" | cut -f1)
 x_files=$(find "$exp" -name '*.parquet' | wc -l)

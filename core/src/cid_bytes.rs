@@ -136,8 +136,10 @@ fn all_base32(b: &[u8]) -> bool {
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut bad = 0u64;
     let mut check = |x: u64| {
-        // A byte of 0x80 or more is bad by itself; the subtractions may then borrow across
-        // bytes and garble the other bytes' answers, but the word is bad whatever they say.
+        // `x | HIGH` puts every byte at 0x80 or more, so `at_least` never borrows. `at_most`
+        // borrows only past a byte of 0x80 or more, which is bad by itself: the others' answers
+        // may then be garbled, but the word is bad whatever they say (and `wrapping_sub`
+        // keeps that case from overflowing in a debug build).
         let at_least = |lo: u8| ((x | HIGH) - ONES * lo as u64) & HIGH;
         let at_most = |hi: u8| (ONES * hi as u64 | HIGH).wrapping_sub(x) & HIGH;
         let letters = at_least(b'a') & at_most(b'z');

@@ -54,25 +54,27 @@ thread_local! {
 }
 
 /// `page` compressed; zstd through this thread's context, other codecs through polars-parquet.
-fn compress(page: Page, compression: CompressionOptions) -> PolarsResult<CompressedPage> {
+/// `cid_list`: the page is of a CID list column (see `squeeze` for what that changes).
+fn compress(page: Page, compression: CompressionOptions, cid_list: bool) -> PolarsResult<CompressedPage> {
     let CompressionOptions::Zstd(level) = compression else {
         return Ok(polars_parquet::write::compress(page, Vec::new(), compression)?);
     };
     let zstd_level = level.map_or(zstd::DEFAULT_COMPRESSION_LEVEL, |l| l.compression_level());
-    let squeeze = |bytes: &[u8], dictionary: bool| -> std::io::Result<Vec<u8>> {
+    let squeeze = |bytes: &[u8], cid_dictionary: bool| -> std::io::Result<Vec<u8>> {
         ZSTD.with_borrow_mut(|ctx| {
             let ctx = match ctx {
                 Some(c) => c,
                 None => ctx.insert(zstd::bulk::Compressor::new(zstd_level)?),
             };
             ctx.set_compression_level(zstd_level)?;
-            // A dictionary page holds distinct values, nearly all of them CIDs: base32 of
-            // random digests, which zstd shrinks by entropy-coding the characters while its
-            // match finder looks for repeats that are not there. With the finder accelerated
-            // (zstd's `targetLength` for its fast strategy) and the characters still coded
-            // (which acceleration alone turns off), such a page compresses 1.9x as fast for
-            // 3 % more bytes (20,000 block CIDs: 370 -> 700 MB/s, ratio 0.501 -> 0.516).
-            let (target_length, literals) = if dictionary && zstd_level >= 1 { (16, ParamSwitch::Enable) } else { (0, ParamSwitch::Auto) };
+            // A CID list's dictionary page holds distinct CIDs: base32 of random digests,
+            // which zstd shrinks by entropy-coding the characters while its match finder looks
+            // for repeats that are not there. With the finder accelerated (`targetLength`, which
+            // only level 1's fast strategy reads as acceleration; higher levels read it as a
+            // match length to settle for) and the characters still coded (which acceleration
+            // alone turns off), such a page compresses 1.9x as fast for 3 % more bytes (20,000
+            // block CIDs: 370 -> 700 MB/s, ratio 0.501 -> 0.516). 0 and Auto are the level's own.
+            let (target_length, literals) = if cid_dictionary && zstd_level == 1 { (16, ParamSwitch::Enable) } else { (0, ParamSwitch::Auto) };
             ctx.set_parameter(CParameter::TargetLength(target_length))?;
             ctx.set_parameter(CParameter::LiteralCompressionMode(literals))?;
             ctx.compress(bytes)
@@ -86,7 +88,7 @@ fn compress(page: Page, compression: CompressionOptions) -> PolarsResult<Compres
             CompressedPage::Data(CompressedDataPage::new(p.header().clone(), CowBuffer::Owned(out), ParquetCodec::Zstd, p.buffer().len(), p.descriptor.clone(), num_rows))
         }
         Page::Dict(p) => {
-            let out = squeeze(&p.buffer, true)?;
+            let out = squeeze(&p.buffer, cid_list)?;
             CompressedPage::Dict(CompressedDictPage::new(CowBuffer::Owned(out), ParquetCodec::Zstd, p.buffer.len(), p.num_values, p.is_sorted))
         }
     })
@@ -271,20 +273,29 @@ impl ParquetPart {
     pub(super) fn write(&mut self, rows: RowBuf) -> PolarsResult<()> {
         let num_rows = rows.len as u64;
         let mut columns = Vec::with_capacity(rows.cols.len());
+        // Which of `columns` are CID lists.
+        let mut cid_lists = Vec::with_capacity(rows.cols.len());
         for ((col, ty), enc) in rows.cols.into_iter().zip(&self.types).zip(&self.encodings) {
+            let before = columns.len();
             match col {
-                ColBuf::TextList(lists) => columns.push(DynIter::new(cid_list_pages(lists, ty, self.options)?.into_iter().map(Ok))),
+                ColBuf::TextList(lists) => {
+                    columns.push(DynIter::new(cid_list_pages(lists, ty, self.options)?.into_iter().map(Ok)));
+                    cid_lists.push(true);
+                    continue;
+                }
                 ColBuf::Text(t) => {
                     let (array, encoding) = text_column(t, enc.as_slice() == [Encoding::RleDictionary])?;
                     columns.extend(array_to_columns(array, ty.clone(), self.options, &[encoding])?);
                 }
                 col => columns.extend(array_to_columns(array(col)?, ty.clone(), self.options, enc)?),
             }
+            cid_lists.resize(columns.len(), false);
+            debug_assert!(columns.len() > before);
         }
         let compression = self.options.compression;
         let mut compressed: Vec<Vec<CompressedPage>> = Vec::with_capacity(columns.len());
-        for pages in columns {
-            compressed.push(pages.map(|page| compress(page?, compression)).collect::<PolarsResult<_>>()?);
+        for (pages, cid_list) in columns.into_iter().zip(cid_lists) {
+            compressed.push(pages.map(|page| compress(page?, compression, cid_list)).collect::<PolarsResult<_>>()?);
         }
         let row_group = DynIter::new(compressed.iter().map(|pages| Ok(DynStreamingIterator::new(fallible_streaming_iterator::convert(pages.iter().map(Ok))))));
         self.writer.write(num_rows, row_group)
