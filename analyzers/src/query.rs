@@ -6,7 +6,7 @@ pub use crate::rows::EventRow;
 use crate::segment::{self, SegmentReader};
 use crate::store::{Result, StoreError, LINE_BITS};
 use lsync_core::{EventKind, HeadChange, ReorgClass, Timestamp};
-use rusqlite::{params_from_iter, types::Value as SqlValue, Connection};
+use rusqlite::{params_from_iter, types::Value as SqlValue, Connection, OptionalExtension};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -118,8 +118,16 @@ fn push_common(conds: &mut Vec<String>, args: &mut Vec<SqlValue>, f: &Filter, al
     }
 }
 
-/// The reorgs query, for the query-plan test.
-pub const REORGS_SQL_FOR_PLAN: &str = "SELECT event_id FROM head_changes WHERE apply_count >= 2 AND revert_count >= 1";
+/// The reorgs query for any ApplyCount, for the query-plan test.
+pub const REORGS_SQL_FOR_PLAN: &str = "SELECT event_id FROM head_changes WHERE apply_count >= 1 AND revert_count >= 1";
+
+/// The ApplyCount of a deep reorg (`reorgs`' default) and `head_changes_deep`'s condition, as
+/// the query spells it.
+const DEEP_APPLY: i64 = 2;
+const DEEP_TERM: &str = "hc.apply_count >= 2 AND ";
+
+/// The deep reorgs query as `reorgs` makes it, for the query-plan test.
+pub const DEEP_REORGS_SQL_FOR_PLAN: &str = "SELECT hc.event_id, hc.ts_ns, hc.cids FROM head_changes hc INDEXED BY head_changes_deep WHERE hc.apply_count >= 2 AND hc.apply_count >= 2 AND hc.revert_count >= 1";
 
 
 /// Where a row stands in a report: (time in ns, source id, line).
@@ -127,10 +135,16 @@ type ReportOrder = (Option<i64>, i64, u64);
 
 /// `lsync reorgs`: journal head changes with ApplyCount ≥ `min_apply` and RevertCount ≥ `min_revert`.
 pub fn reorgs(conn: &Connection, min_apply: i64, min_revert: i64, f: &Filter) -> Result<Vec<ReorgRow>> {
-    let mut sql = String::from(
+    // Deep reorgs (the default, or deeper): from `head_changes_deep` where the database has it,
+    // its condition spelled as the index's — SQLite takes a partial index only for a WHERE that
+    // visibly implies the index's.
+    let deep = min_apply >= DEEP_APPLY
+        && conn.query_row("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'head_changes_deep'", [], |_| Ok(())).optional()?.is_some();
+    let (from, deep_term) = if deep { ("head_changes hc INDEXED BY head_changes_deep", DEEP_TERM) } else { ("head_changes hc", "") };
+    let mut sql = format!(
         "SELECT hc.event_id, hc.ts_ns, hc.ts_off, hc.ts_prec, n.name, s.path, hc.from_height, hc.to_height, hc.revert_count, hc.apply_count, hc.to_n, hc.class, hc.cids, s.id
-         FROM head_changes hc JOIN sources s ON s.id = (hc.event_id >> 40) JOIN nodes n ON n.id = s.node_id
-         WHERE hc.apply_count >= ? AND hc.revert_count >= ?",
+         FROM {from} JOIN sources s ON s.id = (hc.event_id >> 40) JOIN nodes n ON n.id = s.node_id
+         WHERE {deep_term}hc.apply_count >= ? AND hc.revert_count >= ?",
     );
     let mut args = vec![SqlValue::Integer(min_apply), SqlValue::Integer(min_revert)];
     let mut conds = Vec::new();
