@@ -71,7 +71,7 @@ if [ -e "$exp" ] || [ -e "$exp-events" ]; then
   # The last run's exports go first, and the timing waits a minute after: on an ext4 without a
   # journal (this project's VMs) each file created soon after a mass delete searches the
   # recently deleted inodes (kernel `recently_deleted`: 60 s once their inode table blocks are
-  # written back — hence the sync — 300 s while they are dirty), which made an export of 1,700
+  # written back — hence the sync — 360 s while they are dirty), which made an export of 1,700
   # files right after `rm -rf` of the last one spend ~2 s more system time. Users' journaled
   # filesystems do not do that: EXPORT_WAIT=0 skips the wait.
   echo "removing the last run's exports, then waiting ${EXPORT_WAIT:-65} s…" >&2

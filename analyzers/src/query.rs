@@ -126,20 +126,10 @@ pub const REORGS_SQL_FOR_PLAN: &str = "SELECT event_id FROM head_changes WHERE a
 const DEEP_APPLY: i64 = 2;
 const DEEP_TERM: &str = "hc.apply_count >= 2 AND ";
 
-/// The deep reorgs query as `reorgs` makes it, for the query-plan test.
-pub const DEEP_REORGS_SQL_FOR_PLAN: &str = "SELECT hc.event_id, hc.ts_ns, hc.cids FROM head_changes hc INDEXED BY head_changes_deep WHERE hc.apply_count >= 2 AND hc.apply_count >= 2 AND hc.revert_count >= 1";
-
-
-/// Where a row stands in a report: (time in ns, source id, line).
-type ReportOrder = (Option<i64>, i64, u64);
-
-/// `lsync reorgs`: journal head changes with ApplyCount ≥ `min_apply` and RevertCount ≥ `min_revert`.
-pub fn reorgs(conn: &Connection, min_apply: i64, min_revert: i64, f: &Filter) -> Result<Vec<ReorgRow>> {
-    // Deep reorgs (the default, or deeper): from `head_changes_deep` where the database has it,
-    // its condition spelled as the index's — SQLite takes a partial index only for a WHERE that
-    // visibly implies the index's.
-    let deep = min_apply >= DEEP_APPLY
-        && conn.query_row("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'head_changes_deep'", [], |_| Ok(())).optional()?.is_some();
+/// The SQL and arguments of `reorgs`' query (`deep`: read `head_changes_deep`; its condition is
+/// spelled as the index's — SQLite takes a partial index only for a WHERE that visibly implies
+/// the index's).
+pub(crate) fn reorgs_sql(deep: bool, min_apply: i64, min_revert: i64, f: &Filter) -> (String, Vec<SqlValue>) {
     let (from, deep_term) = if deep { ("head_changes hc INDEXED BY head_changes_deep", DEEP_TERM) } else { ("head_changes hc", "") };
     let mut sql = format!(
         "SELECT hc.event_id, hc.ts_ns, hc.ts_off, hc.ts_prec, n.name, s.path, hc.from_height, hc.to_height, hc.revert_count, hc.apply_count, hc.to_n, hc.class, hc.cids, s.id
@@ -153,6 +143,19 @@ pub fn reorgs(conn: &Connection, min_apply: i64, min_revert: i64, f: &Filter) ->
         sql.push_str(" AND ");
         sql.push_str(&c);
     }
+    (sql, args)
+}
+
+
+/// Where a row stands in a report: (time in ns, source id, line).
+type ReportOrder = (Option<i64>, i64, u64);
+
+/// `lsync reorgs`: journal head changes with ApplyCount ≥ `min_apply` and RevertCount ≥ `min_revert`.
+pub fn reorgs(conn: &Connection, min_apply: i64, min_revert: i64, f: &Filter) -> Result<Vec<ReorgRow>> {
+    // Deep reorgs (the default, or deeper): from `head_changes_deep` where the database has it.
+    let deep = min_apply >= DEEP_APPLY
+        && conn.query_row("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'head_changes_deep'", [], |_| Ok(())).optional()?.is_some();
+    let (sql, args) = reorgs_sql(deep, min_apply, min_revert, f);
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(params_from_iter(args), |r| {
         Ok((

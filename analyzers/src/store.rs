@@ -328,8 +328,12 @@ mod tests {
         // reorgs: filter on counts
         let p = plan(&conn, crate::query::REORGS_SQL_FOR_PLAN);
         assert!(p.contains("head_changes_counts"), "{p}");
-        // reorgs of the default depth: the deep rows alone, not a page of the table per row
-        let p = plan(&conn, crate::query::DEEP_REORGS_SQL_FOR_PLAN);
+        // reorgs of the default depth, with every filter it takes: the deep rows alone, not a
+        // page of the table per row (bound values do not change a plan here)
+        let f = crate::query::Filter { node: Some("n".into()), since: Some(lsync_core::Timestamp::parse("2026-01-01T00:00:00Z").unwrap()), until: Some(lsync_core::Timestamp::parse("2026-02-01T00:00:00Z").unwrap()), ..Default::default() };
+        let (sql, args) = crate::query::reorgs_sql(true, 2, 1, &f);
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let p = stmt.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3)).unwrap().map(|r| r.unwrap()).collect::<Vec<_>>().join(" | ");
         assert!(p.contains("COVERING INDEX head_changes_deep"), "{p}");
         // events by kind and time, worker_done after a time: as `read::segments_by_kind` asks,
         // answered from the index alone (no page of the table per segment)
