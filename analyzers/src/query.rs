@@ -122,7 +122,7 @@ fn push_common(conds: &mut Vec<String>, args: &mut Vec<SqlValue>, f: &Filter, al
 pub const REORGS_SQL_FOR_PLAN: &str = "SELECT event_id FROM head_changes WHERE apply_count >= 1 AND revert_count >= 1";
 
 /// The ApplyCount of a deep reorg (`reorgs`' default) and `head_changes_deep`'s condition, as
-/// the query spells it.
+/// the query spells it (the plan test fails if it stops implying the index's `WHERE`).
 const DEEP_APPLY: i64 = 2;
 const DEEP_TERM: &str = "hc.apply_count >= 2 AND ";
 
@@ -145,7 +145,6 @@ pub(crate) fn reorgs_sql(deep: bool, min_apply: i64, min_revert: i64, f: &Filter
     }
     (sql, args)
 }
-
 
 /// Where a row stands in a report: (time in ns, source id, line).
 type ReportOrder = (Option<i64>, i64, u64);

@@ -128,19 +128,7 @@ impl<R> serde::Serialize for JsonRow<'_, R> {
 
 impl<R> Report<R> {
     pub fn write_json_lines(&self, rows: &[R]) -> std::io::Result<()> {
-        let stdout = std::io::stdout();
-        let mut w = output::JsonC1Escaper::new(std::io::BufWriter::new(stdout.lock()));
-        // A row is serialized into one buffer and escaped in one pass: serde writes each key,
-        // string and comma as a write of its own, and the escaper's search per write was a
-        // sixth of `reorgs --json` (2,597 rows, 2.2 MB).
-        let mut line = Vec::new();
-        for r in rows {
-            line.clear();
-            serde_json::to_writer(&mut line, &JsonRow(r, self.data))?;
-            line.push(b'\n');
-            w.write_all(&line)?;
-        }
-        w.flush()
+        output::write_json_lines(rows.iter().map(|r| JsonRow(r, self.data)))
     }
 
     pub fn write_csv(&self, rows: &[R]) -> std::io::Result<()> {

@@ -55,12 +55,22 @@ pub fn csv_field(s: &str, to_terminal: bool) -> String {
 }
 
 /// Writes one JSON object per line.
-pub fn write_json_lines<T: serde::Serialize>(items: &[T]) -> std::io::Result<()> {
+pub fn write_json_lines<I>(items: I) -> std::io::Result<()>
+where
+    I: IntoIterator,
+    I::Item: serde::Serialize,
+{
     let stdout = std::io::stdout();
     let mut w = JsonC1Escaper::new(std::io::BufWriter::new(stdout.lock()));
+    // A line is serialized into one buffer and escaped in one pass: serde writes each key,
+    // string and comma as a write of its own, and the escaper's search per write was a sixth
+    // of `reorgs --json` (2,597 rows, 2.2 MB).
+    let mut line = Vec::new();
     for it in items {
-        serde_json::to_writer(&mut w, it)?;
-        w.write_all(b"\n")?;
+        line.clear();
+        serde_json::to_writer(&mut line, &it)?;
+        line.push(b'\n');
+        w.write_all(&line)?;
     }
     w.flush()
 }

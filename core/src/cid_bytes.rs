@@ -141,7 +141,7 @@ fn all_base32(b: &[u8]) -> bool {
         // may then be garbled, but the word is bad whatever they say (and `wrapping_sub`
         // keeps that case from overflowing in a debug build).
         let at_least = |lo: u8| ((x | HIGH) - ONES * lo as u64) & HIGH;
-        let at_most = |hi: u8| (ONES * hi as u64 | HIGH).wrapping_sub(x) & HIGH;
+        let at_most = |hi: u8| ((ONES * hi as u64) | HIGH).wrapping_sub(x) & HIGH;
         let letters = at_least(b'a') & at_most(b'z');
         let digits = at_least(b'2') & at_most(b'7');
         bad |= (x & HIGH) | (!(letters | digits) & HIGH);
