@@ -342,9 +342,9 @@ trait CidTexts {
     fn text(&self, index: u32) -> &str;
 }
 
-impl CidTexts for crate::segment::SegmentReader<'_> {
+impl CidTexts for crate::segment::CidTextTable {
     fn text(&self, index: u32) -> &str {
-        self.cid(index)
+        self.get(index)
     }
 }
 
@@ -1106,13 +1106,19 @@ fn export_in_snapshot(
     let total = plan.len() as u64;
     let mut key: PartKey = (String::new(), None);
     let mut key_day: Option<i64> = None;
+    // Kept from segment to segment: their memory is reused.
+    let mut cid_texts = crate::segment::CidTextTable::default();
+    let mut invalid_refs: Vec<u32> = Vec::new();
+    let mut text = String::new();
     for (i, (seg_id, _source, resume)) in plan.iter().enumerate() {
         let Some(seg) = read::segment_by_id(conn, *seg_id)? else { continue };
         let r = seg.reader()?;
-        let mut invalid_refs: Vec<u32> = Vec::new();
+        // An export prints every CID of a segment: all at once, into one string.
+        r.fill_cid_texts(&mut cid_texts);
         let segment = i as u64;
-        let mut text = String::new();
-        for v in r.events(seg.first_line)? {
+        let mut events = r.decoder(seg.first_line);
+        let mut v = crate::segment::EventView::blank();
+        while events.next_into(&mut v)? {
             if v.line < *resume || !read::in_bounds(v.ts, opts.since, opts.until) {
                 continue;
             }
@@ -1123,7 +1129,7 @@ fn export_in_snapshot(
             let kind = seg.kind.as_str();
             // Only a CID stored as text can be one a paste damaged.
             invalid_refs.clear();
-            invalid_refs.extend(v.cid_refs.iter().filter(|i| r.cid_stored_as_text(**i) && lsync_core::cids::validate_cid(r.cid(**i)).is_err()));
+            invalid_refs.extend(v.cid_refs.iter().filter(|i| r.cid_stored_as_text(**i) && lsync_core::cids::validate_cid(cid_texts.get(**i)).is_err()));
             let day = ts_ns.map(|n| n.div_euclid(NS_PER_DAY));
             if key.0 != node || key_day != day {
                 key = (node.to_string(), ts_ns.map(date_of));
@@ -1132,7 +1138,7 @@ fn export_in_snapshot(
             if let Some(i) = ec {
                 // Borrowed from the segment: every CID's text is made once per segment.
                 for (pos, &c) in v.cid_refs.iter().enumerate() {
-                    let row = [Val::Int(Some(id)), Val::Int32(Some(pos as i32)), Val::Text(Some(r.cid(c))), Val::Bool(Some(invalid_refs.contains(&c)))];
+                    let row = [Val::Int(Some(id)), Val::Int32(Some(pos as i32)), Val::Text(Some(cid_texts.get(c))), Val::Bool(Some(invalid_refs.contains(&c)))];
                     outs[i].push(i, &key, &row, &mut writer)?;
                 }
             }
@@ -1157,8 +1163,8 @@ fn export_in_snapshot(
                     Val::Int(Some(h.apply_count)),
                     Val::Text(Some(class)),
                     Val::Int(Some(h.revert_count)),
-                    Val::TextList(CidList { segment, refs: &h.from, texts: &r }),
-                    Val::TextList(CidList { segment, refs: &h.to, texts: &r }),
+                    Val::TextList(CidList { segment, refs: &h.from, texts: &cid_texts }),
+                    Val::TextList(CidList { segment, refs: &h.to, texts: &cid_texts }),
                 ];
                 outs[i].push(i, &key, &row, &mut writer)?;
             }
@@ -1170,7 +1176,7 @@ fn export_in_snapshot(
                     text.push(':');
                     text.push_str(v.event.unwrap_or(""));
                 } else {
-                    v.write_text(&r, &mut text);
+                    v.write_text_with(|c| cid_texts.get(c), &mut text);
                 }
                 let row = [
                     Val::Int(Some(id)),
@@ -1189,8 +1195,8 @@ fn export_in_snapshot(
                     Val::Real(v.duration_ms),
                     Val::Text(v.peer),
                     Val::Text(Some(&text)),
-                    Val::TextList(CidList { segment, refs: &v.cid_refs, texts: &r }),
-                    Val::TextList(CidList { segment, refs: &invalid_refs, texts: &r }),
+                    Val::TextList(CidList { segment, refs: &v.cid_refs, texts: &cid_texts }),
+                    Val::TextList(CidList { segment, refs: &invalid_refs, texts: &cid_texts }),
                     Val::Text(v.raw_data),
                 ];
                 outs[i].push(i, &key, &row, &mut writer)?;

@@ -790,7 +790,7 @@ pub struct EventView<'a> {
 }
 
 /// The typed `Data` of a journal head change, CIDs as indices.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct HeadView {
     pub from_height: i64,
     pub to_height: i64,
@@ -825,6 +825,35 @@ pub struct SegmentReader<'a> {
     texts: Vec<std::cell::OnceCell<String>>,
     count: usize,
     body: Cursor<'a>,
+}
+
+/// A segment's CID table as text ([`SegmentReader::fill_cid_texts`]).
+#[derive(Default)]
+pub struct CidTextTable {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl CidTextTable {
+    /// The text of the CID with this index in the segment's table.
+    pub fn get(&self, i: u32) -> &str {
+        let i = i as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
+}
+
+/// A CIDv1's text from its stored prefix and digest, appended to `out`.
+fn push_digest_text(prefix: &[u8], digest: &[u8], out: &mut String) {
+    // Joined on the stack: base32 groups run across the two (no CID here is longer).
+    let mut bytes = [0u8; 160];
+    let n = prefix.len() + digest.len();
+    if n > bytes.len() {
+        return v1_bytes_to_text(&[prefix, digest].concat(), out);
+    }
+    bytes[..prefix.len()].copy_from_slice(prefix);
+    bytes[prefix.len()..n].copy_from_slice(digest);
+    v1_bytes_to_text(&bytes[..n], out)
 }
 
 /// One entry of a segment's CID table.
@@ -893,13 +922,25 @@ impl<'a> SegmentReader<'a> {
         match self.cids[i as usize] {
             CidEntry::Text(t) => t,
             CidEntry::Digest(prefix, digest) => self.texts[i as usize].get_or_init(|| {
-                let mut bytes = Vec::with_capacity(prefix.len() + digest.len());
-                bytes.extend_from_slice(prefix);
-                bytes.extend_from_slice(digest);
                 let mut text = String::with_capacity(64);
-                v1_bytes_to_text(&bytes, &mut text);
+                push_digest_text(prefix, digest, &mut text);
                 text
             }),
+        }
+    }
+
+    /// Every CID of the table as text into `table` (its memory reused): for a reader that
+    /// prints them all, as an export does, one string instead of one allocation per CID.
+    pub fn fill_cid_texts(&self, table: &mut CidTextTable) {
+        table.text.clear();
+        table.ends.clear();
+        table.ends.reserve(self.cids.len());
+        for e in &self.cids {
+            match *e {
+                CidEntry::Text(t) => table.text.push_str(t),
+                CidEntry::Digest(prefix, digest) => push_digest_text(prefix, digest, &mut table.text),
+            }
+            table.ends.push(table.text.len());
         }
     }
 
@@ -928,128 +969,183 @@ impl<'a> SegmentReader<'a> {
 
     /// Decodes every event, relative to the segment's first line.
     pub fn events(&self, first_line: u64) -> Result<Vec<EventView<'a>>, SegmentError> {
-        let mut c = Cursor { b: self.body.b, pos: self.body.pos };
+        let mut decoder = self.decoder(first_line);
         let mut out = Vec::with_capacity(self.count);
-        let mut prev = Previous::new(first_line);
-        let ns = self.strings.len();
-        let nc = self.cids.len();
-        let cid_ref = |c: &mut Cursor<'a>, prev: &mut Previous| -> Result<u32, SegmentError> {
-            let r = (prev.cid_ref + 1).wrapping_add(c.ivar()?);
-            if !(0..nc as i64).contains(&r) {
-                return Err(SegmentError("index out of range"));
+        loop {
+            // A view of its own for each event: the list's views outlive the loop.
+            let mut view = EventView::blank();
+            if !decoder.next_into(&mut view)? {
+                return Ok(out);
             }
-            prev.cid_ref = r;
-            Ok(r as u32)
-        };
-        let refs = |c: &mut Cursor<'a>, prev: &mut Previous| -> Result<Vec<u32>, SegmentError> {
-            let n = c.len()?;
-            let mut v = Vec::with_capacity(n);
-            for _ in 0..n {
-                v.push(cid_ref(c, prev)?);
-            }
-            Ok(v)
-        };
-        for _ in 0..self.count {
-            let line = prev.line.checked_add(c.uvar()?).ok_or(SegmentError("line overflow"))?;
-            prev.line = line;
-            let flags = u32::try_from(c.uvar()?).ok().filter(|f| f & !ALL_FLAGS == 0).ok_or(SegmentError("flags"))? ^ prev.flags;
-            prev.flags = flags;
-            let has = |bit: u32| flags & bit != 0;
-            let line_count = if has(LINES) { u32::try_from(c.uvar()?).map_err(|_| SegmentError("line count"))? } else { 1 };
-            let ts = if has(TS) {
-                if has(ZONE) {
-                    let off = i32::try_from(c.ivar()?).map_err(|_| SegmentError("offset"))?;
-                    let frac = c.u8()?;
-                    if frac > 9 {
-                        return Err(SegmentError("fraction digits"));
-                    }
-                    prev.zone = Some((off, frac));
-                }
-                let (off, frac) = prev.zone.ok_or(SegmentError("time zone"))?;
-                prev.ts = prev.ts.wrapping_add(c.ivar()?);
-                Some(Timestamp { unix_nanos: prev.ts, offset_secs: off, frac_digits: frac, zone_known: has(ZONE_KNOWN) })
-            } else {
-                None
-            };
-            let level = if has(LEVEL) { Some(*LEVELS.get(c.u8()? as usize).ok_or(SegmentError("level"))?) } else { None };
-            let string = |c: &mut Cursor<'a>, bit: u32| -> Result<Option<&'a str>, SegmentError> {
-                Ok(if has(bit) { Some(self.strings[c.index(ns)?]) } else { None })
-            };
-            let logger = string(&mut c, LOGGER)?;
-            let caller = string(&mut c, CALLER)?;
-            let height = if has(HEIGHT) {
-                prev.height = prev.height.wrapping_add(c.ivar()?);
-                Some(prev.height)
-            } else {
-                None
-            };
-            let worker = if has(WORKER) { Some(c.uvar()?) } else { None };
-            let miner = string(&mut c, MINER)?;
-            let delay_s = if has(DELAY) { Some(c.f64()?) } else { None };
-            let duration_ms = if has(DURATION) { Some(c.f64()?) } else { None };
-            let peer = string(&mut c, PEER)?;
-            let mut cid_refs = if has(CIDS) { refs(&mut c, &mut prev)? } else { Vec::new() };
-            let (text_rest, text_cut) = if has(HEAD_TEXT) {
-                ("", None)
-            } else {
-                let text_rest = c.str()?;
-                let text_cut = if has(TEXT_CUT) {
-                    let at = c.uvar()? as usize;
-                    if at > text_rest.len() || !text_rest.is_char_boundary(at) {
-                        return Err(SegmentError("text cut position"));
-                    }
-                    Some(at)
-                } else {
-                    None
-                };
-                (text_rest, text_cut)
-            };
-            let problem = if has(PROBLEM) { Some(c.str()?) } else { None };
-            let (system, event) = if has(JOURNAL) { (Some(self.strings[c.index(ns)?]), Some(self.strings[c.index(ns)?])) } else { (None, None) };
-            let raw_data = if has(RAW) { Some(c.str()?) } else { None };
-            let head = if has(HEAD) {
-                let to_height = c.ivar()?.wrapping_add(height.unwrap_or(0));
-                let from_height = c.ivar()?.wrapping_add(to_height);
-                let revert_count = c.ivar()?;
-                let apply_count = c.ivar()?;
-                let from = if has(FROM_PREV_TO) { prev.to.clone().ok_or(SegmentError("no previous head change"))? } else { refs(&mut c, &mut prev)? };
-                let to = refs(&mut c, &mut prev)?;
-                prev.to = Some(to.clone());
-                if has(HEAD_CIDS) {
-                    cid_refs = to.iter().chain(&from).copied().collect();
-                }
-                Some(HeadView { from_height, to_height, revert_count, apply_count, from, to })
-            } else {
-                None
-            };
-            if has(HEAD_CIDS) && head.as_ref().is_none_or(|h| h.from.is_empty() && h.to.is_empty()) {
-                return Err(SegmentError("head change CIDs without a head change"));
-            }
-            out.push(EventView {
-                line,
-                line_count,
-                ts,
-                level,
-                logger,
-                caller,
-                height,
-                worker,
-                miner,
-                delay_s,
-                duration_ms,
-                peer,
-                cid_refs,
-                text_rest,
-                text_cut,
-                head_text: has(HEAD_TEXT),
-                problem,
-                system,
-                event,
-                raw_data,
-                head,
-            });
+            out.push(view);
         }
-        Ok(out)
+    }
+
+    /// The events one at a time into a view the caller keeps, relative to the segment's first
+    /// line: a scan of millions of events then allocates nothing per event (its CID lists reuse
+    /// the view's), where [`events`](Self::events) makes a list and every event's own lists.
+    pub fn decoder<'r>(&'r self, first_line: u64) -> EventDecoder<'r, 'a> {
+        EventDecoder { seg: self, c: Cursor { b: self.body.b, pos: self.body.pos }, prev: Previous::new(first_line), left: self.count, spare_head: None }
+    }
+}
+
+/// Decodes a segment's events in order into a caller's [`EventView`]; from
+/// [`SegmentReader::decoder`].
+pub struct EventDecoder<'r, 'a> {
+    seg: &'r SegmentReader<'a>,
+    c: Cursor<'a>,
+    prev: Previous,
+    left: usize,
+    /// The lists of a head change, kept while the view holds an event that is not one.
+    spare_head: Option<HeadView>,
+}
+
+impl<'a> EventDecoder<'_, 'a> {
+    /// Decodes the next event into `v` (every field overwritten, its lists' memory reused);
+    /// false when the segment has no more.
+    pub fn next_into(&mut self, v: &mut EventView<'a>) -> Result<bool, SegmentError> {
+        if self.left == 0 {
+            return Ok(false);
+        }
+        self.left -= 1;
+        let seg = self.seg;
+        let (c, prev) = (&mut self.c, &mut self.prev);
+        let ns = seg.strings.len();
+        let nc = seg.cids.len();
+        let refs_into = |c: &mut Cursor<'a>, prev: &mut Previous, out: &mut Vec<u32>| -> Result<(), SegmentError> {
+            let n = c.len()?;
+            out.clear();
+            out.reserve(n);
+            for _ in 0..n {
+                let r = (prev.cid_ref + 1).wrapping_add(c.ivar()?);
+                if !(0..nc as i64).contains(&r) {
+                    return Err(SegmentError("index out of range"));
+                }
+                prev.cid_ref = r;
+                out.push(r as u32);
+            }
+            Ok(())
+        };
+        let line = prev.line.checked_add(c.uvar()?).ok_or(SegmentError("line overflow"))?;
+        prev.line = line;
+        let flags = u32::try_from(c.uvar()?).ok().filter(|f| f & !ALL_FLAGS == 0).ok_or(SegmentError("flags"))? ^ prev.flags;
+        prev.flags = flags;
+        let has = |bit: u32| flags & bit != 0;
+        v.line = line;
+        v.line_count = if has(LINES) { u32::try_from(c.uvar()?).map_err(|_| SegmentError("line count"))? } else { 1 };
+        v.ts = if has(TS) {
+            if has(ZONE) {
+                let off = i32::try_from(c.ivar()?).map_err(|_| SegmentError("offset"))?;
+                let frac = c.u8()?;
+                if frac > 9 {
+                    return Err(SegmentError("fraction digits"));
+                }
+                prev.zone = Some((off, frac));
+            }
+            let (off, frac) = prev.zone.ok_or(SegmentError("time zone"))?;
+            prev.ts = prev.ts.wrapping_add(c.ivar()?);
+            Some(Timestamp { unix_nanos: prev.ts, offset_secs: off, frac_digits: frac, zone_known: has(ZONE_KNOWN) })
+        } else {
+            None
+        };
+        v.level = if has(LEVEL) { Some(*LEVELS.get(c.u8()? as usize).ok_or(SegmentError("level"))?) } else { None };
+        let string = |c: &mut Cursor<'a>, bit: u32| -> Result<Option<&'a str>, SegmentError> { Ok(if has(bit) { Some(seg.strings[c.index(ns)?]) } else { None }) };
+        v.logger = string(c, LOGGER)?;
+        v.caller = string(c, CALLER)?;
+        v.height = if has(HEIGHT) {
+            prev.height = prev.height.wrapping_add(c.ivar()?);
+            Some(prev.height)
+        } else {
+            None
+        };
+        v.worker = if has(WORKER) { Some(c.uvar()?) } else { None };
+        v.miner = string(c, MINER)?;
+        v.delay_s = if has(DELAY) { Some(c.f64()?) } else { None };
+        v.duration_ms = if has(DURATION) { Some(c.f64()?) } else { None };
+        v.peer = string(c, PEER)?;
+        if has(CIDS) {
+            refs_into(c, prev, &mut v.cid_refs)?;
+        } else {
+            v.cid_refs.clear();
+        }
+        (v.text_rest, v.text_cut) = if has(HEAD_TEXT) {
+            ("", None)
+        } else {
+            let text_rest = c.str()?;
+            let text_cut = if has(TEXT_CUT) {
+                let at = c.uvar()? as usize;
+                if at > text_rest.len() || !text_rest.is_char_boundary(at) {
+                    return Err(SegmentError("text cut position"));
+                }
+                Some(at)
+            } else {
+                None
+            };
+            (text_rest, text_cut)
+        };
+        v.head_text = has(HEAD_TEXT);
+        v.problem = if has(PROBLEM) { Some(c.str()?) } else { None };
+        (v.system, v.event) = if has(JOURNAL) { (Some(seg.strings[c.index(ns)?]), Some(seg.strings[c.index(ns)?])) } else { (None, None) };
+        v.raw_data = if has(RAW) { Some(c.str()?) } else { None };
+        if has(HEAD) {
+            let to_height = c.ivar()?.wrapping_add(v.height.unwrap_or(0));
+            let from_height = c.ivar()?.wrapping_add(to_height);
+            let revert_count = c.ivar()?;
+            let apply_count = c.ivar()?;
+            let mut h = v.head.take().or_else(|| self.spare_head.take()).unwrap_or_default();
+            (h.from_height, h.to_height, h.revert_count, h.apply_count) = (from_height, to_height, revert_count, apply_count);
+            if has(FROM_PREV_TO) {
+                let to = prev.to.as_ref().ok_or(SegmentError("no previous head change"))?;
+                h.from.clear();
+                h.from.extend_from_slice(to);
+            } else {
+                refs_into(c, prev, &mut h.from)?;
+            }
+            refs_into(c, prev, &mut h.to)?;
+            let last_to = prev.to.get_or_insert_with(Vec::new);
+            last_to.clear();
+            last_to.extend_from_slice(&h.to);
+            if has(HEAD_CIDS) {
+                v.cid_refs.clear();
+                v.cid_refs.extend(h.to.iter().chain(&h.from));
+            }
+            v.head = Some(h);
+        } else if let Some(h) = v.head.take() {
+            self.spare_head = Some(h);
+        }
+        if has(HEAD_CIDS) && v.head.as_ref().is_none_or(|h| h.from.is_empty() && h.to.is_empty()) {
+            return Err(SegmentError("head change CIDs without a head change"));
+        }
+        Ok(true)
+    }
+}
+
+impl EventView<'_> {
+    /// A view of no event, for [`EventDecoder::next_into`] to fill.
+    pub fn blank() -> Self {
+        EventView {
+            line: 0,
+            line_count: 0,
+            ts: None,
+            level: None,
+            logger: None,
+            caller: None,
+            height: None,
+            worker: None,
+            miner: None,
+            delay_s: None,
+            duration_ms: None,
+            peer: None,
+            cid_refs: Vec::new(),
+            text_rest: "",
+            text_cut: None,
+            head_text: false,
+            problem: None,
+            system: None,
+            event: None,
+            raw_data: None,
+            head: None,
+        }
     }
 }
 
@@ -1073,6 +1169,12 @@ impl EventView<'_> {
 
     /// [`text`](Self::text) appended to `out`.
     pub fn write_text(&self, seg: &SegmentReader<'_>, out: &mut String) {
+        self.write_text_with(|i| seg.cid(i), out)
+    }
+
+    /// [`write_text`](Self::write_text) with the CIDs' texts from `cid_text` (by index in the
+    /// segment's table: a [`CidTextTable`]'s, say).
+    pub fn write_text_with<'t>(&self, cid_text: impl Fn(u32) -> &'t str, out: &mut String) {
         if self.head_text {
             if let Some(h) = &self.head {
                 lsync_core::journal::write_head_change_text(out, h.from_height, h.to_height, h.revert_count, h.apply_count);
@@ -1088,7 +1190,7 @@ impl EventView<'_> {
                     if k > 0 {
                         out.push(' ');
                     }
-                    out.push_str(seg.cid(*i));
+                    out.push_str(cid_text(*i));
                 }
                 out.push(']');
                 out.push_str(&self.text_rest[at..]);
@@ -1424,7 +1526,26 @@ mod tests {
         }
         let blob = b.finish();
         let r = SegmentReader::new(kind, &blob).unwrap();
-        r.events(events[0].line).unwrap().iter().map(|v| v.to_event(&r)).collect()
+        let fresh: Vec<Event> = r.events(events[0].line).unwrap().iter().map(|v| v.to_event(&r)).collect();
+        // The table's texts are the reader's, and one view reused for every event (as an
+        // export scans) decodes what a view each does: nothing of an event stays in the next.
+        let mut table = CidTextTable::default();
+        r.fill_cid_texts(&mut table);
+        for (i, text) in r.cid_texts().enumerate() {
+            assert_eq!(table.get(i as u32), text);
+        }
+        let mut decoder = r.decoder(events[0].line);
+        let mut view = EventView::blank();
+        let mut reused = Vec::new();
+        while decoder.next_into(&mut view).unwrap() {
+            let mut text = String::new();
+            view.write_text_with(|i| table.get(i), &mut text);
+            assert_eq!(text, view.text(&r));
+            reused.push(view.to_event(&r));
+        }
+        // Debug, not ==: a NaN delay is not equal to itself.
+        assert_eq!(format!("{reused:?}"), format!("{fresh:?}"));
+        fresh
     }
 
     #[test]
