@@ -138,22 +138,25 @@ impl Table {
     pub fn columns(self) -> &'static [Column] {
         use ColType::*;
         const fn c(name: &'static str, ty: ColType) -> Column {
-            Column { name, ty, distinct: false }
+            Column { name, ty, layout: Layout::Auto }
         }
         const fn distinct_text(name: &'static str) -> Column {
-            Column { name, ty: Text, distinct: true }
+            Column { name, ty: Text, layout: Layout::Plain }
+        }
+        const fn ascending(name: &'static str, ty: ColType) -> Column {
+            Column { name, ty, layout: Layout::Delta }
         }
         const EVENTS: &[Column] = &[
-                c("event_id", Int),
+                ascending("event_id", Int),
                 c("kind", Text),
-                c("ts", Time),
+                ascending("ts", Time),
                 c("ts_offset_s", Int32),
                 c("file", Text),
-                c("line", Int),
+                ascending("line", Int),
                 c("level", Text),
                 c("logger", Text),
                 c("caller", Text),
-                c("height", Int),
+                ascending("height", Int),
                 c("worker", Int),
                 c("miner", Text),
                 c("delay_s", Real),
@@ -165,15 +168,15 @@ impl Table {
                 c("data", Text),
             ];
         // As `lsync sql`'s event_cids: the event's kind and time are a join away (event_id).
-        const EVENT_CIDS: &[Column] = &[c("event_id", Int), c("position", Int32), c("cid", Text), c("invalid", Bool)];
+        const EVENT_CIDS: &[Column] = &[ascending("event_id", Int), c("position", Int32), c("cid", Text), c("invalid", Bool)];
         const HEAD_CHANGES: &[Column] = &[
-                c("event_id", Int),
-                c("ts", Time),
+                ascending("event_id", Int),
+                ascending("ts", Time),
                 c("ts_offset_s", Int32),
                 c("file", Text),
-                c("line", Int),
-                c("from_height", Int),
-                c("to_height", Int),
+                ascending("line", Int),
+                ascending("from_height", Int),
+                ascending("to_height", Int),
                 c("revert_count", Int),
                 c("apply_count", Int),
                 c("class", Text),
@@ -269,9 +272,20 @@ impl ColType {
 pub struct Column {
     pub name: &'static str,
     pub ty: ColType,
-    /// Text whose values are nearly all different (an event's text): written plain, without
-    /// first counting its distinct values to see whether a dictionary would pay.
-    pub distinct: bool,
+    pub layout: Layout,
+}
+
+/// How a column's values are laid out in Parquet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Dictionary-encoded when few values repeat a lot, plain otherwise (polars' rule).
+    Auto,
+    /// Plain: values nearly all different (an event's text), written without first counting
+    /// its distinct values to see whether a dictionary would pay.
+    Plain,
+    /// Integers that mostly grow by small steps (ids, lines, times, heights): each page as
+    /// differences bit-packed (DELTA_BINARY_PACKED), a few bits a value where plain takes 64.
+    Delta,
 }
 
 /// ClickHouse `CREATE TABLE` statements for the tables (`lsync export --schema`), each followed
@@ -382,6 +396,12 @@ impl Texts {
         (!self.nulls[i]).then(|| &self.data[start..self.ends[i]])
     }
 
+    fn clear(&mut self) {
+        self.data.clear();
+        self.ends.clear();
+        self.nulls.clear();
+    }
+
     fn len(&self) -> usize {
         self.ends.len()
     }
@@ -410,7 +430,7 @@ impl TextLists {
             self.segment = Some(list.segment);
             self.slots.clear();
         }
-        let (data_before, slots_before) = (self.dict.data.len(), self.slots.capacity());
+        let (data_before, slots_before) = (self.dict.data.len(), self.slots.len());
         for &r in list.refs {
             let i = r as usize;
             if i >= self.slots.len() {
@@ -424,7 +444,17 @@ impl TextLists {
         }
         self.ends.push(self.keys.len());
         // The slots count toward the memory bound too: they grow to the segment's CID count.
-        8 + 4 * list.refs.len() + (self.dict.data.len() - data_before) + 4 * (self.slots.capacity() - slots_before)
+        // (By length, not capacity: a reused buffer has the capacity already, and row groups
+        // must not depend on which buffer a partition got.)
+        8 + 4 * list.refs.len() + (self.dict.data.len() - data_before) + 4 * self.slots.len().saturating_sub(slots_before)
+    }
+
+    fn clear(&mut self) {
+        self.dict.clear();
+        self.keys.clear();
+        self.ends.clear();
+        self.segment = None;
+        self.slots.clear();
     }
 
     fn get(&self, i: usize) -> impl Iterator<Item = &str> {
@@ -479,6 +509,18 @@ impl ColBuf {
         16
     }
 
+    /// No values left; the memory kept.
+    fn clear(&mut self) {
+        match self {
+            ColBuf::Int(b) | ColBuf::Time(b) => b.clear(),
+            ColBuf::Int32(b) => b.clear(),
+            ColBuf::Real(b) => b.clear(),
+            ColBuf::Text(b) => b.clear(),
+            ColBuf::Bool(b) => b.clear(),
+            ColBuf::TextList(b) => b.clear(),
+        }
+    }
+
     fn type_name(&self) -> &'static str {
         match self {
             ColBuf::Int(_) => "int",
@@ -502,6 +544,13 @@ struct RowBuf {
 impl RowBuf {
     fn new(table: Table) -> RowBuf {
         RowBuf { cols: table.columns().iter().map(|c| ColBuf::new(c.ty)).collect(), len: 0, bytes: 0 }
+    }
+
+    /// No rows left; the columns' memory kept for the next row group.
+    fn clear(&mut self) {
+        self.cols.iter_mut().for_each(ColBuf::clear);
+        self.len = 0;
+        self.bytes = 0;
     }
 
     fn push(&mut self, row: &[Val<'_>]) {
@@ -540,8 +589,15 @@ type PartKey = (String, Option<String>);
 /// The decoding side of a table: rows waiting in partition buffers.
 struct TableOut {
     table: Table,
-    /// Every row looks its partition up here (a fast hash: SipHash was 3 % of an export).
-    buffers: crate::segment::WordMap<PartKey, RowBuf>,
+    /// The partitions' keys by id, and ids by key: a row finds its partition by comparing its
+    /// key with the last row's, and hashes it only when that differs (hashing each row's key was
+    /// 3 % of an export).
+    ids: crate::segment::WordMap<PartKey, u32>,
+    keys: Vec<PartKey>,
+    last: Option<u32>,
+    /// Each partition's rows by id, and which ids have some.
+    buffers: Vec<Option<RowBuf>>,
+    live: Vec<u32>,
     rows: u64,
 }
 
@@ -560,7 +616,16 @@ struct Writer {
     /// Bytes sent and not yet written, bounded by [`IN_FLIGHT_BYTES_CAP`]: a flush of many
     /// small partitions is one burst the writers work through while decoding goes on.
     in_flight: std::sync::Arc<(std::sync::Mutex<usize>, std::sync::Condvar)>,
+    /// Row buffers the writers are done with, emptied, their memory kept: the decoder fills
+    /// them again instead of growing new ones from nothing (growing meant copying each column
+    /// as it doubled, and faulting in fresh pages: a tenth of the decoder's time).
+    recycled: std::sync::mpsc::Receiver<(usize, RowBuf)>,
+    /// By table: the recycled buffers waiting to be filled.
+    spares: Vec<Vec<RowBuf>>,
 }
+
+/// Most emptied buffers kept per table (each holds up to a row group's memory).
+const SPARE_ROW_BUFFERS: usize = 2;
 
 struct Worker {
     tx: Option<std::sync::mpsc::Sender<Job>>,
@@ -577,23 +642,28 @@ impl Writer {
     /// `sets(w)`: the file sets (one per table) of writer `w`.
     fn start(mut sets: impl FnMut(usize) -> Vec<FileSet>) -> Writer {
         let in_flight = std::sync::Arc::new((std::sync::Mutex::new(0usize), std::sync::Condvar::new()));
+        let (recycle, recycled) = std::sync::mpsc::channel::<(usize, RowBuf)>();
         let workers = (0..writer_threads())
             .map(|w| {
                 let (tx, rx) = std::sync::mpsc::channel::<Job>();
                 let done = in_flight.clone();
+                let recycle = recycle.clone();
                 let mut sets = sets(w);
                 let thread = std::thread::Builder::new()
                     .name(format!("export-writer-{w}"))
                     .spawn(move || {
                         let mut tick = 0u64;
-                        for job in rx {
+                        for mut job in rx {
                             tick += 1;
                             let bytes = job.rows.bytes;
-                            let written = sets[job.table].write(job.key, job.rows, tick);
+                            let written = sets[job.table].write(job.key, &mut job.rows, tick);
                             let (n, cv) = &*done;
                             *n.lock().unwrap_or_else(|p| p.into_inner()) -= bytes;
                             cv.notify_all();
                             written?;
+                            job.rows.clear();
+                            // The decoder may have finished: then the buffer is just dropped.
+                            let _ = recycle.send((job.table, job.rows));
                         }
                         for s in sets.iter_mut() {
                             s.finish()?;
@@ -604,7 +674,20 @@ impl Writer {
                 Worker { tx: Some(tx), thread: Some(thread) }
             })
             .collect();
-        Writer { workers, in_flight }
+        Writer { workers, in_flight, recycled, spares: Vec::new() }
+    }
+
+    /// An emptied row buffer of table `index` (of the writers' returns), if one is back.
+    fn spare_rows(&mut self, index: usize) -> Option<RowBuf> {
+        while let Ok((t, rows)) = self.recycled.try_recv() {
+            if self.spares.len() <= t {
+                self.spares.resize_with(t + 1, Vec::new);
+            }
+            if self.spares[t].len() < SPARE_ROW_BUFFERS {
+                self.spares[t].push(rows);
+            }
+        }
+        self.spares.get_mut(index)?.pop()
     }
 
     fn send(&mut self, job: Job) -> Result<()> {
@@ -707,44 +790,62 @@ fn hex_of(s: &str) -> String {
 
 impl TableOut {
     fn new(table: Table) -> TableOut {
-        TableOut { table, buffers: Default::default(), rows: 0 }
+        TableOut { table, ids: Default::default(), keys: Vec::new(), last: None, buffers: Vec::new(), live: Vec::new(), rows: 0 }
     }
 
     fn buffered_bytes(&self) -> usize {
-        self.buffers.values().map(|b| b.bytes).sum()
+        self.live.iter().filter_map(|&p| self.buffers[p as usize].as_ref()).map(|b| b.bytes).sum()
+    }
+
+    fn part_id(&mut self, key: &PartKey) -> u32 {
+        if let Some(p) = self.last.filter(|&p| self.keys[p as usize] == *key) {
+            return p;
+        }
+        let p = match self.ids.get(key) {
+            Some(&p) => p,
+            None => {
+                let p = self.keys.len() as u32;
+                self.keys.push(key.clone());
+                self.buffers.push(None);
+                self.ids.insert(key.clone(), p);
+                p
+            }
+        };
+        self.last = Some(p);
+        p
     }
 
     fn push(&mut self, index: usize, key: &PartKey, row: &[Val<'_>], writer: &mut Writer) -> Result<()> {
-        let table = self.table;
-        let buf = match self.buffers.get_mut(key) {
+        let p = self.part_id(key);
+        let buf = match &mut self.buffers[p as usize] {
             Some(b) => b,
-            None => self.buffers.entry(key.clone()).or_insert_with(|| RowBuf::new(table)),
+            slot @ None => {
+                self.live.push(p);
+                slot.insert(writer.spare_rows(index).unwrap_or_else(|| RowBuf::new(self.table)))
+            }
         };
         buf.push(row);
         self.rows += 1;
         if buf.len >= ROW_GROUP_ROWS || buf.bytes >= ROW_GROUP_BYTES {
-            let full: Vec<PartKey> = self.buffers.iter().filter(|(_, b)| b.len >= ROW_GROUP_ROWS || b.bytes >= ROW_GROUP_BYTES).map(|(k, _)| k.clone()).collect();
-            for k in full {
-                self.flush(index, &k, writer)?;
-            }
+            self.flush(index, p, writer)?;
         }
         Ok(())
     }
 
     fn flush_all(&mut self, index: usize, writer: &mut Writer) -> Result<()> {
-        let keys: Vec<_> = self.buffers.iter().filter(|(_, b)| b.len > 0).map(|(k, _)| k.clone()).collect();
-        for k in keys {
-            self.flush(index, &k, writer)?;
+        for p in std::mem::take(&mut self.live) {
+            self.flush(index, p, writer)?;
         }
         Ok(())
     }
 
-    fn flush(&mut self, index: usize, key: &PartKey, writer: &mut Writer) -> Result<()> {
-        let Some(rows) = self.buffers.remove(key) else { return Ok(()) };
+    fn flush(&mut self, index: usize, p: u32, writer: &mut Writer) -> Result<()> {
+        let Some(rows) = self.buffers[p as usize].take() else { return Ok(()) };
+        self.live.retain(|&q| q != p);
         if rows.len == 0 {
             return Ok(());
         }
-        writer.send(Job { table: index, key: key.clone(), rows })
+        writer.send(Job { table: index, key: self.keys[p as usize].clone(), rows })
     }
 }
 
@@ -753,7 +854,7 @@ impl FileSet {
         FileSet { table, format, compression, dir: root.join(table.name()), run, writer, open: HashMap::new(), next_part: 0, files: Vec::new() }
     }
 
-    fn write(&mut self, key: PartKey, rows: RowBuf, tick: u64) -> Result<()> {
+    fn write(&mut self, key: PartKey, rows: &mut RowBuf, tick: u64) -> Result<()> {
         if !self.open.contains_key(&key) {
             if self.open.len() >= OPEN_PARTITIONS {
                 let oldest = self.open.iter().min_by_key(|(_, p)| p.last_use).map(|(k, _)| k.clone()).expect("some open");
@@ -812,7 +913,7 @@ impl FileSet {
     }
 }
 
-fn write_rows(table: Table, format: Format, w: &mut PartWriter, rows: RowBuf, path: &Path) -> Result<()> {
+fn write_rows(table: Table, format: Format, w: &mut PartWriter, rows: &mut RowBuf, path: &Path) -> Result<()> {
     match w {
         PartWriter::Parquet(w) => w.write(rows).map_err(polars_err),
         PartWriter::Text(w) => write_text_rows(table, w, rows, format == Format::Csv).map_err(io_err(path)),
@@ -833,7 +934,7 @@ fn csv_quote(s: &str) -> String {
     }
 }
 
-fn write_text_rows(table: Table, w: &mut BufWriter<File>, rows: RowBuf, csv: bool) -> std::io::Result<()> {
+fn write_text_rows(table: Table, w: &mut BufWriter<File>, rows: &RowBuf, csv: bool) -> std::io::Result<()> {
     let specs = table.columns();
     for i in 0..rows.len {
         if csv {
@@ -1425,7 +1526,7 @@ mod tests {
             std::fs::create_dir_all(&dir).unwrap();
             let path = dir.join("x.parquet");
             let mut part = parquet::ParquetPart::new(table, BufWriter::new(File::create(&path).unwrap()), Compression::Zstd).unwrap();
-            part.write(b).unwrap();
+            part.write(&mut b).unwrap();
             part.finish().unwrap();
             use polars_io::prelude::{ParquetReader, SerReader};
             let df = ParquetReader::new(File::open(&path).unwrap()).finish().unwrap();

@@ -6,7 +6,7 @@
 //! of an events export's bytes, written and compressed again for every head change naming a
 //! tipset). Readers see `list<string>` either way: the dictionary is the column's encoding.
 
-use super::{ColBuf, ColType, Compression, RowBuf, Table, TextLists, Texts};
+use super::{ColBuf, ColType, Compression, Layout, RowBuf, Table, TextLists, Texts};
 use polars::prelude::{PolarsError, PolarsResult};
 use polars_arrow::array::{Array, BooleanArray, DictionaryArray, PrimitiveArray, Utf8Array};
 use polars_arrow::bitmap::Bitmap;
@@ -118,9 +118,10 @@ fn offsets(ends: &[usize]) -> PolarsResult<OffsetsBuffer<i64>> {
     OffsetsBuffer::try_from(o)
 }
 
-fn texts_array(t: Texts) -> PolarsResult<Utf8Array<i64>> {
+fn texts_array(t: &Texts) -> PolarsResult<Utf8Array<i64>> {
     let validity = t.nulls.contains(&true).then(|| t.nulls.iter().map(|n| !n).collect::<Bitmap>());
-    Utf8Array::try_new(ArrowDataType::LargeUtf8, offsets(&t.ends)?, t.data.into_bytes().into(), validity)
+    // Copied: the column's own buffer goes back to the decoder to be filled again.
+    Utf8Array::try_new(ArrowDataType::LargeUtf8, offsets(&t.ends)?, t.data.as_bytes().to_vec().into(), validity)
 }
 
 /// Most distinct values, as a share of the rows, for which a text column is written
@@ -161,21 +162,24 @@ fn dictionary_of(t: &Texts) -> Option<(Vec<u32>, Texts)> {
 
 /// A text column's array and its encoding: dictionary-encoded when `dictionary` is wanted and
 /// pays, plain otherwise.
-fn text_column(t: Texts, dictionary: bool) -> PolarsResult<(Box<dyn Array>, Encoding)> {
-    let validity = t.nulls.contains(&true).then(|| t.nulls.iter().map(|n| !n).collect::<Bitmap>());
+fn text_column(t: &mut Texts, dictionary: bool) -> PolarsResult<(Box<dyn Array>, Encoding)> {
     if dictionary {
-        if let Some((keys, dict)) = dictionary_of(&t) {
+        if let Some((keys, dict)) = dictionary_of(t) {
+            let validity = t.nulls.contains(&true).then(|| t.nulls.iter().map(|n| !n).collect::<Bitmap>());
             let keys = PrimitiveArray::<u32>::new(ArrowDataType::UInt32, keys.into(), validity);
             let dtype = ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(ArrowDataType::LargeUtf8), false);
-            let array = DictionaryArray::<u32>::try_new(dtype, keys, texts_array(dict)?.boxed())?;
+            let array = DictionaryArray::<u32>::try_new(dtype, keys, texts_array(&dict)?.boxed())?;
             return Ok((array.boxed(), Encoding::RleDictionary));
         }
     }
-    let array = Utf8Array::try_new(ArrowDataType::LargeUtf8, offsets(&t.ends)?, t.data.into_bytes().into(), validity)?;
+    // Plain: the column's text goes to the array as it is (a copy would hold the row group's
+    // text twice while it is written); the buffer that goes back to the decoder lacks it.
+    let validity = t.nulls.contains(&true).then(|| t.nulls.iter().map(|n| !n).collect::<Bitmap>());
+    let array = Utf8Array::try_new(ArrowDataType::LargeUtf8, offsets(&t.ends)?, std::mem::take(&mut t.data).into_bytes().into(), validity)?;
     Ok((array.boxed(), Encoding::Plain))
 }
 
-fn array(col: ColBuf) -> PolarsResult<Box<dyn Array>> {
+fn array(col: &ColBuf) -> PolarsResult<Box<dyn Array>> {
     Ok(match col {
         ColBuf::Int(v) => PrimitiveArray::<i64>::from(v).boxed(),
         ColBuf::Int32(v) => PrimitiveArray::<i32>::from(v).boxed(),
@@ -204,7 +208,7 @@ fn write_levels_v1(buffer: &mut Vec<u8>, levels: impl Iterator<Item = u32>, bits
 /// here rather than by polars-parquet's nested writer, which computes every level through a
 /// general record-shredding iterator (8 % of an export's time for lists that are never null
 /// and whose items are never null: the levels follow from the list lengths alone).
-fn cid_list_pages(lists: TextLists, ty: &ParquetType, options: WriteOptions) -> PolarsResult<Vec<Page>> {
+fn cid_list_pages(lists: &TextLists, ty: &ParquetType, options: WriteOptions) -> PolarsResult<Vec<Page>> {
     const MAX_DEF: u32 = 3; // list present (1), an item (2), the item not null (3)
     let leaf = to_parquet_leaves(ty.clone()).pop().expect("a list has one leaf");
     let lengths = || {
@@ -263,19 +267,27 @@ impl ParquetPart {
         let schema = schema(table);
         let parquet_schema = to_parquet_schema(&schema)?;
         let types = parquet_schema.fields().to_vec();
-        let encodings = schema.iter_values().zip(table.columns()).map(|(f, c)| if c.distinct { vec![Encoding::Plain] } else { get_dtype_encoding(&f.dtype) }).collect();
+        let encodings = schema
+            .iter_values()
+            .zip(table.columns())
+            .map(|(f, c)| match c.layout {
+                Layout::Plain => vec![Encoding::Plain],
+                Layout::Delta => vec![Encoding::DeltaBinaryPacked],
+                Layout::Auto => get_dtype_encoding(&f.dtype),
+            })
+            .collect();
         let options = WriteOptions { statistics: StatisticsOptions::default(), version: Version::V1, compression: compression_options(compression), data_page_size: None };
         let writer = FileWriter::new_with_parquet_schema(out, schema, parquet_schema, options);
         Ok(ParquetPart { writer, types, encodings, options })
     }
 
-    /// Writes `rows` as one row group.
-    pub(super) fn write(&mut self, rows: RowBuf) -> PolarsResult<()> {
+    /// Writes `rows` as one row group (and leaves them: the caller empties and reuses them).
+    pub(super) fn write(&mut self, rows: &mut RowBuf) -> PolarsResult<()> {
         let num_rows = rows.len as u64;
         let mut columns = Vec::with_capacity(rows.cols.len());
         // Which of `columns` are CID lists.
         let mut cid_lists = Vec::with_capacity(rows.cols.len());
-        for ((col, ty), enc) in rows.cols.into_iter().zip(&self.types).zip(&self.encodings) {
+        for ((col, ty), enc) in rows.cols.iter_mut().zip(&self.types).zip(&self.encodings) {
             let before = columns.len();
             match col {
                 ColBuf::TextList(lists) => {
