@@ -407,6 +407,50 @@ impl Texts {
     }
 }
 
+/// A text column of few distinct values (an event's kind, file, level, logger), dictionary-
+/// encoded as it fills: a row's value is most often one of the last few rows', found by a
+/// comparison, and stored as its key. (Copying every row's text, then finding the repeats again
+/// to write the dictionary, was a tenth of an export's work.) Written plain when most values
+/// differ after all (see `parquet::words_column`).
+#[derive(Default)]
+struct Words {
+    dict: crate::segment::Dict,
+    /// Per row, its value's key in `dict`, or [`Words::NULL`].
+    keys: Vec<u32>,
+}
+
+impl Words {
+    const NULL: u32 = u32::MAX;
+
+    /// Appends `v`; returns the bytes it added.
+    fn push(&mut self, v: Option<&str>) -> usize {
+        let Some(v) = v else {
+            self.keys.push(Words::NULL);
+            return 4;
+        };
+        let before = self.dict.text_and_ends().0.len();
+        self.keys.push(self.dict.id(v));
+        let added = self.dict.text_and_ends().0.len() - before;
+        4 + if added > 0 { added + 12 } else { 0 }
+    }
+
+    fn get(&self, i: usize) -> Option<&str> {
+        match self.keys[i] {
+            Words::NULL => None,
+            k => self.dict.get(k),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    fn clear(&mut self) {
+        self.dict.clear();
+        self.keys.clear();
+    }
+}
+
 /// Lists of CIDs of a column, dictionary-encoded: each distinct CID of a segment once in
 /// `dict`, the lists as keys into it. A head change's CIDs are the next one's too (its `To` is
 /// the next `From`), so a row group holds each CID text about once instead of twice or more,
@@ -473,17 +517,19 @@ enum ColBuf {
     Int32(Vec<Option<i32>>),
     Real(Vec<Option<f64>>),
     Text(Texts),
+    Words(Words),
     Bool(Vec<Option<bool>>),
     Time(Vec<Option<i64>>),
     TextList(TextLists),
 }
 
 impl ColBuf {
-    fn new(ty: ColType) -> ColBuf {
-        match ty {
+    fn new(col: &Column) -> ColBuf {
+        match col.ty {
             ColType::Int => ColBuf::Int(Vec::new()),
             ColType::Int32 => ColBuf::Int32(Vec::new()),
             ColType::Real => ColBuf::Real(Vec::new()),
+            ColType::Text if col.layout == Layout::Auto => ColBuf::Words(Words::default()),
             ColType::Text => ColBuf::Text(Texts::default()),
             ColType::Bool => ColBuf::Bool(Vec::new()),
             ColType::Time => ColBuf::Time(Vec::new()),
@@ -501,6 +547,7 @@ impl ColBuf {
                 b.push(v);
                 return 9 + v.map_or(0, str::len);
             }
+            (ColBuf::Words(b), Val::Text(v)) => return b.push(v),
             (ColBuf::Bool(b), Val::Bool(v)) => b.push(v),
             (ColBuf::Time(b), Val::Time(v)) => b.push(v),
             (ColBuf::TextList(b), Val::TextList(v)) => return b.push(v),
@@ -516,6 +563,7 @@ impl ColBuf {
             ColBuf::Int32(b) => b.clear(),
             ColBuf::Real(b) => b.clear(),
             ColBuf::Text(b) => b.clear(),
+            ColBuf::Words(b) => b.clear(),
             ColBuf::Bool(b) => b.clear(),
             ColBuf::TextList(b) => b.clear(),
         }
@@ -526,7 +574,7 @@ impl ColBuf {
             ColBuf::Int(_) => "int",
             ColBuf::Int32(_) => "int32",
             ColBuf::Real(_) => "real",
-            ColBuf::Text(_) => "text",
+            ColBuf::Text(_) | ColBuf::Words(_) => "text",
             ColBuf::Bool(_) => "bool",
             ColBuf::Time(_) => "time",
             ColBuf::TextList(_) => "text list",
@@ -543,7 +591,7 @@ struct RowBuf {
 
 impl RowBuf {
     fn new(table: Table) -> RowBuf {
-        RowBuf { cols: table.columns().iter().map(|c| ColBuf::new(c.ty)).collect(), len: 0, bytes: 0 }
+        RowBuf { cols: table.columns().iter().map(ColBuf::new).collect(), len: 0, bytes: 0 }
     }
 
     /// No rows left; the columns' memory kept for the next row group.
@@ -946,6 +994,7 @@ fn write_text_rows(table: Table, w: &mut BufWriter<File>, rows: &RowBuf, csv: bo
                     ColBuf::Int32(v) => v[i].map(|x| x.to_string()).unwrap_or_default(),
                     ColBuf::Real(v) => v[i].map(|x| x.to_string()).unwrap_or_default(),
                     ColBuf::Text(v) => v.get(i).map(csv_quote).unwrap_or_default(),
+                    ColBuf::Words(v) => v.get(i).map(csv_quote).unwrap_or_default(),
                     ColBuf::Bool(v) => v[i].map(|x| x.to_string()).unwrap_or_default(),
                     // A list as a JSON array (DuckDB: `from_json(cids, '["VARCHAR"]')`).
                     ColBuf::TextList(v) => csv_quote(&serde_json::to_string(&v.get(i).collect::<Vec<_>>()).unwrap_or_default()),
@@ -961,6 +1010,7 @@ fn write_text_rows(table: Table, w: &mut BufWriter<File>, rows: &RowBuf, csv: bo
                     ColBuf::Int32(v) => v[i].map_or(serde_json::Value::Null, Into::into),
                     ColBuf::Real(v) => v[i].and_then(serde_json::Number::from_f64).map_or(serde_json::Value::Null, serde_json::Value::Number),
                     ColBuf::Text(v) => v.get(i).map_or(serde_json::Value::Null, Into::into),
+                    ColBuf::Words(v) => v.get(i).map_or(serde_json::Value::Null, Into::into),
                     ColBuf::Bool(v) => v[i].map_or(serde_json::Value::Null, Into::into),
                     ColBuf::TextList(v) => v.get(i).collect::<Vec<_>>().into(),
                 };

@@ -141,9 +141,9 @@ impl std::hash::Hasher for WordHasher {
     }
 }
 
-/// A string table in first-use order.
+/// A string table in first-use order (also an export's dictionary-encoded text columns).
 #[derive(Default)]
-struct Dict {
+pub(crate) struct Dict {
     /// Hash of a string → its id: each string is stored once, in `items` (a table keyed by the
     /// string itself copied every new CID a second time). Strings whose hash an earlier, other
     /// string already holds go to `collided`.
@@ -160,7 +160,7 @@ struct Dict {
 
 impl Dict {
     /// Empties the table, keeping its memory.
-    fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.index.clear();
         self.collided.clear();
         self.text.clear();
@@ -170,7 +170,8 @@ impl Dict {
         self.next_recent = 0;
     }
 
-    fn id(&mut self, s: &str) -> u32 {
+    /// The id of `s`, added if new.
+    pub(crate) fn id(&mut self, s: &str) -> u32 {
         // Neighbouring events repeat their strings (`chain`, `mpool`/`add`): try the last few
         // ids before hashing.
         for &i in &self.recent {
@@ -222,11 +223,16 @@ impl Dict {
         Dict { recent: [u32::MAX; 4], index: WordMap::with_capacity_and_hasher(n, Default::default()), ends: Vec::with_capacity(n), ..Dict::default() }
     }
 
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.ends.len()
     }
 
-    fn get(&self, i: u32) -> Option<&str> {
+    /// The bytes of all strings, one after another, and where each ends.
+    pub(crate) fn text_and_ends(&self) -> (&str, &[u32]) {
+        (&self.text, &self.ends)
+    }
+
+    pub(crate) fn get(&self, i: u32) -> Option<&str> {
         let end = *self.ends.get(i as usize)? as usize;
         let start = if i == 0 { 0 } else { self.ends[i as usize - 1] as usize };
         Some(&self.text[start..end])

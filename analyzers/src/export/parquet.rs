@@ -6,7 +6,7 @@
 //! of an events export's bytes, written and compressed again for every head change naming a
 //! tipset). Readers see `list<string>` either way: the dictionary is the column's encoding.
 
-use super::{ColBuf, ColType, Compression, Layout, RowBuf, Table, TextLists, Texts};
+use super::{ColBuf, ColType, Compression, Layout, RowBuf, Table, TextLists, Texts, Words};
 use polars::prelude::{PolarsError, PolarsResult};
 use polars_arrow::array::{Array, BooleanArray, DictionaryArray, PrimitiveArray, Utf8Array};
 use polars_arrow::bitmap::Bitmap;
@@ -121,65 +121,45 @@ fn offsets(ends: &[usize]) -> PolarsResult<OffsetsBuffer<i64>> {
     OffsetsBuffer::try_from(o)
 }
 
-fn texts_array(t: &Texts) -> PolarsResult<Utf8Array<i64>> {
-    let validity = t.nulls.contains(&true).then(|| t.nulls.iter().map(|n| !n).collect::<Bitmap>());
-    // Copied: the column's own buffer goes back to the decoder to be filled again.
-    Utf8Array::try_new(ArrowDataType::LargeUtf8, offsets(&t.ends)?, t.data.as_bytes().to_vec().into(), validity)
-}
-
 /// Most distinct values, as a share of the rows, for which a text column is written
 /// dictionary-encoded (polars' own rule: a dictionary pays below three quarters).
 const DICTIONARY_MAX_SHARE: f64 = 0.75;
 
-/// A text column as dictionary keys and its distinct values, or `None` when most values differ.
-/// Most rows repeat the row before (an event's kind, file, level, logger), so a value is hashed
-/// only when it changes; polars decided the same thing by counting every value's hash
-/// (HyperLogLog) and then hashing every value again into its dictionary, ~4 % of an export.
-fn dictionary_of(t: &Texts) -> Option<(Vec<u32>, Texts)> {
-    let n = t.len();
-    let most = ((n as f64 * DICTIONARY_MAX_SHARE) as usize).max(128);
-    let mut dict = Texts::default();
-    let mut known: crate::segment::WordMap<&str, u32> = Default::default();
-    let mut keys = Vec::with_capacity(n);
-    let mut last: Option<(&str, u32)> = None;
-    for i in 0..n {
-        let Some(v) = t.get(i) else {
-            keys.push(0); // a null: its key is never read
-            continue;
-        };
-        let key = match last {
-            Some((prev, k)) if prev == v => k,
-            _ => *known.entry(v).or_insert_with(|| {
-                dict.push(Some(v));
-                (dict.len() - 1) as u32
-            }),
-        };
-        if dict.len() > most {
-            return None;
-        }
-        last = Some((v, key));
-        keys.push(key);
-    }
-    Some((keys, dict))
+/// True when a column of `rows` rows with `distinct` values is better written plain.
+fn mostly_distinct(distinct: usize, rows: usize) -> bool {
+    distinct > ((rows as f64 * DICTIONARY_MAX_SHARE) as usize).max(128)
 }
 
-/// A text column's array and its encoding: dictionary-encoded when `dictionary` is wanted and
-/// pays, plain otherwise.
-fn text_column(t: &mut Texts, dictionary: bool) -> PolarsResult<(Box<dyn Array>, Encoding)> {
-    if dictionary {
-        if let Some((keys, dict)) = dictionary_of(t) {
-            let validity = t.nulls.contains(&true).then(|| t.nulls.iter().map(|n| !n).collect::<Bitmap>());
-            let keys = PrimitiveArray::<u32>::new(ArrowDataType::UInt32, keys.into(), validity);
-            let dtype = ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(ArrowDataType::LargeUtf8), false);
-            let array = DictionaryArray::<u32>::try_new(dtype, keys, texts_array(&dict)?.boxed())?;
-            return Ok((array.boxed(), Encoding::RleDictionary));
-        }
-    }
-    // Plain: the column's text goes to the array as it is (a copy would hold the row group's
-    // text twice while it is written); the buffer that goes back to the decoder lacks it.
+/// A plain text column's array. Its bytes go to the array as they are (a copy would hold the
+/// row group's text twice while it is written): the buffer that goes back to the decoder lacks
+/// them.
+fn text_column(t: &mut Texts) -> PolarsResult<Box<dyn Array>> {
     let validity = t.nulls.contains(&true).then(|| t.nulls.iter().map(|n| !n).collect::<Bitmap>());
-    let array = Utf8Array::try_new(ArrowDataType::LargeUtf8, offsets(&t.ends)?, std::mem::take(&mut t.data).into_bytes().into(), validity)?;
-    Ok((array.boxed(), Encoding::Plain))
+    Ok(Utf8Array::try_new(ArrowDataType::LargeUtf8, offsets(&t.ends)?, std::mem::take(&mut t.data).into_bytes().into(), validity)?.boxed())
+}
+
+/// A dictionary-encoded text column's array and encoding: its keys and distinct values as they
+/// are, or every row's value plain when most differ.
+fn words_column(w: &Words) -> PolarsResult<(Box<dyn Array>, Encoding)> {
+    let validity = w.keys.contains(&Words::NULL).then(|| w.keys.iter().map(|&k| k != Words::NULL).collect::<Bitmap>());
+    if mostly_distinct(w.dict.len(), w.len()) {
+        let mut data = Vec::new();
+        let mut ends = Vec::with_capacity(w.len());
+        for i in 0..w.len() {
+            data.extend_from_slice(w.get(i).unwrap_or("").as_bytes());
+            ends.push(data.len());
+        }
+        let array = Utf8Array::try_new(ArrowDataType::LargeUtf8, offsets(&ends)?, data.into(), validity)?;
+        return Ok((array.boxed(), Encoding::Plain));
+    }
+    // A null row's key is never read, but every key must index a value.
+    let keys: Vec<u32> = w.keys.iter().map(|&k| if k == Words::NULL { 0 } else { k }).collect();
+    let keys = PrimitiveArray::<u32>::new(ArrowDataType::UInt32, keys.into(), validity);
+    let (text, ends) = w.dict.text_and_ends();
+    let ends: Vec<usize> = ends.iter().map(|&e| e as usize).collect();
+    let values = Utf8Array::<i64>::try_new(ArrowDataType::LargeUtf8, offsets(&ends)?, text.as_bytes().to_vec().into(), None)?;
+    let dtype = ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(ArrowDataType::LargeUtf8), false);
+    Ok((DictionaryArray::<u32>::try_new(dtype, keys, values.boxed())?.boxed(), Encoding::RleDictionary))
 }
 
 fn array(col: &ColBuf) -> PolarsResult<Box<dyn Array>> {
@@ -187,7 +167,7 @@ fn array(col: &ColBuf) -> PolarsResult<Box<dyn Array>> {
         ColBuf::Int(v) => PrimitiveArray::<i64>::from(v).boxed(),
         ColBuf::Int32(v) => PrimitiveArray::<i32>::from(v).boxed(),
         ColBuf::Real(v) => PrimitiveArray::<f64>::from(v).boxed(),
-        ColBuf::Text(_) => unreachable!("text columns are written by text_column"),
+        ColBuf::Text(_) | ColBuf::Words(_) => unreachable!("text columns are written by text_column and words_column"),
         ColBuf::Bool(v) => BooleanArray::from(v).boxed(),
         ColBuf::Time(v) => PrimitiveArray::<i64>::from(v).to(arrow_type(ColType::Time)).boxed(),
         ColBuf::TextList(_) => unreachable!("CID lists are written by cid_list_pages"),
@@ -298,8 +278,9 @@ impl ParquetPart {
                     cid_lists.push(true);
                     continue;
                 }
-                ColBuf::Text(t) => {
-                    let (array, encoding) = text_column(t, enc.as_slice() == [Encoding::RleDictionary])?;
+                ColBuf::Text(t) => columns.extend(array_to_columns(text_column(t)?, ty.clone(), self.options, &[Encoding::Plain])?),
+                ColBuf::Words(w) => {
+                    let (array, encoding) = words_column(w)?;
                     columns.extend(array_to_columns(array, ty.clone(), self.options, &[encoding])?);
                 }
                 col => columns.extend(array_to_columns(array(col)?, ty.clone(), self.options, enc)?),
@@ -328,23 +309,48 @@ impl ParquetPart {
 mod tests {
     use super::*;
 
-    fn texts(values: &[Option<&str>]) -> Texts {
-        let mut t = Texts::default();
+    fn words(values: &[Option<&str>]) -> Words {
+        let mut w = Words::default();
         for v in values {
-            t.push(*v);
+            w.push(*v);
         }
-        t
+        w
+    }
+
+    /// The values of a written text column's array, row by row.
+    fn values(array: &dyn Array) -> Vec<Option<String>> {
+        let value = |a: &Utf8Array<i64>, i: usize| a.is_valid(i).then(|| a.value(i).to_string());
+        if let Some(d) = array.as_any().downcast_ref::<DictionaryArray<u32>>() {
+            let v = d.values().as_any().downcast_ref::<Utf8Array<i64>>().expect("text values");
+            return (0..d.len()).map(|i| d.keys().is_valid(i).then(|| v.value(d.keys().value(i) as usize).to_string())).collect();
+        }
+        let a = array.as_any().downcast_ref::<Utf8Array<i64>>().expect("text");
+        (0..a.len()).map(|i| value(a, i)).collect()
     }
 
     #[test]
     fn repeated_texts_get_a_dictionary_and_distinct_ones_do_not() {
-        let (keys, dict) = dictionary_of(&texts(&[Some("a"), Some("a"), None, Some("b"), Some("a"), Some("b")])).expect("a dictionary");
-        assert_eq!((0..dict.len()).map(|i| dict.get(i).unwrap()).collect::<Vec<_>>(), ["a", "b"]);
-        assert_eq!(keys, [0, 0, 0, 1, 0, 1]);
+        let rows = [Some("a"), Some("a"), None, Some("b"), Some("a"), Some("b")];
+        let w = words(&rows);
+        assert_eq!(w.keys, [0, 0, Words::NULL, 1, 0, 1]);
+        let (array, encoding) = words_column(&w).unwrap();
+        assert_eq!(encoding, Encoding::RleDictionary);
+        assert_eq!(values(array.as_ref()), rows.map(|v| v.map(String::from)));
+
         let names: Vec<String> = (0..400).map(|i| format!("v{i}")).collect();
-        let mostly_distinct: Vec<Option<&str>> = names.iter().map(|n| Some(n.as_str())).chain(std::iter::repeat_n(Some("v0"), 100)).collect();
-        assert!(dictionary_of(&texts(&mostly_distinct)).is_none(), "400 distinct of 500 is over three quarters");
+        let many: Vec<Option<&str>> = names.iter().map(|n| Some(n.as_str())).chain([None]).chain(std::iter::repeat_n(Some("v0"), 99)).collect();
+        let (array, encoding) = words_column(&words(&many)).unwrap();
+        assert_eq!(encoding, Encoding::Plain, "400 distinct of 500 is over three quarters");
+        assert_eq!(values(array.as_ref()), many.iter().map(|v| v.map(String::from)).collect::<Vec<_>>());
+
         let few: Vec<Option<&str>> = names.iter().take(100).map(|n| Some(n.as_str())).cycle().take(500).collect();
-        assert_eq!(dictionary_of(&texts(&few)).expect("100 distinct of 500").1.len(), 100);
+        let (array, encoding) = words_column(&words(&few)).unwrap();
+        assert_eq!(encoding, Encoding::RleDictionary, "100 distinct of 500");
+        assert_eq!(values(array.as_ref()), few.iter().map(|v| v.map(String::from)).collect::<Vec<_>>());
+        // Emptied, a column keeps nothing of its rows.
+        let mut w = words(&few);
+        w.clear();
+        w.push(Some("z"));
+        assert_eq!((w.keys.as_slice(), w.get(0)), ([0u32].as_slice(), Some("z")));
     }
 }
