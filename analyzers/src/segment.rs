@@ -142,7 +142,6 @@ impl std::hash::Hasher for WordHasher {
 }
 
 /// A string table in first-use order (also an export's dictionary-encoded text columns).
-#[derive(Default)]
 pub(crate) struct Dict {
     /// Hash of a string → its id: each string is stored once, in `items` (a table keyed by the
     /// string itself copied every new CID a second time). Strings whose hash an earlier, other
@@ -158,7 +157,18 @@ pub(crate) struct Dict {
     next_recent: usize,
 }
 
+impl Default for Dict {
+    fn default() -> Dict {
+        Dict { index: WordMap::default(), collided: WordMap::default(), text: String::new(), ends: Vec::new(), bytes: 0, recent: [u32::MAX; 4], next_recent: 0 }
+    }
+}
+
 impl Dict {
+    /// The memory the table holds, used or not (its hash index roughly).
+    pub(crate) fn capacity_bytes(&self) -> usize {
+        self.text.capacity() + 4 * self.ends.capacity() + 16 * self.index.capacity()
+    }
+
     /// Empties the table, keeping its memory.
     pub(crate) fn clear(&mut self) {
         self.index.clear();
@@ -220,7 +230,7 @@ impl Dict {
         i
     }
     fn with_capacity(n: usize) -> Dict {
-        Dict { recent: [u32::MAX; 4], index: WordMap::with_capacity_and_hasher(n, Default::default()), ends: Vec::with_capacity(n), ..Dict::default() }
+        Dict { index: WordMap::with_capacity_and_hasher(n, Default::default()), ends: Vec::with_capacity(n), ..Dict::default() }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -766,8 +776,9 @@ impl<'a> Cursor<'a> {
 }
 
 /// One event as stored, borrowing its strings from the blob. Reports filter on these and
-/// materialise only what they keep ([`EventView::to_event`]).
-#[derive(Clone, Debug)]
+/// materialise only what they keep ([`EventView::to_event`]). `Default` is a view of no event,
+/// for [`EventDecoder::next_into`] to fill.
+#[derive(Clone, Debug, Default)]
 pub struct EventView<'a> {
     pub line: u64,
     pub line_count: u32,
@@ -851,7 +862,8 @@ impl CidTextTable {
 
 /// A CIDv1's text from its stored prefix and digest, appended to `out`.
 fn push_digest_text(prefix: &[u8], digest: &[u8], out: &mut String) {
-    // Joined on the stack: base32 groups run across the two (no CID here is longer).
+    // Joined on the stack: base32 groups run across the two (every CID of this chain fits;
+    // a longer one is joined on the heap).
     let mut bytes = [0u8; 160];
     let n = prefix.len() + digest.len();
     if n > bytes.len() {
@@ -979,7 +991,7 @@ impl<'a> SegmentReader<'a> {
         let mut out = Vec::with_capacity(self.count);
         loop {
             // A view of its own for each event: the list's views outlive the loop.
-            let mut view = EventView::blank();
+            let mut view = EventView::default();
             if !decoder.next_into(&mut view)? {
                 return Ok(out);
             }
@@ -1014,6 +1026,15 @@ impl<'a> EventDecoder<'_, 'a> {
             return Ok(false);
         }
         self.left -= 1;
+        let decoded = self.decode_into(v);
+        if decoded.is_err() {
+            // What follows a corrupt event cannot be trusted: the decoder ends there.
+            self.left = 0;
+        }
+        decoded.map(|()| true)
+    }
+
+    fn decode_into(&mut self, v: &mut EventView<'a>) -> Result<(), SegmentError> {
         let seg = self.seg;
         let (c, prev) = (&mut self.c, &mut self.prev);
         let ns = seg.strings.len();
@@ -1122,36 +1143,7 @@ impl<'a> EventDecoder<'_, 'a> {
         if has(HEAD_CIDS) && v.head.as_ref().is_none_or(|h| h.from.is_empty() && h.to.is_empty()) {
             return Err(SegmentError("head change CIDs without a head change"));
         }
-        Ok(true)
-    }
-}
-
-impl EventView<'_> {
-    /// A view of no event, for [`EventDecoder::next_into`] to fill.
-    pub fn blank() -> Self {
-        EventView {
-            line: 0,
-            line_count: 0,
-            ts: None,
-            level: None,
-            logger: None,
-            caller: None,
-            height: None,
-            worker: None,
-            miner: None,
-            delay_s: None,
-            duration_ms: None,
-            peer: None,
-            cid_refs: Vec::new(),
-            text_rest: "",
-            text_cut: None,
-            head_text: false,
-            problem: None,
-            system: None,
-            event: None,
-            raw_data: None,
-            head: None,
-        }
+        Ok(())
     }
 }
 
@@ -1541,7 +1533,7 @@ mod tests {
             assert_eq!(table.get(i as u32), text);
         }
         let mut decoder = r.decoder(events[0].line);
-        let mut view = EventView::blank();
+        let mut view = EventView::default();
         let mut reused = Vec::new();
         while decoder.next_into(&mut view).unwrap() {
             let mut text = String::new();
@@ -1608,6 +1600,16 @@ mod tests {
         for cut in 0..blob.len() {
             if let Ok(r) = SegmentReader::new(EventKind::WorkerStart, &blob[..cut]) {
                 assert!(r.events(1).is_err(), "truncated at {cut} decoded");
+                // A decoder stops at the error: nothing after it is decoded.
+                let (mut d, mut v) = (r.decoder(1), EventView::default());
+                loop {
+                    match d.next_into(&mut v) {
+                        Ok(true) => {}
+                        Ok(false) => panic!("truncated at {cut} decoded"),
+                        Err(_) => break,
+                    }
+                }
+                assert_eq!(d.next_into(&mut v), Ok(false), "truncated at {cut}");
             }
         }
         let mut bad = blob.clone();
