@@ -496,7 +496,9 @@ impl StoreCursor {
                         },
                         None => None,
                     };
-                    for v in r.events(seg.first_line)? {
+                    // One view for the segment's events: a scan allocates per row it keeps only.
+                    let (mut events, mut v) = (r.decoder(seg.first_line), crate::segment::EventView::default());
+                    while events.next_into(&mut v)? {
                         if ci.is_none_or(|ci| v.names(ci)) && read::in_bounds(v.ts, self.keep.since, self.keep.until) {
                             self.events.push(read::event_row_parts(&seg, &r, &v, &self.store.sources, self.parts));
                         }
